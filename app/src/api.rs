@@ -1,0 +1,235 @@
+//! The typed client of the JSON API that the pages use. In the browser it calls the API with
+//! gloo-net; during server rendering pages only show their loading state, so no call is made.
+
+use crate::types::*;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// An API call that did not succeed, with the server's error body when there was one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub detail: ErrorDetail,
+}
+
+impl ApiFailure {
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
+
+    /// The message for one form field, if the server named it.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.detail.fields.get(name).cloned()
+    }
+
+    fn network(message: String) -> Self {
+        ApiFailure {
+            status: 0,
+            detail: ErrorDetail {
+                code: "network".into(),
+                message: format!("Gatehouse could not be reached: {message}"),
+                fields: Default::default(),
+            },
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiFailure>;
+
+#[cfg(feature = "hydrate")]
+const BASE: &str = "/api/v1";
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+#[cfg(feature = "hydrate")]
+async fn call<B: Serialize, T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    body: Option<&B>,
+) -> ApiResult<T> {
+    use gloo_net::http::Request;
+    let url = format!("{BASE}{path}");
+    let builder = match method {
+        Method::Get => Request::get(&url),
+        Method::Post => Request::post(&url),
+        Method::Patch => Request::patch(&url),
+        Method::Delete => Request::delete(&url),
+    }
+    .header("Accept", "application/json");
+    let sent = match body {
+        Some(body) => match builder.json(body) {
+            Ok(request) => request.send().await,
+            Err(e) => return Err(ApiFailure::network(e.to_string())),
+        },
+        None => builder.send().await,
+    };
+    let response = sent.map_err(|e| ApiFailure::network(e.to_string()))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ApiFailure::network(e.to_string()))?;
+    if (200..300).contains(&status) {
+        let text = if text.is_empty() {
+            "null"
+        } else {
+            text.as_str()
+        };
+        serde_json::from_str(text).map_err(|e| ApiFailure::network(e.to_string()))
+    } else {
+        let detail = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| ErrorDetail {
+                code: "http".into(),
+                message: format!("Gatehouse answered with status {status}."),
+                fields: Default::default(),
+            });
+        Err(ApiFailure { status, detail })
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn call<B: Serialize, T: DeserializeOwned>(
+    _method: Method,
+    _path: &str,
+    _body: Option<&B>,
+) -> ApiResult<T> {
+    // Pages load their data in the browser only; server rendering shows the loading state.
+    Err(ApiFailure::network(
+        "not available while rendering on the server".into(),
+    ))
+}
+
+async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
+    call::<(), T>(Method::Get, path, None).await
+}
+
+/// Percent-encodes a query value.
+pub fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+pub async fn me() -> ApiResult<Me> {
+    get("/session").await
+}
+
+pub async fn sign_in(request: &SignInRequest) -> ApiResult<Me> {
+    call(Method::Post, "/session", Some(request)).await
+}
+
+pub async fn sign_out() -> ApiResult<()> {
+    call::<(), ()>(Method::Delete, "/session", None).await
+}
+
+pub async fn first_run_status(token: &str) -> ApiResult<LinkStatus> {
+    get(&format!("/first-run/{}", encode_query(token))).await
+}
+
+pub async fn complete_first_run(request: &FirstRunRequest) -> ApiResult<Me> {
+    call(Method::Post, "/first-run", Some(request)).await
+}
+
+pub async fn list_organizations(query: &str, page: i64) -> ApiResult<Page<Organization>> {
+    get(&format!(
+        "/organizations?q={}&page={page}",
+        encode_query(query)
+    ))
+    .await
+}
+
+pub async fn organization(id: &str) -> ApiResult<Organization> {
+    get(&format!("/organizations/{id}")).await
+}
+
+pub async fn create_organization(request: &CreateOrganizationRequest) -> ApiResult<Organization> {
+    call(Method::Post, "/organizations", Some(request)).await
+}
+
+pub async fn rename_organization(
+    id: &str,
+    request: &RenameOrganizationRequest,
+) -> ApiResult<Organization> {
+    call(
+        Method::Patch,
+        &format!("/organizations/{id}"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn delete_organization(id: &str) -> ApiResult<()> {
+    call::<(), ()>(Method::Delete, &format!("/organizations/{id}"), None).await
+}
+
+pub async fn create_invite(
+    org_id: &str,
+    request: &CreateInviteRequest,
+) -> ApiResult<InviteCreated> {
+    call(
+        Method::Post,
+        &format!("/organizations/{org_id}/invites"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn invite(token: &str) -> ApiResult<InviteInfo> {
+    get(&format!("/invites/{}", encode_query(token))).await
+}
+
+pub async fn accept_invite(token: &str, request: &AcceptInviteRequest) -> ApiResult<Me> {
+    call(
+        Method::Post,
+        &format!("/invites/{}/accept", encode_query(token)),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn list_members(org_id: &str, query: &str, page: i64) -> ApiResult<Page<Member>> {
+    get(&format!(
+        "/organizations/{org_id}/members?q={}&page={page}",
+        encode_query(query)
+    ))
+    .await
+}
+
+pub async fn create_member(org_id: &str, request: &CreateMemberRequest) -> ApiResult<Member> {
+    call(
+        Method::Post,
+        &format!("/organizations/{org_id}/members"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn update_member(
+    org_id: &str,
+    member_id: &str,
+    request: &UpdateMemberRequest,
+) -> ApiResult<Member> {
+    call(
+        Method::Patch,
+        &format!("/organizations/{org_id}/members/{member_id}"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn audit_log(org_id: &str, page: i64) -> ApiResult<Page<AuditEvent>> {
+    get(&format!("/organizations/{org_id}/audit?page={page}")).await
+}

@@ -1,0 +1,212 @@
+use crate::api::{self, ApiFailure};
+use crate::components::{field_error, ErrorBanner, Pager, TextField};
+use crate::pages::short_time;
+use crate::types::{AccountKind, CreateOrganizationRequest, Me};
+use leptos::prelude::*;
+use leptos_router::components::Outlet;
+use leptos_router::hooks::{use_location, use_navigate};
+
+/// The signed-in person, provided to every console page.
+#[derive(Clone, Copy)]
+pub struct CurrentUser(pub RwSignal<Option<Me>>);
+
+/// Loads who is signed in; sends people who are not to the sign-in page.
+#[component]
+pub fn ConsoleLayout() -> impl IntoView {
+    let me = LocalResource::new(api::me);
+    let current = RwSignal::new(None::<Me>);
+    provide_context(CurrentUser(current));
+    let navigate = use_navigate();
+    let location = use_location();
+
+    Effect::new({
+        let navigate = navigate.clone();
+        move |_| match me.get() {
+            Some(Ok(m)) => current.set(Some(m)),
+            Some(Err(f)) if f.is_unauthorized() => {
+                let here = location.pathname.get_untracked();
+                navigate(
+                    &format!("/signin?return_to={}", api::encode_query(&here)),
+                    Default::default(),
+                );
+            }
+            _ => {}
+        }
+    });
+
+    let sign_out = Action::new_local(|_: &()| api::sign_out());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = sign_out.value().get() {
+            current.set(None);
+            navigate("/signin", Default::default());
+        }
+    });
+
+    view! {
+        {move || match me.get() {
+            Some(Err(f)) if !f.is_unauthorized() => view! {
+                <p class="banner banner-error" role="alert">{f.detail.message}</p>
+            }.into_any(),
+            _ => ().into_any(),
+        }}
+        <Show when=move || current.with(Option::is_some)
+            fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            <nav class="console-nav" aria-label="Console">
+                <span class="who">
+                    {move || current.get().map(|m| format!("{} ({})", m.name, m.email))}
+                </span>
+                <a href="/console">"Console"</a>
+                <button type="button" on:click=move |_| { sign_out.dispatch(()); }>
+                    "Sign out"
+                </button>
+            </nav>
+            <Outlet />
+        </Show>
+    }
+}
+
+/// Operators see every organization; an admin goes straight to their own.
+#[component]
+pub fn ConsoleHome() -> impl IntoView {
+    let CurrentUser(me) = expect_context::<CurrentUser>();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Me {
+            kind: AccountKind::Admin,
+            organization: Some(org),
+            ..
+        }) = me.get()
+        {
+            navigate(&format!("/console/orgs/{}", org.id), Default::default());
+        }
+    });
+    move || match me.get().map(|m| m.kind) {
+        Some(AccountKind::Operator) => view! { <OrganizationsPanel /> }.into_any(),
+        _ => ().into_any(),
+    }
+}
+
+#[component]
+fn OrganizationsPanel() -> impl IntoView {
+    let search = RwSignal::new(String::new());
+    let page = RwSignal::new(1_i64);
+    let orgs = LocalResource::new(move || {
+        let (q, p) = (search.get(), page.get());
+        async move { api::list_organizations(&q, p).await }
+    });
+
+    let name = RwSignal::new(String::new());
+    let slug = RwSignal::new(String::new());
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let created = RwSignal::new(None::<String>);
+    let create = Action::new_local(|request: &CreateOrganizationRequest| {
+        let request = request.clone();
+        async move { api::create_organization(&request).await }
+    });
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(org)) => {
+            created.set(Some(format!("Organization “{}” created.", org.name)));
+            name.set(String::new());
+            slug.set(String::new());
+            orgs.refetch();
+        }
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    // Suggest a slug from the name until the operator types their own.
+    let slug_touched = RwSignal::new(false);
+    Effect::new(move |_| {
+        let n = name.get();
+        if !slug_touched.get_untracked() {
+            slug.set(suggest_slug(&n));
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        failure.set(None);
+        created.set(None);
+        create.dispatch(CreateOrganizationRequest {
+            name: name.get_untracked(),
+            slug: slug.get_untracked(),
+        });
+    };
+
+    view! {
+        <section class="card">
+            <h1>"Organizations"</h1>
+            <form class="inline-form" on:submit=move |ev| { ev.prevent_default(); page.set(1); }
+                role="search">
+                <label for="org-search">"Search organizations"</label>
+                <input id="org-search" type="search" bind:value=search />
+            </form>
+            {move || match orgs.get() {
+                None => view! { <p aria-busy="true">"Loading organizations…"</p> }.into_any(),
+                Some(Err(f)) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
+                Some(Ok(list)) if list.items.is_empty() => view! {
+                    <p>"No organizations yet."</p>
+                }.into_any(),
+                Some(Ok(list)) => {
+                    let count = list.page_count();
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Organizations"</caption>
+                            <thead><tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"Slug"</th>
+                                <th scope="col">"Members"</th>
+                                <th scope="col">"Created"</th>
+                            </tr></thead>
+                            <tbody>
+                                {list.items.into_iter().map(|org| view! {
+                                    <tr>
+                                        <td><a href=format!("/console/orgs/{}", org.id)>{org.name}</a></td>
+                                        <td><code>{org.slug}</code></td>
+                                        <td>{org.member_count}</td>
+                                        <td>{short_time(&org.created_at)}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        <Pager page page_count=Signal::derive(move || count) />
+                    }.into_any()
+                }
+            }}
+        </section>
+        <section class="card">
+            <h2>"Create an organization"</h2>
+            <ErrorBanner failure />
+            <p role="status">{move || created.get()}</p>
+            <form on:submit=on_submit novalidate>
+                <TextField id="name" label="Name" value=name error=field_error(failure, "name") />
+                <div on:input=move |_| slug_touched.set(true)>
+                    <TextField id="slug" label="Slug"
+                        hint="3 to 40 characters: lowercase letters, digits and hyphens. Used in sign-in addresses."
+                        value=slug error=field_error(failure, "slug") />
+                </div>
+                <button type="submit" disabled=move || create.pending().get()>"Create organization"</button>
+            </form>
+        </section>
+    }
+}
+
+/// `Contoso Ltd.` → `contoso-ltd`.
+pub fn suggest_slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_end_matches('-').chars().take(40).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slug_suggestions_are_valid_slugs() {
+        assert_eq!(super::suggest_slug("Contoso Ltd."), "contoso-ltd");
+        assert_eq!(super::suggest_slug("  Fabrikam  & Co "), "fabrikam-co");
+    }
+}

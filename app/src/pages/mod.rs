@@ -1,0 +1,14 @@
+//! One module per page.
+pub mod audit;
+pub mod console;
+pub mod first_run;
+pub mod home;
+pub mod invite;
+pub mod organization;
+pub mod signin;
+
+/// Formats an RFC 3339 time for people: `2026-11-25 17:31 UTC`.
+pub fn short_time(rfc3339: &str) -> String {
+    let trimmed = rfc3339.get(..16).unwrap_or(rfc3339);
+    format!("{} UTC", trimmed.replace('T', " "))
+}

@@ -1,0 +1,341 @@
+use crate::api::{self, ApiFailure};
+use crate::components::{field_error, CopyValue, ErrorBanner, Pager, TextField};
+use crate::pages::console::CurrentUser;
+use crate::types::*;
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+/// One organization: its members, and for operators renaming, inviting admins and deleting.
+#[component]
+pub fn OrganizationPage() -> impl IntoView {
+    let params = use_params_map();
+    let org_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let org = LocalResource::new(move || {
+        let id = org_id.get();
+        async move { api::organization(&id).await }
+    });
+    let CurrentUser(me) = expect_context::<CurrentUser>();
+    let is_operator =
+        move || me.with(|m| m.as_ref().map(|m| m.kind) == Some(AccountKind::Operator));
+
+    view! {
+        {move || match org.get() {
+            None => view! { <p aria-busy="true">"Loading the organization…"</p> }.into_any(),
+            Some(Err(f)) => view! {
+                <section class="card">
+                    <h1>"Organization"</h1>
+                    <p class="banner banner-error" role="alert">{f.detail.message}</p>
+                </section>
+            }.into_any(),
+            Some(Ok(o)) => {
+                let tools_org = o.clone();
+                let members_org_id = o.id.clone();
+                view! {
+                <section class="card">
+                    <h1>{o.name.clone()}</h1>
+                    <p>"Slug: "<code>{o.slug.clone()}</code>" · "{o.member_count}" members · "
+                        <a href=format!("/console/orgs/{}/audit", o.id)>"Audit log"</a>
+                    </p>
+                </section>
+                <Show when=is_operator>
+                    <OperatorTools org=tools_org.clone() on_change=move || org.refetch() />
+                </Show>
+                <MembersPanel org_id=members_org_id.clone() />
+            }.into_any()},
+        }}
+    }
+}
+
+#[component]
+fn OperatorTools(
+    org: Organization,
+    on_change: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let org_id = org.id.clone();
+    let new_name = RwSignal::new(org.name.clone());
+    let rename_failure = RwSignal::new(None::<ApiFailure>);
+    let rename = Action::new_local(move |(id, name): &(String, String)| {
+        let (id, request) = (id.clone(), RenameOrganizationRequest { name: name.clone() });
+        async move { api::rename_organization(&id, &request).await }
+    });
+    Effect::new(move |_| match rename.value().get() {
+        Some(Ok(_)) => on_change(),
+        Some(Err(f)) => rename_failure.set(Some(f)),
+        None => {}
+    });
+
+    let invite_email = RwSignal::new(String::new());
+    let invite_failure = RwSignal::new(None::<ApiFailure>);
+    let invite = Action::new_local(move |(id, email): &(String, String)| {
+        let (id, request) = (
+            id.clone(),
+            CreateInviteRequest {
+                email: email.clone(),
+            },
+        );
+        async move { api::create_invite(&id, &request).await }
+    });
+    Effect::new(move |_| {
+        if let Some(Err(f)) = invite.value().get() {
+            invite_failure.set(Some(f))
+        }
+    });
+
+    let confirm_delete = RwSignal::new(false);
+    let delete_failure = RwSignal::new(None::<ApiFailure>);
+    let delete = Action::new_local(|id: &String| {
+        let id = id.clone();
+        async move { api::delete_organization(&id).await }
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| match delete.value().get() {
+        Some(Ok(())) => navigate("/console", Default::default()),
+        Some(Err(f)) => delete_failure.set(Some(f)),
+        None => {}
+    });
+
+    let (rename_id, invite_id, delete_id) = (org_id.clone(), org_id.clone(), org_id);
+    let org_name = org.name.clone();
+    view! {
+        <section class="card">
+            <h2>"Invite an admin"</h2>
+            <p>"The invitee gets a link, valid for 7 days and usable once, to set a name and password."</p>
+            <ErrorBanner failure=invite_failure />
+            <form novalidate on:submit=move |ev| {
+                ev.prevent_default();
+                invite_failure.set(None);
+                invite.dispatch((invite_id.clone(), invite_email.get_untracked()));
+            }>
+                <TextField id="invite-email" label="Admin's email" input_type="email"
+                    value=invite_email error=field_error(invite_failure, "email") />
+                <button type="submit" disabled=move || invite.pending().get()>"Create invite link"</button>
+            </form>
+            {move || match invite.value().get() {
+                Some(Ok(created)) => view! {
+                    <div class="banner banner-ok" role="status">
+                        <p>"Send this link to "{created.email.clone()}". It is shown only once."</p>
+                        <CopyValue label="Invite link" value=created.invite_url.clone() />
+                    </div>
+                }.into_any(),
+                _ => ().into_any(),
+            }}
+        </section>
+        <section class="card">
+            <h2>"Rename"</h2>
+            <ErrorBanner failure=rename_failure />
+            <form novalidate on:submit=move |ev| {
+                ev.prevent_default();
+                rename_failure.set(None);
+                rename.dispatch((rename_id.clone(), new_name.get_untracked()));
+            }>
+                <TextField id="rename" label="Organization name" value=new_name
+                    error=field_error(rename_failure, "name") />
+                <button type="submit">"Rename"</button>
+            </form>
+        </section>
+        <section class="card danger">
+            <h2>"Delete this organization"</h2>
+            <ErrorBanner failure=delete_failure />
+            <Show when=move || confirm_delete.get()
+                fallback=move || view! {
+                    <button type="button" class="danger" on:click=move |_| confirm_delete.set(true)>
+                        "Delete organization…"
+                    </button>
+                }>
+                <p role="alert">
+                    "Delete “"{org_name.clone()}"” with all its members? This cannot be undone."
+                </p>
+                <button type="button" class="danger" on:click={
+                    let id = delete_id.clone();
+                    move |_| { delete.dispatch(id.clone()); }
+                }>"Yes, delete it"</button>
+                <button type="button" on:click=move |_| confirm_delete.set(false)>"Cancel"</button>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn MembersPanel(org_id: String) -> impl IntoView {
+    let org_id = StoredValue::new(org_id);
+    let search = RwSignal::new(String::new());
+    let page = RwSignal::new(1_i64);
+    let members = LocalResource::new(move || {
+        let (q, p) = (search.get(), page.get());
+        let id = org_id.get_value();
+        async move { api::list_members(&id, &q, p).await }
+    });
+
+    // Adding a member.
+    let email = RwSignal::new(String::new());
+    let display_name = RwSignal::new(String::new());
+    let role = RwSignal::new(MemberRole::Member);
+    let add_failure = RwSignal::new(None::<ApiFailure>);
+    let added = RwSignal::new(None::<String>);
+    let add = Action::new_local(move |request: &CreateMemberRequest| {
+        let request = request.clone();
+        let id = org_id.get_value();
+        async move { api::create_member(&id, &request).await }
+    });
+    Effect::new(move |_| match add.value().get() {
+        Some(Ok(m)) => {
+            added.set(Some(format!("{} added.", m.display_name)));
+            email.set(String::new());
+            display_name.set(String::new());
+            members.refetch();
+        }
+        Some(Err(f)) => add_failure.set(Some(f)),
+        None => {}
+    });
+
+    // Editing one member.
+    let editing = RwSignal::new(None::<Member>);
+    let edit_name = RwSignal::new(String::new());
+    let edit_role = RwSignal::new(MemberRole::Member);
+    let edit_status = RwSignal::new(MemberStatus::Active);
+    let edit_failure = RwSignal::new(None::<ApiFailure>);
+    let save = Action::new_local(
+        move |(member_id, request): &(String, UpdateMemberRequest)| {
+            let (member_id, request) = (member_id.clone(), request.clone());
+            let id = org_id.get_value();
+            async move { api::update_member(&id, &member_id, &request).await }
+        },
+    );
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(m)) => {
+            added.set(Some(format!("{} saved.", m.display_name)));
+            editing.set(None);
+            members.refetch();
+        }
+        Some(Err(f)) => edit_failure.set(Some(f)),
+        None => {}
+    });
+    let start_edit = move |m: Member| {
+        edit_name.set(m.display_name.clone());
+        edit_role.set(m.role);
+        edit_status.set(m.status);
+        edit_failure.set(None);
+        editing.set(Some(m));
+    };
+
+    view! {
+        <section class="card">
+            <h2>"Members"</h2>
+            <p role="status">{move || added.get()}</p>
+            <form class="inline-form" role="search" on:submit=move |ev| { ev.prevent_default(); page.set(1); }>
+                <label for="member-search">"Search members"</label>
+                <input id="member-search" type="search" bind:value=search />
+            </form>
+            {move || match members.get() {
+                None => view! { <p aria-busy="true">"Loading members…"</p> }.into_any(),
+                Some(Err(f)) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
+                Some(Ok(list)) if list.items.is_empty() => view! { <p>"No members match."</p> }.into_any(),
+                Some(Ok(list)) => {
+                    let count = list.page_count();
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Members"</caption>
+                            <thead><tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"Email"</th>
+                                <th scope="col">"Role"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr></thead>
+                            <tbody>
+                                {list.items.into_iter().map(|m| {
+                                    let label = format!("Edit {}", m.display_name);
+                                    let row = m.clone();
+                                    view! {
+                                        <tr>
+                                            <td>{m.display_name}</td>
+                                            <td>{m.email}</td>
+                                            <td>{m.role.as_str()}</td>
+                                            <td>{m.status.as_str()}</td>
+                                            <td><button type="button" aria-label=label
+                                                on:click=move |_| start_edit(row.clone())>"Edit"</button></td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                        <Pager page page_count=Signal::derive(move || count) />
+                    }.into_any()
+                }
+            }}
+        </section>
+        {move || editing.get().map(|m| {
+            let member_id = m.id.clone();
+            view! {
+                <section class="card" aria-labelledby="edit-heading">
+                    <h2 id="edit-heading">"Edit "{m.display_name.clone()}</h2>
+                    <ErrorBanner failure=edit_failure />
+                    <form novalidate on:submit=move |ev| {
+                        ev.prevent_default();
+                        edit_failure.set(None);
+                        save.dispatch((member_id.clone(), UpdateMemberRequest {
+                            display_name: Some(edit_name.get_untracked()),
+                            role: Some(edit_role.get_untracked()),
+                            status: Some(edit_status.get_untracked()),
+                        }));
+                    }>
+                        <TextField id="edit-display-name" label="Display name" value=edit_name
+                            error=field_error(edit_failure, "display_name") />
+                        <RoleSelect id="edit-role" role=edit_role />
+                        <div class="field">
+                            <label for="edit-status">"Status"</label>
+                            <select id="edit-status" on:change=move |ev| {
+                                edit_status.set(if event_target_value(&ev) == "disabled" {
+                                    MemberStatus::Disabled
+                                } else {
+                                    MemberStatus::Active
+                                });
+                            }>
+                                <option value="active" selected=move || edit_status.get() == MemberStatus::Active>"Active"</option>
+                                <option value="disabled" selected=move || edit_status.get() == MemberStatus::Disabled>"Disabled"</option>
+                            </select>
+                        </div>
+                        <button type="submit" disabled=move || save.pending().get()>"Save member"</button>
+                        <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+                    </form>
+                </section>
+            }
+        })}
+        <section class="card">
+            <h2>"Add a member"</h2>
+            <ErrorBanner failure=add_failure />
+            <form novalidate on:submit=move |ev| {
+                ev.prevent_default();
+                add_failure.set(None);
+                added.set(None);
+                add.dispatch(CreateMemberRequest {
+                    email: email.get_untracked(),
+                    display_name: display_name.get_untracked(),
+                    role: role.get_untracked(),
+                });
+            }>
+                <TextField id="member-email" label="Email" input_type="email" value=email
+                    error=field_error(add_failure, "email") />
+                <TextField id="member-display-name" label="Display name" value=display_name
+                    error=field_error(add_failure, "display_name") />
+                <RoleSelect id="member-role" role />
+                <button type="submit" disabled=move || add.pending().get()>"Add member"</button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn RoleSelect(id: &'static str, role: RwSignal<MemberRole>) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>"Role"</label>
+            <select id=id on:change=move |ev| {
+                role.set(if event_target_value(&ev) == "admin" { MemberRole::Admin } else { MemberRole::Member });
+            }>
+                <option value="member" selected=move || role.get() == MemberRole::Member>"Member"</option>
+                <option value="admin" selected=move || role.get() == MemberRole::Admin>"Admin"</option>
+            </select>
+        </div>
+    }
+}

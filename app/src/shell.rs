@@ -1,0 +1,79 @@
+use crate::pages::{
+    audit::AuditPage, console::ConsoleHome, console::ConsoleLayout, first_run::FirstRunPage,
+    home::HomePage, invite::AcceptInvitePage, organization::OrganizationPage, signin::SignInPage,
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{ParentRoute, Route, Router, Routes},
+    path,
+};
+
+/// The HTML document around the app. The page's scripts carry a fresh nonce that the
+/// server's Content-Security-Policy names, so no other inline script can run.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::csp::provide_nonce_and_policy();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Where the built stylesheet is served; `Leptos.toml` must agree (a server test checks).
+pub const STYLESHEET: &str = "/pkg/gatehouse.css";
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="gatehouse" href=STYLESHEET />
+        <Title text="Gatehouse" />
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <header class="topbar">
+                <a class="brand" href="/">"Gatehouse"</a>
+            </header>
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/signin") view=SignInPage />
+                    <Route path=path!("/setup/:token") view=FirstRunPage />
+                    <Route path=path!("/invite/:token") view=AcceptInvitePage />
+                    <ParentRoute path=path!("/console") view=ConsoleLayout>
+                        <Route path=path!("") view=ConsoleHome />
+                        <Route path=path!("orgs/:id") view=OrganizationPage />
+                        <Route path=path!("orgs/:id/audit") view=AuditPage />
+                    </ParentRoute>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(http::StatusCode::NOT_FOUND);
+        }
+    }
+    view! {
+        <section class="card">
+            <h1>"Page not found"</h1>
+            <p>"This address does not lead anywhere in Gatehouse."</p>
+            <p><a href="/">"Go to the start page"</a></p>
+        </section>
+    }
+}

@@ -1,0 +1,82 @@
+use super::ApiJson;
+use crate::auth::{self, Account, ClientAddr};
+use crate::clock::rfc3339_millis;
+use crate::crypto::{passwords, tokens};
+use crate::domain::{EmailAddress, FieldErrors, Name, NewPassword};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::{Actor, StorageError};
+use app::types::{ErrorBody, FirstRunRequest, LinkStatus, Me};
+use axum::extract::{Path, State};
+use axum::Json;
+use tower_sessions::Session;
+use tracing::instrument;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(first_run_status))
+        .routes(routes!(complete_first_run))
+}
+
+/// Whether a first-run link can still create the first operator.
+#[utoipa::path(get, path = "/first-run/{token}", tag = "first-run",
+    params(("token" = String, Path, description = "The token from the first-run link")),
+    responses((status = 200, body = LinkStatus)))]
+#[instrument(skip_all)]
+async fn first_run_status(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<LinkStatus>> {
+    let link = state
+        .storage
+        .find_first_run_link(&tokens::hash(&token), state.now())
+        .await?;
+    Ok(Json(LinkStatus {
+        valid: link.is_some(),
+        expires_at: link.map(|l| rfc3339_millis(l.expires_at)),
+    }))
+}
+
+/// Creates the first operator with the first-run link and signs them in.
+#[utoipa::path(post, path = "/first-run", tag = "first-run", request_body = FirstRunRequest,
+    responses((status = 200, body = Me), (status = 410, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn complete_first_run(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    session: Session,
+    ApiJson(request): ApiJson<FirstRunRequest>,
+) -> ApiResult<Json<Me>> {
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", EmailAddress::parse(&request.email));
+    let name = errors.check("name", Name::parse(&request.name));
+    let password = errors.check("password", NewPassword::parse(&request.password));
+    let (Some(email), Some(name), Some(password)) = (email, name, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let password_hash = passwords::hash_blocking(password.0).await?;
+    let actor = Actor {
+        label: format!("first-run:{}", email.normalized),
+        client_addr,
+    };
+    let operator = state
+        .storage
+        .create_first_operator(
+            &tokens::hash(&request.token),
+            (&email.display, &email.normalized),
+            &name.0,
+            &password_hash,
+            &actor,
+            state.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound => ApiError::LinkInvalid,
+            other => other.into(),
+        })?;
+    let account = Account::Operator(operator);
+    auth::start_session(&session, &account.principal()).await?;
+    Ok(Json(auth::describe(&state, &account).await?))
+}

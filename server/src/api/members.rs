@@ -1,0 +1,151 @@
+use super::{page, ApiJson, SearchQuery};
+use crate::auth::SignedIn;
+use crate::clock::rfc3339_millis;
+use crate::domain::{EmailAddress, FieldErrors, Name};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::{MemberRecord, MemberUpdate, NewMember, PageRequest, StorageError};
+use app::types::{
+    CreateMemberRequest, ErrorBody, Member, MemberRole, MemberStatus, Page, UpdateMemberRequest,
+};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use tracing::instrument;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub const PER_PAGE: i64 = 50;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_members, create_member))
+        .routes(routes!(update_member))
+}
+
+fn to_api(m: MemberRecord) -> Member {
+    Member {
+        role: if m.role == "admin" {
+            MemberRole::Admin
+        } else {
+            MemberRole::Member
+        },
+        status: if m.status == "disabled" {
+            MemberStatus::Disabled
+        } else {
+            MemberStatus::Active
+        },
+        id: m.id,
+        organization_id: m.organization_id,
+        email: m.email,
+        display_name: m.display_name,
+        directory_tenant_id: m.directory_tenant_id,
+        directory_object_id: m.directory_object_id,
+        created_at: rfc3339_millis(m.created_at),
+        updated_at: rfc3339_millis(m.updated_at),
+    }
+}
+
+/// Members by name, with search and paging.
+#[utoipa::path(get, path = "/organizations/{id}/members", tag = "members",
+    params(("id" = String, Path, description = "Organization id"), SearchQuery),
+    responses((status = 200, body = Page<Member>), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn list_members(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<SearchQuery>,
+) -> ApiResult<Json<Page<Member>>> {
+    signed_in.account.require_organization(&id)?;
+    let paged = state
+        .storage
+        .list_members(&id, &query.q, PageRequest::new(query.page, PER_PAGE))
+        .await?;
+    Ok(Json(page(paged, to_api)))
+}
+
+/// Adds a member to the organization.
+#[utoipa::path(post, path = "/organizations/{id}/members", tag = "members",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = CreateMemberRequest,
+    responses((status = 201, body = Member), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn create_member(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<CreateMemberRequest>,
+) -> ApiResult<(StatusCode, Json<Member>)> {
+    signed_in.account.require_organization(&id)?;
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", EmailAddress::parse(&request.email));
+    let name = errors.check("display_name", Name::parse(&request.display_name));
+    let (Some(email), Some(name)) = (email, name) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let member = NewMember {
+        email: (&email.display, &email.normalized),
+        display_name: &name.0,
+        role: request.role.as_str(),
+    };
+    let created = state
+        .storage
+        .create_member(&id, &member, &signed_in.actor, state.now())
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound => ApiError::NotFound("organization"),
+            StorageError::Conflict(_) => ApiError::Conflict(FieldErrors::single(
+                "email",
+                "A member with this email already exists in this organization.",
+            )),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, Json(to_api(created))))
+}
+
+/// Changes a member's name, role or status (disabling blocks every sign-in of theirs).
+#[utoipa::path(patch, path = "/organizations/{id}/members/{member_id}", tag = "members",
+    params(("id" = String, Path, description = "Organization id"),
+        ("member_id" = String, Path, description = "Member id")),
+    request_body = UpdateMemberRequest,
+    responses((status = 200, body = Member), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn update_member(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, member_id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<UpdateMemberRequest>,
+) -> ApiResult<Json<Member>> {
+    signed_in.account.require_organization(&id)?;
+    let name = match &request.display_name {
+        Some(n) => Some(Name::parse(n).map_err(|m| ApiError::field("display_name", m))?),
+        None => None,
+    };
+    if let crate::auth::Account::Admin(me) = &signed_in.account {
+        let demotes_self = me.id == member_id
+            && (request.role == Some(MemberRole::Member)
+                || request.status == Some(MemberStatus::Disabled));
+        if demotes_self {
+            return Err(ApiError::field(
+                "role",
+                "You cannot remove your own admin access. Ask another admin or an operator.",
+            ));
+        }
+    }
+    let update = MemberUpdate {
+        display_name: name.as_ref().map(|n| n.0.as_str()),
+        role: request.role.map(MemberRole::as_str),
+        status: request.status.map(MemberStatus::as_str),
+    };
+    let updated = state
+        .storage
+        .update_member(&id, &member_id, &update, &signed_in.actor, state.now())
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound => ApiError::NotFound("member"),
+            other => other.into(),
+        })?;
+    Ok(Json(to_api(updated)))
+}

@@ -1,0 +1,239 @@
+//! Builds the whole server from a configuration: storage, keys, routes and layers. Tests build
+//! it on port 0 and drive the real thing.
+
+use crate::auth::rate_limit::SignInLimits;
+use crate::auth::session_store::DbSessionStore;
+use crate::clock::{to_millis, Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::sealing::{SealingError, SealingKey};
+use crate::state::AppState;
+use crate::storage::{Storage, StorageError};
+use crate::web_settings::{WebSettings, WebSettingsError};
+use crate::{api, first_run, ops, web_guard};
+use axum::http::Request;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::Router;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tracing::Level;
+
+/// Largest request body the server reads.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// Sessions end after this long without a request.
+pub const SESSION_IDLE: time::Duration = time::Duration::hours(12);
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data folder {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error(transparent)]
+    WebSettings(#[from] WebSettingsError),
+    #[error("cannot open the database: {0}")]
+    Storage(#[from] StorageError),
+    #[error("master key: {0}")]
+    MasterKey(#[from] SealingError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    state: AppState,
+    first_run_url: Option<String>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        mut config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let web = WebSettings::load(&config.leptos_toml)?;
+        let wanted = config.listen.unwrap_or(web.site_addr);
+        let listener = TcpListener::bind(wanted)
+            .await
+            .map_err(|e| StartError::Listen(wanted, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Listen(wanted, e))?;
+        if config.public_url_from_listen {
+            config.public_url = format!("http://{addr}");
+        }
+        let sealing_key = match &config.master_key {
+            Some(key) => SealingKey::from_base64(key)?,
+            None => SealingKey::load_or_create_file(&config.data_dir.join("master.key"))?,
+        };
+        let storage = Storage::connect(&config.database_url).await?;
+        let first_run_url =
+            first_run::issue_link_if_needed(&storage, clock.as_ref(), &config.public_url).await?;
+
+        let state = AppState {
+            leptos_options: web.leptos_options(addr),
+            storage,
+            config: Arc::new(config),
+            clock,
+            sign_in_limits: Arc::new(SignInLimits::default()),
+            sealing_key: Arc::new(sealing_key),
+        };
+        let router = router(state.clone());
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            state,
+            first_run_url,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.config.public_url
+    }
+
+    /// The one-time link that creates the first operator, when none exists yet.
+    pub fn first_run_url(&self) -> Option<&str> {
+        self.first_run_url.as_deref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let result = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        housekeeping.abort();
+        self.state.storage.close().await;
+        result
+    }
+}
+
+/// Every route of Gatehouse with its layers.
+pub fn router(state: AppState) -> Router {
+    let origin: Arc<str> = web_guard::origin_of(&state.config.public_url).into();
+    let (api, _) = api::routes();
+    let api = api.layer(from_fn_with_state(origin, web_guard::same_origin_only));
+    let session_layer = SessionManagerLayer::new(DbSessionStore::new(
+        state.storage.clone(),
+        state.clock.clone(),
+    ))
+    .with_name(SESSION_COOKIE)
+    .with_secure(state.config.is_https())
+    .with_http_only(true)
+    .with_same_site(SameSite::Lax)
+    .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+
+    let pages = generate_route_list(app::App);
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(ops::routes())
+        .leptos_routes(&state, pages, {
+            let options = state.leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(session_layer)
+        .layer(from_fn(ops::track_requests))
+        .layer(from_fn(web_guard::security_headers))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %request_id,
+                        method = %request.method(),
+                        path = %loggable_path(request.uri().path()),
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The path with one-time tokens replaced by `…`, so logs never hold a usable link.
+pub fn loggable_path(path: &str) -> String {
+    const TOKEN_PREFIXES: [&str; 4] = [
+        "/setup/",
+        "/invite/",
+        "/api/v1/first-run/",
+        "/api/v1/invites/",
+    ];
+    for prefix in TOKEN_PREFIXES {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}…{tail}");
+        }
+    }
+    path.to_string()
+}
+
+/// Removes expired sessions and idle rate-limit keys from time to time.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        state.sign_in_limits.shrink();
+        match state
+            .storage
+            .delete_expired_sessions(to_millis(state.now()))
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_never_reach_the_log() {
+        assert_eq!(super::loggable_path("/setup/abc123"), "/setup/…");
+        assert_eq!(
+            super::loggable_path("/api/v1/invites/abc/accept"),
+            "/api/v1/invites/…/accept"
+        );
+        assert_eq!(super::loggable_path("/console/orgs/1"), "/console/orgs/1");
+    }
+}

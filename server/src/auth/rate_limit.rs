@@ -1,0 +1,69 @@
+//! Sign-in attempt limits per account and per client address (governor's GCRA limiter).
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+
+#[derive(Debug)]
+pub struct SignInLimits {
+    per_account: DefaultKeyedRateLimiter<String>,
+    per_address: DefaultKeyedRateLimiter<String>,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits::new(5, 30)
+    }
+}
+
+impl SignInLimits {
+    /// At most `per_account` attempts a minute for one account, `per_address` for one address.
+    pub fn new(per_account: u32, per_address: u32) -> Self {
+        let quota =
+            |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        SignInLimits {
+            per_account: RateLimiter::keyed(quota(per_account)),
+            per_address: RateLimiter::keyed(quota(per_address)),
+        }
+    }
+
+    /// Counts one attempt; false when either limit is exhausted.
+    pub fn allow(&self, account: &str, address: &str) -> bool {
+        let by_address = self.per_address.check_key(&address.to_string()).is_ok();
+        let by_account = self.per_account.check_key(&account.to_lowercase()).is_ok();
+        by_address && by_account
+    }
+
+    /// Forgets idle keys so the limiter's memory stays bounded.
+    pub fn shrink(&self) {
+        self.per_account.retain_recent();
+        self.per_address.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignInLimits;
+
+    #[test]
+    fn an_account_gets_a_limited_number_of_attempts() {
+        let limits = SignInLimits::new(3, 100);
+        assert!((0..3).all(|_| limits.allow("a@contoso.com", "10.0.0.1")));
+        assert!(
+            !limits.allow("A@Contoso.com", "10.0.0.2"),
+            "same account, other case and address"
+        );
+        assert!(
+            limits.allow("b@contoso.com", "10.0.0.1"),
+            "other accounts are unaffected"
+        );
+    }
+
+    #[test]
+    fn an_address_gets_a_limited_number_of_attempts() {
+        let limits = SignInLimits::new(100, 2);
+        assert!(limits.allow("a@x.com", "10.0.0.1"));
+        assert!(limits.allow("b@x.com", "10.0.0.1"));
+        assert!(!limits.allow("c@x.com", "10.0.0.1"));
+        assert!(limits.allow("c@x.com", "10.0.0.2"));
+    }
+}

@@ -1,0 +1,76 @@
+//! tower-sessions' store over Gatehouse's storage: sessions live in the database, so they
+//! survive a restart and are shared by every instance behind a load balancer.
+
+use crate::clock::{from_millis, to_millis, Clock};
+use crate::storage::Storage;
+use async_trait::async_trait;
+use std::sync::Arc;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error, Result};
+use tower_sessions::SessionStore;
+
+#[derive(Debug, Clone)]
+pub struct DbSessionStore {
+    storage: Storage,
+    clock: Arc<dyn Clock>,
+}
+
+impl DbSessionStore {
+    pub fn new(storage: Storage, clock: Arc<dyn Clock>) -> Self {
+        DbSessionStore { storage, clock }
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+        // A collision of 128-bit random ids is astronomically unlikely; draw again if it happens.
+        while !self
+            .storage
+            .insert_session(&record.id.to_string(), &data, to_millis(record.expiry_date))
+            .await
+            .map_err(backend)?
+        {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
+        self.storage
+            .save_session(&record.id.to_string(), &data, to_millis(record.expiry_date))
+            .await
+            .map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let now = to_millis(self.clock.now());
+        let Some((data, expires_at)) = self
+            .storage
+            .load_session(&id.to_string(), now)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let data = serde_json::from_str(&data).map_err(|e| Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date: from_millis(expires_at),
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        self.storage
+            .delete_session(&id.to_string())
+            .await
+            .map_err(backend)
+    }
+}

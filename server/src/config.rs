@@ -1,0 +1,223 @@
+//! The only place that reads the environment. Every setting comes from a command-line flag,
+//! an environment variable, or an optional TOML config file, in that order of precedence.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Gatehouse: single sign-on for each organization's Microsoft Entra ID directory.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    /// Base URL people use to reach Gatehouse; every URL shown to admins is built from it.
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "GATEHOUSE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Folder for the SQLite database and the master key file.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database: `sqlite://...` (default: gatehouse.db in the data folder) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Base64 of 32 random bytes sealing secrets at rest; default: `master.key` in the data
+    /// folder, created with mode 0600 on first start.
+    #[arg(long, env = "GATEHOUSE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Path of the web settings file (site root, package folder).
+    #[arg(long, env = "GATEHOUSE_LEPTOS_TOML")]
+    pub leptos_toml: Option<PathBuf>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Optional TOML file with any of the settings above (keys in snake_case).
+    #[arg(long, env = "GATEHOUSE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings a config file may hold.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    public_url: Option<String>,
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    master_key: Option<String>,
+    leptos_toml: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Without a trailing slash.
+    pub public_url: String,
+    /// True when no public URL was given: it is then the address actually listened on.
+    pub public_url_from_listen: bool,
+    /// Overrides the site address from the web settings when given.
+    pub listen: Option<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub master_key: Option<String>,
+    pub leptos_toml: PathBuf,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {source}")]
+    ParseFile {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("GATEHOUSE_PUBLIC_URL must be an absolute http:// or https:// URL, got {0:?}")]
+    PublicUrl(String),
+}
+
+impl Config {
+    /// Resolves flags and environment over the config file over defaults.
+    pub fn load(cli: Cli) -> Result<Self, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+                toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+            None => FileSettings::default(),
+        };
+        let data_dir = cli
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let listen = cli.listen.or(file.listen);
+        let given_url = cli.public_url.or(file.public_url);
+        let public_url_from_listen = given_url.is_none();
+        let public_url = validate_public_url(&given_url.unwrap_or_else(|| match listen {
+            Some(addr) => format!("http://{addr}"),
+            None => "http://127.0.0.1:3000".to_string(),
+        }))?;
+        let database_url = cli
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| default_sqlite_url(&data_dir));
+        Ok(Config {
+            public_url,
+            public_url_from_listen,
+            listen,
+            database_url,
+            master_key: cli.master_key.or(file.master_key),
+            leptos_toml: cli
+                .leptos_toml
+                .or(file.leptos_toml)
+                .unwrap_or_else(|| PathBuf::from("Leptos.toml")),
+            log_format: cli
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            data_dir,
+        })
+    }
+
+    /// Whether cookies must carry the `Secure` flag.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+fn default_sqlite_url(data_dir: &Path) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("gatehouse.db").display()
+    )
+}
+
+fn validate_public_url(url: &str) -> Result<String, ConfigError> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['?', '#', ' ']) => {
+            Ok(trimmed.to_string())
+        }
+        _ => Err(ConfigError::PublicUrl(url.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("gatehouse").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = Config::load(cli(&["--data-dir", "/tmp/gh"])).unwrap();
+        assert_eq!(config.public_url, "http://127.0.0.1:3000");
+        assert_eq!(
+            config.database_url,
+            "sqlite:///tmp/gh/gatehouse.db?mode=rwc"
+        );
+        assert!(!config.is_https());
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash_and_must_be_http() {
+        let config = Config::load(cli(&["--public-url", "https://sso.example.com/"])).unwrap();
+        assert_eq!(config.public_url, "https://sso.example.com");
+        assert!(config.is_https());
+        assert!(Config::load(cli(&["--public-url", "sso.example.com"])).is_err());
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(
+            &file,
+            "public_url = \"https://file.example\"\ndata_dir = \"/srv/gh\"\n",
+        )
+        .unwrap();
+        let config = Config::load(cli(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--public-url",
+            "https://flag.example",
+        ]))
+        .unwrap();
+        assert_eq!(config.public_url, "https://flag.example");
+        assert_eq!(config.data_dir, PathBuf::from("/srv/gh"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_config_file_are_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gatehouse.toml");
+        std::fs::write(&file, "pubic_url = \"https://typo.example\"\n").unwrap();
+        let err = Config::load(cli(&["--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("not valid"), "{err}");
+    }
+}

@@ -1,0 +1,238 @@
+//! Values parsed at the boundary. Each constructor checks its input and says precisely what is
+//! wrong, naming the request field; past the boundary the types guarantee validity.
+
+use std::collections::BTreeMap;
+
+/// Messages for the fields of one request that failed validation.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<String, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_insert_with(|| message.into());
+    }
+
+    /// Keeps the value when it parsed, records the message when not.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn single(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = FieldErrors::default();
+        errors.add(field, message);
+        errors
+    }
+}
+
+/// An email address as people type it, with its lower-case form for comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress {
+    pub display: String,
+    pub normalized: String,
+}
+
+impl EmailAddress {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let email = input.trim();
+        if email.is_empty() {
+            return Err("Enter an email address.".into());
+        }
+        if email.len() > 254 {
+            return Err("An email address has at most 254 characters.".into());
+        }
+        let Some((local, domain)) = email.rsplit_once('@') else {
+            return Err("An email address needs an @, as in name@example.com.".into());
+        };
+        if local.is_empty() {
+            return Err("Add the part before the @.".into());
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("An email address cannot contain spaces.".into());
+        }
+        if local.contains('@') {
+            return Err("An email address has exactly one @.".into());
+        }
+        Domain::parse(domain).map_err(|e| format!("The part after the @ is not a domain: {e}"))?;
+        Ok(EmailAddress {
+            display: email.to_string(),
+            normalized: email.to_lowercase(),
+        })
+    }
+}
+
+/// A DNS domain name such as `contoso.com`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain(pub String);
+
+impl Domain {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let domain = input.trim().trim_end_matches('.').to_lowercase();
+        if domain.is_empty() {
+            return Err("enter a domain such as contoso.com.".into());
+        }
+        if domain.len() > 253 {
+            return Err("a domain has at most 253 characters.".into());
+        }
+        let labels: Vec<&str> = domain.split('.').collect();
+        if labels.len() < 2 {
+            return Err("a domain has at least two parts, such as contoso.com.".into());
+        }
+        for label in &labels {
+            let valid = !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                return Err(format!(
+                    "“{label}” is not valid: use letters, digits and inner hyphens, at most 63 characters."
+                ));
+            }
+        }
+        Ok(Domain(domain))
+    }
+}
+
+/// The URL part naming an organization: 3–40 of `a-z`, `0-9` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slug(pub String);
+
+impl Slug {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let slug = input.trim();
+        if slug.len() < 3 || slug.len() > 40 {
+            return Err("A slug has 3 to 40 characters.".into());
+        }
+        if let Some(bad) = slug
+            .chars()
+            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
+        {
+            return Err(format!(
+                "“{bad}” is not allowed: use lowercase letters a–z, digits and hyphens."
+            ));
+        }
+        if slug.starts_with('-') || slug.ends_with('-') {
+            return Err("A slug cannot start or end with a hyphen.".into());
+        }
+        Ok(Slug(slug.to_string()))
+    }
+}
+
+/// A person's or an organization's name: 1–100 visible characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(pub String);
+
+impl Name {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let name = input.trim();
+        if name.is_empty() {
+            return Err("Enter a name.".into());
+        }
+        if name.chars().count() > 100 {
+            return Err("A name has at most 100 characters.".into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("A name cannot contain control characters.".into());
+        }
+        Ok(Name(name.to_string()))
+    }
+}
+
+/// A new password: 12 to 1024 characters.
+pub struct NewPassword(pub String);
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(…)")
+    }
+}
+
+impl NewPassword {
+    pub const MIN_CHARS: usize = 12;
+
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let count = input.chars().count();
+        if count < Self::MIN_CHARS {
+            return Err(format!(
+                "Use at least {} characters (this one has {count}).",
+                Self::MIN_CHARS
+            ));
+        }
+        if count > 1024 {
+            return Err("Use at most 1024 characters.".into());
+        }
+        Ok(NewPassword(input.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_compared_in_lower_case() {
+        let e = EmailAddress::parse("  B.Simon@Contoso.com ").unwrap();
+        assert_eq!(e.display, "B.Simon@Contoso.com");
+        assert_eq!(e.normalized, "b.simon@contoso.com");
+    }
+
+    #[test]
+    fn bad_emails_say_what_is_wrong() {
+        assert!(EmailAddress::parse("").unwrap_err().contains("Enter"));
+        assert!(EmailAddress::parse("bsimon").unwrap_err().contains("@"));
+        assert!(EmailAddress::parse("@contoso.com")
+            .unwrap_err()
+            .contains("before"));
+        assert!(EmailAddress::parse("b simon@contoso.com")
+            .unwrap_err()
+            .contains("spaces"));
+        assert!(EmailAddress::parse("b@contoso")
+            .unwrap_err()
+            .contains("two parts"));
+        assert!(EmailAddress::parse("b@-contoso.com")
+            .unwrap_err()
+            .contains("not valid"));
+    }
+
+    #[test]
+    fn slugs_follow_the_rules() {
+        assert!(Slug::parse("contoso").is_ok());
+        assert!(Slug::parse("contoso-eu-2").is_ok());
+        assert!(Slug::parse("ab").unwrap_err().contains("3 to 40"));
+        assert!(Slug::parse(&"a".repeat(41))
+            .unwrap_err()
+            .contains("3 to 40"));
+        assert!(Slug::parse("Contoso").unwrap_err().contains("“C”"));
+        assert!(Slug::parse("con_toso").unwrap_err().contains("“_”"));
+        assert!(Slug::parse("-contoso").unwrap_err().contains("hyphen"));
+    }
+
+    #[test]
+    fn names_and_passwords_have_limits() {
+        assert!(Name::parse("   ").is_err());
+        assert!(Name::parse(&"x".repeat(101)).is_err());
+        assert_eq!(Name::parse(" Contoso ").unwrap().0, "Contoso");
+        assert!(NewPassword::parse("short").unwrap_err().contains("12"));
+        assert!(NewPassword::parse("twelve chars").is_ok());
+    }
+
+    #[test]
+    fn field_errors_keep_the_first_message_per_field() {
+        let mut errors = FieldErrors::default();
+        assert!(errors.check("slug", Slug::parse("x")).is_none());
+        errors.add("slug", "second");
+        assert_eq!(errors.0["slug"], "A slug has 3 to 40 characters.");
+    }
+}

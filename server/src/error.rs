@@ -1,0 +1,170 @@
+//! The one error type of the HTTP layer. Its `IntoResponse` gives a status and a JSON body a
+//! person can act on; internal details go to the log, never to the client.
+
+use crate::domain::FieldErrors;
+use crate::storage::StorageError;
+use app::types::{ErrorBody, ErrorDetail};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not signed in")]
+    Unauthorized,
+    #[error("not allowed")]
+    Forbidden,
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    #[error("invalid input")]
+    Validation(FieldErrors),
+    #[error("conflict")]
+    Conflict(FieldErrors),
+    #[error("wrong email or password")]
+    BadCredentials,
+    #[error("too many attempts")]
+    RateLimited,
+    #[error("cross-site request refused")]
+    CrossSite,
+    #[error("link expired or used")]
+    LinkInvalid,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Sign in to continue.".into(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Your account is not allowed to do this.".into(),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("This {what} does not exist, or you cannot see it."),
+            ),
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Some fields need attention.".into(),
+            ),
+            ApiError::Conflict(_) => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "This is already taken.".into(),
+            ),
+            ApiError::BadCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "The email or password is not right. Check both and try again.".into(),
+            ),
+            ApiError::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many attempts. Wait a minute, then try again.".into(),
+            ),
+            ApiError::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "This request did not come from a Gatehouse page and was refused.".into(),
+            ),
+            ApiError::LinkInvalid => (
+                StatusCode::GONE,
+                "link_invalid",
+                "This link has expired or was already used. Ask for a new one.".into(),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Something went wrong on our side. Try again; if it persists, tell your operator."
+                    .into(),
+            ),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(FieldErrors::single(field, message))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let (status, code, message) = self.parts();
+        let fields = match self {
+            ApiError::Validation(f) | ApiError::Conflict(f) => f.0,
+            _ => Default::default(),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message,
+                fields,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => ApiError::NotFound("item"),
+            StorageError::Conflict(field) => {
+                let message = match field {
+                    "slug" => "Another organization already uses this slug.",
+                    "email" => "An account with this email already exists here.",
+                    _ => "This value is already taken.",
+                };
+                ApiError::Conflict(FieldErrors::single(field, message))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// JSON bodies that do not parse become a validation error naming the problem.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::field(
+            "body",
+            format!("The request body is not valid: {}", e.body_text()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_conflicts_name_the_field() {
+        match ApiError::from(StorageError::Conflict("slug")) {
+            ApiError::Conflict(f) => assert!(f.0["slug"].contains("slug")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_details() {
+        let response = ApiError::Internal("password=hunter2 at db".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let (_, _, message) = ApiError::Internal("secret".into()).parts();
+        assert!(!message.contains("secret"));
+    }
+}

@@ -1,0 +1,21 @@
+//! Gatehouse's server: the JSON API, the pages, storage and everything around them.
+#![recursion_limit = "256"]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod application;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod first_run;
+pub mod ops;
+pub mod state;
+pub mod storage;
+pub mod web_guard;
+pub mod web_settings;
+
+pub use application::Application;

@@ -1,0 +1,25 @@
+use crate::auth::rate_limit::SignInLimits;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::sealing::SealingKey;
+use crate::storage::Storage;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+
+/// Everything a request handler may need, cloned cheaply into each request.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub storage: Storage,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub sign_in_limits: Arc<SignInLimits>,
+    pub sealing_key: Arc<SealingKey>,
+}
+
+impl AppState {
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,123 @@
+use super::{PageRequest, Paged, Storage, StorageResult};
+use crate::clock::to_millis;
+use sqlx::AnyConnection;
+use time::OffsetDateTime;
+
+/// Who does something, and from where.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `operator:<email>`, `admin:<email>`, `invitee:<email>`, `anonymous`, `system`.
+    pub label: String,
+    pub client_addr: String,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Actor {
+            label: "system".into(),
+            client_addr: "-".into(),
+        }
+    }
+}
+
+/// One audit log line to write.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    pub organization_id: Option<&'a str>,
+    pub action: &'static str,
+    pub target: &'a str,
+    /// `success` or `failure`.
+    pub outcome: &'static str,
+    /// Why, for failures; never a secret.
+    pub detail: &'a str,
+}
+
+impl<'a> AuditEntry<'a> {
+    pub fn success(
+        organization_id: Option<&'a str>,
+        action: &'static str,
+        target: &'a str,
+    ) -> Self {
+        AuditEntry {
+            organization_id,
+            action,
+            target,
+            outcome: "success",
+            detail: "",
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub organization_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+    pub client_addr: String,
+    pub created_at: i64,
+}
+
+/// Writes the entry on `conn`, inside the caller's transaction when it has one.
+pub(super) async fn write(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    entry: &AuditEntry<'_>,
+    now: OffsetDateTime,
+) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_event \
+         (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.organization_id)
+    .bind(&actor.label)
+    .bind(entry.action)
+    .bind(entry.target)
+    .bind(entry.outcome)
+    .bind(entry.detail)
+    .bind(&actor.client_addr)
+    .bind(to_millis(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Storage {
+    /// Records an event that changes nothing else (for example a failed sign-in).
+    pub async fn record_audit(
+        &self,
+        actor: &Actor,
+        entry: &AuditEntry<'_>,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        write(&mut conn, actor, entry, now).await
+    }
+
+    /// An organization's events, newest first.
+    pub async fn list_audit(
+        &self,
+        organization_id: &str,
+        page: PageRequest,
+    ) -> StorageResult<Paged<AuditRecord>> {
+        let items = sqlx::query_as::<_, AuditRecord>(
+            "SELECT id, organization_id, actor, action, target, outcome, detail, client_addr, created_at \
+             FROM audit_event WHERE organization_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(organization_id)
+        .bind(page.per_page)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_event WHERE organization_id = $1")
+                .bind(organization_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Paged { items, total, page })
+    }
+}

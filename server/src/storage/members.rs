@@ -1,0 +1,386 @@
+//! Members of an organization and invitations to become one of its admins.
+
+use super::audit::{self, Actor, AuditEntry};
+use super::{
+    contains_pattern, new_id, unique_as, PageRequest, Paged, Storage, StorageError, StorageResult,
+};
+use crate::clock::to_millis;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MemberRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub email: String,
+    pub display_name: String,
+    /// `admin` or `member`.
+    pub role: String,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub directory_tenant_id: Option<String>,
+    pub directory_object_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl MemberRecord {
+    pub fn is_active_admin(&self) -> bool {
+        self.role == "admin" && self.status == "active"
+    }
+}
+
+pub struct NewMember<'a> {
+    pub email: (&'a str, &'a str),
+    pub display_name: &'a str,
+    pub role: &'a str,
+}
+
+/// Fields to change; `None` keeps the current value.
+#[derive(Default)]
+pub struct MemberUpdate<'a> {
+    pub display_name: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InviteRecord {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub email: String,
+    pub expires_at: i64,
+}
+
+const COLUMNS: &str = "id, organization_id, email, display_name, role, status, \
+     directory_tenant_id, directory_object_id, created_at, updated_at";
+
+impl Storage {
+    pub async fn create_member(
+        &self,
+        organization_id: &str,
+        member: &NewMember<'_>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<MemberRecord> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
+            .bind(organization_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StorageError::NotFound);
+        }
+        let record = insert_member(&mut tx, organization_id, member, None, now).await?;
+        audit::write(
+            &mut tx,
+            actor,
+            &AuditEntry::success(Some(organization_id), "member.create", member.email.0),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn find_member(
+        &self,
+        organization_id: &str,
+        member_id: &str,
+    ) -> StorageResult<Option<MemberRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member WHERE organization_id = $1 AND id = $2"
+        )))
+        .bind(organization_id)
+        .bind(member_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Members whose name or email contains `search`, by name.
+    pub async fn list_members(
+        &self,
+        organization_id: &str,
+        search: &str,
+        page: PageRequest,
+    ) -> StorageResult<Paged<MemberRecord>> {
+        let pattern = contains_pattern(search);
+        const FILTER: &str = "WHERE organization_id = $1 AND \
+             (display_name_normalized LIKE $2 ESCAPE '\\' OR email_normalized LIKE $2 ESCAPE '\\')";
+        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member {FILTER} ORDER BY display_name_normalized, id LIMIT $3 OFFSET $4"
+        )))
+        .bind(organization_id)
+        .bind(&pattern)
+        .bind(page.per_page)
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM member {FILTER}"
+        )))
+        .bind(organization_id)
+        .bind(&pattern)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Paged { items, total, page })
+    }
+
+    pub async fn update_member(
+        &self,
+        organization_id: &str,
+        member_id: &str,
+        update: &MemberUpdate<'_>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<MemberRecord> {
+        let mut tx = self.pool.begin().await?;
+        let current: MemberRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member WHERE organization_id = $1 AND id = $2"
+        )))
+        .bind(organization_id)
+        .bind(member_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StorageError::NotFound)?;
+        let display_name = update.display_name.unwrap_or(&current.display_name);
+        let role = update.role.unwrap_or(&current.role);
+        let status = update.status.unwrap_or(&current.status);
+        sqlx::query(
+            "UPDATE member SET display_name = $1, display_name_normalized = $2, role = $3, \
+             status = $4, updated_at = $5 WHERE organization_id = $6 AND id = $7",
+        )
+        .bind(display_name)
+        .bind(display_name.to_lowercase())
+        .bind(role)
+        .bind(status)
+        .bind(to_millis(now))
+        .bind(organization_id)
+        .bind(member_id)
+        .execute(&mut *tx)
+        .await?;
+        let mut changes = Vec::new();
+        if display_name != current.display_name {
+            changes.push(format!("name: {} → {display_name}", current.display_name));
+        }
+        if role != current.role {
+            changes.push(format!("role: {} → {role}", current.role));
+        }
+        if status != current.status {
+            changes.push(format!("status: {} → {status}", current.status));
+        }
+        let detail = changes.join("; ");
+        let entry = AuditEntry {
+            detail: &detail,
+            ..AuditEntry::success(Some(organization_id), "member.update", &current.email)
+        };
+        audit::write(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        Ok(MemberRecord {
+            display_name: display_name.to_string(),
+            role: role.to_string(),
+            status: status.to_string(),
+            updated_at: to_millis(now),
+            ..current
+        })
+    }
+
+    /// Active admins with this email and a password, with their password hashes.
+    pub async fn find_admin_credentials(
+        &self,
+        email_normalized: &str,
+    ) -> StorageResult<Vec<(MemberRecord, String)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            member: MemberRecord,
+            password_hash: String,
+        }
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS}, password_hash FROM member \
+             WHERE email_normalized = $1 AND role = 'admin' AND status = 'active' \
+             AND password_hash IS NOT NULL ORDER BY created_at"
+        )))
+        .bind(email_normalized)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.member, r.password_hash))
+            .collect())
+    }
+
+    pub async fn create_invite(
+        &self,
+        organization_id: &str,
+        email: (&str, &str),
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
+            .bind(organization_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StorageError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO admin_invite (token_hash, organization_id, email, email_normalized, \
+             created_by, expires_at, used_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",
+        )
+        .bind(token_hash)
+        .bind(organization_id)
+        .bind(email.0)
+        .bind(email.1)
+        .bind(&actor.label)
+        .bind(to_millis(expires_at))
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        audit::write(
+            &mut tx,
+            actor,
+            &AuditEntry::success(Some(organization_id), "admin_invite.create", email.0),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The invite when it is unused and unexpired.
+    pub async fn find_invite(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<Option<InviteRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT i.organization_id, o.name AS organization_name, i.email, i.expires_at \
+             FROM admin_invite i JOIN organization o ON o.id = i.organization_id \
+             WHERE i.token_hash = $1 AND i.used_at IS NULL AND i.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Uses the invite and makes its person an active admin with this name and password:
+    /// a new member, or the existing member with the invite's email. One transaction.
+    pub async fn accept_invite(
+        &self,
+        token_hash: &str,
+        name: &str,
+        password_hash: &str,
+        client_addr: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<MemberRecord> {
+        let at = to_millis(now);
+        let mut tx = self.pool.begin().await?;
+        let invite: Option<(String, String, String)> = sqlx::query_as(
+            "UPDATE admin_invite SET used_at = $1 \
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING organization_id, email, email_normalized",
+        )
+        .bind(at)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (organization_id, email, email_normalized) = invite.ok_or(StorageError::NotFound)?;
+        let existing: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM member WHERE organization_id = $1 AND email_normalized = $2",
+        )
+        .bind(&organization_id)
+        .bind(&email_normalized)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let member_id = match existing {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE member SET display_name = $1, display_name_normalized = $2, \
+                     role = 'admin', status = 'active', password_hash = $3, updated_at = $4 \
+                     WHERE id = $5",
+                )
+                .bind(name)
+                .bind(name.to_lowercase())
+                .bind(password_hash)
+                .bind(at)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+            None => {
+                let member = NewMember {
+                    email: (&email, &email_normalized),
+                    display_name: name,
+                    role: "admin",
+                };
+                insert_member(&mut tx, &organization_id, &member, Some(password_hash), now)
+                    .await?
+                    .id
+            }
+        };
+        let actor = Actor {
+            label: format!("invitee:{email}"),
+            client_addr: client_addr.into(),
+        };
+        audit::write(
+            &mut tx,
+            &actor,
+            &AuditEntry::success(Some(&organization_id), "admin_invite.accept", &email),
+            now,
+        )
+        .await?;
+        let record: MemberRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member WHERE id = $1"
+        )))
+        .bind(&member_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+}
+
+async fn insert_member(
+    conn: &mut sqlx::AnyConnection,
+    organization_id: &str,
+    member: &NewMember<'_>,
+    password_hash: Option<&str>,
+    now: OffsetDateTime,
+) -> StorageResult<MemberRecord> {
+    let id = new_id();
+    let at = to_millis(now);
+    sqlx::query(
+        "INSERT INTO member (id, organization_id, email, email_normalized, display_name, \
+         display_name_normalized, role, status, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $9)",
+    )
+    .bind(&id)
+    .bind(organization_id)
+    .bind(member.email.0)
+    .bind(member.email.1)
+    .bind(member.display_name)
+    .bind(member.display_name.to_lowercase())
+    .bind(member.role)
+    .bind(password_hash)
+    .bind(at)
+    .execute(&mut *conn)
+    .await
+    .map_err(unique_as("email"))?;
+    Ok(MemberRecord {
+        id,
+        organization_id: organization_id.into(),
+        email: member.email.0.into(),
+        display_name: member.display_name.into(),
+        role: member.role.into(),
+        status: "active".into(),
+        directory_tenant_id: None,
+        directory_object_id: None,
+        created_at: at,
+        updated_at: at,
+    })
+}

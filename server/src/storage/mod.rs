@@ -1,0 +1,163 @@
+//! All SQL lives here. One `Storage` over an sqlx `Any` pool runs the same statements on SQLite
+//! and PostgreSQL (`$n` placeholders work on both); each backend has its own migrations.
+
+mod accounts;
+mod audit;
+mod members;
+mod organizations;
+mod sessions;
+
+pub use accounts::{FirstRunLink, OperatorRecord};
+pub use audit::{Actor, AuditEntry, AuditRecord};
+pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
+pub use organizations::OrganizationRecord;
+
+use sqlx::any::{AnyPoolOptions, AnyQueryResult};
+use sqlx::AnyPool;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the value names the field it concerns.
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    #[error("the database URL must start with sqlite: or postgres:")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A page request: 1-based page number and page size.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageRequest {
+    pub fn new(page: Option<i64>, per_page: i64) -> Self {
+        PageRequest {
+            page: page.unwrap_or(1).max(1),
+            per_page,
+        }
+    }
+
+    fn offset(&self) -> i64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+/// One page of rows and the total count of matching rows.
+#[derive(Debug, Clone)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: PageRequest,
+}
+
+#[derive(Clone, Debug)]
+pub struct Storage {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Storage {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> StorageResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StorageError::UnsupportedUrl);
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 8,
+                Backend::Postgres => 16,
+            })
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let storage = Storage { pool, backend };
+        storage.migrate().await?;
+        Ok(storage)
+    }
+
+    async fn migrate(&self) -> StorageResult<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                // Write-ahead logging lets readers and the writer work at the same time.
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&self.pool)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&self.pool).await?
+            }
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> StorageResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Maps a uniqueness violation to a conflict on `field`.
+fn unique_as(field: &'static str) -> impl Fn(sqlx::Error) -> StorageError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict(field),
+        _ => StorageError::Database(e),
+    }
+}
+
+fn expect_one(result: AnyQueryResult) -> StorageResult<()> {
+    if result.rows_affected() == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// A `LIKE` pattern matching `text` anywhere, with `\` escaping wildcards typed by people.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,65 @@
+//! Server-side session records for tower-sessions.
+
+use super::{Storage, StorageResult};
+
+impl Storage {
+    /// Inserts a session record unless the id is taken; tells whether it was inserted.
+    pub async fn insert_session(
+        &self,
+        id: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> StorageResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(data)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+        )
+        .bind(id)
+        .bind(data)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session's data and expiry, unless it has expired.
+    pub async fn load_session(&self, id: &str, now: i64) -> StorageResult<Option<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT data, expires_at FROM web_session WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn delete_session(&self, id: &str) -> StorageResult<()> {
+        sqlx::query("DELETE FROM web_session WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes expired sessions; returns how many.
+    pub async fn delete_expired_sessions(&self, now: i64) -> StorageResult<u64> {
+        let result = sqlx::query("DELETE FROM web_session WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+}

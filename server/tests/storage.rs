@@ -1,0 +1,456 @@
+//! The storage layer's rules, on SQLite (default) and PostgreSQL (`.ci/run`).
+
+mod common;
+
+use common::fresh_storage;
+use gatehouse::storage::{Actor, MemberUpdate, NewMember, PageRequest, StorageError};
+use time::{Duration, OffsetDateTime};
+
+fn actor() -> Actor {
+    Actor {
+        label: "operator:ops@vendor.example".into(),
+        client_addr: "127.0.0.1".into(),
+    }
+}
+
+fn member<'a>(email: &'a str, normalized: &'a str, name: &'a str) -> NewMember<'a> {
+    NewMember {
+        email: (email, normalized),
+        display_name: name,
+        role: "member",
+    }
+}
+
+#[tokio::test]
+async fn organization_slugs_are_unique() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let err = storage
+        .create_organization("Contoso 2", "contoso", &actor(), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Conflict("slug")), "{err:?}");
+    let page = storage
+        .list_organizations("", PageRequest::new(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1, "the failed insert left nothing behind");
+}
+
+#[tokio::test]
+async fn organizations_are_searched_and_paged_by_name() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    for i in 0..12 {
+        storage
+            .create_organization(
+                &format!("Org {i:02}"),
+                &format!("org-{i:02}"),
+                &actor(),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    storage
+        .create_organization("Fabrikam", "fabrikam", &actor(), now)
+        .await
+        .unwrap();
+    let first = storage
+        .list_organizations("org", PageRequest::new(Some(1), 5))
+        .await
+        .unwrap();
+    assert_eq!(first.total, 12);
+    assert_eq!(
+        first
+            .items
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Org 00", "Org 01", "Org 02", "Org 03", "Org 04"]
+    );
+    let last = storage
+        .list_organizations("org", PageRequest::new(Some(3), 5))
+        .await
+        .unwrap();
+    assert_eq!(last.items.len(), 2);
+    let fab = storage
+        .list_organizations("FABRI", PageRequest::new(None, 5))
+        .await
+        .unwrap();
+    assert_eq!(fab.total, 1);
+    let wildcard = storage
+        .list_organizations("%", PageRequest::new(None, 5))
+        .await
+        .unwrap();
+    assert_eq!(wildcard.total, 0, "a typed % is a literal, not a wildcard");
+}
+
+#[tokio::test]
+async fn member_emails_are_unique_per_organization_ignoring_case() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let contoso = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let fabrikam = storage
+        .create_organization("Fabrikam", "fabrikam", &actor(), now)
+        .await
+        .unwrap();
+    storage
+        .create_member(
+            &contoso.id,
+            &member("B.Simon@contoso.com", "b.simon@contoso.com", "B. Simon"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    let err = storage
+        .create_member(
+            &contoso.id,
+            &member("b.simon@CONTOSO.com", "b.simon@contoso.com", "Other"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Conflict("email")), "{err:?}");
+    storage
+        .create_member(
+            &fabrikam.id,
+            &member("b.simon@contoso.com", "b.simon@contoso.com", "B. Simon"),
+            &actor(),
+            now,
+        )
+        .await
+        .expect("another organization may have the same email");
+}
+
+#[tokio::test]
+async fn members_of_another_organization_are_not_found() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let contoso = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let fabrikam = storage
+        .create_organization("Fabrikam", "fabrikam", &actor(), now)
+        .await
+        .unwrap();
+    let m = storage
+        .create_member(
+            &contoso.id,
+            &member("a@contoso.com", "a@contoso.com", "A"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(storage
+        .find_member(&fabrikam.id, &m.id)
+        .await
+        .unwrap()
+        .is_none());
+    let update = MemberUpdate {
+        status: Some("disabled"),
+        ..Default::default()
+    };
+    let err = storage
+        .update_member(&fabrikam.id, &m.id, &update, &actor(), now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::NotFound));
+    assert_eq!(
+        storage
+            .find_member(&contoso.id, &m.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn an_invite_works_once_and_not_after_it_expires() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    storage
+        .create_invite(
+            &org.id,
+            ("Ada@contoso.com", "ada@contoso.com"),
+            "hash-1",
+            now + Duration::days(7),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    storage
+        .create_invite(
+            &org.id,
+            ("late@contoso.com", "late@contoso.com"),
+            "hash-2",
+            now + Duration::days(7),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(storage.find_invite("hash-1", now).await.unwrap().is_some());
+    let admin = storage
+        .accept_invite("hash-1", "Ada", "argon-hash", "127.0.0.1", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (admin.role.as_str(), admin.email.as_str()),
+        ("admin", "Ada@contoso.com")
+    );
+    assert!(matches!(
+        storage
+            .accept_invite("hash-1", "Eve", "other", "127.0.0.1", now)
+            .await
+            .unwrap_err(),
+        StorageError::NotFound
+    ));
+    let later = now + Duration::days(7) + Duration::seconds(1);
+    assert!(storage
+        .find_invite("hash-2", later)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(storage
+        .accept_invite("hash-2", "Late", "h", "127.0.0.1", later)
+        .await
+        .is_err());
+    let members = storage
+        .list_members(&org.id, "", PageRequest::new(None, 50))
+        .await
+        .unwrap();
+    assert_eq!(members.total, 1, "only the accepted invite made a member");
+}
+
+#[tokio::test]
+async fn accepting_an_invite_promotes_an_existing_member() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let m = storage
+        .create_member(
+            &org.id,
+            &member("ada@contoso.com", "ada@contoso.com", "Ada"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    storage
+        .create_invite(
+            &org.id,
+            ("ADA@contoso.com", "ada@contoso.com"),
+            "h",
+            now + Duration::days(7),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    let admin = storage
+        .accept_invite("h", "Ada L.", "argon", "127.0.0.1", now)
+        .await
+        .unwrap();
+    assert_eq!(admin.id, m.id);
+    assert_eq!(admin.role, "admin");
+    assert_eq!(
+        storage
+            .find_admin_credentials("ada@contoso.com")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_first_run_link_is_single_use_and_expires() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    storage
+        .create_first_run_link("old", now + Duration::hours(1), now)
+        .await
+        .unwrap();
+    storage
+        .create_first_run_link("new", now + Duration::hours(1), now)
+        .await
+        .unwrap();
+    assert!(
+        storage
+            .find_first_run_link("old", now)
+            .await
+            .unwrap()
+            .is_none(),
+        "a new start replaces the old link"
+    );
+    assert!(storage
+        .find_first_run_link("new", now + Duration::hours(2))
+        .await
+        .unwrap()
+        .is_none());
+    storage
+        .create_first_operator(
+            "new",
+            ("ops@vendor.example", "ops@vendor.example"),
+            "Ops",
+            "h",
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        storage
+            .create_first_operator(
+                "new",
+                ("eve@evil.example", "eve@evil.example"),
+                "Eve",
+                "h",
+                &actor(),
+                now
+            )
+            .await
+            .unwrap_err(),
+        StorageError::NotFound
+    ));
+    assert_eq!(storage.operator_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn deleting_an_organization_removes_its_members_but_keeps_its_audit_trail() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    storage
+        .create_member(
+            &org.id,
+            &member("a@contoso.com", "a@contoso.com", "A"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    storage
+        .delete_organization(&org.id, &actor(), now)
+        .await
+        .unwrap();
+    assert!(storage.find_organization(&org.id).await.unwrap().is_none());
+    assert_eq!(
+        storage
+            .list_members(&org.id, "", PageRequest::new(None, 50))
+            .await
+            .unwrap()
+            .total,
+        0
+    );
+    let audit = storage
+        .list_audit(&org.id, PageRequest::new(None, 50))
+        .await
+        .unwrap();
+    let actions: Vec<_> = audit.items.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "organization.delete",
+            "member.create",
+            "organization.create"
+        ],
+        "newest first"
+    );
+    assert!(matches!(
+        storage.delete_organization(&org.id, &actor(), now).await,
+        Err(StorageError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn sessions_are_stored_loaded_and_expire() {
+    let (storage, _dir) = fresh_storage().await;
+    assert!(storage.insert_session("s1", "{}", 2_000).await.unwrap());
+    assert!(
+        !storage.insert_session("s1", "{}", 2_000).await.unwrap(),
+        "ids are never reused"
+    );
+    storage
+        .save_session("s1", r#"{"a":1}"#, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        storage.load_session("s1", 1_000).await.unwrap(),
+        Some((r#"{"a":1}"#.to_string(), 3_000))
+    );
+    assert_eq!(
+        storage.load_session("s1", 3_000).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(storage.delete_expired_sessions(3_000).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn member_updates_are_audited_with_what_changed() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let m = storage
+        .create_member(
+            &org.id,
+            &member("a@contoso.com", "a@contoso.com", "A"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    let update = MemberUpdate {
+        role: Some("admin"),
+        status: Some("disabled"),
+        ..Default::default()
+    };
+    let updated = storage
+        .update_member(&org.id, &m.id, &update, &actor(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (updated.role.as_str(), updated.status.as_str()),
+        ("admin", "disabled")
+    );
+    let audit = storage
+        .list_audit(&org.id, PageRequest::new(None, 1))
+        .await
+        .unwrap();
+    assert_eq!(audit.items[0].action, "member.update");
+    assert_eq!(
+        audit.items[0].detail,
+        "role: member → admin; status: active → disabled"
+    );
+    assert_eq!(audit.items[0].actor, "operator:ops@vendor.example");
+    assert_eq!(audit.total, 3);
+}
