@@ -92,6 +92,7 @@ impl Application {
             sign_in_limits: Arc::new(SignInLimits::default()),
             sealing_key: Arc::new(sealing_key),
         };
+        ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
         Ok(Application {
             listener,
@@ -143,15 +144,12 @@ pub fn router(state: AppState) -> Router {
     let origin: Arc<str> = web_guard::origin_of(&state.config.public_url).into();
     let (api, _) = api::routes();
     let api = api.layer(from_fn_with_state(origin, web_guard::same_origin_only));
-    let session_layer = SessionManagerLayer::new(DbSessionStore::new(
-        state.storage.clone(),
-        state.clock.clone(),
-    ))
-    .with_name(SESSION_COOKIE)
-    .with_secure(state.config.is_https())
-    .with_http_only(true)
-    .with_same_site(SameSite::Lax)
-    .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.storage.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_secure(state.config.is_https())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
 
     let pages = generate_route_list(app::App);
     Router::new()
@@ -215,7 +213,7 @@ async fn housekeeping(state: AppState) {
         state.sign_in_limits.shrink();
         match state
             .storage
-            .delete_expired_sessions(to_millis(state.now()))
+            .delete_expired_sessions(to_millis(time::OffsetDateTime::now_utc()))
             .await
         {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),

@@ -1,23 +1,22 @@
 //! tower-sessions' store over Gatehouse's storage: sessions live in the database, so they
 //! survive a restart and are shared by every instance behind a load balancer.
 
-use crate::clock::{from_millis, to_millis, Clock};
+use crate::clock::{from_millis, to_millis};
 use crate::storage::Storage;
 use async_trait::async_trait;
-use std::sync::Arc;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
 use tower_sessions::SessionStore;
 
+/// Session expiry follows the wall clock, as tower-sessions computes it.
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
     storage: Storage,
-    clock: Arc<dyn Clock>,
 }
 
 impl DbSessionStore {
-    pub fn new(storage: Storage, clock: Arc<dyn Clock>) -> Self {
-        DbSessionStore { storage, clock }
+    pub fn new(storage: Storage) -> Self {
+        DbSessionStore { storage }
     }
 }
 
@@ -50,7 +49,7 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let now = to_millis(self.clock.now());
+        let now = to_millis(time::OffsetDateTime::now_utc());
         let Some((data, expires_at)) = self
             .storage
             .load_session(&id.to_string(), now)

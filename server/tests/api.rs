@@ -1,0 +1,731 @@
+//! The JSON API driven over HTTP against a real server, as the pages use it.
+
+mod common;
+
+use common::{body, field_error, spawn_app, spawn_app_on, PASSWORD};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn requests_without_a_session_get_401_with_a_json_error() {
+    let app = spawn_app().await;
+    let client = app.browser();
+    for path in [
+        "/session",
+        "/organizations",
+        "/organizations/x/members",
+        "/organizations/x/audit",
+    ] {
+        let response = app.get(&client, path).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            body(response).await["error"]["code"],
+            "unauthorized",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_first_run_link_creates_one_operator_and_then_stops_working() {
+    let app = spawn_app().await;
+    let token = app.first_run_token();
+    let status = body(
+        app.get(&app.browser(), &format!("/first-run/{token}"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["valid"], true);
+
+    let client = app.browser();
+    let weak = app
+        .post(
+            &client,
+            "/first-run",
+            json!({"token": token, "email": "ops", "name": "", "password": "short"}),
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let weak = body(weak).await;
+    assert!(field_error(&weak, "email").contains("@"));
+    assert!(field_error(&weak, "name").contains("Enter a name"));
+    assert!(field_error(&weak, "password").contains("12"));
+    assert_eq!(
+        app.state.storage.operator_count().await.unwrap(),
+        0,
+        "nothing created"
+    );
+
+    let operator = app.operator().await;
+    let me = body(app.get(&operator, "/session").await).await;
+    assert_eq!(me["kind"], "operator");
+    assert_eq!(me["email"], "ops@vendor.example");
+
+    let again = app
+        .post(&app.browser(), "/first-run",
+            json!({"token": token, "email": "eve@evil.example", "name": "Eve", "password": PASSWORD}))
+        .await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    let status = body(
+        app.get(&app.browser(), &format!("/first-run/{token}"))
+            .await,
+    )
+    .await;
+    assert_eq!(status["valid"], false);
+}
+
+#[tokio::test]
+async fn a_first_run_link_expires_after_an_hour() {
+    let app = spawn_app().await;
+    app.clock.advance(time::Duration::minutes(61));
+    let response = app
+        .post(&app.browser(), "/first-run",
+            json!({"token": app.first_run_token(), "email": "ops@vendor.example", "name": "Ops", "password": PASSWORD}))
+        .await;
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert_eq!(app.state.storage.operator_count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn sign_in_failures_do_not_reveal_whether_the_account_exists() {
+    let app = spawn_app().await;
+    let _ = app.operator().await;
+    let client = app.browser();
+    let wrong_password = app
+        .post(
+            &client,
+            "/session",
+            json!({"email": "ops@vendor.example", "password": "not the password"}),
+        )
+        .await;
+    let unknown = app
+        .post(
+            &client,
+            "/session",
+            json!({"email": "nobody@vendor.example", "password": "not the password"}),
+        )
+        .await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(body(wrong_password).await, body(unknown).await);
+    assert_eq!(
+        app.get(&client, "/session").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "no session"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_account() {
+    let app = spawn_app().await;
+    let _ = app.operator().await;
+    let client = app.browser();
+    for _ in 0..5 {
+        let r = app
+            .post(
+                &client,
+                "/session",
+                json!({"email": "ops@vendor.example", "password": "wrong password"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = app
+        .post(
+            &client,
+            "/session",
+            json!({"email": "ops@vendor.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(
+        limited.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert_eq!(
+        app.get(&client, "/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_fresh_httponly_lax_cookie_and_signing_out_ends_the_session() {
+    let app = spawn_app().await;
+    let _ = app.operator().await;
+    let client = app.browser();
+    // A session exists before sign-in (an attacker could have planted its id).
+    let planted = app
+        .post(
+            &client,
+            "/session",
+            json!({"email": "ops@vendor.example", "password": "wrong password"}),
+        )
+        .await;
+    let planted_cookie = planted
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    let response = app
+        .post(
+            &client,
+            "/session",
+            json!({"email": "OPS@vendor.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("gatehouse_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http in tests: {cookie}");
+    if let Some(planted) = planted_cookie {
+        assert_ne!(
+            planted.split(';').next(),
+            cookie.split(';').next(),
+            "the id was rotated"
+        );
+    }
+    assert_eq!(app.get(&client, "/session").await.status(), StatusCode::OK);
+
+    let id = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("gatehouse_session=")
+        .to_string();
+    let out = app.delete(&client, "/session").await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&client, "/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        app.state
+            .storage
+            .load_session(&id, 0)
+            .await
+            .unwrap()
+            .is_none(),
+        "deleted on the server"
+    );
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let (dir, url) = (app.dir.clone(), app.database_url.clone());
+    app.stop().await;
+    let restarted = spawn_app_on(dir, url).await;
+    assert!(
+        restarted.first_run_url.is_none(),
+        "an operator exists: no new first-run link"
+    );
+    // The client's cookie jar holds the old server's address; replay the cookie by hand.
+    let response = operator
+        .get(format!("{}/api/v1/session", restarted.url))
+        .send()
+        .await
+        .unwrap();
+    // Cookies are scoped to host (not port), so the jar sends it to the new port too.
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn state_changing_calls_from_other_sites_are_refused() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let evil = operator
+        .post(app.api("/organizations"))
+        .header("Origin", "https://evil.example")
+        .json(&json!({"name": "Evil", "slug": "evil"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    assert_eq!(body(evil).await["error"]["code"], "csrf");
+    let no_origin = operator
+        .post(app.api("/organizations"))
+        .json(&json!({"name": "X", "slug": "xxx"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_origin.status(), StatusCode::FORBIDDEN);
+    let same_site = operator
+        .post(app.api("/organizations"))
+        .header("Sec-Fetch-Site", "same-origin")
+        .json(&json!({"name": "Contoso", "slug": "contoso"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::CREATED);
+    let list = body(app.get(&operator, "/organizations").await).await;
+    assert_eq!(
+        list["total"], 1,
+        "only the same-origin call created something"
+    );
+}
+
+#[tokio::test]
+async fn operators_create_search_rename_and_delete_organizations() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let bad = app
+        .post(
+            &operator,
+            "/organizations",
+            json!({"name": " ", "slug": "Bad_Slug"}),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = body(bad).await;
+    assert!(field_error(&bad, "slug").contains("not allowed"));
+    assert!(field_error(&bad, "name").contains("Enter a name"));
+
+    let contoso = app.create_org(&operator, "Contoso", "contoso").await;
+    app.create_org(&operator, "Fabrikam", "fabrikam").await;
+    let taken = app
+        .post(
+            &operator,
+            "/organizations",
+            json!({"name": "Contoso Two", "slug": "contoso"}),
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert!(field_error(&body(taken).await, "slug").contains("already uses"));
+
+    let found = body(app.get(&operator, "/organizations?q=fab").await).await;
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["items"][0]["slug"], "fabrikam");
+
+    let renamed = app
+        .patch(
+            &operator,
+            &format!("/organizations/{contoso}"),
+            json!({"name": "Contoso Ltd"}),
+        )
+        .await;
+    assert_eq!(body(renamed).await["name"], "Contoso Ltd");
+
+    assert_eq!(
+        app.delete(&operator, &format!("/organizations/{contoso}"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&operator, &format!("/organizations/{contoso}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let audit = body(
+        app.get(&operator, &format!("/organizations/{contoso}/audit"))
+            .await,
+    )
+    .await;
+    assert_eq!(audit["items"][0]["action"], "organization.delete");
+    assert_eq!(audit["items"][0]["actor"], "operator:ops@vendor.example");
+    assert_eq!(audit["items"][0]["client_addr"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn an_invited_admin_manages_members_of_their_own_organization() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let org = app.create_org(&operator, "Contoso", "contoso").await;
+    let admin = app.admin(&operator, &org, "ada@contoso.com").await;
+
+    let me = body(app.get(&admin, "/session").await).await;
+    assert_eq!(me["kind"], "admin");
+    assert_eq!(me["organization"]["slug"], "contoso");
+
+    let bad = app
+        .post(
+            &admin,
+            &format!("/organizations/{org}/members"),
+            json!({"email": "b.simon", "display_name": "", "role": "member"}),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = body(bad).await;
+    assert!(!field_error(&bad, "email").is_empty());
+    assert!(!field_error(&bad, "display_name").is_empty());
+
+    let created = app
+        .post(
+            &admin,
+            &format!("/organizations/{org}/members"),
+            json!({"email": "B.Simon@contoso.com", "display_name": "B. Simon", "role": "member"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let simon = body(created).await;
+    assert_eq!(simon["status"], "active");
+    assert!(simon["directory_object_id"].is_null());
+
+    let duplicate = app
+        .post(
+            &admin,
+            &format!("/organizations/{org}/members"),
+            json!({"email": "b.simon@CONTOSO.com", "display_name": "Again", "role": "member"}),
+        )
+        .await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+
+    let disabled = app
+        .patch(
+            &admin,
+            &format!(
+                "/organizations/{org}/members/{}",
+                simon["id"].as_str().unwrap()
+            ),
+            json!({"status": "disabled", "display_name": "Britta Simon"}),
+        )
+        .await;
+    let disabled = body(disabled).await;
+    assert_eq!(disabled["status"], "disabled");
+    assert_eq!(disabled["display_name"], "Britta Simon");
+
+    let list = body(
+        app.get(&admin, &format!("/organizations/{org}/members?q=britta"))
+            .await,
+    )
+    .await;
+    assert_eq!(list["total"], 1);
+
+    // Admins do not manage organizations themselves.
+    assert_eq!(
+        app.get(&admin, "/organizations").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let own_id = me["id"].as_str().unwrap();
+    let demote = app
+        .patch(
+            &admin,
+            &format!("/organizations/{org}/members/{own_id}"),
+            json!({"role": "member"}),
+        )
+        .await;
+    assert_eq!(
+        demote.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no locking oneself out"
+    );
+
+    // The admin signs in again with their password.
+    let again = app.browser();
+    let signed = app
+        .post(
+            &again,
+            "/session",
+            json!({"email": "ada@contoso.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(signed.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_admin_cannot_reach_another_organization_by_its_ids() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let contoso = app.create_org(&operator, "Contoso", "contoso").await;
+    let fabrikam = app.create_org(&operator, "Fabrikam", "fabrikam").await;
+    let simon = body(
+        app.post(
+            &operator,
+            &format!("/organizations/{contoso}/members"),
+            json!({"email": "b.simon@contoso.com", "display_name": "B. Simon", "role": "member"}),
+        )
+        .await,
+    )
+    .await;
+    let simon_id = simon["id"].as_str().unwrap();
+    let intruder = app
+        .admin(&operator, &fabrikam, "mallory@fabrikam.com")
+        .await;
+
+    let attempts = [
+        (
+            Method::GET,
+            format!("/organizations/{contoso}"),
+            json!(null),
+        ),
+        (
+            Method::PATCH,
+            format!("/organizations/{contoso}"),
+            json!({"name": "Owned"}),
+        ),
+        (
+            Method::DELETE,
+            format!("/organizations/{contoso}"),
+            json!(null),
+        ),
+        (
+            Method::GET,
+            format!("/organizations/{contoso}/members"),
+            json!(null),
+        ),
+        (
+            Method::POST,
+            format!("/organizations/{contoso}/members"),
+            json!({"email": "x@fabrikam.com", "display_name": "X", "role": "admin"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/organizations/{contoso}/members/{simon_id}"),
+            json!({"status": "disabled"}),
+        ),
+        (
+            Method::PATCH,
+            format!("/organizations/{fabrikam}/members/{simon_id}"),
+            json!({"status": "disabled"}),
+        ),
+        (
+            Method::POST,
+            format!("/organizations/{contoso}/invites"),
+            json!({"email": "m@fabrikam.com"}),
+        ),
+        (
+            Method::GET,
+            format!("/organizations/{contoso}/audit"),
+            json!(null),
+        ),
+    ];
+    for (method, path, payload) in attempts {
+        let response = app.send(&intruder, method.clone(), &path, payload).await;
+        assert!(
+            matches!(
+                response.status(),
+                StatusCode::NOT_FOUND | StatusCode::FORBIDDEN
+            ),
+            "{method} {path} answered {}",
+            response.status()
+        );
+    }
+    let org = body(
+        app.get(&operator, &format!("/organizations/{contoso}"))
+            .await,
+    )
+    .await;
+    assert_eq!(org["name"], "Contoso");
+    assert_eq!(org["member_count"], 1);
+    let simon = body(
+        app.get(&operator, &format!("/organizations/{contoso}/members"))
+            .await,
+    )
+    .await;
+    assert_eq!(simon["items"][0]["status"], "active");
+}
+
+#[tokio::test]
+async fn invites_are_single_use_and_expire_after_seven_days() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let org = app.create_org(&operator, "Contoso", "contoso").await;
+    let invite = |email: &'static str| {
+        let (app, operator, org) = (&app, &operator, &org);
+        async move {
+            let created = body(
+                app.post(
+                    operator,
+                    &format!("/organizations/{org}/invites"),
+                    json!({"email": email}),
+                )
+                .await,
+            )
+            .await;
+            created["invite_url"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let used = invite("ada@contoso.com").await;
+    let stale = invite("late@contoso.com").await;
+    let info = body(app.get(&app.browser(), &format!("/invites/{used}")).await).await;
+    assert_eq!(info["organization_name"], "Contoso");
+    let weak = app
+        .post(
+            &app.browser(),
+            &format!("/invites/{used}/accept"),
+            json!({"name": "Ada", "password": "short"}),
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = app
+        .post(
+            &app.browser(),
+            &format!("/invites/{used}/accept"),
+            json!({"name": "Ada", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let twice = app
+        .post(
+            &app.browser(),
+            &format!("/invites/{used}/accept"),
+            json!({"name": "Eve", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(twice.status(), StatusCode::GONE);
+
+    app.clock
+        .advance(time::Duration::days(7) + time::Duration::minutes(1));
+    assert_eq!(
+        app.get(&app.browser(), &format!("/invites/{stale}"))
+            .await
+            .status(),
+        StatusCode::GONE
+    );
+    let late = app
+        .post(
+            &app.browser(),
+            &format!("/invites/{stale}/accept"),
+            json!({"name": "Late", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(late.status(), StatusCode::GONE);
+    let members = body(
+        app.get(&operator, &format!("/organizations/{org}/members"))
+            .await,
+    )
+    .await;
+    assert_eq!(members["total"], 1);
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_in_the_audit_log() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let org = app.create_org(&operator, "Contoso", "contoso").await;
+    let _admin = app.admin(&operator, &org, "ada@contoso.com").await;
+    let client = app.browser();
+    app.post(
+        &client,
+        "/session",
+        json!({"email": "ada@contoso.com", "password": PASSWORD}),
+    )
+    .await;
+    let audit = body(
+        app.get(&operator, &format!("/organizations/{org}/audit"))
+            .await,
+    )
+    .await;
+    let newest = &audit["items"][0];
+    assert_eq!(newest["action"], "signin.password");
+    assert_eq!(newest["outcome"], "success");
+    assert_eq!(newest["actor"], "admin:ada@contoso.com");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+    let client = app.browser();
+    let health = client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = client
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.text().await.unwrap(), "ready");
+    let _ = app.get(&client, "/session").await;
+    let metrics = client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total{"), "{metrics}");
+    assert!(metrics.contains(r#"route="/api/v1/session""#), "{metrics}");
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    let response = app
+        .browser()
+        .get(format!("{}/signin", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("'nonce-"),
+        "pages name their script nonce: {csp}"
+    );
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers.contains_key("x-request-id"));
+    let html = response.text().await.unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
+    assert!(
+        html.contains("<h1>Sign in</h1>") || html.contains(">Sign in</h1>"),
+        "server-rendered page"
+    );
+}
+
+#[tokio::test]
+async fn unknown_pages_answer_404() {
+    let app = spawn_app().await;
+    let page = app
+        .browser()
+        .get(format!("{}/no/such/page", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let api = app.get(&app.browser(), "/no-such-endpoint").await;
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    assert_eq!(body(api).await["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let response = app
+        .post(
+            &operator,
+            "/organizations",
+            json!({"name": huge, "slug": "big"}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
