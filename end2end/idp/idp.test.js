@@ -1,0 +1,227 @@
+// Self-test of the Entra-shaped provider: `node --test idp/` (run by the test command).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import * as jose from 'jose';
+import { startIdp } from './provider.js';
+
+const CONTOSO = '6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11';
+const FABRIKAM = '2a7d9e4b-8c3f-4b1a-a6e5-7f0c2d9b8e31';
+const CLIENT = 'c1a0d5e2-0f4b-4b8e-9a61-2f7d3e8c9b10';
+const SECRET = 'demo~Secret.Value-For.Local_Use_0nly';
+const REDIRECT = 'http://127.0.0.1:3000/auth/callback';
+const SIMON = { upn: 'B.Simon@contoso.com', oid: '3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f', password: 'Contoso-Demo-2026!' };
+
+let idp;
+before(async () => { idp = await startIdp(); });
+after(async () => { await idp.close(); });
+
+/** Follows redirects by hand, keeping cookies, until the redirect URI is reached. */
+async function authorize(tenant, params, { username, password }) {
+  const jar = new Map();
+  const keep = (res) => {
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const [name, value] = pair.split('=');
+      jar.set(name, value);
+    }
+  };
+  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  let url = `${idp.url}/${tenant}/oauth2/v2.0/authorize?${new URLSearchParams(params)}`;
+  let res = await fetch(url, { redirect: 'manual' });
+  keep(res);
+  for (let hops = 0; hops < 10; hops += 1) {
+    if (res.status !== 302 && res.status !== 303) return { final: res };
+    const next = new URL(res.headers.get('location'), url);
+    if (next.href.startsWith(params.redirect_uri)) return { redirect: next };
+    if (next.pathname.includes('/interaction/')) {
+      const form = await fetch(next, { headers: { cookie: cookie() } });
+      assert.equal(form.status, 200);
+      res = await fetch(`${next.href}/login`, {
+        method: 'POST', redirect: 'manual',
+        headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username, password }),
+      });
+    } else {
+      res = await fetch(next, { redirect: 'manual', headers: { cookie: cookie() } });
+    }
+    keep(res);
+    url = next.href;
+  }
+  throw new Error('too many redirects');
+}
+
+async function signIn({ tenant = CONTOSO, user = SIMON, clientId = CLIENT, secret = SECRET } = {}) {
+  const verifier = crypto.randomBytes(32).toString('base64url');
+  const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
+  const nonce = crypto.randomBytes(16).toString('base64url');
+  const { redirect, final } = await authorize(tenant, {
+    client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile email',
+    state: 'st', nonce, code_challenge: challenge, code_challenge_method: 'S256',
+  }, { username: user.upn, password: user.password });
+  if (!redirect) return { final };
+  if (redirect.searchParams.get('error')) return { redirect };
+  const token = await fetch(`${idp.url}/${tenant}/oauth2/v2.0/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code', code: redirect.searchParams.get('code'), redirect_uri: REDIRECT,
+      client_id: clientId, client_secret: secret, code_verifier: verifier,
+    }),
+  });
+  return { token: await token.json(), status: token.status, nonce, redirect };
+}
+
+async function verify(idToken, tenant = CONTOSO) {
+  const jwks = jose.createRemoteJWKSet(new URL(`${idp.url}/${tenant}/discovery/v2.0/keys`));
+  return jose.jwtVerify(idToken, jwks, { algorithms: ['RS256'] });
+}
+
+test('discovery follows the Entra v2.0 layout per directory and per verified domain', async () => {
+  for (const tenant of [CONTOSO, 'contoso.onmicrosoft.com']) {
+    const doc = await (await fetch(`${idp.url}/${tenant}/v2.0/.well-known/openid-configuration`)).json();
+    assert.equal(doc.issuer, `${idp.url}/${CONTOSO}/v2.0`);
+    assert.equal(doc.authorization_endpoint, `${idp.url}/${CONTOSO}/oauth2/v2.0/authorize`);
+    assert.equal(doc.token_endpoint, `${idp.url}/${CONTOSO}/oauth2/v2.0/token`);
+    assert.equal(doc.jwks_uri, `${idp.url}/${CONTOSO}/discovery/v2.0/keys`);
+    assert.equal(doc.device_authorization_endpoint, `${idp.url}/${CONTOSO}/oauth2/v2.0/devicecode`);
+    assert.equal(doc.end_session_endpoint, `${idp.url}/${CONTOSO}/oauth2/v2.0/logout`);
+    assert.deepEqual(doc.id_token_signing_alg_values_supported, ['RS256']);
+  }
+});
+
+test('common and organizations publish the {tenantid} issuer template', async () => {
+  for (const tenant of ['common', 'organizations']) {
+    const doc = await (await fetch(`${idp.url}/${tenant}/v2.0/.well-known/openid-configuration`)).json();
+    assert.equal(doc.issuer, `${idp.url}/{tenantid}/v2.0`);
+  }
+});
+
+test('an unknown directory answers AADSTS90002', async () => {
+  const res = await fetch(`${idp.url}/${crypto.randomUUID()}/v2.0/.well-known/openid-configuration`);
+  assert.equal(res.status, 400);
+  assert.match((await res.json()).error_description, /^AADSTS90002:/);
+});
+
+test('B.Simon signs in with the code flow and PKCE and gets Entra claims', async () => {
+  const { token, nonce } = await signIn();
+  assert.ok(token.id_token, JSON.stringify(token));
+  const { payload, protectedHeader } = await verify(token.id_token);
+  assert.equal(protectedHeader.alg, 'RS256');
+  assert.equal(payload.iss, `${idp.url}/${CONTOSO}/v2.0`);
+  assert.equal(payload.aud, CLIENT);
+  assert.equal(payload.tid, CONTOSO);
+  assert.equal(payload.oid, SIMON.oid);
+  assert.equal(payload.preferred_username, SIMON.upn);
+  assert.equal(payload.name, 'B.Simon');
+  assert.equal(payload.email, SIMON.upn);
+  assert.equal(payload.ver, '2.0');
+  assert.equal(payload.nonce, nonce);
+  assert.notEqual(payload.sub, payload.oid, 'sub is pairwise, not the object id');
+});
+
+test('a wrong PKCE verifier is refused by the provider', async () => {
+  const verifier = crypto.randomBytes(32).toString('base64url');
+  const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
+  const { redirect } = await authorize(CONTOSO, {
+    client_id: CLIENT, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid', state: 's', nonce: 'n',
+    code_challenge: challenge, code_challenge_method: 'S256',
+  }, { username: SIMON.upn, password: SIMON.password });
+  const res = await fetch(`${idp.url}/${CONTOSO}/oauth2/v2.0/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code: redirect.searchParams.get('code'),
+      redirect_uri: REDIRECT, client_id: CLIENT, client_secret: SECRET, code_verifier: `${verifier}x` }),
+  });
+  assert.equal(res.status, 400);
+  assert.equal((await res.json()).error, 'invalid_grant');
+});
+
+test('client credentials: Entra error codes for unknown apps, bad and expired secrets', async () => {
+  const token = (tenant, clientId, secret) => fetch(`${idp.url}/${tenant}/oauth2/v2.0/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret, scope: 'openid' }),
+  });
+  const ok = await token(CONTOSO, CLIENT, SECRET);
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.ok((await ok.json()).access_token);
+  assert.match((await (await token(CONTOSO, crypto.randomUUID(), SECRET)).json()).error_description, /^AADSTS700016:/);
+  assert.match((await (await token(FABRIKAM, CLIENT, SECRET)).json()).error_description, /^AADSTS700016:/, 'another directory does not know the app');
+  assert.match((await (await token(CONTOSO, CLIENT, '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9')).json()).error_description, /^AADSTS7000215:/);
+  const expiredApp = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({
+    tenantId: CONTOSO, clientId: expiredApp, redirectUris: [REDIRECT],
+    secrets: [{ id: crypto.randomUUID(), value: 'old-secret-value', expires: '2020-01-01T00:00:00Z' }] }) });
+  assert.match((await (await token(CONTOSO, expiredApp, 'old-secret-value')).json()).error_description, /^AADSTS7000222:/);
+});
+
+test('an unregistered redirect URI ends on an AADSTS50011 page', async () => {
+  const res = await fetch(`${idp.url}/${CONTOSO}/oauth2/v2.0/authorize?${new URLSearchParams({
+    client_id: CLIENT, response_type: 'code', redirect_uri: 'http://127.0.0.1:9/elsewhere', scope: 'openid' })}`);
+  assert.equal(res.status, 400);
+  assert.match(await res.text(), /AADSTS50011: The redirect URI &#39;http:\/\/127\.0\.0\.1:9\/elsewhere&#39;/);
+});
+
+test('a user not assigned to the app comes back with AADSTS50105', async () => {
+  const clientId = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({
+    tenantId: CONTOSO, clientId, redirectUris: [REDIRECT], assignmentRequired: true, assignedUsers: [SIMON.oid],
+    secrets: [{ id: crypto.randomUUID(), value: 'assigned-secret', expires: '2099-01-01T00:00:00Z' }] }) });
+  const nobody = { upn: 'nobody@contoso.com', password: 'Contoso-Demo-2026!' };
+  const { redirect } = await signIn({ clientId, secret: 'assigned-secret', user: nobody });
+  assert.equal(redirect.searchParams.get('error'), 'access_denied');
+  assert.match(redirect.searchParams.get('error_description'), /^AADSTS50105:/);
+  const { token } = await signIn({ clientId, secret: 'assigned-secret' });
+  assert.ok(token.id_token, 'assigned users still sign in');
+});
+
+test('signing keys rotate and the old key stays published', async () => {
+  const before = (await (await fetch(`${idp.url}/${CONTOSO}/discovery/v2.0/keys`)).json()).keys.map((k) => k.kid);
+  const rotated = await (await fetch(`${idp.url}/_test/rotate-keys`, { method: 'POST' })).json();
+  assert.ok(!before.includes(rotated.kid));
+  const { token } = await signIn();
+  assert.equal(jose.decodeProtectedHeader(token.id_token).kid, rotated.kid);
+  const after = (await (await fetch(`${idp.url}/${CONTOSO}/discovery/v2.0/keys`)).json()).keys.map((k) => k.kid);
+  assert.ok(before.every((kid) => after.includes(kid)));
+});
+
+test('the next token can be made bad in each chosen way', async () => {
+  const bad = async (mode) => {
+    const r = await fetch(`${idp.url}/_test/next-token`, { method: 'POST', body: JSON.stringify({ mode }) });
+    assert.equal(r.status, 200);
+    return (await signIn()).token.id_token;
+  };
+  assert.notEqual(jose.decodeJwt(await bad('wrong_audience')).aud, CLIENT);
+  assert.notEqual(jose.decodeJwt(await bad('wrong_issuer')).iss, `${idp.url}/${CONTOSO}/v2.0`);
+  assert.equal(jose.decodeJwt(await bad('other_tenant')).tid, FABRIKAM);
+  assert.ok(jose.decodeJwt(await bad('expired')).exp < Date.now() / 1000);
+  assert.ok(jose.decodeJwt(await bad('not_yet_valid')).nbf > Date.now() / 1000);
+  assert.equal(jose.decodeProtectedHeader(await bad('alg_none')).alg, 'none');
+  assert.equal(jose.decodeProtectedHeader(await bad('hs256')).alg, 'HS256');
+  await assert.rejects(verify(await bad('bad_signature')));
+  await assert.rejects(verify(await bad('unknown_key')));
+  const { token, nonce } = await (async () => {
+    await fetch(`${idp.url}/_test/next-token`, { method: 'POST', body: JSON.stringify({ mode: 'wrong_nonce' }) });
+    return signIn();
+  })();
+  assert.notEqual(jose.decodeJwt(token.id_token).nonce, nonce);
+  const { token: good } = await signIn();
+  await verify(good.id_token);
+});
+
+test('through common, the token names the user\'s own directory', async () => {
+  const { token } = await signIn({ tenant: 'common' });
+  const { payload } = await verify(token.id_token, 'common');
+  assert.equal(payload.iss, `${idp.url}/${CONTOSO}/v2.0`);
+  assert.equal(payload.tid, CONTOSO);
+});
+
+test('the device authorization endpoint issues codes with a 15 minute life', async () => {
+  const res = await fetch(`${idp.url}/${CONTOSO}/oauth2/v2.0/devicecode`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: CLIENT, client_secret: SECRET, scope: 'openid' }),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  assert.ok(body.device_code && body.user_code && body.verification_uri);
+  assert.equal(body.expires_in, 900);
+});

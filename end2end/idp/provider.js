@@ -1,0 +1,450 @@
+// An Entra-shaped OpenID provider for Gatehouse's tests and local demo, built on the
+// OpenID-certified `oidc-provider` package. It serves Microsoft identity platform v2.0 paths per
+// directory (tenant) GUID or verified domain, plus `common`/`organizations`; it issues Entra's
+// ID token claims (oid, tid, pairwise sub, preferred_username, name, optional email, ver) and
+// answers with Entra's AADSTS error codes. Test hooks under /_test rotate signing keys, make the
+// next ID token bad in a chosen way, and register app registrations at run time.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Provider from 'oidc-provider';
+import * as jose from 'jose';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const DEFAULT_DATA_FILE = path.join(here, 'directory.json');
+
+/** Ways the next ID token can be made bad (POST /_test/next-token {"mode": ...}). */
+export const BAD_TOKEN_MODES = [
+  'wrong_audience', 'wrong_issuer', 'other_tenant', 'expired', 'not_yet_valid', 'bad_signature',
+  'wrong_nonce', 'alg_none', 'unknown_key', 'hs256',
+];
+
+const ROUTES = {
+  authorization: '/oauth2/v2.0/authorize',
+  token: '/oauth2/v2.0/token',
+  jwks: '/discovery/v2.0/keys',
+  end_session: '/oauth2/v2.0/logout',
+  device_authorization: '/oauth2/v2.0/devicecode',
+  code_verification: '/oauth2/v2.0/deviceauth',
+  userinfo: '/oidc/userinfo',
+  introspection: '/oauth2/v2.0/introspect',
+  revocation: '/oauth2/v2.0/revoke',
+};
+
+const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+}[c]));
+
+async function newSigningKey() {
+  const { privateKey, publicKey } = await jose.generateKeyPair('RS256', { extractable: true });
+  const jwk = await jose.exportJWK(publicKey);
+  const kid = crypto.randomBytes(12).toString('base64url');
+  return { kid, privateKey, publicJwk: { ...jwk, kid, use: 'sig', alg: 'RS256', kty: 'RSA' } };
+}
+
+function page(title, body) {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 28rem; margin: 2rem auto; padding: 0 1rem">
+<p><strong>Microsoft Entra ID (local test provider)</strong></p>${body}</body></html>`;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > 64 * 1024) { reject(new Error('body too large')); req.destroy(); } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res, status, value) {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(value));
+}
+
+function sendHtml(res, status, html) {
+  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(html);
+}
+
+/** An Entra-style token error body. */
+function aadstsError(error, code, text) {
+  return {
+    error,
+    error_description: `AADSTS${code}: ${text} Trace ID: ${crypto.randomUUID()} Correlation ID: ${crypto.randomUUID()} Timestamp: ${new Date().toISOString()}`,
+    error_codes: [Number(code)],
+    timestamp: new Date().toISOString(),
+    trace_id: crypto.randomUUID(),
+    correlation_id: crypto.randomUUID(),
+  };
+}
+
+export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAULT_DATA_FILE, quiet = true } = {}) {
+  const state = {
+    data: JSON.parse(fs.readFileSync(dataFile, 'utf8')),
+    keys: [await newSigningKey()],
+    nextTokenMode: null,
+    tokenRequests: 0,
+    keyRequests: 0,
+    discoveryRequests: 0,
+  };
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  const base = `http://${host}:${server.address().port}`;
+
+  const directories = () => state.data.directories;
+  const directoryOf = (tenant) => directories().find(
+    (d) => d.tenantId === tenant.toLowerCase() || d.domains.includes(tenant.toLowerCase()),
+  );
+  const appOf = (clientId) => {
+    for (const dir of directories()) {
+      const app = dir.apps.find((a) => a.clientId === clientId);
+      if (app) return { dir, app };
+    }
+    return null;
+  };
+  const userOf = (tid, oid) => directoryOf(tid)?.users.find((u) => u.oid === oid);
+  const internalSecret = (clientId) => crypto.createHash('sha256').update(`internal:${clientId}`).digest('base64url');
+
+  // oidc-provider keeps its sessions, codes and grants here; clients come from the directory data.
+  const stores = new Map();
+  class Adapter {
+    constructor(name) { this.name = name; if (!stores.has(name)) stores.set(name, new Map()); this.store = stores.get(name); }
+    async upsert(id, payload, expiresIn) {
+      this.store.set(id, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : null });
+      if (payload.grantId) {
+        const grants = stores.get('grants') ?? new Map();
+        stores.set('grants', grants);
+        grants.set(payload.grantId, [...(grants.get(payload.grantId) ?? []), [this.name, id]]);
+      }
+      if (payload.userCode) this.store.set(`userCode:${payload.userCode}`, { payload: id });
+      if (payload.uid) this.store.set(`uid:${payload.uid}`, { payload: id });
+    }
+    async find(id) {
+      if (this.name === 'Client') {
+        const found = appOf(id);
+        if (!found) return undefined;
+        return {
+          client_id: id,
+          client_secret: internalSecret(id),
+          client_name: found.app.displayName,
+          redirect_uris: found.app.redirectUris,
+          post_logout_redirect_uris: found.app.logoutUris ?? [],
+          grant_types: ['authorization_code', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_post',
+        };
+      }
+      const entry = this.store.get(id);
+      if (!entry || (entry.expiresAt && entry.expiresAt < Date.now())) return undefined;
+      return entry.payload;
+    }
+    async findByUserCode(code) { const id = this.store.get(`userCode:${code}`)?.payload; return id ? this.find(id) : undefined; }
+    async findByUid(uid) { const id = this.store.get(`uid:${uid}`)?.payload; return id ? this.find(id) : undefined; }
+    async consume(id) { const e = this.store.get(id); if (e) e.payload.consumed = Math.floor(Date.now() / 1000); }
+    async destroy(id) { this.store.delete(id); }
+    async revokeByGrantId(grantId) {
+      for (const [name, id] of stores.get('grants')?.get(grantId) ?? []) stores.get(name)?.delete(id);
+    }
+  }
+
+  // oidc-provider signs with its own key; every ID token it issues is re-issued below with
+  // Entra's claims and the current key of the published JWKS.
+  const providerJwk = await jose.exportJWK((await jose.generateKeyPair('RS256', { extractable: true })).privateKey);
+
+  function makeProvider(tenant) {
+    const provider = new Provider(`${base}/${tenant}/v2.0`, {
+      adapter: Adapter,
+      jwks: { keys: [{ ...providerJwk, kid: 'internal', use: 'sig', alg: 'RS256' }] },
+      routes: ROUTES,
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email'] },
+      features: {
+        devInteractions: { enabled: false },
+        deviceFlow: { enabled: true },
+        clientCredentials: { enabled: true },
+        rpInitiatedLogout: { enabled: true },
+        introspection: { enabled: false },
+        revocation: { enabled: false },
+        userinfo: { enabled: true },
+      },
+      pkce: { required: () => false, methods: ['S256'] },
+      cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+      ttl: { DeviceCode: 900, Interaction: 600, Session: 3600, Grant: 3600, AuthorizationCode: 600, AccessToken: 3600, ClientCredentials: 3600, IdToken: 3600 },
+      interactions: { url: (ctx, interaction) => `/${tenant}/interaction/${interaction.uid}` },
+      async findAccount(ctx, id) {
+        return { accountId: id, async claims() { return { sub: id }; } };
+      },
+      async loadExistingGrant(ctx) {
+        const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+        if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+        const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+        grant.addOIDCScope('openid profile email offline_access');
+        await grant.save();
+        return grant;
+      },
+      async renderError(ctx, out) {
+        ctx.type = 'html';
+        ctx.body = page('Sign-in error', `<h1>Sorry, but we’re having trouble signing you in.</h1>
+<p id="error">${escapeHtml(out.error)}</p><p id="error-description">${escapeHtml(out.error_description ?? '')}</p>`);
+      },
+      async logoutSource(ctx, form) {
+        ctx.body = page('Sign out', `<h1>Sign out</h1><p>Sign out of the test directory?</p>${form}
+<button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button>`);
+      },
+    });
+    provider.on('server_error', (ctx, err) => { if (!quiet) console.error('idp server_error', err); });
+    provider.use(async (ctx, next) => {
+      await next();
+      if (ctx.oidc?.route === 'discovery' && ctx.body) {
+        if (tenant === 'common' || tenant === 'organizations') ctx.body.issuer = `${base}/{tenantid}/v2.0`;
+        ctx.body.id_token_signing_alg_values_supported = ['RS256'];
+        ctx.body.tenant_region_scope = 'EU';
+        ctx.body.cloud_instance_name = 'local.test';
+      }
+      if (ctx.oidc?.route === 'token' && ctx.body?.id_token) {
+        ctx.body.id_token = await entraIdToken(ctx.body.id_token, ctx.oidc.client.clientId);
+      }
+    });
+    return provider;
+  }
+
+  const providers = new Map();
+  const providerFor = (tenant) => {
+    if (!providers.has(tenant)) providers.set(tenant, makeProvider(tenant));
+    return providers.get(tenant);
+  };
+
+  const pairwiseSub = (oid, clientId) => crypto.createHash('sha256').update(`${oid}:${clientId}`).digest('base64url').slice(0, 43);
+
+  /** Re-issues oidc-provider's ID token with Entra's claims, applying a pending bad mode. */
+  async function entraIdToken(original, clientId) {
+    const issued = jose.decodeJwt(original);
+    const [tid, oid] = String(issued.sub).split('.');
+    const user = userOf(tid, oid);
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      ver: '2.0', iss: `${base}/${tid}/v2.0`, aud: clientId, iat: now, nbf: now, exp: now + 3600,
+      sub: pairwiseSub(oid, clientId), oid, tid, name: user?.name, preferred_username: user?.upn,
+      aio: crypto.randomBytes(16).toString('base64url'), uti: crypto.randomBytes(12).toString('base64url'),
+    };
+    if (issued.nonce !== undefined) claims.nonce = issued.nonce;
+    if (issued.auth_time !== undefined) claims.auth_time = issued.auth_time;
+    if (user?.email) claims.email = user.email;
+    if (user?.emailVerified) claims.xms_edov = true;
+    const mode = state.nextTokenMode;
+    state.nextTokenMode = null;
+    let key = state.keys[0];
+    switch (mode) {
+      case 'wrong_audience': claims.aud = crypto.randomUUID(); break;
+      case 'wrong_issuer': claims.iss = `${base}/${crypto.randomUUID()}/v2.0`; break;
+      case 'other_tenant': {
+        const other = directories().find((d) => d.tenantId !== tid);
+        claims.tid = other.tenantId; claims.iss = `${base}/${other.tenantId}/v2.0`; break;
+      }
+      case 'expired': claims.iat = now - 7200; claims.nbf = now - 7200; claims.exp = now - 3600; break;
+      case 'not_yet_valid': claims.nbf = now + 3600; claims.iat = now + 3600; claims.exp = now + 7200; break;
+      case 'wrong_nonce': claims.nonce = crypto.randomBytes(16).toString('base64url'); break;
+      case 'unknown_key': key = await newSigningKey(); break;
+      default: break;
+    }
+    if (mode === 'alg_none') {
+      return `${jose.base64url.encode(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${jose.base64url.encode(JSON.stringify(claims))}.`;
+    }
+    if (mode === 'hs256') {
+      return new jose.SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: state.keys[0].kid })
+        .sign(new TextEncoder().encode(internalSecret(clientId)));
+    }
+    let token = await new jose.SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid })
+      .sign(key.privateKey);
+    if (mode === 'bad_signature') {
+      const [h, p, s] = token.split('.');
+      const sig = Buffer.from(s, 'base64url');
+      sig[0] ^= 0xff;
+      token = `${h}.${p}.${sig.toString('base64url')}`;
+    }
+    return token;
+  }
+
+  /** Checks a token request's client authentication the way Entra words its failures. */
+  function checkClient(tenant, form, headers) {
+    let clientId = form.get('client_id');
+    let secret = form.get('client_secret');
+    const basic = /^Basic (.+)$/i.exec(headers.authorization ?? '');
+    if (basic) {
+      const [id, pw] = Buffer.from(basic[1], 'base64').toString('utf8').split(':').map(decodeURIComponent);
+      clientId = id; secret = pw;
+    }
+    const dir = directoryOf(tenant);
+    const found = clientId ? appOf(clientId) : null;
+    if (!found || (dir && found.dir !== dir)) {
+      return [400, aadstsError('unauthorized_client', '700016', `Application with identifier '${clientId}' was not found in the directory '${dir?.displayName ?? tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`)];
+    }
+    if (!secret) {
+      return [401, aadstsError('invalid_client', '7000218', "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")];
+    }
+    const match = found.app.secrets.find((s) => s.value === secret);
+    if (!match) {
+      return [401, aadstsError('invalid_client', '7000215', `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`)];
+    }
+    if (new Date(match.expires) <= new Date()) {
+      return [401, aadstsError('invalid_client', '7000222', `The provided client secret keys for app '${clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`)];
+    }
+    form.delete('client_secret');
+    form.set('client_id', clientId);
+    form.set('client_secret', internalSecret(clientId));
+    delete headers.authorization;
+    return null;
+  }
+
+  /** Checks an authorization request before oidc-provider sees it, for Entra's error pages. */
+  function checkAuthorize(tenant, url) {
+    const clientId = url.searchParams.get('client_id');
+    const dir = directoryOf(tenant);
+    const found = clientId ? appOf(clientId) : null;
+    if (!found || (dir && found.dir !== dir)) {
+      return `AADSTS700016: Application with identifier '${clientId}' was not found in the directory '${dir?.displayName ?? tenant}'.`;
+    }
+    const redirect = url.searchParams.get('redirect_uri');
+    if (!found.app.redirectUris.includes(redirect)) {
+      return `AADSTS50011: The redirect URI '${redirect}' specified in the request does not match the redirect URIs configured for the application '${clientId}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.`;
+    }
+    return null;
+  }
+
+  async function interaction(req, res, tenant, uid, action) {
+    const provider = providerFor(tenant);
+    const details = await provider.interactionDetails(req, res);
+    const clientId = details.params.client_id;
+    const loginHint = details.params.login_hint ?? '';
+    const form = (error, username = loginHint) => page('Sign in', `<h1>Sign in</h1>
+${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/${tenant}/interaction/${uid}/login">
+<p><label for="username">Email, phone, or Skype</label><br><input id="username" name="username" autocomplete="username" value="${escapeHtml(username)}"></p>
+<p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password"></p>
+<p><button type="submit">Sign in</button></p></form>`);
+    if (action !== 'login' || req.method !== 'POST') return sendHtml(res, 200, form());
+    const fields = new URLSearchParams(await readBody(req));
+    const username = (fields.get('username') ?? '').trim().toLowerCase();
+    const dir = directoryOf(tenant);
+    const candidates = dir ? [dir] : directories();
+    let user = null; let userDir = null;
+    for (const d of candidates) {
+      const u = d.users.find((x) => x.upn.toLowerCase() === username);
+      if (u) { user = u; userDir = d; }
+    }
+    if (!user || user.password !== fields.get('password')) {
+      return sendHtml(res, 200, form('Your account or password is incorrect.', fields.get('username') ?? ''));
+    }
+    const app = appOf(clientId)?.app;
+    if (app?.assignmentRequired && !app.assignedUsers.includes(user.oid)) {
+      return provider.interactionFinished(req, res, {
+        error: 'access_denied',
+        error_description: `AADSTS50105: Your administrator has configured the application ${app.displayName} ('${clientId}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '${user.upn}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator.`,
+      }, { mergeWithLastSubmission: false });
+    }
+    return provider.interactionFinished(req, res, { login: { accountId: `${userDir.tenantId}.${user.oid}` } }, { mergeWithLastSubmission: false });
+  }
+
+  async function testHook(req, res, url) {
+    const route = url.pathname.slice('/_test'.length);
+    const body = req.method === 'GET' || req.method === 'DELETE' ? {} : JSON.parse((await readBody(req)) || '{}');
+    if (req.method === 'POST' && route === '/rotate-keys') {
+      state.keys.unshift(await newSigningKey());
+      state.keys = state.keys.slice(0, 3);
+      return sendJson(res, 200, { kid: state.keys[0].kid, published: state.keys.map((k) => k.kid) });
+    }
+    if (req.method === 'POST' && route === '/next-token') {
+      if (!BAD_TOKEN_MODES.includes(body.mode)) return sendJson(res, 400, { error: `mode must be one of ${BAD_TOKEN_MODES.join(', ')}` });
+      state.nextTokenMode = body.mode;
+      return sendJson(res, 200, { mode: body.mode });
+    }
+    if (req.method === 'POST' && route === '/apps') {
+      const dir = directoryOf(body.tenantId ?? '');
+      if (!dir || !body.clientId) return sendJson(res, 400, { error: 'tenantId of a known directory and clientId are required' });
+      for (const d of directories()) d.apps = d.apps.filter((a) => a.clientId !== body.clientId);
+      dir.apps.push({
+        displayName: body.displayName ?? 'Gatehouse', clientId: body.clientId, secrets: body.secrets ?? [],
+        redirectUris: body.redirectUris ?? [], logoutUris: body.logoutUris ?? [],
+        assignmentRequired: Boolean(body.assignmentRequired), assignedUsers: body.assignedUsers ?? [],
+      });
+      return sendJson(res, 201, { clientId: body.clientId });
+    }
+    if (req.method === 'GET' && route === '/stats') {
+      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, kids: state.keys.map((k) => k.kid) });
+    }
+    if (req.method === 'POST' && route === '/reset') {
+      state.data = JSON.parse(fs.readFileSync(dataFile, 'utf8'));
+      state.nextTokenMode = null;
+      return sendJson(res, 200, { reset: true });
+    }
+    return sendJson(res, 404, { error: 'unknown test hook' });
+  }
+
+  async function handle(req, res) {
+    const url = new URL(req.url, base);
+    if (url.pathname === '/' || url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', directories: directories().map((d) => d.tenantId) });
+    if (url.pathname.startsWith('/_test/')) return testHook(req, res, url);
+    const [, tenant, ...restParts] = url.pathname.split('/');
+    const rest = `/${restParts.join('/')}`;
+    const shared = tenant === 'common' || tenant === 'organizations';
+    const dir = shared ? null : directoryOf(tenant ?? '');
+    if (!shared && !dir) {
+      return sendJson(res, 400, aadstsError('invalid_tenant', '90002', `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`));
+    }
+    // A verified domain works like the directory's GUID.
+    const key = shared ? tenant : dir.tenantId;
+    const interactionMatch = /^\/interaction\/([^/]+)(?:\/(login))?$/.exec(rest);
+    if (interactionMatch) return interaction(req, res, key, interactionMatch[1], interactionMatch[2]);
+    if (rest === ROUTES.jwks) {
+      state.keyRequests += 1;
+      return sendJson(res, 200, { keys: state.keys.map((k) => k.publicJwk) });
+    }
+    if (rest === ROUTES.authorization && req.method === 'GET' && !url.searchParams.has('resume')) {
+      const problem = checkAuthorize(key, url);
+      if (problem) {
+        return sendHtml(res, 400, page('Sign-in error', `<h1>Sorry, but we’re having trouble signing you in.</h1><p id="error-description">${escapeHtml(problem)}</p>`));
+      }
+    }
+    let target = rest;
+    if (rest === '/v2.0/.well-known/openid-configuration') {
+      state.discoveryRequests += 1;
+      target = '/.well-known/openid-configuration';
+    }
+    if (rest === ROUTES.token || rest === ROUTES.device_authorization) {
+      if (rest === ROUTES.token) state.tokenRequests += 1;
+      const form = new URLSearchParams(await readBody(req));
+      const problem = checkClient(key, form, req.headers);
+      if (problem) return sendJson(res, problem[0], problem[1]);
+      req.body = form.toString();
+      req.headers['content-length'] = String(Buffer.byteLength(req.body));
+    }
+    // oidc-provider derives its mount path from originalUrl minus url: here, "/<directory>".
+    req.originalUrl = `/${key}${target}${url.search}`;
+    req.url = `${target}${url.search}`;
+    return providerFor(key).callback()(req, res);
+  }
+
+  server.on('request', (req, res) => {
+    handle(req, res).catch((err) => {
+      if (!quiet) console.error(err);
+      if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: String(err.message) });
+    });
+  });
+
+  return {
+    url: base,
+    state,
+    tenantUrl: (tenant) => `${base}/${tenant}/v2.0`,
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); }),
+  };
+}
