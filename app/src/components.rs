@@ -83,7 +83,7 @@ pub fn Pager(page: RwSignal<i64>, #[prop(into)] page_count: Signal<i64>) -> impl
         <nav class="pager" aria-label="Pages">
             <button
                 type="button"
-                disabled=move || page.get() <= 1
+                disabled=move || { page.get() <= 1 }
                 on:click=move |_| page.update(|p| *p = (*p - 1).max(1))
             >
                 "Previous"
@@ -93,7 +93,7 @@ pub fn Pager(page: RwSignal<i64>, #[prop(into)] page_count: Signal<i64>) -> impl
             </span>
             <button
                 type="button"
-                disabled=move || page.get() >= page_count.get()
+                disabled=move || { page.get() >= page_count.get() }
                 on:click=move |_| page.update(|p| *p += 1)
             >
                 "Next"

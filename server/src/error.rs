@@ -60,7 +60,7 @@ impl ApiError {
             ApiError::Conflict(_) => (
                 StatusCode::CONFLICT,
                 "conflict",
-                "This is already taken.".into(),
+                "This conflicts with an existing record: see the highlighted field.".into(),
             ),
             ApiError::BadCredentials => (
                 StatusCode::UNAUTHORIZED,

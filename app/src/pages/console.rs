@@ -99,6 +99,8 @@ fn OrganizationsPanel() -> impl IntoView {
     let slug = RwSignal::new(String::new());
     let failure = RwSignal::new(None::<ApiFailure>);
     let created = RwSignal::new(None::<String>);
+    // Suggest a slug from the name until the operator types their own.
+    let slug_touched = RwSignal::new(false);
     let create = Action::new_local(|request: &CreateOrganizationRequest| {
         let request = request.clone();
         async move { api::create_organization(&request).await }
@@ -106,6 +108,7 @@ fn OrganizationsPanel() -> impl IntoView {
     Effect::new(move |_| match create.value().get() {
         Some(Ok(org)) => {
             created.set(Some(format!("Organization “{}” created.", org.name)));
+            slug_touched.set(false);
             name.set(String::new());
             slug.set(String::new());
             orgs.refetch();
@@ -113,8 +116,6 @@ fn OrganizationsPanel() -> impl IntoView {
         Some(Err(f)) => failure.set(Some(f)),
         None => {}
     });
-    // Suggest a slug from the name until the operator types their own.
-    let slug_touched = RwSignal::new(false);
     Effect::new(move |_| {
         let n = name.get();
         if !slug_touched.get_untracked() {

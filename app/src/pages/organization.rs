@@ -33,7 +33,7 @@ pub fn OrganizationPage() -> impl IntoView {
                 view! {
                 <section class="card">
                     <h1>{o.name.clone()}</h1>
-                    <p>"Slug: "<code>{o.slug.clone()}</code>" · "{o.member_count}" members · "
+                    <p>"Slug: "<code>{o.slug.clone()}</code>" · "
                         <a href=format!("/console/orgs/{}/audit", o.id)>"Audit log"</a>
                     </p>
                 </section>
@@ -220,7 +220,7 @@ fn MembersPanel(org_id: String) -> impl IntoView {
 
     view! {
         <section class="card">
-            <h2>"Members"</h2>
+            <h2>"Members"{move || members.get().and_then(Result::ok).map(|p| format!(" ({})", p.total))}</h2>
             <p role="status">{move || added.get()}</p>
             <form class="inline-form" role="search" on:submit=move |ev| { ev.prevent_default(); page.set(1); }>
                 <label for="member-search">"Search members"</label>

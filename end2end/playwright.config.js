@@ -1,0 +1,31 @@
+// Playwright drives Debian's Chromium against a real Gatehouse and the local Entra-shaped
+// provider, both started by global-setup.js on fresh data.
+import { defineConfig } from '@playwright/test';
+
+export const GATEHOUSE_PORT = Number(process.env.E2E_GATEHOUSE_PORT ?? 3100);
+
+export default defineConfig({
+  testDir: './tests',
+  globalSetup: './global-setup.js',
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  outputDir: './test-results',
+  reporter: [
+    ['list'],
+    ['html', { outputFolder: 'playwright-report', open: 'never' }],
+    ['json', { outputFile: 'test-results/results.json' }],
+  ],
+  use: {
+    baseURL: `http://127.0.0.1:${GATEHOUSE_PORT}`,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    },
+  },
+});

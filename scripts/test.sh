@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test: Rust tests on SQLite and on PostgreSQL, the identity provider's self-test,
+# then the end-to-end tests in Chromium against a real Gatehouse on SQLite and on PostgreSQL.
+# PostgreSQL: GATEHOUSE_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-tools.sh test
+export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+# The flags cargo-leptos uses for debug builds: tests and the site then share one build.
+export RUSTFLAGS="--cfg erase_components"
+PG_URL="${GATEHOUSE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+PG_BASE="${PG_URL%/*}"
+
+say() { printf '\033[1m== %s\033[0m\n' "$*"; }
+
+drop_test_databases() {
+  psql "$PG_URL" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'gh\_test\_%' OR datname LIKE 'gh\_e2e\_%'" |
+    while read -r db; do psql "$PG_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+}
+
+if ! psql "$PG_URL" -qAtc 'SELECT 1' >/dev/null; then
+  echo "PostgreSQL does not answer at $PG_URL; start it or set GATEHOUSE_TEST_POSTGRES_URL." >&2
+  exit 1
+fi
+drop_test_databases
+trap drop_test_databases EXIT
+
+say "Rust tests on SQLite"
+cargo test --workspace --exclude frontend
+
+say "Rust tests on PostgreSQL"
+GATEHOUSE_TEST_POSTGRES_URL="$PG_URL" cargo test -p server --tests
+
+say "Identity provider self-test"
+(cd end2end && node --test idp/)
+
+say "Building the site (server and WebAssembly)"
+cargo leptos build
+
+say "End-to-end tests on SQLite"
+(cd end2end && npx playwright test)
+sqlite_summary=$(node end2end/summary.js)
+
+say "End-to-end tests on PostgreSQL"
+e2e_db="gh_e2e_$(date +%s)"
+psql "$PG_URL" -qc "CREATE DATABASE $e2e_db"
+(cd end2end && E2E_DATABASE_URL="$PG_BASE/$e2e_db" npx playwright test)
+pg_summary=$(node end2end/summary.js)
+
+say "End-to-end summary"
+node -e '
+  const [a, b] = process.argv.slice(1).map((s) => s.split(" ").map(Number));
+  console.log(`e2e: ${a[0] + b[0]} passed, ${a[1] + b[1]} failed`);
+' "$sqlite_summary" "$pg_summary"
