@@ -241,3 +241,193 @@ pub struct AuditEvent {
     pub detail: String,
     pub created_at: String,
 }
+
+/// Which Microsoft cloud the directory lives in. Each needs its own app registration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Cloud {
+    #[default]
+    Global,
+    UsGovernment,
+    China,
+    /// Another authority host, given in `authority_host` (used by tests and private clouds).
+    Custom,
+}
+
+impl Cloud {
+    /// The authority host of a national cloud; `None` for a custom one.
+    pub fn authority_host(self) -> Option<&'static str> {
+        match self {
+            Cloud::Global => Some("https://login.microsoftonline.com"),
+            Cloud::UsGovernment => Some("https://login.microsoftonline.us"),
+            Cloud::China => Some("https://login.partner.microsoftonline.cn"),
+            Cloud::Custom => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Cloud::Global => "Global (login.microsoftonline.com)",
+            Cloud::UsGovernment => "US Government (login.microsoftonline.us)",
+            Cloud::China => "China, operated by 21Vianet (login.partner.microsoftonline.cn)",
+            Cloud::Custom => "Another authority host",
+        }
+    }
+}
+
+/// Who may sign in with SSO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SsoMode {
+    #[default]
+    Disabled,
+    Everyone,
+    SelectedMembers,
+}
+
+/// Where the connection stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    /// Nothing saved yet.
+    #[default]
+    None,
+    /// Work in progress, never activated.
+    Draft,
+    Active,
+    Disabled,
+}
+
+/// The credentials and directory an admin pastes from Entra. The secret is write-only: send
+/// it to set or replace it, leave it out to keep the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SaveCredentialsRequest {
+    /// The draft version this edit starts from; a stale one is refused.
+    pub version: i64,
+    pub cloud: Cloud,
+    /// Only for `custom`: the authority host, such as `https://login.example.net`.
+    #[serde(default)]
+    pub authority_host: String,
+    /// The Directory (tenant) ID, or a verified domain of the directory.
+    pub tenant: String,
+    /// The Application (client) ID.
+    pub client_id: String,
+    /// The client secret's Value. Absent or empty keeps the stored secret.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// The secret's expiry date as the portal shows it, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub secret_expires_on: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SavePolicyRequest {
+    pub version: i64,
+    pub mode: SsoMode,
+    pub allow_admins: bool,
+    pub create_members: bool,
+    pub new_member_role: MemberRole,
+    /// Email domains the organization uses, for the email-first sign-in page.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct VersionRequest {
+    pub version: i64,
+}
+
+/// What is stored about the client secret: never the secret itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SecretHint {
+    /// The last four characters.
+    pub last4: String,
+    /// `YYYY-MM-DD`.
+    pub expires_on: String,
+    /// Days from today until it expires (negative once expired).
+    pub days_left: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct PolicyView {
+    pub mode: SsoMode,
+    pub allow_admins: bool,
+    pub create_members: bool,
+    pub new_member_role: MemberRole,
+    pub email_domains: Vec<EmailDomainView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EmailDomainView {
+    pub domain: String,
+    /// True once the connected directory proved it (a sign-in with a UPN in this domain).
+    pub verified: bool,
+}
+
+/// One live check of the connection, as a line of the "Verify" step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CheckResult {
+    /// `directory`, `credentials`, `secret_expiry`.
+    pub check: String,
+    pub title: String,
+    /// `passed`, `failed`, `warning`, `skipped`.
+    pub outcome: String,
+    /// What happened and what to do, in plain words.
+    pub message: String,
+    /// The provider's own error text, when there was one (shown escaped under "details").
+    pub details: Option<String>,
+    /// The AADSTS code the provider gave, if any.
+    pub aadsts: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct VerificationView {
+    pub checked_at: String,
+    pub passed: bool,
+    pub checks: Vec<CheckResult>,
+}
+
+/// One configuration (the draft or the active one) as the console shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ConnectionConfigView {
+    pub cloud: Cloud,
+    pub authority_host: String,
+    pub tenant_id: Option<String>,
+    pub client_id: Option<String>,
+    pub secret: Option<SecretHint>,
+    pub policy: PolicyView,
+    /// The last verification of these exact credentials, if any.
+    pub verification: Option<VerificationView>,
+}
+
+/// The organization's SSO connection: what Entra needs, the draft being edited and the
+/// configuration that serves sign-ins.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ConnectionView {
+    pub status: ConnectionStatus,
+    /// Register exactly this Redirect URI (Web platform) on the Entra app.
+    pub redirect_uri: String,
+    /// The Home page URL: what the My Apps tile and "Test this application" open.
+    pub home_page_url: String,
+    pub logout_url: String,
+    pub draft_version: i64,
+    pub draft: Option<ConnectionConfigView>,
+    pub active: Option<ConnectionConfigView>,
+    pub activated_at: Option<String>,
+    /// Field warnings of the last save, such as a secret that looks like a Secret ID.
+    #[serde(default)]
+    pub warnings: BTreeMap<String, String>,
+}

@@ -423,6 +423,8 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
     if (rest === ROUTES.token || rest === ROUTES.device_authorization) {
       if (rest === ROUTES.token) state.tokenRequests += 1;
       const form = new URLSearchParams(await readBody(req));
+      // Entra's app-only requests name a resource's ".default" scope; this provider has none.
+      if ((form.get('scope') ?? '').includes('/.default')) form.delete('scope');
       const problem = checkClient(key, form, req.headers);
       if (problem) return sendJson(res, problem[0], problem[1]);
       req.body = form.toString();

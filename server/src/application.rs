@@ -42,6 +42,8 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error("master key: {0}")]
     MasterKey(#[from] SealingError),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
@@ -91,6 +93,7 @@ impl Application {
             clock,
             sign_in_limits: Arc::new(SignInLimits::default()),
             sealing_key: Arc::new(sealing_key),
+            http: outbound_client()?,
         };
         ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
@@ -137,6 +140,17 @@ impl Application {
         self.state.storage.close().await;
         result
     }
+}
+
+/// The client for calls to identity providers: bounded time for every call, no redirects.
+fn outbound_client() -> Result<reqwest::Client, StartError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartError::HttpClient(e.to_string()))
 }
 
 /// Every route of Gatehouse with its layers.

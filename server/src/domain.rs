@@ -236,3 +236,114 @@ mod tests {
         assert_eq!(errors.0["slug"], "A slug has 3 to 40 characters.");
     }
 }
+
+/// A GUID as Entra shows them (Directory ID, Application ID, Object ID), in lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guid(pub String);
+
+impl Guid {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let text = input.trim().trim_start_matches('{').trim_end_matches('}');
+        if text.is_empty() {
+            return Err(
+                "Paste the ID, a GUID such as 6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11.".into(),
+            );
+        }
+        let groups: Vec<&str> = text.split('-').collect();
+        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        if groups.len() != 5 || lengths != [8, 4, 4, 4, 12] {
+            return Err(format!(
+                "A GUID has 32 hexadecimal digits in groups of 8-4-4-4-12; this has {} characters in {} groups.",
+                text.chars().count(),
+                groups.len()
+            ));
+        }
+        if let Some(bad) = text.chars().find(|c| !c.is_ascii_hexdigit() && *c != '-') {
+            return Err(format!("“{bad}” is not a hexadecimal digit (0–9, a–f)."));
+        }
+        Ok(Guid(text.to_ascii_lowercase()))
+    }
+}
+
+/// An authority host: `https://host[:port]`, no path (plain http only for this machine).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorityHost(pub String);
+
+impl AuthorityHost {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let text = input.trim().trim_end_matches('/');
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or("Enter the full address, starting with https://.")?;
+        let host = rest.split(':').next().unwrap_or_default();
+        let local = host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+        match scheme {
+            "https" => {}
+            "http" if local => {}
+            _ => return Err("The authority host must use https://.".into()),
+        }
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+            return Err(
+                "Enter only the scheme and host, such as https://login.microsoftonline.com.".into(),
+            );
+        }
+        if !local {
+            Domain::parse(host).map_err(|e| format!("The host is not valid: {e}"))?;
+        }
+        Ok(AuthorityHost(text.to_string()))
+    }
+}
+
+/// A calendar date `YYYY-MM-DD`.
+pub fn parse_date(input: &str) -> Result<time::Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(input.trim(), format).map_err(|_| {
+        "Enter the date as YYYY-MM-DD, as the Entra portal shows it under Expires.".to_string()
+    })
+}
+
+#[cfg(test)]
+mod entra_value_tests {
+    use super::*;
+
+    #[test]
+    fn guids_are_checked_precisely() {
+        assert_eq!(
+            Guid::parse(" 6F1C0C1E-7A52-4C4E-9D6B-3A8E2F0B9C11 ")
+                .unwrap()
+                .0,
+            "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11"
+        );
+        assert!(Guid::parse("").unwrap_err().contains("Paste"));
+        assert!(Guid::parse("6f1c0c1e7a524c4e9d6b3a8e2f0b9c11")
+            .unwrap_err()
+            .contains("8-4-4-4-12"));
+        assert!(Guid::parse("6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c1")
+            .unwrap_err()
+            .contains("8-4-4-4-12"));
+        assert!(Guid::parse("6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9cxz")
+            .unwrap_err()
+            .contains("“x”"));
+    }
+
+    #[test]
+    fn authority_hosts_must_be_https_except_on_this_machine() {
+        assert!(AuthorityHost::parse("https://login.microsoftonline.com/").is_ok());
+        assert!(AuthorityHost::parse("http://127.0.0.1:4011").is_ok());
+        assert!(AuthorityHost::parse("http://login.example.com")
+            .unwrap_err()
+            .contains("https"));
+        assert!(AuthorityHost::parse("login.example.com")
+            .unwrap_err()
+            .contains("https://"));
+        assert!(AuthorityHost::parse("https://login.example.com/tenant")
+            .unwrap_err()
+            .contains("only the scheme"));
+    }
+
+    #[test]
+    fn dates_use_the_portal_format() {
+        assert_eq!(parse_date("2027-05-01").unwrap().to_string(), "2027-05-01");
+        assert!(parse_date("01/05/2027").unwrap_err().contains("YYYY-MM-DD"));
+    }
+}

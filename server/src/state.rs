@@ -16,6 +16,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub sign_in_limits: Arc<SignInLimits>,
     pub sealing_key: Arc<SealingKey>,
+    /// The one HTTP client for calls to Entra, with timeouts.
+    pub http: reqwest::Client,
 }
 
 impl AppState {

@@ -3,6 +3,7 @@
 //! from the same list as the router and cannot miss a route.
 
 mod audit;
+mod connection;
 mod first_run;
 mod invites;
 mod members;
@@ -29,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "invites", description = "Admin invitations"),
         (name = "members", description = "Members of an organization"),
         (name = "audit", description = "The audit log"),
+        (name = "connection", description = "The SSO connection with the directory (setup wizard)"),
     )
 )]
 struct ApiDoc;
@@ -42,6 +44,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(invites::routes())
         .merge(members::routes())
         .merge(audit::routes())
+        .merge(connection::routes())
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let served = Arc::new(doc.clone());

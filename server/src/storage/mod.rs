@@ -3,12 +3,14 @@
 
 mod accounts;
 mod audit;
+mod connections;
 mod members;
 mod organizations;
 mod sessions;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
+pub use connections::ConnectionRecord;
 pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
 pub use organizations::OrganizationRecord;
 

@@ -140,18 +140,14 @@ impl Storage {
                 .await?;
         let name = name.ok_or(super::StorageError::NotFound)?;
         // Explicit deletes keep this independent of the backend's foreign-key settings.
-        sqlx::query("DELETE FROM admin_invite WHERE organization_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM member WHERE organization_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM organization WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        for statement in [
+            "DELETE FROM admin_invite WHERE organization_id = $1",
+            "DELETE FROM sso_connection WHERE organization_id = $1",
+            "DELETE FROM member WHERE organization_id = $1",
+            "DELETE FROM organization WHERE id = $1",
+        ] {
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+        }
         audit::write(
             &mut tx,
             actor,

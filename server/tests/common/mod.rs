@@ -3,6 +3,8 @@
 //! `GATEHOUSE_TEST_POSTGRES_URL` names a server (as `.ci/run` does).
 #![allow(dead_code)]
 
+pub mod idp;
+
 use clap::Parser;
 use gatehouse::clock::{Clock, ManualClock};
 use gatehouse::config::{Cli, Config};

@@ -1,0 +1,146 @@
+use super::ApiJson;
+use crate::auth::SignedIn;
+use crate::connections;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::OrganizationRecord;
+use app::types::{
+    ConnectionView, ErrorBody, SaveCredentialsRequest, SavePolicyRequest, VersionRequest,
+};
+use axum::extract::{Path, State};
+use axum::Json;
+use std::collections::BTreeMap;
+use tracing::instrument;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_connection))
+        .routes(routes!(save_credentials))
+        .routes(routes!(verify_connection))
+        .routes(routes!(save_policy))
+        .routes(routes!(activate_connection))
+        .routes(routes!(disable_connection))
+}
+
+async fn organization(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+) -> ApiResult<OrganizationRecord> {
+    signed_in.account.require_organization(id)?;
+    state
+        .storage
+        .find_organization(id)
+        .await?
+        .ok_or(ApiError::NotFound("organization"))
+}
+
+/// The organization's SSO connection: the values to register in Entra, the draft and the
+/// active configuration (secrets only as hints).
+#[utoipa::path(get, path = "/organizations/{id}/connection", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn get_connection(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    Ok(Json(
+        connections::view(&state, &org, BTreeMap::new()).await?,
+    ))
+}
+
+/// Saves the directory, client ID, client secret (write-only) and its expiry in the draft.
+#[utoipa::path(put, path = "/organizations/{id}/connection/draft/credentials", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = SaveCredentialsRequest,
+    responses((status = 200, body = ConnectionView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn save_credentials(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SaveCredentialsRequest>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    Ok(Json(
+        connections::save_credentials(&state, &org, &request, &signed_in.actor).await?,
+    ))
+}
+
+/// Checks the draft live: the directory, the app and its secret, the secret's expiry.
+#[utoipa::path(post, path = "/organizations/{id}/connection/draft/verify", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = VersionRequest,
+    responses((status = 200, body = ConnectionView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn verify_connection(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<VersionRequest>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    Ok(Json(
+        connections::verify_draft(&state, &org, &request, &signed_in.actor).await?,
+    ))
+}
+
+/// Saves who may sign in with SSO in the draft.
+#[utoipa::path(put, path = "/organizations/{id}/connection/draft/policy", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = SavePolicyRequest,
+    responses((status = 200, body = ConnectionView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn save_policy(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SavePolicyRequest>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    Ok(Json(
+        connections::save_policy(&state, &org, &request, &signed_in.actor).await?,
+    ))
+}
+
+/// Makes the verified draft the active configuration, atomically.
+#[utoipa::path(post, path = "/organizations/{id}/connection/activate", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = VersionRequest,
+    responses((status = 200, body = ConnectionView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn activate_connection(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<VersionRequest>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    Ok(Json(
+        connections::activate(&state, &org, &request, &signed_in.actor).await?,
+    ))
+}
+
+/// Turns SSO off at once.
+#[utoipa::path(post, path = "/organizations/{id}/connection/disable", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = ConnectionView), (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn disable_connection(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    Ok(Json(
+        connections::disable(&state, &org, &signed_in.actor).await?,
+    ))
+}
