@@ -42,6 +42,7 @@ const BASE: &str = "/api/v1";
 enum Method {
     Get,
     Post,
+    Put,
     Patch,
     Delete,
 }
@@ -57,6 +58,7 @@ async fn call<B: Serialize, T: DeserializeOwned>(
     let builder = match method {
         Method::Get => Request::get(&url),
         Method::Post => Request::post(&url),
+        Method::Put => Request::put(&url),
         Method::Patch => Request::patch(&url),
         Method::Delete => Request::delete(&url),
     }
@@ -232,4 +234,60 @@ pub async fn update_member(
 
 pub async fn audit_log(org_id: &str, page: i64) -> ApiResult<Page<AuditEvent>> {
     get(&format!("/organizations/{org_id}/audit?page={page}")).await
+}
+
+fn connection_path(org_id: &str, rest: &str) -> String {
+    format!("/organizations/{org_id}/connection{rest}")
+}
+
+pub async fn connection(org_id: &str) -> ApiResult<ConnectionView> {
+    get(&connection_path(org_id, "")).await
+}
+
+pub async fn save_credentials(
+    org_id: &str,
+    request: &SaveCredentialsRequest,
+) -> ApiResult<ConnectionView> {
+    call(
+        Method::Put,
+        &connection_path(org_id, "/draft/credentials"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn verify_connection(org_id: &str, version: i64) -> ApiResult<ConnectionView> {
+    call(
+        Method::Post,
+        &connection_path(org_id, "/draft/verify"),
+        Some(&VersionRequest { version }),
+    )
+    .await
+}
+
+pub async fn save_policy(org_id: &str, request: &SavePolicyRequest) -> ApiResult<ConnectionView> {
+    call(
+        Method::Put,
+        &connection_path(org_id, "/draft/policy"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn activate_connection(org_id: &str, version: i64) -> ApiResult<ConnectionView> {
+    call(
+        Method::Post,
+        &connection_path(org_id, "/activate"),
+        Some(&VersionRequest { version }),
+    )
+    .await
+}
+
+pub async fn disable_connection(org_id: &str) -> ApiResult<ConnectionView> {
+    call(
+        Method::Post,
+        &connection_path(org_id, "/disable"),
+        Some(&serde_json::json!({})),
+    )
+    .await
 }

@@ -6,6 +6,7 @@ pub mod components;
 pub mod navigation;
 pub mod pages;
 pub mod types;
+pub mod validate;
 
 #[cfg(feature = "ssr")]
 pub mod csp;

@@ -1,6 +1,7 @@
 use crate::pages::{
     audit::AuditPage, console::ConsoleHome, console::ConsoleLayout, first_run::FirstRunPage,
     home::HomePage, invite::AcceptInvitePage, organization::OrganizationPage, signin::SignInPage,
+    sso::SsoWizardPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -54,6 +55,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("") view=ConsoleHome />
                         <Route path=path!("orgs/:id") view=OrganizationPage />
                         <Route path=path!("orgs/:id/audit") view=AuditPage />
+                        <Route path=path!("orgs/:id/sso") view=SsoWizardPage />
                     </ParentRoute>
                 </Routes>
             </main>

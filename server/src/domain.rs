@@ -243,25 +243,10 @@ pub struct Guid(pub String);
 
 impl Guid {
     pub fn parse(input: &str) -> Result<Self, String> {
-        let text = input.trim().trim_start_matches('{').trim_end_matches('}');
-        if text.is_empty() {
-            return Err(
-                "Paste the ID, a GUID such as 6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11.".into(),
-            );
+        match app::validate::guid_problem(input) {
+            Some(problem) => Err(problem),
+            None => Ok(Guid(app::validate::normalize_guid(input))),
         }
-        let groups: Vec<&str> = text.split('-').collect();
-        let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-        if groups.len() != 5 || lengths != [8, 4, 4, 4, 12] {
-            return Err(format!(
-                "A GUID has 32 hexadecimal digits in groups of 8-4-4-4-12; this has {} characters in {} groups.",
-                text.chars().count(),
-                groups.len()
-            ));
-        }
-        if let Some(bad) = text.chars().find(|c| !c.is_ascii_hexdigit() && *c != '-') {
-            return Err(format!("“{bad}” is not a hexadecimal digit (0–9, a–f)."));
-        }
-        Ok(Guid(text.to_ascii_lowercase()))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod home;
 pub mod invite;
 pub mod organization;
 pub mod signin;
+pub mod sso;
 
 /// Formats an RFC 3339 time for people: `2026-11-25 17:31 UTC`.
 pub fn short_time(rfc3339: &str) -> String {

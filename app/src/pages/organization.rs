@@ -37,6 +37,7 @@ pub fn OrganizationPage() -> impl IntoView {
                         <a href=format!("/console/orgs/{}/audit", o.id)>"Audit log"</a>
                     </p>
                 </section>
+                <ConnectionCard org_id=o.id.clone() />
                 <Show when=is_operator>
                     <OperatorTools org=tools_org.clone() on_change=move || org.refetch() />
                 </Show>
@@ -337,5 +338,47 @@ fn RoleSelect(id: &'static str, role: RwSignal<MemberRole>) -> impl IntoView {
                 <option value="admin" selected=move || role.get() == MemberRole::Admin>"Admin"</option>
             </select>
         </div>
+    }
+}
+
+/// Where single sign-on stands, with the secret's expiry countdown.
+#[component]
+fn ConnectionCard(org_id: String) -> impl IntoView {
+    let id = StoredValue::new(org_id);
+    let connection = LocalResource::new(move || {
+        let id = id.get_value();
+        async move { api::connection(&id).await }
+    });
+    view! {
+        <section class="card" aria-labelledby="sso-heading">
+            <h2 id="sso-heading">"Single sign-on"</h2>
+            {move || connection.get().map(|result| match result {
+                Err(f) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
+                Ok(c) => {
+                    let status = match c.status {
+                        ConnectionStatus::None => "Not set up",
+                        ConnectionStatus::Draft => "Draft: not active yet",
+                        ConnectionStatus::Active => "Active",
+                        ConnectionStatus::Disabled => "Disabled",
+                    };
+                    let serving = c.active.clone().or(c.draft.clone());
+                    let secret = serving.and_then(|s| s.secret).map(|s| {
+                        let class = if s.days_left <= 30 { "banner banner-warning" } else { "hint" };
+                        let text = if s.days_left < 0 {
+                            format!("The client secret (…{}) expired on {}. Sign-in with Entra fails until you add a new one.", s.last4, s.expires_on)
+                        } else {
+                            format!("Client secret …{} expires on {} ({} days left).", s.last4, s.expires_on, s.days_left)
+                        };
+                        view! { <p class=class>{text}</p> }
+                    });
+                    let action = if c.status == ConnectionStatus::None { "Set up single sign-on" } else { "Open single sign-on settings" };
+                    view! {
+                        <p>"Status: "<strong id="org-sso-status">{status}</strong></p>
+                        {secret}
+                        <p><a class="button" href=format!("/console/orgs/{}/sso", id.get_value())>{action}</a></p>
+                    }.into_any()
+                }
+            })}
+        </section>
     }
 }

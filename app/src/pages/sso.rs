@@ -1,0 +1,528 @@
+//! The guided setup of single sign-on with Microsoft Entra ID. Each step saves to the draft, so
+//! an admin can leave and come back; the active configuration changes only on "Activate".
+
+use crate::api::{self, ApiFailure};
+use crate::components::{field_error, CopyValue, TextField};
+use crate::pages::short_time;
+use crate::types::*;
+use crate::validate::guid_problem;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+/// The connection as last loaded or saved; every step reads and replaces it.
+#[derive(Clone, Copy)]
+struct Current(RwSignal<Option<ConnectionView>>);
+
+impl Current {
+    fn version(self) -> i64 {
+        self.0
+            .with_untracked(|v| v.as_ref().map(|v| v.draft_version).unwrap_or(0))
+    }
+}
+
+#[component]
+pub fn SsoWizardPage() -> impl IntoView {
+    let params = use_params_map();
+    let org_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let loaded = LocalResource::new(move || {
+        let id = org_id.get();
+        async move { api::connection(&id).await }
+    });
+    let current = Current(RwSignal::new(None));
+    Effect::new(move |_| {
+        if let Some(Ok(v)) = loaded.get() {
+            current.0.set(Some(v));
+        }
+    });
+    let org = StoredValue::new(String::new());
+    Effect::new(move |_| org.set_value(org_id.get()));
+
+    view! {
+        <section class="card">
+            <h1>"Single sign-on with Microsoft Entra ID"</h1>
+            <p>
+                "Connect your organization's Entra ID directory in five steps. Each step is saved: you can leave and come back."
+            </p>
+            <StatusLine current />
+            <p><a href=move || format!("/console/orgs/{}", org_id.get())>"Back to the organization"</a></p>
+        </section>
+        {move || match loaded.get() {
+            None => view! { <p aria-busy="true">"Loading the connection…"</p> }.into_any(),
+            Some(Err(f)) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
+            Some(Ok(_)) => ().into_any(),
+        }}
+        <Show when=move || current.0.with(Option::is_some)>
+            <RegisterStep current />
+            <CredentialsStep current org />
+            <VerifyStep current org />
+            <PolicyStep current org />
+            <ActivateStep current org />
+        </Show>
+    }
+}
+
+#[component]
+fn StatusLine(current: Current) -> impl IntoView {
+    move || {
+        current.0.get().map(|v| {
+            let (label, class) = match v.status {
+                ConnectionStatus::None => ("Not set up", "status"),
+                ConnectionStatus::Draft => ("Draft: not active yet", "status"),
+                ConnectionStatus::Active => ("Active", "status status-active"),
+                ConnectionStatus::Disabled => ("Disabled", "status"),
+            };
+            view! { <p>"Status: "<strong class=class id="connection-status">{label}</strong></p> }
+        })
+    }
+}
+
+/// Shows a failed step: the message of a step-level field (such as "activate") when the server
+/// named one, and a way to reload when someone else changed the draft.
+#[component]
+fn StepFailure(
+    failure: RwSignal<Option<ApiFailure>>,
+    #[prop(default = &[])] step_fields: &'static [&'static str],
+) -> impl IntoView {
+    move || {
+        failure.get().map(|f| {
+            let stale = f.field("version");
+            let message = stale
+                .clone()
+                .or_else(|| step_fields.iter().find_map(|name| f.field(name)))
+                .unwrap_or(f.detail.message.clone());
+            view! {
+                <div class="banner banner-error" role="alert">
+                    {message}
+                    {stale.map(|_| view! {
+                        <button type="button" on:click=|_| {
+                            #[cfg(feature = "hydrate")]
+                            if let Some(w) = web_sys::window() { let _ = w.location().reload(); }
+                        }>"Reload"</button>
+                    })}
+                </div>
+            }
+        })
+    }
+}
+
+#[component]
+fn RegisterStep(current: Current) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="step-register">
+            <h2 id="step-register">"Step 1 of 5: Register Gatehouse in Entra"</h2>
+            <ol class="steps">
+                <li>"In the Microsoft Entra admin center, open "<strong>"App registrations"</strong>" and choose "<strong>"New registration"</strong>"."</li>
+                <li>"Name it (for example “Gatehouse”). Under "<strong>"Supported account types"</strong>", choose "<strong>"Accounts in this organizational directory only"</strong>" (recommended)."</li>
+                <li>"Under "<strong>"Redirect URI"</strong>", choose the "<strong>"Web"</strong>" platform and paste the Redirect URI below, then register."</li>
+                <li>"On the app's "<strong>"Branding & properties"</strong>" page, paste the Home page URL; on "<strong>"Authentication"</strong>", paste the front-channel logout URL."</li>
+                <li>"Under "<strong>"Certificates & secrets"</strong>", create a client secret and copy its "<strong>"Value"</strong>" (shown only once) and its expiry date."</li>
+            </ol>
+            {move || current.0.get().map(|v| view! {
+                <CopyValue label="Redirect URI" value=v.redirect_uri />
+                <CopyValue label="Home page URL" value=v.home_page_url />
+                <CopyValue label="Front-channel logout URL" value=v.logout_url />
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let cloud = RwSignal::new(Cloud::Global);
+    let authority_host = RwSignal::new(String::new());
+    let tenant = RwSignal::new(String::new());
+    let client_id = RwSignal::new(String::new());
+    let client_secret = RwSignal::new(String::new());
+    let expires_on = RwSignal::new(String::new());
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let saved = RwSignal::new(None::<String>);
+    let warnings = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
+
+    // Fill the form once from the stored draft.
+    let filled = RwSignal::new(false);
+    Effect::new(move |_| {
+        if filled.get_untracked() {
+            return;
+        }
+        if let Some(draft) = current.0.get().and_then(|v| v.draft) {
+            cloud.set(draft.cloud);
+            if draft.cloud == Cloud::Custom {
+                authority_host.set(draft.authority_host.clone());
+            }
+            tenant.set(draft.tenant_id.unwrap_or_default());
+            client_id.set(draft.client_id.unwrap_or_default());
+            expires_on.set(draft.secret.map(|s| s.expires_on).unwrap_or_default());
+            filled.set(true);
+        } else if current.0.with(Option::is_some) {
+            filled.set(true);
+        }
+    });
+
+    let save = Action::new_local(move |request: &SaveCredentialsRequest| {
+        let request = request.clone();
+        let id = org.get_value();
+        async move { api::save_credentials(&id, &request).await }
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(v)) => {
+            warnings.set(v.warnings.clone());
+            saved.set(Some("Saved. Next: verify the connection.".into()));
+            client_secret.set(String::new());
+            current.0.set(Some(v));
+        }
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+
+    // As-you-type checks; the server checks again on save.
+    let live_guid = |value: RwSignal<String>| {
+        move || {
+            let v = value.get();
+            (!v.trim().is_empty()).then(|| guid_problem(&v)).flatten()
+        }
+    };
+    let client_id_live = live_guid(client_id);
+    let client_id_error = Signal::derive(move || {
+        field_error(failure, "client_id")
+            .get()
+            .or_else(client_id_live)
+    });
+    let tenant_error = Signal::derive(move || field_error(failure, "tenant").get());
+    let secret_error = Signal::derive(move || {
+        field_error(failure, "client_secret").get().or_else(|| {
+            let s = client_secret.get();
+            guid_problem(&s).is_none().then(|| {
+                "This looks like the Secret ID (a GUID), not the secret's Value.".to_string()
+            })
+        })
+    });
+
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        failure.set(None);
+        saved.set(None);
+        let secret = client_secret.get_untracked();
+        save.dispatch(SaveCredentialsRequest {
+            version: current.version(),
+            cloud: cloud.get_untracked(),
+            authority_host: authority_host.get_untracked(),
+            tenant: tenant.get_untracked(),
+            client_id: client_id.get_untracked(),
+            client_secret: (!secret.trim().is_empty()).then_some(secret),
+            secret_expires_on: expires_on.get_untracked(),
+        });
+    };
+
+    let stored_secret = move || {
+        current
+            .0
+            .get()
+            .and_then(|v| v.draft)
+            .and_then(|d| d.secret)
+            .map(|s| {
+                format!(
+                    "A secret is set, ends in …{}, expires {}. Leave the field empty to keep it.",
+                    s.last4, s.expires_on
+                )
+            })
+    };
+
+    view! {
+        <section class="card" aria-labelledby="step-credentials">
+            <h2 id="step-credentials">"Step 2 of 5: Paste what Entra shows"</h2>
+            <StepFailure failure />
+            <form novalidate on:submit=on_submit>
+                <div class="field">
+                    <label for="cloud">"Cloud"</label>
+                    <select id="cloud" on:change=move |ev| {
+                        cloud.set(match event_target_value(&ev).as_str() {
+                            "us_government" => Cloud::UsGovernment,
+                            "china" => Cloud::China,
+                            "custom" => Cloud::Custom,
+                            _ => Cloud::Global,
+                        });
+                    }>
+                        {[Cloud::Global, Cloud::UsGovernment, Cloud::China, Cloud::Custom].into_iter().map(|c| {
+                            let value = serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                            view! { <option value=value selected=move || cloud.get() == c>{c.label()}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <Show when=move || cloud.get() == Cloud::Custom>
+                    <TextField id="authority_host" label="Authority host" input_type="url"
+                        hint="The sign-in host of your cloud, such as https://login.microsoftonline.com."
+                        value=authority_host error=field_error(failure, "authority_host") />
+                </Show>
+                <TextField id="tenant" label="Directory (tenant) ID"
+                    hint="A GUID from the app's Overview page, or a verified domain such as contoso.onmicrosoft.com."
+                    value=tenant error=tenant_error />
+                <TextField id="client_id" label="Application (client) ID"
+                    hint="The GUID on the app's Overview page."
+                    value=client_id error=client_id_error />
+                <TextField id="client_secret" label="Client secret Value" input_type="password"
+                    autocomplete="off" required=false
+                    hint="The Value column under Certificates & secrets, not the Secret ID."
+                    value=client_secret error=secret_error />
+                <p class="hint">{stored_secret}</p>
+                <TextField id="secret_expires_on" label="Secret expires on" input_type="date"
+                    hint="As the portal shows it under Expires."
+                    value=expires_on error=field_error(failure, "secret_expires_on") />
+                <button type="submit" disabled=move || save.pending().get()>"Save and continue"</button>
+            </form>
+            <p role="status">{move || saved.get()}</p>
+            {move || warnings.get().into_values().map(|w| view! {
+                <p class="banner banner-warning" role="alert">{w}</p>
+            }).collect_view()}
+        </section>
+    }
+}
+
+#[component]
+fn VerifyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let verify = Action::new_local(move |version: &i64| {
+        let (id, version) = (org.get_value(), *version);
+        async move { api::verify_connection(&id, version).await }
+    });
+    Effect::new(move |_| match verify.value().get() {
+        Some(Ok(v)) => current.0.set(Some(v)),
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let results = move || {
+        current
+            .0
+            .get()
+            .and_then(|v| v.draft)
+            .and_then(|d| d.verification)
+    };
+    view! {
+        <section class="card" aria-labelledby="step-verify">
+            <h2 id="step-verify">"Step 3 of 5: Verify"</h2>
+            <p>"Gatehouse checks the values live with Entra."</p>
+            <StepFailure failure step_fields=&["verify"] />
+            <button type="button" class="primary" disabled=move || verify.pending().get()
+                on:click=move |_| { failure.set(None); verify.dispatch(current.version()); }>
+                {move || if verify.pending().get() { "Verifying…" } else { "Verify connection" }}
+            </button>
+            {move || results().map(|r| view! {
+                <p role="status" id="verify-summary">
+                    {if r.passed { "All checks passed." } else { "Some checks failed: fix them, save, and verify again." }}
+                    " Checked "{short_time(&r.checked_at)}"."
+                </p>
+                <ul class="checks" aria-label="Verification results">
+                    {r.checks.into_iter().map(|c| {
+                        let outcome = match c.outcome.as_str() {
+                            "passed" => "Passed", "failed" => "Failed", "warning" => "Warning", _ => "Not checked",
+                        };
+                        view! {
+                            <li class=format!("check check-{}", c.outcome) data-check=c.check.clone()>
+                                <strong>{outcome}": "</strong>{c.title}
+                                <p>{c.message}</p>
+                                {c.details.map(|d| view! {
+                                    <details><summary>"Details from Entra"</summary><pre>{d}</pre></details>
+                                })}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn PolicyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let mode = RwSignal::new(SsoMode::Everyone);
+    let allow_admins = RwSignal::new(true);
+    let create_members = RwSignal::new(false);
+    let new_member_role = RwSignal::new(MemberRole::Member);
+    let domains = RwSignal::new(String::new());
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let saved = RwSignal::new(None::<String>);
+    let filled = RwSignal::new(false);
+    Effect::new(move |_| {
+        if filled.get_untracked() {
+            return;
+        }
+        if let Some(p) = current.0.get().and_then(|v| v.draft).map(|d| d.policy) {
+            mode.set(p.mode);
+            allow_admins.set(p.allow_admins);
+            create_members.set(p.create_members);
+            new_member_role.set(p.new_member_role);
+            domains.set(
+                p.email_domains
+                    .iter()
+                    .map(|d| d.domain.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            );
+            filled.set(true);
+        }
+    });
+    let save = Action::new_local(move |request: &SavePolicyRequest| {
+        let (id, request) = (org.get_value(), request.clone());
+        async move { api::save_policy(&id, &request).await }
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(v)) => {
+            saved.set(Some("Policy saved. Next: review and activate.".into()));
+            current.0.set(Some(v));
+        }
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let radio = move |value: SsoMode, label: &'static str, hint: &'static str| {
+        let id = format!("mode-{value:?}").to_lowercase();
+        view! {
+            <div class="choice">
+                <input type="radio" name="mode" id=id.clone() checked=move || mode.get() == value
+                    on:change=move |_| mode.set(value) />
+                <label for=id>{label}</label>
+                <p class="hint">{hint}</p>
+            </div>
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="step-policy">
+            <h2 id="step-policy">"Step 4 of 5: Who signs in with SSO"</h2>
+            <StepFailure failure step_fields=&["policy"] />
+            <form novalidate on:submit=move |ev| {
+                ev.prevent_default();
+                failure.set(None);
+                saved.set(None);
+                save.dispatch(SavePolicyRequest {
+                    version: current.version(),
+                    mode: mode.get_untracked(),
+                    allow_admins: allow_admins.get_untracked(),
+                    create_members: create_members.get_untracked(),
+                    new_member_role: new_member_role.get_untracked(),
+                    email_domains: domains.get_untracked().split(['\n', ',']).map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect(),
+                });
+            }>
+                <fieldset>
+                    <legend>"SSO mode"</legend>
+                    {radio(SsoMode::Everyone, "Everyone in the organization", "Every active member signs in with Entra.")}
+                    {radio(SsoMode::SelectedMembers, "Selected members only", "Only members marked “SSO enabled” sign in with Entra.")}
+                    {radio(SsoMode::Disabled, "Disabled", "Nobody signs in with Entra; the configuration is kept.")}
+                </fieldset>
+                <div class="choice">
+                    <input type="checkbox" id="allow_admins" prop:checked=move || allow_admins.get()
+                        on:change=move |ev| allow_admins.set(event_target_checked(&ev)) />
+                    <label for="allow_admins">"Admins may sign in with SSO"</label>
+                    <p class="hint">"Operators keep password sign-in for when SSO is broken."</p>
+                </div>
+                <div class="choice">
+                    <input type="checkbox" id="create_members" prop:checked=move || create_members.get()
+                        on:change=move |ev| create_members.set(event_target_checked(&ev)) />
+                    <label for="create_members">"Create members on their first sign-in"</label>
+                </div>
+                <div class="field">
+                    <label for="new_member_role">"Role for members created on first sign-in"</label>
+                    <select id="new_member_role" on:change=move |ev| new_member_role.set(
+                        if event_target_value(&ev) == "admin" { MemberRole::Admin } else { MemberRole::Member })>
+                        <option value="member" selected=move || new_member_role.get() == MemberRole::Member>"Member"</option>
+                        <option value="admin" selected=move || new_member_role.get() == MemberRole::Admin>"Admin"</option>
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="email_domains">"Email domains"</label>
+                    <p class="hint" id="email_domains-hint">
+                        "One per line. People with these email domains go straight to Entra from the sign-in page, once the directory proves it owns the domain with a sign-in."
+                    </p>
+                    <textarea id="email_domains" rows="3" aria-describedby="email_domains-hint email_domains-error"
+                        prop:value=move || domains.get()
+                        on:input=move |ev| domains.set(event_target_value(&ev))></textarea>
+                    <p class="field-error" id="email_domains-error" role="alert">
+                        {move || field_error(failure, "email_domains").get()}
+                    </p>
+                </div>
+                <button type="submit" disabled=move || save.pending().get()>"Save policy"</button>
+            </form>
+            <p role="status">{move || saved.get()}</p>
+        </section>
+    }
+}
+
+#[component]
+fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let activate = Action::new_local(move |version: &i64| {
+        let (id, version) = (org.get_value(), *version);
+        async move { api::activate_connection(&id, version).await }
+    });
+    let confirm_disable = RwSignal::new(false);
+    let disable = Action::new_local(move |_: &()| {
+        let id = org.get_value();
+        async move { api::disable_connection(&id).await }
+    });
+    Effect::new(move |_| match activate.value().get() {
+        Some(Ok(v)) => current.0.set(Some(v)),
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    Effect::new(move |_| match disable.value().get() {
+        Some(Ok(v)) => {
+            confirm_disable.set(false);
+            current.0.set(Some(v));
+        }
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let summary = move || {
+        current.0.get().and_then(|v| v.draft).map(|d| {
+            let secret = d.secret.map(|s| format!("set, ends in …{}, expires {} ({} days)", s.last4, s.expires_on, s.days_left))
+                .unwrap_or_else(|| "not set".into());
+            let verified = match &d.verification {
+                Some(v) if v.passed => format!("passed {}", short_time(&v.checked_at)),
+                Some(_) => "failed: see step 3".into(),
+                None => "not yet verified".into(),
+            };
+            let mode = match d.policy.mode {
+                SsoMode::Everyone => "everyone in the organization",
+                SsoMode::SelectedMembers => "selected members only",
+                SsoMode::Disabled => "disabled",
+            };
+            view! {
+                <dl class="summary">
+                    <dt>"Cloud"</dt><dd>{d.cloud.label()}</dd>
+                    <dt>"Directory (tenant) ID"</dt><dd>{d.tenant_id.unwrap_or_default()}</dd>
+                    <dt>"Application (client) ID"</dt><dd>{d.client_id.unwrap_or_default()}</dd>
+                    <dt>"Client secret"</dt><dd>{secret}</dd>
+                    <dt>"Verification"</dt><dd>{verified}</dd>
+                    <dt>"SSO mode"</dt><dd>{mode}</dd>
+                    <dt>"Admins use SSO"</dt><dd>{if d.policy.allow_admins { "yes" } else { "no" }}</dd>
+                    <dt>"Create members on first sign-in"</dt><dd>{if d.policy.create_members { "yes" } else { "no" }}</dd>
+                </dl>
+            }
+        })
+    };
+    let is_active = move || {
+        current
+            .0
+            .with(|v| v.as_ref().map(|v| v.status) == Some(ConnectionStatus::Active))
+    };
+    view! {
+        <section class="card" aria-labelledby="step-activate">
+            <h2 id="step-activate">"Step 5 of 5: Review and activate"</h2>
+            {summary}
+            <StepFailure failure step_fields=&["activate", "disable"] />
+            <p>"Activating replaces the configuration that serves sign-ins, all at once."</p>
+            <button type="button" class="primary" disabled=move || activate.pending().get()
+                on:click=move |_| { failure.set(None); activate.dispatch(current.version()); }>
+                "Activate"
+            </button>
+            <Show when=is_active>
+                <h3>"Turn SSO off"</h3>
+                <Show when=move || confirm_disable.get()
+                    fallback=move || view! {
+                        <button type="button" class="danger" on:click=move |_| confirm_disable.set(true)>"Disable SSO…"</button>
+                    }>
+                    <p role="alert">"Disable SSO now? Members cannot sign in with Entra until it is activated again."</p>
+                    <button type="button" class="danger" on:click=move |_| { disable.dispatch(()); }>"Yes, disable SSO"</button>
+                    <button type="button" on:click=move |_| confirm_disable.set(false)>"Cancel"</button>
+                </Show>
+            </Show>
+        </section>
+    }
+}

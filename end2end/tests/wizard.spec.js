@@ -1,0 +1,204 @@
+// The setup wizard, following seed 002's story with the local Entra-shaped provider, then each
+// way it can fail — every failure shows its guidance and leaves the active configuration alone.
+import crypto from 'node:crypto';
+import { test, expect } from '@playwright/test';
+import { PASSWORD, fieldError, hydrated, screenshots } from './helpers.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const CONTOSO = '6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11';
+const SECRET = 'Wizard~E2E.Secret_Value-0042';
+const SECRET_ID = '8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a';
+const clientId = crypto.randomUUID();
+let orgId;
+let activeClientId;
+
+async function api(page, method, path, data) {
+  const response = await page.request.fetch(`/api/v1${path}`, {
+    method, data, headers: { Origin: new URL(page.url() === 'about:blank' ? 'http://127.0.0.1' : page.url()).origin },
+  });
+  return response;
+}
+
+async function registerApp(request, id, secrets, redirectUri) {
+  const r = await request.post(`${process.env.E2E_IDP_URL}/_test/apps`, {
+    data: { tenantId: CONTOSO, clientId: id, displayName: 'Gatehouse', secrets, redirectUris: [redirectUri] },
+  });
+  expect(r.status()).toBe(201);
+}
+
+/** Signs the operator in, creating them through the first-run link when this file runs alone. */
+async function ensureOperator(page) {
+  const credentials = { email: 'ops@vendor.example', password: PASSWORD };
+  if ((await api(page, 'POST', '/session', credentials)).status() === 200) return;
+  const token = process.env.E2E_FIRST_RUN_URL.split('/').pop();
+  const created = await api(page, 'POST', '/first-run', { ...credentials, token, name: 'Olivia Operator' });
+  expect(created.status()).toBe(200);
+}
+
+/** Counts what the admin does, for the clicks-and-pastes figure. */
+class Tally {
+  constructor() { this.clicks = 0; this.pastes = 0; }
+  async click(locator) { this.clicks += 1; await locator.click(); }
+  async paste(locator, value) { this.pastes += 1; await locator.fill(value); }
+}
+
+test('an admin walks the wizard from "Single sign-on" to "Active"', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  // The operator prepares the organization and its admin.
+  await page.goto('/signin');
+  await ensureOperator(page);
+  const org = await (await api(page, 'POST', '/organizations', { name: 'Northwind', slug: 'northwind' })).json();
+  orgId = org.id;
+  const invite = await (await api(page, 'POST', `/organizations/${orgId}/invites`, { email: 'it@northwind.example' })).json();
+  await api(page, 'DELETE', '/session');
+
+  await page.goto(invite.invite_url);
+  await hydrated(page);
+  await page.getByLabel('Your name').fill('Ivy IT');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Accept and sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Northwind', level: 1 })).toBeVisible();
+  await expect(page.locator('#org-sso-status')).toHaveText('Not set up');
+
+  const tally = new Tally();
+  await tally.click(page.getByRole('link', { name: 'Set up single sign-on' }));
+  await expect(page.getByRole('heading', { name: 'Step 1 of 5: Register Gatehouse in Entra' })).toBeVisible();
+  await hydrated(page);
+
+  // Step 1: the exact values, with copy buttons that work.
+  const redirectUri = await page.locator('.copy-value', { hasText: 'Redirect URI' }).locator('code').textContent();
+  expect(redirectUri).toBe('http://127.0.0.1:3100/auth/callback');
+  await expect(page.locator('.copy-value', { hasText: 'Home page URL' }).locator('code')).toHaveText('http://127.0.0.1:3100/o/northwind/sso');
+  await tally.click(page.getByRole('button', { name: 'Copy Redirect URI' }));
+  await expect(page.getByRole('button', { name: 'Copy Redirect URI' })).toHaveText('Copied');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(redirectUri);
+  await screenshots(page, 'wizard-register');
+
+  // The admin registers the app in the directory (the provider's configuration).
+  await registerApp(page.request, clientId, [{ id: SECRET_ID, value: SECRET, expires: '2099-01-01T00:00:00Z' }], redirectUri);
+
+  // Step 2: paste what Entra shows; a mistyped client ID is flagged as it is typed.
+  await page.getByLabel('Cloud').selectOption('custom'); tally.clicks += 1;
+  await tally.paste(page.getByLabel('Authority host'), process.env.E2E_IDP_URL);
+  await tally.paste(page.getByLabel('Directory (tenant) ID'), CONTOSO);
+  await page.getByLabel('Application (client) ID').fill('1234');
+  await expect(fieldError(page, 'client_id')).toContainText('8-4-4-4-12');
+  await tally.paste(page.getByLabel('Application (client) ID'), clientId);
+  await expect(fieldError(page, 'client_id')).toBeEmpty();
+  await tally.paste(page.getByLabel('Client secret Value'), SECRET);
+  await tally.paste(page.getByLabel('Secret expires on'), '2027-11-25');
+  await tally.click(page.getByRole('button', { name: 'Save and continue' }));
+  await expect(page.getByText('Saved. Next: verify the connection.')).toBeVisible();
+  await expect(page.getByText('A secret is set, ends in …0042, expires 2027-11-25.')).toBeVisible();
+  await expect(page.locator('#connection-status')).toHaveText('Draft: not active yet');
+
+  // Step 3: verify live.
+  await tally.click(page.getByRole('button', { name: 'Verify connection' }));
+  await expect(page.locator('#verify-summary')).toContainText('All checks passed.');
+  const checks = page.getByRole('list', { name: 'Verification results' }).getByRole('listitem');
+  await expect(checks).toHaveCount(3);
+  for (const title of ['The directory exists', 'The app exists in it and the client secret works', 'The client secret is not about to expire']) {
+    await expect(checks.filter({ hasText: title })).toContainText('Passed');
+  }
+  await screenshots(page, 'wizard-verified');
+
+  // Step 4: policy.
+  await tally.click(page.getByLabel('Selected members only'));
+  await tally.click(page.getByRole('button', { name: 'Save policy' }));
+  await expect(page.getByText('Policy saved. Next: review and activate.')).toBeVisible();
+
+  // Step 5: review and activate.
+  const summary = page.locator('.summary');
+  await expect(summary).toContainText('set, ends in …0042, expires 2027-11-25');
+  await expect(summary).not.toContainText(SECRET);
+  await expect(summary).toContainText('selected members only');
+  await tally.click(page.getByRole('button', { name: 'Activate' }));
+  await expect(page.locator('#connection-status')).toHaveText('Active');
+  await screenshots(page, 'wizard-active');
+  console.log(`Manual path from "Single sign-on" to "Active": ${tally.clicks} clicks and ${tally.pastes} pastes.`);
+
+  await page.getByRole('link', { name: 'Back to the organization' }).click();
+  await expect(page.locator('#org-sso-status')).toHaveText('Active');
+  await expect(page.getByText(/Client secret …0042 expires on 2027-11-25/)).toBeVisible();
+  activeClientId = clientId;
+  expect(await page.content()).not.toContain(SECRET);
+});
+
+async function saveAndVerify(page, { tenant = CONTOSO, client = clientId, secret }) {
+  await page.getByLabel('Directory (tenant) ID').fill(tenant);
+  await page.getByLabel('Application (client) ID').fill(client);
+  await page.getByLabel('Client secret Value').fill(secret);
+  await page.getByLabel('Secret expires on').fill('2027-11-25');
+  await page.getByRole('button', { name: 'Save and continue' }).click();
+  await expect(page.getByText('Saved. Next: verify the connection.')).toBeVisible();
+  await page.getByRole('button', { name: 'Verify connection' }).click();
+  await expect(page.locator('#verify-summary')).toContainText('Some checks failed');
+}
+
+test('each failure shows its guidance and leaves the active configuration untouched', async ({ page }) => {
+  await page.goto('/signin');
+  await hydrated(page);
+  await page.getByLabel('Email').fill('it@northwind.example');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Northwind', level: 1 })).toBeVisible();
+  await page.getByRole('link', { name: 'Open single sign-on settings' }).click();
+  await hydrated(page);
+  const check = (title) => page.getByRole('list', { name: 'Verification results' }).getByRole('listitem').filter({ hasText: title });
+
+  // An unknown directory.
+  await saveAndVerify(page, { tenant: crypto.randomUUID(), secret: SECRET });
+  await expect(check('The directory exists')).toContainText('Failed');
+  await expect(check('The directory exists')).toContainText('This directory was not found');
+  await check('The directory exists').getByText('Details from Entra').click();
+  await expect(check('The directory exists').locator('pre')).toContainText('AADSTS90002');
+
+  // An unknown client ID.
+  await saveAndVerify(page, { client: crypto.randomUUID(), secret: SECRET });
+  await expect(check('client secret works')).toContainText('No app with this Application (client) ID exists in this directory');
+
+  // A wrong secret.
+  await saveAndVerify(page, { secret: 'Not~The.Secret_Value' });
+  await expect(check('client secret works')).toContainText('The client secret is not right');
+
+  // The Secret ID pasted instead of the Value: warned as typed, on save, and by Entra.
+  await page.getByLabel('Client secret Value').fill(SECRET_ID);
+  await expect(fieldError(page, 'client_secret')).toContainText('looks like the Secret ID');
+  await saveAndVerify(page, { secret: SECRET_ID });
+  await expect(page.getByRole('alert').filter({ hasText: 'copy the Value column' })).toBeVisible();
+  await expect(check('client secret works')).toContainText('not its Secret ID');
+
+  // An expired secret.
+  const expiredApp = crypto.randomUUID();
+  const redirectUri = await page.locator('.copy-value', { hasText: 'Redirect URI' }).locator('code').textContent();
+  await registerApp(page.request, expiredApp, [{ id: SECRET_ID, value: 'Expired~Secret', expires: '2021-01-01T00:00:00Z' }], redirectUri);
+  await saveAndVerify(page, { client: expiredApp, secret: 'Expired~Secret' });
+  await expect(check('client secret works')).toContainText('This client secret has expired');
+  await screenshots(page, 'wizard-failed');
+
+  // Activation is refused for an unverified draft, and the active configuration kept serving.
+  await page.getByRole('button', { name: 'Activate' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'Verify the connection' })).toBeVisible();
+  await expect(page.locator('#connection-status')).toHaveText('Active');
+  const view = await (await page.request.get(`/api/v1/organizations/${orgId}/connection`)).json();
+  expect(view.active.client_id).toBe(activeClientId);
+  expect(view.active.verification.passed).toBe(true);
+});
+
+test('disabling SSO asks for confirmation and takes effect at once', async ({ page }) => {
+  await page.goto('/signin');
+  await hydrated(page);
+  await page.getByLabel('Email').fill('it@northwind.example');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Northwind', level: 1 })).toBeVisible();
+  await page.goto(`/console/orgs/${orgId}/sso`);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Disable SSO…' }).click();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.locator('#connection-status')).toHaveText('Active');
+  await page.getByRole('button', { name: 'Disable SSO…' }).click();
+  await page.getByRole('button', { name: 'Yes, disable SSO' }).click();
+  await expect(page.locator('#connection-status')).toHaveText('Disabled');
+});
