@@ -291,3 +291,41 @@ pub async fn disable_connection(org_id: &str) -> ApiResult<ConnectionView> {
     )
     .await
 }
+
+pub async fn create_setup_link(
+    org_id: &str,
+    request: &CreateSetupLinkRequest,
+) -> ApiResult<SetupLinkCreated> {
+    call(
+        Method::Post,
+        &format!("/organizations/{org_id}/setup-links"),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn setup_links(org_id: &str) -> ApiResult<Vec<SetupLink>> {
+    get(&format!("/organizations/{org_id}/setup-links")).await
+}
+
+pub async fn revoke_setup_link(org_id: &str, link_id: &str) -> ApiResult<()> {
+    call::<(), ()>(
+        Method::Delete,
+        &format!("/organizations/{org_id}/setup-links/{link_id}"),
+        None,
+    )
+    .await
+}
+
+pub async fn setup_link(token: &str) -> ApiResult<SetupLinkInfo> {
+    get(&format!("/setup-links/{}", encode_query(token))).await
+}
+
+pub async fn use_setup_link(token: &str, request: &UseSetupLinkRequest) -> ApiResult<Me> {
+    call(
+        Method::Post,
+        &format!("/setup-links/{}/accept", encode_query(token)),
+        Some(request),
+    )
+    .await
+}

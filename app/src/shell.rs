@@ -1,7 +1,7 @@
 use crate::pages::{
     audit::AuditPage, console::ConsoleHome, console::ConsoleLayout, first_run::FirstRunPage,
-    home::HomePage, invite::AcceptInvitePage, organization::OrganizationPage, signin::SignInPage,
-    sso::SsoWizardPage,
+    home::HomePage, invite::AcceptInvitePage, organization::OrganizationPage,
+    setup_link::SetupLinkPage, signin::SignInPage, sso::SsoWizardPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -51,6 +51,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signin") view=SignInPage />
                     <Route path=path!("/setup/:token") view=FirstRunPage />
                     <Route path=path!("/invite/:token") view=AcceptInvitePage />
+                    <Route path=path!("/connect/:token") view=SetupLinkPage />
                     <ParentRoute path=path!("/console") view=ConsoleLayout>
                         <Route path=path!("") view=ConsoleHome />
                         <Route path=path!("orgs/:id") view=OrganizationPage />

@@ -431,3 +431,50 @@ pub struct ConnectionView {
     #[serde(default)]
     pub warnings: BTreeMap<String, String>,
 }
+
+/// A setup link as operators see it in the list (the link itself is shown only once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SetupLink {
+    pub id: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// `open`, `used`, `revoked` or `expired`.
+    pub status: String,
+    pub used_by: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CreateSetupLinkRequest {
+    /// How many days the link works: 1 to 30, 7 when absent.
+    #[serde(default)]
+    pub valid_days: Option<i64>,
+}
+
+/// A new setup link. Gatehouse keeps only a hash of its token: this is the only time it is shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SetupLinkCreated {
+    pub id: String,
+    pub setup_url: String,
+    pub expires_at: String,
+}
+
+/// What the setup link's page shows before the person signs up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SetupLinkInfo {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub expires_at: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct UseSetupLinkRequest {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+}

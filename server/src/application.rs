@@ -204,11 +204,13 @@ pub fn router(state: AppState) -> Router {
 
 /// The path with one-time tokens replaced by `…`, so logs never hold a usable link.
 pub fn loggable_path(path: &str) -> String {
-    const TOKEN_PREFIXES: [&str; 4] = [
+    const TOKEN_PREFIXES: [&str; 6] = [
         "/setup/",
         "/invite/",
+        "/connect/",
         "/api/v1/first-run/",
         "/api/v1/invites/",
+        "/api/v1/setup-links/",
     ];
     for prefix in TOKEN_PREFIXES {
         if let Some(rest) = path.strip_prefix(prefix) {

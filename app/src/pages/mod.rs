@@ -5,6 +5,7 @@ pub mod first_run;
 pub mod home;
 pub mod invite;
 pub mod organization;
+pub mod setup_link;
 pub mod signin;
 pub mod sso;
 

@@ -1,6 +1,7 @@
 use crate::api::{self, ApiFailure};
 use crate::components::{field_error, CopyValue, ErrorBanner, Pager, TextField};
 use crate::pages::console::CurrentUser;
+use crate::pages::short_time;
 use crate::types::*;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -95,7 +96,7 @@ fn OperatorTools(
         None => {}
     });
 
-    let (rename_id, invite_id, delete_id) = (org_id.clone(), org_id.clone(), org_id);
+    let (rename_id, invite_id, delete_id) = (org_id.clone(), org_id.clone(), org_id.clone());
     let org_name = org.name.clone();
     view! {
         <section class="card">
@@ -121,6 +122,7 @@ fn OperatorTools(
                 _ => ().into_any(),
             }}
         </section>
+        <SetupLinks org_id=org_id />
         <section class="card">
             <h2>"Rename"</h2>
             <ErrorBanner failure=rename_failure />
@@ -378,6 +380,87 @@ fn ConnectionCard(org_id: String) -> impl IntoView {
                         <p><a class="button" href=format!("/console/orgs/{}/sso", id.get_value())>{action}</a></p>
                     }.into_any()
                 }
+            })}
+        </section>
+    }
+}
+
+/// Setup links: handed to a customer, each opens the SSO wizard of this organization only.
+#[component]
+fn SetupLinks(org_id: String) -> impl IntoView {
+    let id = StoredValue::new(org_id);
+    let links = LocalResource::new(move || {
+        let id = id.get_value();
+        async move { api::setup_links(&id).await }
+    });
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let create = Action::new_local(move |_: &()| {
+        let id = id.get_value();
+        async move {
+            api::create_setup_link(
+                &id,
+                &CreateSetupLinkRequest {
+                    valid_days: Some(7),
+                },
+            )
+            .await
+        }
+    });
+    let revoke = Action::new_local(move |link_id: &String| {
+        let (id, link_id) = (id.get_value(), link_id.clone());
+        async move { api::revoke_setup_link(&id, &link_id).await }
+    });
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(_)) => links.refetch(),
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    Effect::new(move |_| match revoke.value().get() {
+        Some(Ok(())) => links.refetch(),
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    view! {
+        <section class="card">
+            <h2>"Setup link"</h2>
+            <p>"A setup link lets the customer's IT admin create their account and connect their directory, without a ticket. It works once, for 7 days."</p>
+            <ErrorBanner failure />
+            <button type="button" class="primary" disabled=move || create.pending().get()
+                on:click=move |_| { failure.set(None); create.dispatch(()); }>"Create setup link"</button>
+            {move || match create.value().get() {
+                Some(Ok(created)) => view! {
+                    <div class="banner banner-ok" role="status">
+                        <p>"Send this link to the organization's IT admin. It is shown only once."</p>
+                        <CopyValue label="Setup link" value=created.setup_url.clone() />
+                    </div>
+                }.into_any(),
+                _ => ().into_any(),
+            }}
+            {move || links.get().and_then(Result::ok).filter(|l| !l.is_empty()).map(|list| view! {
+                <table>
+                    <caption class="visually-hidden">"Setup links"</caption>
+                    <thead><tr>
+                        <th scope="col">"Created"</th><th scope="col">"Expires"</th>
+                        <th scope="col">"Status"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                    </tr></thead>
+                    <tbody>
+                        {list.into_iter().map(|l| {
+                            let link_id = l.id.clone();
+                            let open = l.status == "open";
+                            let status = match l.used_by { Some(who) => format!("used by {who}"), None => l.status.clone() };
+                            view! {
+                                <tr>
+                                    <td>{short_time(&l.created_at)}</td>
+                                    <td>{short_time(&l.expires_at)}</td>
+                                    <td>{status}</td>
+                                    <td>{open.then(|| view! {
+                                        <button type="button" on:click=move |_| { revoke.dispatch(link_id.clone()); }>"Revoke"</button>
+                                    })}</td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
             })}
         </section>
     }

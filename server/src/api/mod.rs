@@ -9,6 +9,7 @@ mod invites;
 mod members;
 mod organizations;
 mod session;
+mod setup_links;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "invites", description = "Admin invitations"),
         (name = "members", description = "Members of an organization"),
         (name = "audit", description = "The audit log"),
+        (name = "setup-links", description = "Setup links that open the SSO wizard for one organization"),
         (name = "connection", description = "The SSO connection with the directory (setup wizard)"),
     )
 )]
@@ -45,6 +47,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(members::routes())
         .merge(audit::routes())
         .merge(connection::routes())
+        .merge(setup_links::routes())
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let served = Arc::new(doc.clone());

@@ -289,40 +289,15 @@ impl Storage {
         .fetch_optional(&mut *tx)
         .await?;
         let (organization_id, email, email_normalized) = invite.ok_or(StorageError::NotFound)?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM member WHERE organization_id = $1 AND email_normalized = $2",
+        let member_id = upsert_admin(
+            &mut tx,
+            &organization_id,
+            (&email, &email_normalized),
+            name,
+            password_hash,
+            now,
         )
-        .bind(&organization_id)
-        .bind(&email_normalized)
-        .fetch_optional(&mut *tx)
         .await?;
-        let member_id = match existing {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE member SET display_name = $1, display_name_normalized = $2, \
-                     role = 'admin', status = 'active', password_hash = $3, updated_at = $4 \
-                     WHERE id = $5",
-                )
-                .bind(name)
-                .bind(name.to_lowercase())
-                .bind(password_hash)
-                .bind(at)
-                .bind(&id)
-                .execute(&mut *tx)
-                .await?;
-                id
-            }
-            None => {
-                let member = NewMember {
-                    email: (&email, &email_normalized),
-                    display_name: name,
-                    role: "admin",
-                };
-                insert_member(&mut tx, &organization_id, &member, Some(password_hash), now)
-                    .await?
-                    .id
-            }
-        };
         let actor = Actor {
             label: format!("invitee:{email}"),
             client_addr: client_addr.into(),
@@ -334,12 +309,7 @@ impl Storage {
             now,
         )
         .await?;
-        let record: MemberRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM member WHERE id = $1"
-        )))
-        .bind(&member_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let record = member_by_id(&mut tx, &member_id).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -383,4 +353,64 @@ async fn insert_member(
         created_at: at,
         updated_at: at,
     })
+}
+
+/// Makes the member with this email an active admin with this name and password, creating
+/// them when the organization has no such member; returns the member id.
+pub(super) async fn upsert_admin(
+    conn: &mut sqlx::AnyConnection,
+    organization_id: &str,
+    email: (&str, &str),
+    name: &str,
+    password_hash: &str,
+    now: OffsetDateTime,
+) -> StorageResult<String> {
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM member WHERE organization_id = $1 AND email_normalized = $2",
+    )
+    .bind(organization_id)
+    .bind(email.1)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match existing {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE member SET display_name = $1, display_name_normalized = $2, \
+                 role = 'admin', status = 'active', password_hash = $3, updated_at = $4 \
+                 WHERE id = $5",
+            )
+            .bind(name)
+            .bind(name.to_lowercase())
+            .bind(password_hash)
+            .bind(to_millis(now))
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+            Ok(id)
+        }
+        None => {
+            let member = NewMember {
+                email,
+                display_name: name,
+                role: "admin",
+            };
+            Ok(
+                insert_member(conn, organization_id, &member, Some(password_hash), now)
+                    .await?
+                    .id,
+            )
+        }
+    }
+}
+
+pub(super) async fn member_by_id(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> StorageResult<MemberRecord> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM member WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?)
 }

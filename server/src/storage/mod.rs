@@ -7,12 +7,14 @@ mod connections;
 mod members;
 mod organizations;
 mod sessions;
+mod setup_links;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::ConnectionRecord;
 pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
 pub use organizations::OrganizationRecord;
+pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::AnyPool;

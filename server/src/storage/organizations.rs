@@ -142,6 +142,7 @@ impl Storage {
         // Explicit deletes keep this independent of the backend's foreign-key settings.
         for statement in [
             "DELETE FROM admin_invite WHERE organization_id = $1",
+            "DELETE FROM setup_link WHERE organization_id = $1",
             "DELETE FROM sso_connection WHERE organization_id = $1",
             "DELETE FROM member WHERE organization_id = $1",
             "DELETE FROM organization WHERE id = $1",

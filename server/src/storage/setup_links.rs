@@ -1,0 +1,179 @@
+//! Setup links: single-use, revocable, time-limited; each creates an admin of one organization.
+
+use super::audit::{self, Actor, AuditEntry};
+use super::members::{member_by_id, upsert_admin, MemberRecord};
+use super::{new_id, Storage, StorageError, StorageResult};
+use crate::clock::to_millis;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SetupLinkRecord {
+    pub id: String,
+    pub organization_id: String,
+    pub created_by: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub used_at: Option<i64>,
+    pub used_by: Option<String>,
+    pub created_at: i64,
+}
+
+/// What the page behind a valid link shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenSetupLink {
+    pub organization_id: String,
+    pub organization_name: String,
+    pub expires_at: i64,
+}
+
+impl Storage {
+    pub async fn create_setup_link(
+        &self,
+        organization_id: &str,
+        token_hash: &str,
+        expires_at: OffsetDateTime,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<SetupLinkRecord> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
+            .bind(organization_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StorageError::NotFound);
+        }
+        let record = SetupLinkRecord {
+            id: new_id(),
+            organization_id: organization_id.into(),
+            created_by: actor.label.clone(),
+            expires_at: to_millis(expires_at),
+            revoked_at: None,
+            used_at: None,
+            used_by: None,
+            created_at: to_millis(now),
+        };
+        sqlx::query(
+            "INSERT INTO setup_link (id, token_hash, organization_id, created_by, expires_at, \
+             revoked_at, used_at, used_by, created_at) VALUES ($1, $2, $3, $4, $5, NULL, NULL, NULL, $6)",
+        )
+        .bind(&record.id)
+        .bind(token_hash)
+        .bind(organization_id)
+        .bind(&record.created_by)
+        .bind(record.expires_at)
+        .bind(record.created_at)
+        .execute(&mut *tx)
+        .await?;
+        audit::write(
+            &mut tx,
+            actor,
+            &AuditEntry::success(Some(organization_id), "setup_link.create", &record.id),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// The organization's setup links, newest first.
+    pub async fn list_setup_links(
+        &self,
+        organization_id: &str,
+    ) -> StorageResult<Vec<SetupLinkRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, organization_id, created_by, expires_at, revoked_at, used_at, used_by, created_at \
+             FROM setup_link WHERE organization_id = $1 ORDER BY created_at DESC, id",
+        )
+        .bind(organization_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn revoke_setup_link(
+        &self,
+        organization_id: &str,
+        link_id: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE setup_link SET revoked_at = $1 WHERE id = $2 AND organization_id = $3 \
+             AND revoked_at IS NULL AND used_at IS NULL",
+        )
+        .bind(to_millis(now))
+        .bind(link_id)
+        .bind(organization_id)
+        .execute(&mut *tx)
+        .await?;
+        if changed.rows_affected() != 1 {
+            return Err(StorageError::NotFound);
+        }
+        audit::write(
+            &mut tx,
+            actor,
+            &AuditEntry::success(Some(organization_id), "setup_link.revoke", link_id),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The link when it is unused, unrevoked and unexpired.
+    pub async fn find_open_setup_link(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<Option<OpenSetupLink>> {
+        Ok(sqlx::query_as(
+            "SELECT l.organization_id, o.name AS organization_name, l.expires_at \
+             FROM setup_link l JOIN organization o ON o.id = l.organization_id \
+             WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.revoked_at IS NULL AND l.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(to_millis(now))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Uses the link: the person becomes an admin of its organization. One transaction.
+    pub async fn use_setup_link(
+        &self,
+        token_hash: &str,
+        email: (&str, &str),
+        name: &str,
+        password_hash: &str,
+        client_addr: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<MemberRecord> {
+        let at = to_millis(now);
+        let mut tx = self.pool.begin().await?;
+        let claimed: Option<(String, String)> = sqlx::query_as(
+            "UPDATE setup_link SET used_at = $1, used_by = $2 \
+             WHERE token_hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+             RETURNING organization_id, id",
+        )
+        .bind(at)
+        .bind(email.0)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (organization_id, link_id) = claimed.ok_or(StorageError::NotFound)?;
+        let member_id =
+            upsert_admin(&mut tx, &organization_id, email, name, password_hash, now).await?;
+        let actor = Actor {
+            label: format!("setup-link:{}", email.0),
+            client_addr: client_addr.into(),
+        };
+        let entry = AuditEntry {
+            detail: &link_id,
+            ..AuditEntry::success(Some(&organization_id), "setup_link.use", email.0)
+        };
+        audit::write(&mut tx, &actor, &entry, now).await?;
+        let record = member_by_id(&mut tx, &member_id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+}
