@@ -1,11 +1,11 @@
 use super::ApiJson;
-use crate::auth::{self, Account, ClientAddr};
+use crate::auth::{Account, ClientAddr};
 use crate::clock::rfc3339_millis;
-use crate::crypto::{passwords, tokens};
-use crate::domain::{EmailAddress, FieldErrors, Name, NewPassword};
+use crate::crypto::tokens;
+use crate::domain::FieldErrors;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::{Actor, StorageError};
+use crate::storage::Actor;
 use app::types::{ErrorBody, FirstRunRequest, LinkStatus, Me};
 use axum::extract::{Path, State};
 use axum::Json;
@@ -50,13 +50,10 @@ async fn complete_first_run(
     ApiJson(request): ApiJson<FirstRunRequest>,
 ) -> ApiResult<Json<Me>> {
     let mut errors = FieldErrors::default();
-    let email = errors.check("email", EmailAddress::parse(&request.email));
-    let name = errors.check("name", Name::parse(&request.name));
-    let password = errors.check("password", NewPassword::parse(&request.password));
-    let (Some(email), Some(name), Some(password)) = (email, name, password) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let password_hash = passwords::hash_blocking(password.0).await?;
+    let email = super::checked_email(&mut errors, &request.email);
+    let (name, password_hash) =
+        super::new_account(&request.name, &request.password, errors).await?;
+    let email = email.ok_or_else(|| ApiError::field("email", "Enter an email address."))?;
     let actor = Actor {
         label: format!("first-run:{}", email.normalized),
         client_addr,
@@ -72,11 +69,6 @@ async fn complete_first_run(
             state.now(),
         )
         .await
-        .map_err(|e| match e {
-            StorageError::NotFound => ApiError::LinkInvalid,
-            other => other.into(),
-        })?;
-    let account = Account::Operator(operator);
-    auth::start_session(&session, &account.principal()).await?;
-    Ok(Json(auth::describe(&state, &account).await?))
+        .map_err(super::link_gone)?;
+    super::signed_in_as(&state, &session, Account::Operator(operator)).await
 }

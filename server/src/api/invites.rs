@@ -1,8 +1,8 @@
 use super::ApiJson;
-use crate::auth::{self, Account, ClientAddr, SignedIn};
+use crate::auth::{Account, ClientAddr, SignedIn};
 use crate::clock::rfc3339_millis;
-use crate::crypto::{passwords, tokens};
-use crate::domain::{EmailAddress, FieldErrors, Name, NewPassword};
+use crate::crypto::tokens;
+use crate::domain::{EmailAddress, FieldErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::StorageError;
@@ -106,13 +106,8 @@ async fn accept_invite(
     Path(token): Path<String>,
     ApiJson(request): ApiJson<AcceptInviteRequest>,
 ) -> ApiResult<Json<Me>> {
-    let mut errors = FieldErrors::default();
-    let name = errors.check("name", Name::parse(&request.name));
-    let password = errors.check("password", NewPassword::parse(&request.password));
-    let (Some(name), Some(password)) = (name, password) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let password_hash = passwords::hash_blocking(password.0).await?;
+    let (name, password_hash) =
+        super::new_account(&request.name, &request.password, FieldErrors::default()).await?;
     let member = state
         .storage
         .accept_invite(
@@ -123,11 +118,6 @@ async fn accept_invite(
             state.now(),
         )
         .await
-        .map_err(|e| match e {
-            StorageError::NotFound => ApiError::LinkInvalid,
-            other => other.into(),
-        })?;
-    let account = Account::Admin(member);
-    auth::start_session(&session, &account.principal()).await?;
-    Ok(Json(auth::describe(&state, &account).await?))
+        .map_err(super::link_gone)?;
+    super::signed_in_as(&state, &session, Account::Admin(member)).await
 }

@@ -1,8 +1,8 @@
 use super::ApiJson;
-use crate::auth::{self, Account, ClientAddr, SignedIn};
+use crate::auth::{Account, ClientAddr, SignedIn};
 use crate::clock::{rfc3339_millis, to_millis};
-use crate::crypto::{passwords, tokens};
-use crate::domain::{EmailAddress, FieldErrors, Name, NewPassword};
+use crate::crypto::tokens;
+use crate::domain::FieldErrors;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{SetupLinkRecord, StorageError};
@@ -172,13 +172,10 @@ async fn use_setup_link(
     ApiJson(request): ApiJson<UseSetupLinkRequest>,
 ) -> ApiResult<Json<Me>> {
     let mut errors = FieldErrors::default();
-    let email = errors.check("email", EmailAddress::parse(&request.email));
-    let name = errors.check("name", Name::parse(&request.name));
-    let password = errors.check("password", NewPassword::parse(&request.password));
-    let (Some(email), Some(name), Some(password)) = (email, name, password) else {
-        return Err(ApiError::Validation(errors));
-    };
-    let password_hash = passwords::hash_blocking(password.0).await?;
+    let email = super::checked_email(&mut errors, &request.email);
+    let (name, password_hash) =
+        super::new_account(&request.name, &request.password, errors).await?;
+    let email = email.ok_or_else(|| ApiError::field("email", "Enter an email address."))?;
     let member = state
         .storage
         .use_setup_link(
@@ -190,11 +187,6 @@ async fn use_setup_link(
             state.now(),
         )
         .await
-        .map_err(|e| match e {
-            StorageError::NotFound => ApiError::LinkInvalid,
-            other => other.into(),
-        })?;
-    let account = Account::Admin(member);
-    auth::start_session(&session, &account.principal()).await?;
-    Ok(Json(auth::describe(&state, &account).await?))
+        .map_err(super::link_gone)?;
+    super::signed_in_as(&state, &session, Account::Admin(member)).await
 }

@@ -184,6 +184,31 @@ pub async fn view(
     })
 }
 
+/// Saves `config` as the draft at `version` with its audit entry, and answers the new view.
+async fn save_draft(
+    state: &AppState,
+    org: &OrganizationRecord,
+    version: i64,
+    config: &ConnectionConfig,
+    entry: &AuditEntry<'_>,
+    actor: &Actor,
+    warnings: BTreeMap<String, String>,
+) -> ApiResult<ConnectionView> {
+    state
+        .storage
+        .save_connection_draft(
+            &org.id,
+            version,
+            &to_json(config)?,
+            entry,
+            actor,
+            state.now(),
+        )
+        .await
+        .map_err(version_conflict)?;
+    view(state, org, warnings).await
+}
+
 fn version_conflict(e: StorageError) -> ApiError {
     match e {
         StorageError::Conflict("version") => ApiError::Conflict(FieldErrors::single(
@@ -351,19 +376,16 @@ pub async fn save_credentials(
         detail,
         ..AuditEntry::success(Some(&org.id), "connection.draft.credentials", &org.slug)
     };
-    state
-        .storage
-        .save_connection_draft(
-            &org.id,
-            request.version,
-            &to_json(&updated)?,
-            &entry,
-            actor,
-            state.now(),
-        )
-        .await
-        .map_err(version_conflict)?;
-    view(state, org, warnings).await
+    save_draft(
+        state,
+        org,
+        request.version,
+        &updated,
+        &entry,
+        actor,
+        warnings,
+    )
+    .await
 }
 
 /// Step 3: runs the live checks on the draft's values and keeps the result with the draft.
@@ -426,19 +448,16 @@ pub async fn verify_draft(
         detail: &detail,
         ..AuditEntry::success(Some(&org.id), "connection.verify", &org.slug)
     };
-    state
-        .storage
-        .save_connection_draft(
-            &org.id,
-            request.version,
-            &to_json(&updated)?,
-            &entry,
-            actor,
-            state.now(),
-        )
-        .await
-        .map_err(version_conflict)?;
-    view(state, org, BTreeMap::new()).await
+    save_draft(
+        state,
+        org,
+        request.version,
+        &updated,
+        &entry,
+        actor,
+        BTreeMap::new(),
+    )
+    .await
 }
 
 /// Step 5: who may sign in with SSO. Domains stay verified only if they were already proven.
@@ -490,19 +509,16 @@ pub async fn save_policy(
         ..draft
     };
     let entry = AuditEntry::success(Some(&org.id), "connection.draft.policy", &org.slug);
-    state
-        .storage
-        .save_connection_draft(
-            &org.id,
-            request.version,
-            &to_json(&updated)?,
-            &entry,
-            actor,
-            state.now(),
-        )
-        .await
-        .map_err(version_conflict)?;
-    view(state, org, BTreeMap::new()).await
+    save_draft(
+        state,
+        org,
+        request.version,
+        &updated,
+        &entry,
+        actor,
+        BTreeMap::new(),
+    )
+    .await
 }
 
 /// Step 6: the draft becomes the active configuration, atomically. It must have passed

@@ -63,13 +63,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
-            .bind(organization_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StorageError::NotFound);
-        }
+        super::require_organization(&mut tx, organization_id).await?;
         let record = insert_member(&mut tx, organization_id, member, None, now).await?;
         audit::write(
             &mut tx,
@@ -219,13 +213,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
-            .bind(organization_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StorageError::NotFound);
-        }
+        super::require_organization(&mut tx, organization_id).await?;
         sqlx::query(
             "INSERT INTO admin_invite (token_hash, organization_id, email, email_normalized, \
              created_by, expires_at, used_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)",

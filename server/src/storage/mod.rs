@@ -133,6 +133,18 @@ impl Storage {
     }
 }
 
+/// `NotFound` unless the organization exists (checked inside the caller's transaction).
+async fn require_organization(
+    conn: &mut sqlx::AnyConnection,
+    organization_id: &str,
+) -> StorageResult<()> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
+        .bind(organization_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    exists.map(|_| ()).ok_or(StorageError::NotFound)
+}
+
 /// Maps a uniqueness violation to a conflict on `field`.
 fn unique_as(field: &'static str) -> impl Fn(sqlx::Error) -> StorageError {
     move |e| match &e {

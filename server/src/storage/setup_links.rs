@@ -36,13 +36,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<SetupLinkRecord> {
         let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM organization WHERE id = $1")
-            .bind(organization_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StorageError::NotFound);
-        }
+        super::require_organization(&mut tx, organization_id).await?;
         let record = SetupLinkRecord {
             id: new_id(),
             organization_id: organization_id.into(),
