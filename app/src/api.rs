@@ -329,3 +329,12 @@ pub async fn use_setup_link(token: &str, request: &UseSetupLinkRequest) -> ApiRe
     )
     .await
 }
+
+pub async fn start_test_sign_in(org_id: &str) -> ApiResult<TestSignInStart> {
+    call(
+        Method::Post,
+        &connection_path(org_id, "/test-sign-in"),
+        Some(&serde_json::json!({})),
+    )
+    .await
+}

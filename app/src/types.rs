@@ -427,6 +427,8 @@ pub struct ConnectionView {
     pub draft: Option<ConnectionConfigView>,
     pub active: Option<ConnectionConfigView>,
     pub activated_at: Option<String>,
+    /// The draft's last test sign-in.
+    pub test_sign_in: Option<TestSignInView>,
     /// Field warnings of the last save, such as a secret that looks like a Secret ID.
     #[serde(default)]
     pub warnings: BTreeMap<String, String>,
@@ -477,4 +479,37 @@ pub struct UseSetupLinkRequest {
     pub email: String,
     pub name: String,
     pub password: String,
+}
+
+/// The result of the wizard's last test sign-in. A test sign-in never creates a session or
+/// changes members.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TestSignInView {
+    pub at: String,
+    pub passed: bool,
+    pub name: Option<String>,
+    /// `preferred_username`: the UPN.
+    pub username: Option<String>,
+    pub email: Option<String>,
+    /// Whether the email's domain owner verified it (`xms_edov`).
+    pub email_verified: bool,
+    pub object_id: Option<String>,
+    pub tenant_id: Option<String>,
+    /// Which member this identity maps to, or why none.
+    pub mapping: String,
+    /// Whether the draft's policy would let this person in, and why.
+    pub decision: String,
+    /// What went wrong, in plain words, when the sign-in failed.
+    pub error: Option<String>,
+    pub aadsts: Option<String>,
+    /// The provider's own text, shown escaped.
+    pub details: Option<String>,
+}
+
+/// Where to send the browser for a test sign-in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct TestSignInStart {
+    pub authorize_url: String,
 }

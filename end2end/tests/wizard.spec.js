@@ -70,7 +70,7 @@ test('an admin walks the wizard from "Single sign-on" to "Active"', async ({ pag
   await page.getByLabel('Your name').fill('Ivy IT');
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account and continue' }).click();
-  await expect(page.getByRole('heading', { name: 'Step 1 of 5: Register Gatehouse in Entra' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Step 1 of 6: Register Gatehouse in Entra' })).toBeVisible();
   await expect(page.locator('#connection-status')).toHaveText('Not set up');
   await hydrated(page);
   // The link worked once.
@@ -115,13 +115,26 @@ test('an admin walks the wizard from "Single sign-on" to "Active"', async ({ pag
   }
   await screenshots(page, 'wizard-verified');
 
+  // Step 4: test sign-in as B.Simon at the directory, and back.
+  await tally.click(page.getByRole('button', { name: 'Test sign-in' }));
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  await page.getByLabel('Email, phone, or Skype').fill('B.Simon@contoso.com');
+  await page.getByLabel('Password').fill('Contoso-Demo-2026!');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator('#test-summary')).toContainText('The test sign-in worked');
+  await expect(page.locator('#test-oid')).toHaveText('3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f');
+  await expect(page.getByRole('definition').filter({ hasText: 'B.Simon@contoso.com (verified by the domain owner)' })).toBeVisible();
+  await expect(page.locator('#test-decision')).toContainText('Would be refused');
+  await hydrated(page);
+  await screenshots(page, 'wizard-test-sign-in');
+
   // Step 4: policy.
   await tally.click(page.getByLabel('Selected members only'));
   await tally.click(page.getByRole('button', { name: 'Save policy' }));
   await expect(page.getByText('Policy saved. Next: review and activate.')).toBeVisible();
 
   // Step 5: review and activate.
-  const summary = page.locator('.summary');
+  const summary = page.locator('#review-summary');
   await expect(summary).toContainText('set, ends in …0042, expires 2027-11-25');
   await expect(summary).not.toContainText(SECRET);
   await expect(summary).toContainText('selected members only');
@@ -180,6 +193,28 @@ test('each failure shows its guidance and leaves the active configuration untouc
   await saveAndVerify(page, { secret: SECRET_ID });
   await expect(page.getByRole('alert').filter({ hasText: 'copy the Value column' })).toBeVisible();
   await expect(check('client secret works')).toContainText('not its Secret ID');
+
+  // A user who is not assigned to the app, in a test sign-in.
+  const assignedApp = crypto.randomUUID();
+  const callback = await page.locator('.copy-value', { hasText: 'Redirect URI' }).locator('code').textContent();
+  const assigned = await page.request.post(`${process.env.E2E_IDP_URL}/_test/apps`, {
+    data: { tenantId: CONTOSO, clientId: assignedApp, displayName: 'Gatehouse', redirectUris: [callback],
+      secrets: [{ id: SECRET_ID, value: SECRET, expires: '2099-01-01T00:00:00Z' }],
+      assignmentRequired: true, assignedUsers: ['3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f'] },
+  });
+  expect(assigned.status()).toBe(201);
+  await page.getByLabel('Application (client) ID').fill(assignedApp);
+  await page.getByLabel('Client secret Value').fill(SECRET);
+  await page.getByRole('button', { name: 'Save and continue' }).click();
+  await expect(page.getByText('Saved. Next: verify the connection.')).toBeVisible();
+  await page.getByRole('button', { name: 'Test sign-in' }).click();
+  await page.getByLabel('Email, phone, or Skype').fill('nobody@contoso.com');
+  await page.getByLabel('Password').fill('Contoso-Demo-2026!');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.locator('#test-summary')).toContainText('The person is not assigned to the app');
+  await page.locator('#test-summary').getByText('Details from Entra').click();
+  await expect(page.locator('#test-summary pre')).toContainText('AADSTS50105');
+  await hydrated(page);
 
   // An expired secret.
   const expiredApp = crypto.randomUUID();

@@ -9,7 +9,7 @@ use crate::crypto::sealing::{SealingError, SealingKey};
 use crate::state::AppState;
 use crate::storage::{Storage, StorageError};
 use crate::web_settings::{WebSettings, WebSettingsError};
-use crate::{api, first_run, ops, web_guard};
+use crate::{api, callback, first_run, ops, web_guard};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::routes())
+        .merge(callback::routes())
         .leptos_routes(&state, pages, {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())

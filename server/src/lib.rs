@@ -6,6 +6,7 @@
 pub mod api;
 pub mod application;
 pub mod auth;
+pub mod callback;
 pub mod clock;
 pub mod config;
 pub mod connections;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod entra;
 pub mod error;
 pub mod first_run;
+pub mod oidc;
 pub mod ops;
 pub mod state;
 pub mod storage;

@@ -457,3 +457,182 @@ async fn another_organizations_admin_cannot_see_or_change_the_connection() {
     }
     assert_eq!(w.connection().await["draft_version"], 1);
 }
+
+/// Signs in at the provider as a person would: opens the authorize URL, fills the login form,
+/// and follows the redirects back to Gatehouse's callback. Answers the callback's response.
+async fn sign_in_at_provider(
+    client: &Client,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut response = client.get(authorize_url).send().await.unwrap();
+    let mut url = reqwest::Url::parse(authorize_url).unwrap();
+    for _ in 0..10 {
+        let Some(location) = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+        else {
+            return response;
+        };
+        let next = url.join(location).unwrap();
+        if next.path() == "/auth/callback" {
+            return client.get(next).send().await.unwrap();
+        }
+        response = if next.path().contains("/interaction/") {
+            assert_eq!(
+                client.get(next.clone()).send().await.unwrap().status(),
+                StatusCode::OK
+            );
+            client
+                .post(format!("{next}/login"))
+                .form(&[("username", username), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            client.get(next.clone()).send().await.unwrap()
+        };
+        url = next;
+    }
+    panic!("too many redirects");
+}
+
+async fn start_test_sign_in(w: &Wizard) -> String {
+    let started = w
+        .app
+        .post(&w.admin, &w.path("/test-sign-in"), json!({}))
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    body(started).await["authorize_url"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_test_sign_in_shows_the_claims_and_creates_no_session_or_member() {
+    let w = wizard().await;
+    w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
+    let url = start_test_sign_in(&w).await;
+    assert!(
+        url.contains("code_challenge_method=S256")
+            && url.contains("nonce=")
+            && url.contains("state="),
+        "{url}"
+    );
+    let callback =
+        sign_in_at_provider(&w.admin, &url, "B.Simon@contoso.com", "Contoso-Demo-2026!").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        callback.headers()["location"].to_str().unwrap(),
+        format!("/console/orgs/{}/sso#step-test", w.org)
+    );
+    let result = w.connection().await["test_sign_in"].clone();
+    assert_eq!(result["passed"], true, "{result}");
+    assert_eq!(result["object_id"], common::idp::SIMON_OID);
+    assert_eq!(result["tenant_id"], CONTOSO);
+    assert_eq!(result["username"], "B.Simon@contoso.com");
+    assert_eq!(result["email_verified"], true);
+    assert!(result["mapping"].as_str().unwrap().contains("no member"));
+    assert!(
+        result["decision"].as_str().unwrap().contains("refused"),
+        "{result}"
+    );
+    // The admin is still the admin: the test identity got no session, and no member was made.
+    assert_eq!(
+        body(w.app.get(&w.admin, "/session").await).await["email"],
+        "ada@contoso.com"
+    );
+    let members = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members", w.org))
+            .await,
+    )
+    .await;
+    assert_eq!(members["total"], 1);
+}
+
+#[tokio::test]
+async fn a_callback_is_refused_when_replayed_or_from_another_browser() {
+    let w = wizard().await;
+    w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
+    let url = start_test_sign_in(&w).await;
+    // Another browser finishes the provider's part and brings the code to Gatehouse.
+    let stranger = w.app.browser();
+    let callback =
+        sign_in_at_provider(&stranger, &url, "B.Simon@contoso.com", "Contoso-Demo-2026!").await;
+    assert_eq!(callback.status(), StatusCode::BAD_REQUEST);
+    assert!(callback.text().await.unwrap().contains("another browser"));
+    assert!(w.connection().await["test_sign_in"].is_null());
+
+    let url = start_test_sign_in(&w).await;
+    let mut response = w.admin.get(&url).send().await.unwrap();
+    let mut at = reqwest::Url::parse(&url).unwrap();
+    let callback_url = loop {
+        let next = at
+            .join(response.headers()["location"].to_str().unwrap())
+            .unwrap();
+        if next.path() == "/auth/callback" {
+            break next;
+        }
+        response = if next.path().contains("/interaction/") {
+            w.admin.get(next.clone()).send().await.unwrap();
+            w.admin
+                .post(format!("{next}/login"))
+                .form(&[
+                    ("username", "B.Simon@contoso.com"),
+                    ("password", "Contoso-Demo-2026!"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            w.admin.get(next.clone()).send().await.unwrap()
+        };
+        at = next;
+    };
+    assert_eq!(
+        w.admin
+            .get(callback_url.clone())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let replay = w.admin.get(callback_url).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("already used"));
+}
+
+#[tokio::test]
+async fn a_user_not_assigned_to_the_app_comes_back_with_aadsts50105_guidance() {
+    let w = wizard().await;
+    let assigned_app = uuid::Uuid::new_v4().to_string();
+    reqwest::Client::new()
+        .post(format!("{}/_test/apps", w.idp.url))
+        .json(&json!({
+            "tenantId": CONTOSO, "clientId": assigned_app, "displayName": "Gatehouse",
+            "secrets": [{ "id": SECRET_ID, "value": SECRET, "expires": "2099-01-01T00:00:00Z" }],
+            "redirectUris": [format!("{}/auth/callback", w.app.url)],
+            "assignmentRequired": true, "assignedUsers": [common::idp::SIMON_OID],
+        }))
+        .send()
+        .await
+        .unwrap();
+    w.save(0, CONTOSO, &assigned_app, Some(SECRET)).await;
+    let url = start_test_sign_in(&w).await;
+    let callback =
+        sign_in_at_provider(&w.admin, &url, "nobody@contoso.com", "Contoso-Demo-2026!").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    let result = w.connection().await["test_sign_in"].clone();
+    assert_eq!(result["passed"], false);
+    assert_eq!(result["aadsts"], "50105");
+    assert!(result["error"].as_str().unwrap().contains("not assigned"));
+    assert!(result["details"]
+        .as_str()
+        .unwrap()
+        .contains("access_denied"));
+}

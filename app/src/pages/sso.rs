@@ -41,7 +41,7 @@ pub fn SsoWizardPage() -> impl IntoView {
         <section class="card">
             <h1>"Single sign-on with Microsoft Entra ID"</h1>
             <p>
-                "Connect your organization's Entra ID directory in five steps. Each step is saved: you can leave and come back."
+                "Connect your organization's Entra ID directory in six steps. Each step is saved: you can leave and come back."
             </p>
             <StatusLine current />
             <p><a href=move || format!("/console/orgs/{}", org_id.get())>"Back to the organization"</a></p>
@@ -55,6 +55,7 @@ pub fn SsoWizardPage() -> impl IntoView {
             <RegisterStep current />
             <CredentialsStep current org />
             <VerifyStep current org />
+            <TestSignInStep current org />
             <PolicyStep current org />
             <ActivateStep current org />
         </Show>
@@ -109,7 +110,7 @@ fn StepFailure(
 fn RegisterStep(current: Current) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="step-register">
-            <h2 id="step-register">"Step 1 of 5: Register Gatehouse in Entra"</h2>
+            <h2 id="step-register">"Step 1 of 6: Register Gatehouse in Entra"</h2>
             <ol class="steps">
                 <li>"In the Microsoft Entra admin center, open "<strong>"App registrations"</strong>" and choose "<strong>"New registration"</strong>"."</li>
                 <li>"Name it (for example “Gatehouse”). Under "<strong>"Supported account types"</strong>", choose "<strong>"Accounts in this organizational directory only"</strong>" (recommended)."</li>
@@ -229,7 +230,7 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
 
     view! {
         <section class="card" aria-labelledby="step-credentials">
-            <h2 id="step-credentials">"Step 2 of 5: Paste what Entra shows"</h2>
+            <h2 id="step-credentials">"Step 2 of 6: Paste what Entra shows"</h2>
             <StepFailure failure />
             <form novalidate on:submit=on_submit>
                 <div class="field">
@@ -298,7 +299,7 @@ fn VerifyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="step-verify">
-            <h2 id="step-verify">"Step 3 of 5: Verify"</h2>
+            <h2 id="step-verify">"Step 3 of 6: Verify"</h2>
             <p>"Gatehouse checks the values live with Entra."</p>
             <StepFailure failure step_fields=&["verify"] />
             <button type="button" class="primary" disabled=move || verify.pending().get()
@@ -385,7 +386,7 @@ fn PolicyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="step-policy">
-            <h2 id="step-policy">"Step 4 of 5: Who signs in with SSO"</h2>
+            <h2 id="step-policy">"Step 5 of 6: Who signs in with SSO"</h2>
             <StepFailure failure step_fields=&["policy"] />
             <form novalidate on:submit=move |ev| {
                 ev.prevent_default();
@@ -484,7 +485,7 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 SsoMode::Disabled => "disabled",
             };
             view! {
-                <dl class="summary">
+                <dl class="summary" id="review-summary">
                     <dt>"Cloud"</dt><dd>{d.cloud.label()}</dd>
                     <dt>"Directory (tenant) ID"</dt><dd>{d.tenant_id.unwrap_or_default()}</dd>
                     <dt>"Application (client) ID"</dt><dd>{d.client_id.unwrap_or_default()}</dd>
@@ -504,7 +505,7 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="step-activate">
-            <h2 id="step-activate">"Step 5 of 5: Review and activate"</h2>
+            <h2 id="step-activate">"Step 6 of 6: Review and activate"</h2>
             {summary}
             <StepFailure failure step_fields=&["activate", "disable"] />
             <p>"Activating replaces the configuration that serves sign-ins, all at once."</p>
@@ -523,6 +524,62 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                     <button type="button" on:click=move |_| confirm_disable.set(false)>"Cancel"</button>
                 </Show>
             </Show>
+        </section>
+    }
+}
+
+#[component]
+fn TestSignInStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let start = Action::new_local(move |_: &()| {
+        let id = org.get_value();
+        async move { api::start_test_sign_in(&id).await }
+    });
+    Effect::new(move |_| match start.value().get() {
+        Some(Ok(started)) => {
+            #[cfg(feature = "hydrate")]
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().assign(&started.authorize_url);
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = started;
+        }
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let result = move || current.0.get().and_then(|v| v.test_sign_in);
+    view! {
+        <section class="card" aria-labelledby="step-test" id="step-test">
+            <h2 id="step-test-heading">"Step 4 of 6: Test sign-in"</h2>
+            <p>"Sign in at Entra with any account of the directory to see what Gatehouse receives. This signs nobody in to Gatehouse and changes no member."</p>
+            <StepFailure failure step_fields=&["test_sign_in"] />
+            <button type="button" class="primary" disabled=move || start.pending().get()
+                on:click=move |_| { failure.set(None); start.dispatch(()); }>"Test sign-in"</button>
+            {move || result().map(|r| if r.passed {
+                let email = r.email.clone().map(|e| format!("{e} ({})", if r.email_verified { "verified by the domain owner" } else { "not verified" }))
+                    .unwrap_or_else(|| "none".into());
+                view! {
+                    <p role="status" class="banner banner-ok" id="test-summary">"The test sign-in worked ("{short_time(&r.at)}")."</p>
+                    <dl class="summary" aria-label="What came back">
+                        <dt>"Name"</dt><dd>{r.name.clone().unwrap_or_default()}</dd>
+                        <dt>"User principal name"</dt><dd>{r.username.clone().unwrap_or_default()}</dd>
+                        <dt>"Object ID (oid)"</dt><dd id="test-oid">{r.object_id.clone().unwrap_or_default()}</dd>
+                        <dt>"Directory ID (tid)"</dt><dd>{r.tenant_id.clone().unwrap_or_default()}</dd>
+                        <dt>"Email"</dt><dd>{email}</dd>
+                        <dt>"Member"</dt><dd>{r.mapping.clone()}</dd>
+                        <dt>"With the policy below"</dt><dd id="test-decision">{r.decision.clone()}</dd>
+                    </dl>
+                }.into_any()
+            } else {
+                view! {
+                    <div class="banner banner-error" role="alert" id="test-summary">
+                        <p>"The test sign-in failed ("{short_time(&r.at)}"): "{r.error.clone().unwrap_or_default()}</p>
+                        {r.details.clone().map(|d| view! {
+                            <details><summary>"Details from Entra"</summary><pre>{d}</pre></details>
+                        })}
+                    </div>
+                }.into_any()
+            })}
         </section>
     }
 }

@@ -5,7 +5,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
-    ConnectionView, ErrorBody, SaveCredentialsRequest, SavePolicyRequest, VersionRequest,
+    ConnectionView, ErrorBody, SaveCredentialsRequest, SavePolicyRequest, TestSignInStart,
+    VersionRequest,
 };
 use axum::extract::{Path, State};
 use axum::Json;
@@ -21,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(save_policy))
         .routes(routes!(activate_connection))
         .routes(routes!(disable_connection))
+        .routes(routes!(start_test_sign_in))
 }
 
 async fn organization(
@@ -143,4 +145,20 @@ async fn disable_connection(
     Ok(Json(
         connections::disable(&state, &org, &signed_in.actor).await?,
     ))
+}
+
+/// Starts a test sign-in with the draft's values: answers the directory address to open. The
+/// result comes back to the wizard; no session is created for the identity that signs in.
+#[utoipa::path(post, path = "/organizations/{id}/connection/test-sign-in", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = TestSignInStart), (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn start_test_sign_in(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TestSignInStart>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    let authorize_url = connections::test_sign_in::start(&state, &org, &signed_in.session).await?;
+    Ok(Json(TestSignInStart { authorize_url }))
 }

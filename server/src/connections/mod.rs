@@ -1,6 +1,8 @@
 //! An organization's SSO connection: the configuration model, and the wizard's steps — save
 //! the values pasted from Entra, verify them live, set the policy, activate, disable.
 
+pub mod test_sign_in;
+
 use crate::clock::{rfc3339_millis, to_millis};
 use crate::domain::{parse_date, AuthorityHost, Domain, FieldErrors, Guid};
 use crate::entra::verify::{self, Candidate};
@@ -83,6 +85,19 @@ pub fn entra_urls(public_url: &str, slug: &str) -> EntraUrls {
 
 fn secret_context(organization_id: &str) -> String {
     format!("connection:{organization_id}:client-secret")
+}
+
+/// The client secret in clear, for a call to the directory; it never leaves this process.
+fn open_secret(
+    state: &AppState,
+    org: &OrganizationRecord,
+    secret: &StoredSecret,
+) -> ApiResult<String> {
+    let bytes = state
+        .sealing_key
+        .open(&secret.sealed, &secret_context(&org.id))
+        .map_err(|e| ApiError::Internal(format!("opening the client secret: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 fn parse_config(json: &str) -> ApiResult<ConnectionConfig> {
@@ -180,6 +195,10 @@ pub async fn view(
             .as_ref()
             .and_then(|r| r.activated_at)
             .map(rfc3339_millis),
+        test_sign_in: record
+            .as_ref()
+            .and_then(|r| r.test_sign_in.as_deref())
+            .and_then(|json| serde_json::from_str(json).ok()),
         warnings,
     })
 }
@@ -404,11 +423,7 @@ pub async fn verify_draft(
             "Save the directory, client ID and secret first.",
         ));
     };
-    let plaintext = state
-        .sealing_key
-        .open(&secret.sealed, &secret_context(&org.id))
-        .map_err(|e| ApiError::Internal(format!("opening the client secret: {e}")))?;
-    let plaintext = String::from_utf8(plaintext).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let plaintext = open_secret(state, org, secret)?;
     let expires_on = parse_date(&secret.expires_on).map_err(ApiError::Internal)?;
     let urls = entra_urls(&state.config.public_url, &org.slug);
     let candidate = Candidate {

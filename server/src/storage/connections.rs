@@ -13,6 +13,7 @@ pub struct ConnectionRecord {
     pub draft_version: i64,
     pub active_config: Option<String>,
     pub activated_at: Option<i64>,
+    pub test_sign_in: Option<String>,
 }
 
 impl Storage {
@@ -21,8 +22,8 @@ impl Storage {
         organization_id: &str,
     ) -> StorageResult<Option<ConnectionRecord>> {
         Ok(sqlx::query_as(
-            "SELECT organization_id, status, draft_config, draft_version, active_config, activated_at \
-             FROM sso_connection WHERE organization_id = $1",
+            "SELECT organization_id, status, draft_config, draft_version, active_config, activated_at, \
+             test_sign_in FROM sso_connection WHERE organization_id = $1",
         )
         .bind(organization_id)
         .fetch_optional(&self.pool)

@@ -402,3 +402,20 @@ pub(super) async fn member_by_id(
     .fetch_one(&mut *conn)
     .await?)
 }
+
+pub(super) async fn find_by_directory_identity(
+    pool: &sqlx::AnyPool,
+    organization_id: &str,
+    tenant_id: &str,
+    object_id: &str,
+) -> StorageResult<Option<MemberRecord>> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM member \
+         WHERE organization_id = $1 AND directory_tenant_id = $2 AND directory_object_id = $3"
+    )))
+    .bind(organization_id)
+    .bind(tenant_id)
+    .bind(object_id)
+    .fetch_optional(pool)
+    .await?)
+}

@@ -8,6 +8,7 @@ mod members;
 mod organizations;
 mod sessions;
 mod setup_links;
+mod sign_in_attempts;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
@@ -15,6 +16,7 @@ pub use connections::ConnectionRecord;
 pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
 pub use organizations::OrganizationRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
+pub use sign_in_attempts::{SignInAttempt, ATTEMPT_LIFETIME};
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::AnyPool;

@@ -1,0 +1,95 @@
+//! OpenID Connect sign-ins in progress: single use, ten minutes.
+
+use super::{Storage, StorageError, StorageResult};
+use crate::clock::to_millis;
+use time::OffsetDateTime;
+
+/// How long a started sign-in may take.
+pub const ATTEMPT_LIFETIME: time::Duration = time::Duration::minutes(10);
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignInAttempt {
+    pub organization_id: String,
+    pub purpose: String,
+    pub browser_key_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+impl Storage {
+    pub async fn create_sign_in_attempt(
+        &self,
+        state_hash: &str,
+        attempt: &SignInAttempt,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO sign_in_attempt (state_hash, organization_id, purpose, browser_key_hash, \
+             nonce, pkce_verifier, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        )
+        .bind(state_hash)
+        .bind(&attempt.organization_id)
+        .bind(&attempt.purpose)
+        .bind(&attempt.browser_key_hash)
+        .bind(&attempt.nonce)
+        .bind(&attempt.pkce_verifier)
+        .bind(to_millis(now))
+        .bind(to_millis(now + ATTEMPT_LIFETIME))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses the attempt: it answers once, and only before it expires.
+    pub async fn consume_sign_in_attempt(
+        &self,
+        state_hash: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<Option<SignInAttempt>> {
+        Ok(sqlx::query_as(
+            "UPDATE sign_in_attempt SET used_at = $1 \
+             WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+             RETURNING organization_id, purpose, browser_key_hash, nonce, pkce_verifier",
+        )
+        .bind(to_millis(now))
+        .bind(state_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Keeps the result of the draft's last test sign-in (it does not change the draft's version).
+    pub async fn save_test_sign_in(
+        &self,
+        organization_id: &str,
+        result: &str,
+    ) -> StorageResult<()> {
+        let changed =
+            sqlx::query("UPDATE sso_connection SET test_sign_in = $1 WHERE organization_id = $2")
+                .bind(result)
+                .bind(organization_id)
+                .execute(&self.pool)
+                .await?;
+        if changed.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound)
+        }
+    }
+
+    /// The member mapped to this directory user, if any.
+    pub async fn find_member_by_directory_identity(
+        &self,
+        organization_id: &str,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StorageResult<Option<super::MemberRecord>> {
+        super::members::find_by_directory_identity(
+            &self.pool,
+            organization_id,
+            tenant_id,
+            object_id,
+        )
+        .await
+    }
+}
