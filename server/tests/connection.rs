@@ -636,3 +636,38 @@ async fn a_user_not_assigned_to_the_app_comes_back_with_aadsts50105_guidance() {
         .unwrap()
         .contains("access_denied"));
 }
+
+#[tokio::test]
+async fn a_test_sign_in_proves_the_email_domain_of_its_upn() {
+    let w = wizard().await;
+    w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
+    let policy = w
+        .app
+        .send(
+            &w.admin,
+            reqwest::Method::PUT,
+            &w.path("/draft/policy"),
+            json!({
+                "version": 1, "mode": "everyone", "allow_admins": true, "create_members": false,
+                "new_member_role": "member", "email_domains": ["contoso.com", "fabrikam.com"],
+            }),
+        )
+        .await;
+    assert_eq!(policy.status(), StatusCode::OK);
+    let url = start_test_sign_in(&w).await;
+    sign_in_at_provider(&w.admin, &url, "B.Simon@contoso.com", "Contoso-Demo-2026!").await;
+    let view = w.connection().await;
+    assert_eq!(
+        view["draft"]["policy"]["email_domains"],
+        json!([{"domain": "contoso.com", "verified": true}, {"domain": "fabrikam.com", "verified": false}])
+    );
+    assert_eq!(view["draft_version"], 3);
+    let audit = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/audit", w.org))
+            .await,
+    )
+    .await;
+    assert_eq!(audit["items"][0]["action"], "connection.domain.verified");
+    assert_eq!(audit["items"][0]["target"], "contoso.com");
+}

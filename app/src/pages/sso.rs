@@ -479,6 +479,16 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 Some(_) => "failed: see step 3".into(),
                 None => "not yet verified".into(),
             };
+            let domains = if d.policy.email_domains.is_empty() {
+                "none".to_string()
+            } else {
+                d.policy
+                    .email_domains
+                    .iter()
+                    .map(|e| format!("{} ({})", e.domain, if e.verified { "verified" } else { "not verified yet: run a test sign-in" }))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             let mode = match d.policy.mode {
                 SsoMode::Everyone => "everyone in the organization",
                 SsoMode::SelectedMembers => "selected members only",
@@ -494,6 +504,7 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                     <dt>"SSO mode"</dt><dd>{mode}</dd>
                     <dt>"Admins use SSO"</dt><dd>{if d.policy.allow_admins { "yes" } else { "no" }}</dd>
                     <dt>"Create members on first sign-in"</dt><dd>{if d.policy.create_members { "yes" } else { "no" }}</dd>
+                    <dt>"Email domains"</dt><dd>{domains}</dd>
                 </dl>
             }
         })

@@ -9,7 +9,7 @@ use crate::entra::aadsts;
 use crate::error::{ApiError, ApiResult};
 use crate::oidc::{self, Identity};
 use crate::state::AppState;
-use crate::storage::{OrganizationRecord, SignInAttempt};
+use crate::storage::{Actor, AuditEntry, OrganizationRecord, SignInAttempt};
 use app::types::{MemberRole, SsoMode, TestSignInView};
 use tower_sessions::Session;
 
@@ -120,7 +120,7 @@ pub async fn complete(
     attempt: &SignInAttempt,
     answer: Answer<'_>,
 ) -> ApiResult<String> {
-    let Loaded { draft, .. } = load(state, org).await?;
+    let Loaded { draft, record } = load(state, org).await?;
     let urls = entra_urls(&state.config.public_url, &org.slug);
     let at = rfc3339_millis(crate::clock::to_millis(state.now()));
     let result = match answer {
@@ -140,7 +140,12 @@ pub async fn complete(
                 Err(e) => Err((e.to_string(), String::new())),
             };
             match identity {
-                Ok(identity) => passed(state, org, &draft, at, identity).await?,
+                Ok(identity) => {
+                    if let Some(version) = record.as_ref().map(|r| r.draft_version) {
+                        prove_domain(state, org, &draft, version, &identity).await?;
+                    }
+                    passed(state, org, &draft, at, identity).await?
+                }
                 Err((message, details)) => failed(at, &urls.redirect_uri, &message, &details),
             }
         }
@@ -148,6 +153,57 @@ pub async fn complete(
     let json = serde_json::to_string(&result).map_err(|e| ApiError::Internal(e.to_string()))?;
     state.storage.save_test_sign_in(&org.id, &json).await?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
+}
+
+/// Entra only allows UPNs in the directory's verified domains, so a sign-in whose UPN is in one
+/// of the policy's email domains proves that the directory owns it.
+async fn prove_domain(
+    state: &AppState,
+    org: &OrganizationRecord,
+    draft: &ConnectionConfig,
+    version: i64,
+    identity: &Identity,
+) -> ApiResult<()> {
+    let Some(domain) = identity
+        .username
+        .as_deref()
+        .and_then(|upn| upn.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase())
+    else {
+        return Ok(());
+    };
+    let proven = draft
+        .policy
+        .email_domains
+        .iter()
+        .any(|d| d.domain == domain && !d.verified);
+    if !proven {
+        return Ok(());
+    }
+    let mut updated = draft.clone();
+    for d in updated
+        .policy
+        .email_domains
+        .iter_mut()
+        .filter(|d| d.domain == domain)
+    {
+        d.verified = true;
+    }
+    let json = serde_json::to_string(&updated).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let actor = Actor {
+        label: format!("directory:{}", identity.tenant_id),
+        client_addr: "-".into(),
+    };
+    let entry = AuditEntry::success(Some(&org.id), "connection.domain.verified", &domain);
+    // A concurrent edit wins: the domain is proven again at the next test sign-in.
+    match state
+        .storage
+        .save_connection_draft(&org.id, version, &json, &entry, &actor, state.now())
+        .await
+    {
+        Ok(_) | Err(crate::storage::StorageError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn failed(at: String, redirect_uri: &str, error: &str, description: &str) -> TestSignInView {
