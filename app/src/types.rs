@@ -301,6 +301,18 @@ pub enum ConnectionStatus {
     Disabled,
 }
 
+impl ConnectionStatus {
+    /// How the console names the status.
+    pub fn label(self) -> &'static str {
+        match self {
+            ConnectionStatus::None => "Not set up",
+            ConnectionStatus::Draft => "Draft: not active yet",
+            ConnectionStatus::Active => "Active",
+            ConnectionStatus::Disabled => "Disabled",
+        }
+    }
+}
+
 /// The credentials and directory an admin pastes from Entra. The secret is write-only: send
 /// it to set or replace it, leave it out to keep the stored one.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

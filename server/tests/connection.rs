@@ -459,26 +459,21 @@ async fn another_organizations_admin_cannot_see_or_change_the_connection() {
 }
 
 /// Signs in at the provider as a person would: opens the authorize URL, fills the login form,
-/// and follows the redirects back to Gatehouse's callback. Answers the callback's response.
-async fn sign_in_at_provider(
+/// and follows the redirects until the provider sends the browser to Gatehouse's callback.
+/// Answers that callback address without opening it.
+async fn callback_from_provider(
     client: &Client,
     authorize_url: &str,
     username: &str,
     password: &str,
-) -> reqwest::Response {
+) -> reqwest::Url {
     let mut response = client.get(authorize_url).send().await.unwrap();
     let mut url = reqwest::Url::parse(authorize_url).unwrap();
     for _ in 0..10 {
-        let Some(location) = response
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-        else {
-            return response;
-        };
-        let next = url.join(location).unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let next = url.join(&location).unwrap();
         if next.path() == "/auth/callback" {
-            return client.get(next).send().await.unwrap();
+            return next;
         }
         response = if next.path().contains("/interaction/") {
             assert_eq!(
@@ -497,6 +492,17 @@ async fn sign_in_at_provider(
         url = next;
     }
     panic!("too many redirects");
+}
+
+/// The same, then opens the callback in the same browser.
+async fn sign_in_at_provider(
+    client: &Client,
+    authorize_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let callback = callback_from_provider(client, authorize_url, username, password).await;
+    client.get(callback).send().await.unwrap()
 }
 
 async fn start_test_sign_in(w: &Wizard) -> String {
@@ -568,31 +574,8 @@ async fn a_callback_is_refused_when_replayed_or_from_another_browser() {
     assert!(w.connection().await["test_sign_in"].is_null());
 
     let url = start_test_sign_in(&w).await;
-    let mut response = w.admin.get(&url).send().await.unwrap();
-    let mut at = reqwest::Url::parse(&url).unwrap();
-    let callback_url = loop {
-        let next = at
-            .join(response.headers()["location"].to_str().unwrap())
-            .unwrap();
-        if next.path() == "/auth/callback" {
-            break next;
-        }
-        response = if next.path().contains("/interaction/") {
-            w.admin.get(next.clone()).send().await.unwrap();
-            w.admin
-                .post(format!("{next}/login"))
-                .form(&[
-                    ("username", "B.Simon@contoso.com"),
-                    ("password", "Contoso-Demo-2026!"),
-                ])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            w.admin.get(next.clone()).send().await.unwrap()
-        };
-        at = next;
-    };
+    let callback_url =
+        callback_from_provider(&w.admin, &url, "B.Simon@contoso.com", "Contoso-Demo-2026!").await;
     assert_eq!(
         w.admin
             .get(callback_url.clone())

@@ -357,12 +357,7 @@ fn ConnectionCard(org_id: String) -> impl IntoView {
             {move || connection.get().map(|result| match result {
                 Err(f) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
                 Ok(c) => {
-                    let status = match c.status {
-                        ConnectionStatus::None => "Not set up",
-                        ConnectionStatus::Draft => "Draft: not active yet",
-                        ConnectionStatus::Active => "Active",
-                        ConnectionStatus::Disabled => "Disabled",
-                    };
+                    let status = c.status.label();
                     let serving = c.active.clone().or(c.draft.clone());
                     let secret = serving.and_then(|s| s.secret).map(|s| {
                         let class = if s.days_left <= 30 { "banner banner-warning" } else { "hint" };

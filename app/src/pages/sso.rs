@@ -66,13 +66,8 @@ pub fn SsoWizardPage() -> impl IntoView {
 fn StatusLine(current: Current) -> impl IntoView {
     move || {
         current.0.get().map(|v| {
-            let (label, class) = match v.status {
-                ConnectionStatus::None => ("Not set up", "status"),
-                ConnectionStatus::Draft => ("Draft: not active yet", "status"),
-                ConnectionStatus::Active => ("Active", "status status-active"),
-                ConnectionStatus::Disabled => ("Disabled", "status"),
-            };
-            view! { <p>"Status: "<strong class=class id="connection-status">{label}</strong></p> }
+            let class = if v.status == ConnectionStatus::Active { "status status-active" } else { "status" };
+            view! { <p>"Status: "<strong class=class id="connection-status">{v.status.label()}</strong></p> }
         })
     }
 }

@@ -228,6 +228,11 @@ async fn save_draft(
     view(state, org, warnings).await
 }
 
+/// The answer to a step that needs the credentials saved first; `step` names the field.
+fn not_saved(step: &str) -> ApiError {
+    ApiError::field(step, "Save the directory, client ID and secret first.")
+}
+
 fn version_conflict(e: StorageError) -> ApiError {
     match e {
         StorageError::Conflict("version") => ApiError::Conflict(FieldErrors::single(
@@ -418,10 +423,7 @@ pub async fn verify_draft(
     let (Some(tenant_id), Some(client_id), Some(secret)) =
         (&draft.tenant_id, &draft.client_id, &draft.secret)
     else {
-        return Err(ApiError::field(
-            "verify",
-            "Save the directory, client ID and secret first.",
-        ));
+        return Err(not_saved("verify"));
     };
     let plaintext = open_secret(state, org, secret)?;
     let expires_on = parse_date(&secret.expires_on).map_err(ApiError::Internal)?;
@@ -484,10 +486,7 @@ pub async fn save_policy(
 ) -> ApiResult<ConnectionView> {
     let Loaded { draft, record } = load(state, org).await?;
     if record.is_none() {
-        return Err(ApiError::field(
-            "policy",
-            "Save the directory, client ID and secret first.",
-        ));
+        return Err(not_saved("policy"));
     }
     let mut errors = FieldErrors::default();
     let mut domains: Vec<EmailDomain> = Vec::new();
@@ -546,10 +545,7 @@ pub async fn activate(
 ) -> ApiResult<ConnectionView> {
     let Loaded { draft, record } = load(state, org).await?;
     if record.is_none() {
-        return Err(ApiError::field(
-            "activate",
-            "Save the directory, client ID and secret first.",
-        ));
+        return Err(not_saved("activate"));
     }
     if !draft.verification.as_ref().is_some_and(|v| v.passed) {
         return Err(ApiError::field(

@@ -2,7 +2,7 @@
 //! what came back — the claims, the member they map to, and what the policy would decide. It
 //! never creates a session for that identity and never changes members.
 
-use super::{entra_urls, load, open_secret, ConnectionConfig, Loaded};
+use super::{entra_urls, load, not_saved, open_secret, ConnectionConfig, Loaded};
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::entra::aadsts;
@@ -25,10 +25,7 @@ async fn draft_client(
     let (Some(tenant_id), Some(client_id), Some(secret)) =
         (&draft.tenant_id, &draft.client_id, &draft.secret)
     else {
-        return Err(ApiError::field(
-            "test_sign_in",
-            "Save the directory, client ID and secret first.",
-        ));
+        return Err(not_saved("test_sign_in"));
     };
     let secret = open_secret(state, org, secret)?;
     let urls = entra_urls(&state.config.public_url, &org.slug);
@@ -76,10 +73,7 @@ pub async fn start(
 ) -> ApiResult<String> {
     let Loaded { draft, record } = load(state, org).await?;
     if record.is_none() {
-        return Err(ApiError::field(
-            "test_sign_in",
-            "Save the directory, client ID and secret first.",
-        ));
+        return Err(not_saved("test_sign_in"));
     }
     let client = draft_client(state, org, &draft).await?;
     let started = oidc::start(&client, None);

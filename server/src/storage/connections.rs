@@ -119,26 +119,14 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query(
+        let change = sqlx::query(
             "UPDATE sso_connection SET status = 'disabled', updated_at = $1 \
              WHERE organization_id = $2 AND status = 'active'",
         )
         .bind(to_millis(now))
-        .bind(organization_id)
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StorageError::NotFound);
-        }
-        audit::write(
-            &mut tx,
-            actor,
-            &AuditEntry::success(Some(organization_id), "connection.disable", organization_id),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(organization_id);
+        let entry =
+            AuditEntry::success(Some(organization_id), "connection.disable", organization_id);
+        self.change_one_audited(change, &entry, actor, now).await
     }
 }

@@ -147,6 +147,27 @@ async fn require_organization(
     exists.map(|_| ()).ok_or(StorageError::NotFound)
 }
 
+/// A statement of an `Any` query with its bound arguments.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+impl Storage {
+    /// Runs `change`, which must touch exactly one row (else `NotFound`, nothing written), and
+    /// records `entry` in the audit log, in one transaction.
+    async fn change_one_audited(
+        &self,
+        change: AnyQuery<'_>,
+        entry: &AuditEntry<'_>,
+        actor: &Actor,
+        now: time::OffsetDateTime,
+    ) -> StorageResult<()> {
+        let mut tx = self.pool.begin().await?;
+        expect_one(change.execute(&mut *tx).await?)?;
+        audit::write(&mut tx, actor, entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 /// Maps a uniqueness violation to a conflict on `field`.
 fn unique_as(field: &'static str) -> impl Fn(sqlx::Error) -> StorageError {
     move |e| match &e {

@@ -1,7 +1,5 @@
 use super::audit::{self, Actor, AuditEntry};
-use super::{
-    contains_pattern, expect_one, new_id, unique_as, PageRequest, Paged, Storage, StorageResult,
-};
+use super::{contains_pattern, new_id, unique_as, PageRequest, Paged, Storage, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -103,26 +101,15 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
+        let change = sqlx::query(
             "UPDATE organization SET name = $1, name_normalized = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(name)
         .bind(name.to_lowercase())
         .bind(to_millis(now))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        expect_one(result)?;
-        audit::write(
-            &mut tx,
-            actor,
-            &AuditEntry::success(Some(id), "organization.rename", name),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(id);
+        let entry = AuditEntry::success(Some(id), "organization.rename", name);
+        self.change_one_audited(change, &entry, actor, now).await
     }
 
     /// Deletes the organization with its members and invites; the audit log keeps its history.

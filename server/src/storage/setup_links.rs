@@ -91,28 +91,15 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
-        let changed = sqlx::query(
+        let change = sqlx::query(
             "UPDATE setup_link SET revoked_at = $1 WHERE id = $2 AND organization_id = $3 \
              AND revoked_at IS NULL AND used_at IS NULL",
         )
         .bind(to_millis(now))
         .bind(link_id)
-        .bind(organization_id)
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StorageError::NotFound);
-        }
-        audit::write(
-            &mut tx,
-            actor,
-            &AuditEntry::success(Some(organization_id), "setup_link.revoke", link_id),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .bind(organization_id);
+        let entry = AuditEntry::success(Some(organization_id), "setup_link.revoke", link_id);
+        self.change_one_audited(change, &entry, actor, now).await
     }
 
     /// The link when it is unused, unrevoked and unexpired.
