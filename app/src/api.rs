@@ -133,8 +133,12 @@ pub async fn sign_in(request: &SignInRequest) -> ApiResult<Me> {
     call(Method::Post, "/session", Some(request)).await
 }
 
-pub async fn sign_out() -> ApiResult<()> {
-    call::<(), ()>(Method::Delete, "/session", None).await
+pub async fn sign_out() -> ApiResult<SignedOut> {
+    call::<(), SignedOut>(Method::Delete, "/session", None).await
+}
+
+pub async fn sign_in_method(request: &SignInMethodRequest) -> ApiResult<SignInMethod> {
+    call(Method::Post, "/sign-in/method", Some(request)).await
 }
 
 pub async fn first_run_status(token: &str) -> ApiResult<LinkStatus> {

@@ -1,5 +1,5 @@
 use crate::pages::{
-    audit::AuditPage, console::ConsoleHome, console::ConsoleLayout, first_run::FirstRunPage,
+    account::AccountPage, audit::AuditPage, console::ConsoleHome, console::ConsoleLayout, first_run::FirstRunPage,
     home::HomePage, invite::AcceptInvitePage, organization::OrganizationPage,
     setup_link::SetupLinkPage, signin::SignInPage, sso::SsoWizardPage,
 };
@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/signin") view=SignInPage />
+                    <Route path=path!("/account") view=AccountPage />
                     <Route path=path!("/setup/:token") view=FirstRunPage />
                     <Route path=path!("/invite/:token") view=AcceptInvitePage />
                     <Route path=path!("/connect/:token") view=SetupLinkPage />

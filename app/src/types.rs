@@ -36,7 +36,7 @@ pub struct Me {
     pub id: String,
     pub email: String,
     pub name: String,
-    /// The organization an admin belongs to; none for operators.
+    /// The organization an admin or member belongs to; none for operators.
     pub organization: Option<OrganizationRef>,
 }
 
@@ -46,6 +46,16 @@ pub struct Me {
 pub enum AccountKind {
     Operator,
     Admin,
+    /// A member who signed in with the organization's directory.
+    Member,
+}
+
+/// What signing out ended, and where to end the directory's own session too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SignedOut {
+    /// The directory's sign-out page, when the session came from a sign-in with it.
+    pub directory_sign_out_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -61,6 +71,29 @@ pub struct OrganizationRef {
 pub struct SignInRequest {
     pub email: String,
     pub password: String,
+}
+
+/// The email-first sign-in page's first question: how does this email sign in?
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SignInMethodRequest {
+    pub email: String,
+    /// A relative path on Gatehouse to open after sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
+}
+
+/// Either the organization's directory (open `sso_url`) or a password.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum SignInMethod {
+    Sso {
+        organization_name: String,
+        /// Where the browser goes to start the sign-in with the directory.
+        sso_url: String,
+    },
+    Password,
 }
 
 /// Whether a first-run link can still be used.
@@ -204,6 +237,9 @@ pub struct Member {
     pub directory_tenant_id: Option<String>,
     /// The object ID of the mapped directory user, once mapped.
     pub directory_object_id: Option<String>,
+    /// Selected for SSO (what counts in "selected members only" mode).
+    pub sso_enabled: bool,
+    pub last_sso_sign_in_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -226,6 +262,12 @@ pub struct UpdateMemberRequest {
     pub role: Option<MemberRole>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<MemberStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_enabled: Option<bool>,
+    /// The directory user's Object ID (a GUID) in the connected directory; an empty string
+    /// removes the mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_object_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -439,8 +481,13 @@ pub struct ConnectionView {
     pub draft: Option<ConnectionConfigView>,
     pub active: Option<ConnectionConfigView>,
     pub activated_at: Option<String>,
-    /// The draft's last test sign-in.
+    /// The draft's last test sign-in, when it was made with the draft's current credentials.
     pub test_sign_in: Option<TestSignInView>,
+    /// When someone last signed in with this connection.
+    pub last_sign_in_at: Option<String>,
+    /// The last sign-in that failed, and why.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
     /// Field warnings of the last save, such as a secret that looks like a Secret ID.
     #[serde(default)]
     pub warnings: BTreeMap<String, String>,

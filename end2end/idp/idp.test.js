@@ -174,6 +174,16 @@ test('a user not assigned to the app comes back with AADSTS50105', async () => {
   assert.ok(token.id_token, 'assigned users still sign in');
 });
 
+test('an app without consent comes back with AADSTS65001', async () => {
+  const clientId = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({
+    tenantId: CONTOSO, clientId, redirectUris: [REDIRECT], consentRequired: true,
+    secrets: [{ id: crypto.randomUUID(), value: 'consent-secret', expires: '2099-01-01T00:00:00Z' }] }) });
+  const { redirect } = await signIn({ clientId, secret: 'consent-secret' });
+  assert.equal(redirect.searchParams.get('error'), 'consent_required');
+  assert.match(redirect.searchParams.get('error_description'), /^AADSTS65001:/);
+});
+
 test('signing keys rotate and the old key stays published', async () => {
   const before = (await (await fetch(`${idp.url}/${CONTOSO}/discovery/v2.0/keys`)).json()).keys.map((k) => k.kid);
   const rotated = await (await fetch(`${idp.url}/_test/rotate-keys`, { method: 'POST' })).json();

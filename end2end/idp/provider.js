@@ -352,6 +352,12 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
         error_description: `AADSTS50105: Your administrator has configured the application ${app.displayName} ('${clientId}') to block users unless they are specifically granted ('assigned') access to the application. The signed in user '${user.upn}' is blocked because they are not a direct member of a group with access, nor had access directly assigned by an administrator.`,
       }, { mergeWithLastSubmission: false });
     }
+    if (app?.consentRequired) {
+      return provider.interactionFinished(req, res, {
+        error: 'consent_required',
+        error_description: `AADSTS65001: The user or administrator has not consented to use the application with ID '${clientId}' named '${app.displayName}'. Send an interactive authorization request for this user and resource.`,
+      }, { mergeWithLastSubmission: false });
+    }
     return provider.interactionFinished(req, res, { login: { accountId: `${userDir.tenantId}.${user.oid}` } }, { mergeWithLastSubmission: false });
   }
 
@@ -376,6 +382,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
         displayName: body.displayName ?? 'Gatehouse', clientId: body.clientId, secrets: body.secrets ?? [],
         redirectUris: body.redirectUris ?? [], logoutUris: body.logoutUris ?? [],
         assignmentRequired: Boolean(body.assignmentRequired), assignedUsers: body.assignedUsers ?? [],
+        consentRequired: Boolean(body.consentRequired),
       });
       return sendJson(res, 201, { clientId: body.clientId });
     }

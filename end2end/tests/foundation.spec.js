@@ -164,7 +164,10 @@ test('sign-in works with the keyboard alone and failures do not say which part w
   await page.keyboard.press('Tab');
   await expect(page.getByLabel('Email')).toBeFocused();
   await page.keyboard.type('ops@vendor.example');
-  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  // Email first: no organization signs this domain in with a directory, so a password it is.
+  await expect(page.getByLabel('Password')).toBeVisible();
+  await expect(page.getByLabel('Password')).toBeFocused();
   await page.keyboard.type('wrong password!');
   await page.keyboard.press('Enter');
   await expect(page.getByRole('alert').filter({ hasText: 'The email or password is not right' })).toBeVisible();

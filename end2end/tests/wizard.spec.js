@@ -2,7 +2,7 @@
 // way it can fail — every failure shows its guidance and leaves the active configuration alone.
 import crypto from 'node:crypto';
 import { test, expect } from '@playwright/test';
-import { PASSWORD, fieldError, hydrated, screenshots } from './helpers.js';
+import { PASSWORD, api, ensureOperator, fieldError, hydrated, registerApp, screenshots, signIn } from './helpers.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -12,29 +12,6 @@ const SECRET_ID = '8d7c6b5a-4f3e-4d2c-9b1a-0f9e8d7c6b5a';
 const clientId = crypto.randomUUID();
 let orgId;
 let activeClientId;
-
-async function api(page, method, path, data) {
-  const response = await page.request.fetch(`/api/v1${path}`, {
-    method, data, headers: { Origin: new URL(page.url() === 'about:blank' ? 'http://127.0.0.1' : page.url()).origin },
-  });
-  return response;
-}
-
-async function registerApp(request, id, secrets, redirectUri) {
-  const r = await request.post(`${process.env.E2E_IDP_URL}/_test/apps`, {
-    data: { tenantId: CONTOSO, clientId: id, displayName: 'Gatehouse', secrets, redirectUris: [redirectUri] },
-  });
-  expect(r.status()).toBe(201);
-}
-
-/** Signs the operator in, creating them through the first-run link when this file runs alone. */
-async function ensureOperator(page) {
-  const credentials = { email: 'ops@vendor.example', password: PASSWORD };
-  if ((await api(page, 'POST', '/session', credentials)).status() === 200) return;
-  const token = process.env.E2E_FIRST_RUN_URL.split('/').pop();
-  const created = await api(page, 'POST', '/first-run', { ...credentials, token, name: 'Olivia Operator' });
-  expect(created.status()).toBe(200);
-}
 
 /** Counts what the admin does, for the clicks-and-pastes figure. */
 class Tally {
@@ -162,11 +139,7 @@ async function saveAndVerify(page, { tenant = CONTOSO, client = clientId, secret
 }
 
 test('each failure shows its guidance and leaves the active configuration untouched', async ({ page }) => {
-  await page.goto('/signin');
-  await hydrated(page);
-  await page.getByLabel('Email').fill('it@northwind.example');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, 'it@northwind.example');
   await expect(page.getByRole('heading', { name: 'Northwind', level: 1 })).toBeVisible();
   await page.getByRole('link', { name: 'Open single sign-on settings' }).click();
   await hydrated(page);
@@ -216,6 +189,23 @@ test('each failure shows its guidance and leaves the active configuration untouc
   await expect(page.locator('#test-summary pre')).toContainText('AADSTS50105');
   await hydrated(page);
 
+  // A redirect URI that is not registered: Entra stops on its own page with AADSTS50011, so
+  // the wizard shows beforehand the exact URI it sends, and that page names the same URI.
+  const unregisteredApp = crypto.randomUUID();
+  await registerApp(page.request, unregisteredApp, [{ id: SECRET_ID, value: SECRET, expires: '2099-01-01T00:00:00Z' }], 'https://elsewhere.example/signin-oidc');
+  await page.getByLabel('Application (client) ID').fill(unregisteredApp);
+  await page.getByLabel('Client secret Value').fill(SECRET);
+  await page.getByRole('button', { name: 'Save and continue' }).click();
+  await expect(page.getByText('Saved. Next: verify the connection.')).toBeVisible();
+  await expect(page.locator('#test-redirect-uri')).toHaveText(callback);
+  await expect(page.locator('#test-redirect-hint')).toContainText('AADSTS50011');
+  await expect(page.locator('#test-redirect-hint')).toContainText("add exactly this URI under the Web platform");
+  await page.getByRole('button', { name: 'Test sign-in' }).click();
+  await expect(page.locator('#error-description')).toContainText(`AADSTS50011: The redirect URI '${callback}'`);
+  await page.goBack();
+  await hydrated(page);
+  await expect(page.locator('#test-redirect-uri')).toHaveText(callback);
+
   // An expired secret.
   const expiredApp = crypto.randomUUID();
   const redirectUri = await page.locator('.copy-value', { hasText: 'Redirect URI' }).locator('code').textContent();
@@ -234,11 +224,7 @@ test('each failure shows its guidance and leaves the active configuration untouc
 });
 
 test('disabling SSO asks for confirmation and takes effect at once', async ({ page }) => {
-  await page.goto('/signin');
-  await hydrated(page);
-  await page.getByLabel('Email').fill('it@northwind.example');
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, 'it@northwind.example');
   await expect(page.getByRole('heading', { name: 'Northwind', level: 1 })).toBeVisible();
   await page.goto(`/console/orgs/${orgId}/sso`);
   await hydrated(page);

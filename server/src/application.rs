@@ -1,7 +1,8 @@
 //! Builds the whole server from a configuration: storage, keys, routes and layers. Tests build
 //! it on port 0 and drive the real thing.
 
-use crate::auth::rate_limit::SignInLimits;
+use crate::auth::rate_limit::{AddressLimit, SignInLimits};
+use crate::oidc::DirectoryCache;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::{to_millis, Clock, SystemClock};
 use crate::config::Config;
@@ -9,7 +10,7 @@ use crate::crypto::sealing::{SealingError, SealingKey};
 use crate::state::AppState;
 use crate::storage::{Storage, StorageError};
 use crate::web_settings::{WebSettings, WebSettingsError};
-use crate::{api, callback, first_run, ops, web_guard};
+use crate::{api, callback, first_run, ops, sign_in, web_guard};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
@@ -89,6 +90,8 @@ impl Application {
         let state = AppState {
             leptos_options: web.leptos_options(addr),
             storage,
+            sso_limit: Arc::new(AddressLimit::per_minute(config.sso_requests_per_minute)),
+            directories: Arc::new(DirectoryCache::default()),
             config: Arc::new(config),
             clock,
             sign_in_limits: Arc::new(SignInLimits::default()),
@@ -170,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(ops::routes())
         .merge(callback::routes())
+        .merge(sign_in::routes())
         .leptos_routes(&state, pages, {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())
@@ -228,6 +232,7 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.sign_in_limits.shrink();
+        state.sso_limit.shrink();
         match state
             .storage
             .delete_expired_sessions(to_millis(time::OffsetDateTime::now_utc()))

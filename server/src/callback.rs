@@ -1,13 +1,16 @@
 //! `/auth/callback`: where the directory sends the browser back (OpenID Connect Core 3.1.2.5).
 //! The state is looked up once, must belong to this browser, and then the flow it started is
-//! finished. Every failure ends on a page that says what happened.
+//! finished: a person's sign-in, or the wizard's test sign-in. Every failure ends on a page
+//! that says what happened.
 
-use crate::connections::test_sign_in::{self, Answer};
+use crate::auth::ClientAddr;
+use crate::connections::test_sign_in;
 use crate::crypto::tokens;
+use crate::sign_in::{self, browser, page::Problem, Answer};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
@@ -25,42 +28,28 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// A small page for a sign-in that cannot continue; all text is escaped.
-fn problem(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{t}</title>\
-         <link rel=\"stylesheet\" href=\"{css}\"></head><body><main id=\"main\"><section class=\"card narrow\">\
-         <h1>{t}</h1><p role=\"alert\">{m}</p><p><a href=\"/\">Go to the start page</a></p>\
-         </section></main></body></html>",
-        t = escape(title),
-        m = escape(message),
-        css = app::STYLESHEET,
-    );
-    (status, Html(body)).into_response()
+fn start_again(title: &str, message: &str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, title, message)
+        .with_retry("/signin")
+        .into_response()
 }
 
 async fn callback(
     State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
     session: Session,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
+    if !state.sso_limit.allow(&client_addr) {
+        return Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "Too many sign-ins came from your network in the last minute. Wait a minute, then try again.",
+        )
+        .into_response();
+    }
     let Some(state_param) = query.state.as_deref().filter(|s| !s.is_empty()) else {
-        return problem(
-            StatusCode::BAD_REQUEST,
+        return start_again(
             "Sign-in incomplete",
             "This address is missing its sign-in state. Start the sign-in again.",
         );
@@ -72,40 +61,36 @@ async fn callback(
     {
         Ok(Some(a)) => a,
         Ok(None) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
+            return start_again(
                 "Sign-in expired",
                 "This sign-in has expired or was already used. Start the sign-in again.",
             )
         }
         Err(e) => {
-            tracing::error!(error = %e, "sign-in attempt lookup failed");
-            return problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Sign-in failed",
-                "Something went wrong on our side. Try again.",
-            );
+            let reference = sign_in::new_reference();
+            tracing::error!(error = %e, reference, "sign-in attempt lookup failed");
+            return Problem::internal(&reference).into_response();
         }
     };
-    if !test_sign_in::same_browser(&session, &attempt).await {
-        return problem(
-            StatusCode::BAD_REQUEST,
+    if !browser::same_browser(&session, &attempt).await {
+        return start_again(
             "Sign-in refused",
             "This sign-in was started in another browser or session. Start it again here.",
         );
     }
     let org = match state
         .storage
-        .find_organization(&attempt.organization_id)
+        .find_organization_brief(&attempt.organization_id)
         .await
     {
         Ok(Some(org)) => org,
         _ => {
-            return problem(
+            return Problem::new(
                 StatusCode::NOT_FOUND,
                 "Sign-in failed",
                 "This organization no longer exists.",
             )
+            .into_response()
         }
     };
     let answer = match (&query.code, &query.error) {
@@ -119,22 +104,22 @@ async fn callback(
             description: "The directory sent neither a code nor an error.",
         },
     };
-    if attempt.purpose != test_sign_in::PURPOSE {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Sign-in refused",
-            "Unknown sign-in.",
-        );
-    }
-    match test_sign_in::complete(&state, &org, &attempt, answer).await {
-        Ok(wizard) => Redirect::to(&wizard).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "test sign-in failed");
-            problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Test sign-in failed",
-                "Something went wrong on our side. Try again from the wizard.",
-            )
+    match attempt.purpose.as_str() {
+        sign_in::PURPOSE => {
+            sign_in::complete(&state, &session, &client_addr, &org, &attempt, answer).await
         }
+        test_sign_in::PURPOSE => {
+            match test_sign_in::complete(&state, &org, &attempt, answer).await {
+                Ok(wizard) => Redirect::to(&wizard).into_response(),
+                Err(e) => {
+                    let reference = sign_in::new_reference();
+                    tracing::error!(error = %e, reference, "test sign-in failed");
+                    Problem::internal(&reference)
+                        .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
+                        .into_response()
+                }
+            }
+        }
+        _ => start_again("Sign-in refused", "Unknown sign-in."),
     }
 }

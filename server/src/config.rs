@@ -32,6 +32,12 @@ pub struct Cli {
     /// Log format: `text` or `json`.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Clock skew allowed on ID token times (`exp`, `nbf`, `iat`), in seconds; at most 300.
+    #[arg(long, env = "GATEHOUSE_CLOCK_SKEW_SECONDS")]
+    pub clock_skew_seconds: Option<u64>,
+    /// Single sign-on starts and callbacks allowed per client address per minute.
+    #[arg(long, env = "GATEHOUSE_SSO_REQUESTS_PER_MINUTE")]
+    pub sso_requests_per_minute: Option<u32>,
     /// Optional TOML file with any of the settings above (keys in snake_case).
     #[arg(long, env = "GATEHOUSE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -55,7 +61,14 @@ struct FileSettings {
     master_key: Option<String>,
     leptos_toml: Option<PathBuf>,
     log_format: Option<LogFormat>,
+    clock_skew_seconds: Option<u64>,
+    sso_requests_per_minute: Option<u32>,
 }
+
+/// Default ID token clock skew: two minutes.
+pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 120;
+/// Default limit of single sign-on starts and callbacks per client address per minute.
+pub const DEFAULT_SSO_REQUESTS_PER_MINUTE: u32 = 60;
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -71,6 +84,9 @@ pub struct Config {
     pub master_key: Option<String>,
     pub leptos_toml: PathBuf,
     pub log_format: LogFormat,
+    /// Allowed clock skew on ID token times; at most five minutes.
+    pub clock_skew: std::time::Duration,
+    pub sso_requests_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +103,8 @@ pub enum ConfigError {
     },
     #[error("GATEHOUSE_PUBLIC_URL must be an absolute http:// or https:// URL, got {0:?}")]
     PublicUrl(String),
+    #[error("the clock skew is at most 300 seconds (the security rules allow five minutes), got {0}")]
+    ClockSkew(u64),
 }
 
 impl Config {
@@ -121,7 +139,19 @@ impl Config {
             .database_url
             .or(file.database_url)
             .unwrap_or_else(|| default_sqlite_url(&data_dir));
+        let skew = cli
+            .clock_skew_seconds
+            .or(file.clock_skew_seconds)
+            .unwrap_or(DEFAULT_CLOCK_SKEW_SECONDS);
+        if skew > 300 {
+            return Err(ConfigError::ClockSkew(skew));
+        }
         Ok(Config {
+            clock_skew: std::time::Duration::from_secs(skew),
+            sso_requests_per_minute: cli
+                .sso_requests_per_minute
+                .or(file.sso_requests_per_minute)
+                .unwrap_or(DEFAULT_SSO_REQUESTS_PER_MINUTE),
             public_url,
             public_url_from_listen,
             listen,

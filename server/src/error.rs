@@ -129,10 +129,17 @@ impl From<StorageError> for ApiError {
                 let message = match field {
                     "slug" => "Another organization already uses this slug.",
                     "email" => "An account with this email already exists here.",
+                    "directory_object_id" => {
+                        "Another member of this organization already has this Object ID."
+                    }
                     _ => "This value is already taken.",
                 };
                 ApiError::Conflict(FieldErrors::single(field, message))
             }
+            StorageError::HeldBy(holder) => ApiError::Conflict(FieldErrors::single(
+                "directory_object_id",
+                format!("{holder} already has this Object ID: one directory user maps to one member."),
+            )),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -16,6 +16,7 @@ pub mod entra;
 pub mod error;
 pub mod first_run;
 pub mod oidc;
+pub mod sign_in;
 pub mod ops;
 pub mod state;
 pub mod storage;

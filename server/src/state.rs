@@ -1,7 +1,8 @@
-use crate::auth::rate_limit::SignInLimits;
+use crate::auth::rate_limit::{AddressLimit, SignInLimits};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::sealing::SealingKey;
+use crate::oidc::DirectoryCache;
 use crate::storage::Storage;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -15,6 +16,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub sign_in_limits: Arc<SignInLimits>,
+    /// Single sign-on starts and callbacks per client address.
+    pub sso_limit: Arc<AddressLimit>,
+    /// Each directory's discovery document and keys.
+    pub directories: Arc<DirectoryCache>,
     pub sealing_key: Arc<SealingKey>,
     /// The one HTTP client for calls to Entra, with timeouts.
     pub http: reqwest::Client,

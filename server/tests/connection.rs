@@ -3,92 +3,11 @@
 
 mod common;
 
-use common::idp::{Idp, CONTOSO};
-use common::{body, field_error, spawn_app, TestApp};
-use reqwest::{Client, StatusCode};
+use common::idp::{sign_in_at_provider, callback_from_provider, CONTOSO};
+use common::wizard::{future_date, start_test_sign_in, wizard, SECRET, SECRET_ID};
+use common::{body, field_error};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-const SECRET: &str = "Wizard~Secret.Value_For-Tests_0001";
-const SECRET_ID: &str = "0e1d2c3b-4a59-4687-9a8b-7c6d5e4f3a2b";
-
-struct Wizard {
-    app: TestApp,
-    idp: Idp,
-    admin: Client,
-    org: String,
-    client_id: String,
-}
-
-fn future_date(days: i64) -> String {
-    (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
-}
-
-async fn wizard() -> Wizard {
-    let app = spawn_app().await;
-    let idp = Idp::start();
-    let operator = app.operator().await;
-    let org = app.create_org(&operator, "Contoso", "contoso").await;
-    let admin = app.admin(&operator, &org, "ada@contoso.com").await;
-    let client_id = uuid::Uuid::new_v4().to_string();
-    idp.register_app(
-        CONTOSO,
-        &client_id,
-        json!([{ "id": SECRET_ID, "value": SECRET, "expires": "2099-01-01T00:00:00Z" }]),
-        &format!("{}/auth/callback", app.url),
-    )
-    .await;
-    Wizard {
-        app,
-        idp,
-        admin,
-        org,
-        client_id,
-    }
-}
-
-impl Wizard {
-    fn path(&self, rest: &str) -> String {
-        format!("/organizations/{}/connection{rest}", self.org)
-    }
-
-    async fn connection(&self) -> Value {
-        body(self.app.get(&self.admin, &self.path("")).await).await
-    }
-
-    async fn save(
-        &self,
-        version: i64,
-        tenant: &str,
-        client_id: &str,
-        secret: Option<&str>,
-    ) -> reqwest::Response {
-        self.app
-            .send(
-                &self.admin,
-                reqwest::Method::PUT,
-                &self.path("/draft/credentials"),
-                json!({
-                    "version": version, "cloud": "custom", "authority_host": self.idp.url,
-                    "tenant": tenant, "client_id": client_id, "client_secret": secret,
-                    "secret_expires_on": future_date(365),
-                }),
-            )
-            .await
-    }
-
-    async fn verify(&self, version: i64) -> Value {
-        let response = self
-            .app
-            .post(
-                &self.admin,
-                &self.path("/draft/verify"),
-                json!({"version": version}),
-            )
-            .await;
-        assert_eq!(response.status(), StatusCode::OK);
-        body(response).await
-    }
-}
 
 fn check<'a>(view: &'a Value, name: &str) -> &'a Value {
     view["draft"]["verification"]["checks"]
@@ -221,12 +140,20 @@ async fn the_happy_path_verifies_sets_the_policy_and_activates() {
         json!([{"domain": "contoso.com", "verified": false}])
     );
 
-    let active = body(
-        w.app
-            .post(&w.admin, &w.path("/activate"), json!({"version": 3}))
-            .await,
-    )
-    .await;
+    let untested = w
+        .app
+        .post(&w.admin, &w.path("/activate"), json!({"version": 3}))
+        .await;
+    assert_eq!(untested.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(field_error(&body(untested).await, "activate").contains("test sign-in"));
+    w.test_sign_in_as_simon().await;
+    assert_eq!(
+        w.version().await,
+        4,
+        "B.Simon's sign-in proved contoso.com on the draft"
+    );
+
+    let active = body(w.activate().await).await;
     assert_eq!(active["status"], "active");
     assert_eq!(active["active"]["client_id"], w.client_id.as_str());
     assert!(active["activated_at"].is_string());
@@ -237,9 +164,12 @@ async fn editing_an_active_connection_works_on_the_draft_until_it_is_activated()
     let w = wizard().await;
     w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
     w.verify(1).await;
-    w.app
+    w.test_sign_in_as_simon().await;
+    let activated = w
+        .app
         .post(&w.admin, &w.path("/activate"), json!({"version": 2}))
         .await;
+    assert_eq!(activated.status(), StatusCode::OK);
     let other_client = uuid::Uuid::new_v4().to_string();
     let edited = body(w.save(2, CONTOSO, &other_client, None).await).await;
     assert_eq!(edited["status"], "active");
@@ -252,6 +182,10 @@ async fn editing_an_active_connection_works_on_the_draft_until_it_is_activated()
     assert!(
         edited["draft"]["verification"].is_null(),
         "new credentials need a new verification"
+    );
+    assert!(
+        edited["test_sign_in"].is_null(),
+        "and a new test sign-in"
     );
     let refused = w
         .app
@@ -397,9 +331,8 @@ async fn disabling_sso_takes_effect_at_once() {
     assert_eq!(not_active.status(), StatusCode::UNPROCESSABLE_ENTITY);
     w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
     w.verify(1).await;
-    w.app
-        .post(&w.admin, &w.path("/activate"), json!({"version": 2}))
-        .await;
+    w.test_sign_in_as_simon().await;
+    assert_eq!(w.activate().await.status(), StatusCode::OK);
     let disabled = body(w.app.post(&w.admin, &w.path("/disable"), json!({})).await).await;
     assert_eq!(disabled["status"], "disabled");
     let audit = body(
@@ -456,65 +389,6 @@ async fn another_organizations_admin_cannot_see_or_change_the_connection() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {rest}");
     }
     assert_eq!(w.connection().await["draft_version"], 1);
-}
-
-/// Signs in at the provider as a person would: opens the authorize URL, fills the login form,
-/// and follows the redirects until the provider sends the browser to Gatehouse's callback.
-/// Answers that callback address without opening it.
-async fn callback_from_provider(
-    client: &Client,
-    authorize_url: &str,
-    username: &str,
-    password: &str,
-) -> reqwest::Url {
-    let mut response = client.get(authorize_url).send().await.unwrap();
-    let mut url = reqwest::Url::parse(authorize_url).unwrap();
-    for _ in 0..10 {
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        let next = url.join(&location).unwrap();
-        if next.path() == "/auth/callback" {
-            return next;
-        }
-        response = if next.path().contains("/interaction/") {
-            assert_eq!(
-                client.get(next.clone()).send().await.unwrap().status(),
-                StatusCode::OK
-            );
-            client
-                .post(format!("{next}/login"))
-                .form(&[("username", username), ("password", password)])
-                .send()
-                .await
-                .unwrap()
-        } else {
-            client.get(next.clone()).send().await.unwrap()
-        };
-        url = next;
-    }
-    panic!("too many redirects");
-}
-
-/// The same, then opens the callback in the same browser.
-async fn sign_in_at_provider(
-    client: &Client,
-    authorize_url: &str,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
-    let callback = callback_from_provider(client, authorize_url, username, password).await;
-    client.get(callback).send().await.unwrap()
-}
-
-async fn start_test_sign_in(w: &Wizard) -> String {
-    let started = w
-        .app
-        .post(&w.admin, &w.path("/test-sign-in"), json!({}))
-        .await;
-    assert_eq!(started.status(), StatusCode::OK);
-    body(started).await["authorize_url"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]

@@ -22,6 +22,10 @@ pub fn ConsoleLayout() -> impl IntoView {
     Effect::new({
         let navigate = navigate.clone();
         move |_| match me.get() {
+            // Members who signed in with their directory have their own page, not the console.
+            Some(Ok(m)) if m.kind == AccountKind::Member => {
+                navigate("/account", Default::default());
+            }
             Some(Ok(m)) => current.set(Some(m)),
             Some(Err(f)) if f.is_unauthorized() => {
                 let here = location.pathname.get_untracked();
@@ -36,7 +40,7 @@ pub fn ConsoleLayout() -> impl IntoView {
 
     let sign_out = Action::new_local(|_: &()| api::sign_out());
     Effect::new(move |_| {
-        if let Some(Ok(())) = sign_out.value().get() {
+        if let Some(Ok(_)) = sign_out.value().get() {
             current.set(None);
             navigate("/signin", Default::default());
         }

@@ -1,4 +1,5 @@
 //! One module per page.
+pub mod account;
 pub mod audit;
 pub mod console;
 pub mod first_run;

@@ -196,6 +196,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
     let edit_name = RwSignal::new(String::new());
     let edit_role = RwSignal::new(MemberRole::Member);
     let edit_status = RwSignal::new(MemberStatus::Active);
+    let edit_object_id = RwSignal::new(String::new());
+    let edit_sso = RwSignal::new(false);
     let edit_failure = RwSignal::new(None::<ApiFailure>);
     let save = Action::new_local(
         move |(member_id, request): &(String, UpdateMemberRequest)| {
@@ -217,6 +219,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
         edit_name.set(m.display_name.clone());
         edit_role.set(m.role);
         edit_status.set(m.status);
+        edit_object_id.set(m.directory_object_id.clone().unwrap_or_default());
+        edit_sso.set(m.sso_enabled);
         edit_failure.set(None);
         editing.set(Some(m));
     };
@@ -243,6 +247,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                                 <th scope="col">"Email"</th>
                                 <th scope="col">"Role"</th>
                                 <th scope="col">"Status"</th>
+                                <th scope="col">"Object ID"</th>
+                                <th scope="col">"SSO"</th>
                                 <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                             </tr></thead>
                             <tbody>
@@ -255,6 +261,9 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                                             <td>{m.email}</td>
                                             <td>{m.role.as_str()}</td>
                                             <td>{m.status.as_str()}</td>
+                                            <td><code>{m.directory_object_id.clone().unwrap_or_else(|| "not mapped".into())}</code></td>
+                                            <td>{if m.sso_enabled { "enabled" } else { "—" }}
+                                                {m.last_sso_sign_in_at.clone().map(|t| format!(" · last {}", crate::pages::short_time(&t)))}</td>
                                             <td><button type="button" aria-label=label
                                                 on:click=move |_| start_edit(row.clone())>"Edit"</button></td>
                                         </tr>
@@ -280,6 +289,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                             display_name: Some(edit_name.get_untracked()),
                             role: Some(edit_role.get_untracked()),
                             status: Some(edit_status.get_untracked()),
+                            sso_enabled: Some(edit_sso.get_untracked()),
+                            directory_object_id: Some(edit_object_id.get_untracked()),
                         }));
                     }>
                         <TextField id="edit-display-name" label="Display name" value=edit_name
@@ -297,6 +308,14 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                                 <option value="active" selected=move || edit_status.get() == MemberStatus::Active>"Active"</option>
                                 <option value="disabled" selected=move || edit_status.get() == MemberStatus::Disabled>"Disabled"</option>
                             </select>
+                        </div>
+                        <TextField id="edit-object-id" label="Object ID in the directory (a GUID from the user's page in Entra; empty to unmap)"
+                            value=edit_object_id error=field_error(edit_failure, "directory_object_id") />
+                        <div class="field checkbox">
+                            <input id="edit-sso-enabled" type="checkbox"
+                                prop:checked=move || edit_sso.get()
+                                on:change=move |ev| edit_sso.set(event_target_checked(&ev)) />
+                            <label for="edit-sso-enabled">"SSO enabled (counts when SSO is on for selected members only)"</label>
                         </div>
                         <button type="submit" disabled=move || save.pending().get()>"Save member"</button>
                         <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
@@ -369,9 +388,21 @@ fn ConnectionCard(org_id: String) -> impl IntoView {
                         view! { <p class=class>{text}</p> }
                     });
                     let action = if c.status == ConnectionStatus::None { "Set up single sign-on" } else { "Open single sign-on settings" };
+                    let last_sign_in = (c.status != ConnectionStatus::None).then(|| {
+                        let text = c.last_sign_in_at.as_deref().map(crate::pages::short_time)
+                            .unwrap_or_else(|| "none yet".into());
+                        view! { <p>"Last successful sign-in: "<span id="org-sso-last-sign-in">{text}</span></p> }
+                    });
+                    let last_error = c.last_error.clone().map(|e| {
+                        let at = c.last_error_at.as_deref().map(crate::pages::short_time).unwrap_or_default();
+                        view! { <p class="hint">"Last error ("{at}"): "<span id="org-sso-last-error">{e}</span>
+                            " · the audit log has each attempt."</p> }
+                    });
                     view! {
                         <p>"Status: "<strong id="org-sso-status">{status}</strong></p>
                         {secret}
+                        {last_sign_in}
+                        {last_error}
                         <p><a class="button" href=format!("/console/orgs/{}/sso", id.get_value())>{action}</a></p>
                     }.into_any()
                 }

@@ -561,6 +561,11 @@ fn TestSignInStep(current: Current, org: StoredValue<String>) -> impl IntoView {
             <StepFailure failure step_fields=&["test_sign_in"] />
             <button type="button" class="primary" disabled=move || start.pending().get()
                 on:click=move |_| { failure.set(None); start.dispatch(()); }>"Test sign-in"</button>
+            <p class="hint" id="test-redirect-hint">
+                "Gatehouse sends this redirect URI: "
+                <code id="test-redirect-uri">{move || current.0.get().map(|v| v.redirect_uri).unwrap_or_default()}</code>
+                ". If Microsoft stops on its own error page with AADSTS50011 (“the redirect URI specified in the request does not match”), that page cannot bring you back here: in Entra, open the app's Authentication page, add exactly this URI under the Web platform, save, and run the test again."
+            </p>
             {move || result().map(|r| if r.passed {
                 let email = r.email.clone().map(|e| format!("{e} ({})", if r.email_verified { "verified by the domain owner" } else { "not verified" }))
                     .unwrap_or_else(|| "none".into());

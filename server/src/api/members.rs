@@ -1,7 +1,8 @@
 use super::{page, ApiJson, SearchQuery};
 use crate::auth::SignedIn;
 use crate::clock::rfc3339_millis;
-use crate::domain::{EmailAddress, FieldErrors, Name};
+use crate::connections;
+use crate::domain::{EmailAddress, FieldErrors, Guid, Name};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{MemberRecord, MemberUpdate, NewMember, PageRequest, StorageError};
@@ -40,6 +41,8 @@ fn to_api(m: MemberRecord) -> Member {
         display_name: m.display_name,
         directory_tenant_id: m.directory_tenant_id,
         directory_object_id: m.directory_object_id,
+        sso_enabled: m.sso_enabled != 0,
+        last_sso_sign_in_at: m.last_sso_sign_in_at.map(rfc3339_millis),
         created_at: rfc3339_millis(m.created_at),
         updated_at: rfc3339_millis(m.updated_at),
     }
@@ -104,13 +107,15 @@ async fn create_member(
     Ok((StatusCode::CREATED, Json(to_api(created))))
 }
 
-/// Changes a member's name, role or status (disabling blocks every sign-in of theirs).
+/// Changes a member's name, role, status, SSO selection or directory mapping (disabling
+/// blocks every sign-in of theirs; an Object ID held by another member is refused with that
+/// member's name).
 #[utoipa::path(patch, path = "/organizations/{id}/members/{member_id}", tag = "members",
     params(("id" = String, Path, description = "Organization id"),
         ("member_id" = String, Path, description = "Member id")),
     request_body = UpdateMemberRequest,
     responses((status = 200, body = Member), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[instrument(skip_all)]
 async fn update_member(
     State(state): State<AppState>,
@@ -134,10 +139,36 @@ async fn update_member(
             ));
         }
     }
+    let object_id = match request.directory_object_id.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(text) => Some(Some(Guid::parse(text).map_err(|e| {
+            ApiError::field(
+                "directory_object_id",
+                format!("The Object ID is a GUID from the user's page in Entra. {e}"),
+            )
+        })?)),
+    };
+    let tenant_id = match &object_id {
+        Some(Some(_)) => Some(connections::directory_tenant_id(&state, &id).await?.ok_or_else(
+            || {
+                ApiError::field(
+                    "directory_object_id",
+                    "Connect the organization's directory first: an Object ID belongs to one directory.",
+                )
+            },
+        )?),
+        _ => None,
+    };
     let update = MemberUpdate {
         display_name: name.as_ref().map(|n| n.0.as_str()),
         role: request.role.map(MemberRole::as_str),
         status: request.status.map(MemberStatus::as_str),
+        sso_enabled: request.sso_enabled,
+        directory_identity: object_id.as_ref().map(|o| {
+            o.as_ref()
+                .map(|guid| (tenant_id.as_deref().unwrap_or_default(), guid.0.as_str()))
+        }),
     };
     let updated = state
         .storage

@@ -1,17 +1,18 @@
 use super::ApiJson;
-use crate::auth::{self, ClientAddr, SignedIn};
+use crate::auth::{self, ClientAddr, SignedInPerson};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use app::types::{ErrorBody, Me, SignInRequest};
+use app::types::{ErrorBody, Me, SignInMethod, SignInMethodRequest, SignInRequest, SignedOut};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use tower_sessions::Session;
 use tracing::instrument;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(current_session, sign_in, sign_out))
+    OpenApiRouter::new()
+        .routes(routes!(current_session, sign_in, sign_out))
+        .routes(routes!(sign_in_method))
 }
 
 /// Who is signed in.
@@ -20,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[instrument(skip_all)]
 async fn current_session(
     State(state): State<AppState>,
-    signed_in: SignedIn,
+    SignedInPerson(signed_in): SignedInPerson,
 ) -> ApiResult<Json<Me>> {
     Ok(Json(auth::describe(&state, &signed_in.account).await?))
 }
@@ -41,11 +42,20 @@ async fn sign_in(
     Ok(Json(auth::describe(&state, &account).await?))
 }
 
-/// Signs out: the session is deleted on the server.
+/// Signs out: the session is deleted on the server. A session started with the directory
+/// answers the directory's sign-out page too, to end that session as well.
 #[utoipa::path(delete, path = "/session", tag = "session",
-    responses((status = 204), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = SignedOut), (status = 401, body = ErrorBody)))]
 #[instrument(skip_all)]
-async fn sign_out(State(state): State<AppState>, signed_in: SignedIn) -> ApiResult<StatusCode> {
+async fn sign_out(
+    State(state): State<AppState>,
+    SignedInPerson(signed_in): SignedInPerson,
+) -> ApiResult<Json<SignedOut>> {
+    let directory_sign_out_url: Option<String> = signed_in
+        .session
+        .get(auth::DIRECTORY_SIGN_OUT_KEY)
+        .await
+        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
     signed_in
         .session
         .flush()
@@ -60,5 +70,50 @@ async fn sign_out(State(state): State<AppState>, signed_in: SignedIn) -> ApiResu
         .storage
         .record_audit(&signed_in.actor, &entry, state.now())
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(SignedOut {
+        directory_sign_out_url,
+    }))
+}
+
+/// The email-first sign-in page's first step: an email whose domain an organization's
+/// directory has proven goes to that directory; any other email signs in with a password.
+#[utoipa::path(post, path = "/sign-in/method", tag = "session", request_body = SignInMethodRequest,
+    responses((status = 200, body = SignInMethod), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn sign_in_method(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    ApiJson(request): ApiJson<SignInMethodRequest>,
+) -> ApiResult<Json<SignInMethod>> {
+    if !state.sso_limit.allow(&client_addr) {
+        return Err(ApiError::RateLimited);
+    }
+    let email = crate::domain::EmailAddress::parse(&request.email)
+        .map_err(|m| ApiError::field("email", m))?;
+    let domain = email
+        .normalized
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
+    let owners = state.storage.find_domain_owners(&domain).await?;
+    let [owner] = owners.as_slice() else {
+        return Ok(Json(SignInMethod::Password));
+    };
+    let mut sso_url = format!(
+        "/o/{}/sso?login_hint={}",
+        owner.slug,
+        app::api::encode_query(&email.display)
+    );
+    if let Some(target) = request
+        .return_to
+        .as_deref()
+        .and_then(app::navigation::safe_return_to)
+    {
+        sso_url.push_str(&format!("&return_to={}", app::api::encode_query(target)));
+    }
+    Ok(Json(SignInMethod::Sso {
+        organization_name: owner.name.clone(),
+        sso_url,
+    }))
 }

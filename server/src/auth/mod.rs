@@ -17,6 +17,8 @@ use tower_sessions::Session;
 
 /// The session key holding the principal.
 pub const PRINCIPAL_KEY: &str = "principal";
+/// The session key holding the directory's sign-out page, for sessions started with SSO.
+pub const DIRECTORY_SIGN_OUT_KEY: &str = "directory_sign_out";
 
 /// What the session remembers about who signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +31,11 @@ pub enum Principal {
         organization_id: String,
         member_id: String,
     },
+    /// A member (not an admin) signed in with the organization's directory.
+    Member {
+        organization_id: String,
+        member_id: String,
+    },
 }
 
 /// The signed-in account as it is now in the database.
@@ -36,13 +43,15 @@ pub enum Principal {
 pub enum Account {
     Operator(OperatorRecord),
     Admin(MemberRecord),
+    /// Reaches only their own account page, never the console.
+    Member(MemberRecord),
 }
 
 impl Account {
     pub fn email(&self) -> &str {
         match self {
             Account::Operator(o) => &o.email,
-            Account::Admin(m) => &m.email,
+            Account::Admin(m) | Account::Member(m) => &m.email,
         }
     }
 
@@ -51,13 +60,14 @@ impl Account {
         match self {
             Account::Operator(o) => format!("operator:{}", o.email),
             Account::Admin(m) => format!("admin:{}", m.email),
+            Account::Member(m) => format!("member:{}", m.email),
         }
     }
 
     pub fn organization_id(&self) -> Option<&str> {
         match self {
             Account::Operator(_) => None,
-            Account::Admin(m) => Some(&m.organization_id),
+            Account::Admin(m) | Account::Member(m) => Some(&m.organization_id),
         }
     }
 
@@ -68,13 +78,32 @@ impl Account {
                 organization_id: m.organization_id.clone(),
                 member_id: m.id.clone(),
             },
+            Account::Member(m) => Principal::Member {
+                organization_id: m.organization_id.clone(),
+                member_id: m.id.clone(),
+            },
+        }
+    }
+
+    /// The principal of a member who signed in with the directory: admins reach the console.
+    pub fn principal_of_member(member: &MemberRecord) -> Principal {
+        if member.role == "admin" {
+            Principal::Admin {
+                organization_id: member.organization_id.clone(),
+                member_id: member.id.clone(),
+            }
+        } else {
+            Principal::Member {
+                organization_id: member.organization_id.clone(),
+                member_id: member.id.clone(),
+            }
         }
     }
 
     pub fn require_operator(&self) -> ApiResult<()> {
         match self {
             Account::Operator(_) => Ok(()),
-            Account::Admin(_) => Err(ApiError::Forbidden),
+            Account::Admin(_) | Account::Member(_) => Err(ApiError::Forbidden),
         }
     }
 
@@ -85,6 +114,7 @@ impl Account {
             Account::Operator(_) => Ok(()),
             Account::Admin(m) if m.organization_id == organization_id => Ok(()),
             Account::Admin(_) => Err(ApiError::NotFound("organization")),
+            Account::Member(_) => Err(ApiError::Forbidden),
         }
     }
 }
@@ -106,41 +136,61 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// A request from a signed-in operator or admin; anything else is answered with 401.
+/// A request from a signed-in operator or admin: the console's API. Anyone else is answered
+/// with 401, and a member signed in with SSO with 403.
 pub struct SignedIn {
     pub account: Account,
     pub actor: Actor,
     pub session: Session,
 }
 
+/// A request from anyone signed in, members included: their own session only.
+pub struct SignedInPerson(pub SignedIn);
+
+async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<SignedIn, ApiError> {
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, msg)| ApiError::Internal(format!("session layer missing: {msg}")))?;
+    let ClientAddr(client_addr) = ClientAddr::from_request_parts(parts, state)
+        .await
+        .unwrap_or(ClientAddr("unknown".into()));
+    let principal: Option<Principal> = session
+        .get(PRINCIPAL_KEY)
+        .await
+        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
+    let account = match principal {
+        Some(p) => resolve(state, &p).await?,
+        None => None,
+    };
+    let account = account.ok_or(ApiError::Unauthorized)?;
+    let actor = Actor {
+        label: account.audit_label(),
+        client_addr,
+    };
+    Ok(SignedIn {
+        account,
+        actor,
+        session,
+    })
+}
+
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, msg)| ApiError::Internal(format!("session layer missing: {msg}")))?;
-        let ClientAddr(client_addr) = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or(ClientAddr("unknown".into()));
-        let principal: Option<Principal> = session
-            .get(PRINCIPAL_KEY)
-            .await
-            .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
-        let account = match principal {
-            Some(p) => resolve(state, &p).await?,
-            None => None,
-        };
-        let account = account.ok_or(ApiError::Unauthorized)?;
-        let actor = Actor {
-            label: account.audit_label(),
-            client_addr,
-        };
-        Ok(SignedIn {
-            account,
-            actor,
-            session,
-        })
+        let person = signed_in(parts, state).await?;
+        match person.account {
+            Account::Member(_) => Err(ApiError::Forbidden),
+            _ => Ok(person),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for SignedInPerson {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        signed_in(parts, state).await.map(SignedInPerson)
     }
 }
 
@@ -161,6 +211,15 @@ async fn resolve(state: &AppState, principal: &Principal) -> ApiResult<Option<Ac
             .await?
             .filter(MemberRecord::is_active_admin)
             .map(Account::Admin),
+        Principal::Member {
+            organization_id,
+            member_id,
+        } => state
+            .storage
+            .find_member(organization_id, member_id)
+            .await?
+            .filter(|m| m.status == "active")
+            .map(Account::Member),
     })
 }
 
@@ -188,14 +247,18 @@ pub async fn describe(state: &AppState, account: &Account) -> ApiResult<Me> {
             name: o.name.clone(),
             organization: None,
         },
-        Account::Admin(m) => {
+        Account::Admin(m) | Account::Member(m) => {
             let org = state
                 .storage
                 .find_organization(&m.organization_id)
                 .await?
                 .ok_or(ApiError::Unauthorized)?;
             Me {
-                kind: AccountKind::Admin,
+                kind: if matches!(account, Account::Admin(_)) {
+                    AccountKind::Admin
+                } else {
+                    AccountKind::Member
+                },
                 id: m.id.clone(),
                 email: m.email.clone(),
                 name: m.display_name.clone(),

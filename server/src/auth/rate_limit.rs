@@ -40,9 +40,43 @@ impl SignInLimits {
     }
 }
 
+/// A per-client-address limit, for single sign-on starts and callbacks.
+#[derive(Debug)]
+pub struct AddressLimit {
+    per_address: DefaultKeyedRateLimiter<String>,
+}
+
+impl AddressLimit {
+    /// At most `per_minute` requests a minute from one address.
+    pub fn per_minute(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        AddressLimit {
+            per_address: RateLimiter::keyed(Quota::per_minute(n)),
+        }
+    }
+
+    /// Counts one request; false when the address has used up its minute.
+    pub fn allow(&self, address: &str) -> bool {
+        self.per_address.check_key(&address.to_string()).is_ok()
+    }
+
+    /// Forgets idle addresses so the limiter's memory stays bounded.
+    pub fn shrink(&self) {
+        self.per_address.retain_recent();
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::SignInLimits;
+    use super::{AddressLimit, SignInLimits};
+
+    #[test]
+    fn an_address_gets_a_limited_number_of_sso_requests() {
+        let limit = AddressLimit::per_minute(2);
+        assert!(limit.allow("10.0.0.1") && limit.allow("10.0.0.1"));
+        assert!(!limit.allow("10.0.0.1"));
+        assert!(limit.allow("10.0.0.2"));
+    }
 
     #[test]
     fn an_account_gets_a_limited_number_of_attempts() {

@@ -87,6 +87,22 @@ fn secret_context(organization_id: &str) -> String {
     format!("connection:{organization_id}:client-secret")
 }
 
+/// Seals a client secret Value for one organization, keeping its hint (last four characters)
+/// and its expiry date (`YYYY-MM-DD`).
+pub fn seal_secret(
+    key: &crate::crypto::sealing::SealingKey,
+    organization_id: &str,
+    value: &str,
+    expires_on: String,
+) -> Result<StoredSecret, crate::crypto::sealing::SealingError> {
+    let chars: Vec<char> = value.chars().collect();
+    Ok(StoredSecret {
+        sealed: key.seal(value.as_bytes(), &secret_context(organization_id))?,
+        last4: chars[chars.len().saturating_sub(4)..].iter().collect(),
+        expires_on,
+    })
+}
+
 /// The client secret in clear, for a call to the directory; it never leaves this process.
 fn open_secret(
     state: &AppState,
@@ -98,6 +114,47 @@ fn open_secret(
         .open(&secret.sealed, &secret_context(&org.id))
         .map_err(|e| ApiError::Internal(format!("opening the client secret: {e}")))?;
     String::from_utf8(bytes).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A configuration's app registration with its secret opened, for one sign-in's calls.
+pub struct OpenedRegistration {
+    authority_host: String,
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+    redirect_uri: String,
+}
+
+impl OpenedRegistration {
+    pub fn registration(&self) -> crate::oidc::Registration<'_> {
+        crate::oidc::Registration {
+            authority_host: &self.authority_host,
+            tenant_id: &self.tenant_id,
+            client_id: &self.client_id,
+            client_secret: &self.client_secret,
+            redirect_uri: &self.redirect_uri,
+        }
+    }
+}
+
+/// The registration `config` describes, or `None` while its credentials are incomplete.
+pub fn open_registration(
+    state: &AppState,
+    org: &OrganizationRecord,
+    config: &ConnectionConfig,
+) -> ApiResult<Option<OpenedRegistration>> {
+    let (Some(tenant_id), Some(client_id), Some(secret)) =
+        (&config.tenant_id, &config.client_id, &config.secret)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OpenedRegistration {
+        authority_host: config.authority_host.clone(),
+        tenant_id: tenant_id.clone(),
+        client_id: client_id.clone(),
+        client_secret: open_secret(state, org, secret)?,
+        redirect_uri: entra_urls(&state.config.public_url, &org.slug).redirect_uri,
+    }))
 }
 
 fn parse_config(json: &str) -> ApiResult<ConnectionConfig> {
@@ -156,6 +213,47 @@ impl ConnectionConfig {
     }
 }
 
+/// The configuration serving sign-ins, when SSO is active.
+pub async fn active_config(
+    state: &AppState,
+    org: &OrganizationRecord,
+) -> ApiResult<Option<ConnectionConfig>> {
+    match state.storage.find_connection(&org.id).await? {
+        Some(ConnectionRecord {
+            status,
+            active_config: Some(json),
+            ..
+        }) if status == "active" => Ok(Some(parse_config(&json)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The directory (tenant) ID members of this organization map into: the active
+/// configuration's, else the draft's.
+pub async fn directory_tenant_id(state: &AppState, organization_id: &str) -> ApiResult<Option<String>> {
+    let Some(record) = state.storage.find_connection(organization_id).await? else {
+        return Ok(None);
+    };
+    let active = match record.active_config.as_deref() {
+        Some(json) => parse_config(json)?.tenant_id,
+        None => None,
+    };
+    Ok(match active {
+        Some(t) => Some(t),
+        None => parse_config(&record.draft_config)?.tenant_id,
+    })
+}
+
+/// The draft's last test sign-in, when it was made with the draft's current credentials.
+fn current_test_sign_in(
+    record: &ConnectionRecord,
+    draft: &ConnectionConfig,
+) -> Option<TestSignInView> {
+    let stored: test_sign_in::StoredResult =
+        serde_json::from_str(record.test_sign_in.as_deref()?).ok()?;
+    (stored.credentials == test_sign_in::credentials_fingerprint(draft)).then_some(stored.view)
+}
+
 struct Loaded {
     record: Option<ConnectionRecord>,
     draft: ConnectionConfig,
@@ -197,8 +295,16 @@ pub async fn view(
             .map(rfc3339_millis),
         test_sign_in: record
             .as_ref()
-            .and_then(|r| r.test_sign_in.as_deref())
-            .and_then(|json| serde_json::from_str(json).ok()),
+            .and_then(|r| current_test_sign_in(r, &draft)),
+        last_sign_in_at: record
+            .as_ref()
+            .and_then(|r| r.last_sign_in_at)
+            .map(rfc3339_millis),
+        last_error: record.as_ref().and_then(|r| r.last_error.clone()),
+        last_error_at: record
+            .as_ref()
+            .and_then(|r| r.last_error_at)
+            .map(rfc3339_millis),
         warnings,
     })
 }
@@ -354,21 +460,10 @@ pub async fn save_credentials(
     };
 
     let secret = match new_secret {
-        Some(value) => Some(StoredSecret {
-            sealed: state
-                .sealing_key
-                .seal(value.as_bytes(), &secret_context(&org.id))
+        Some(value) => Some(
+            seal_secret(&state.sealing_key, &org.id, value, expires_on)
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
-            last4: value
-                .chars()
-                .rev()
-                .take(4)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect(),
-            expires_on,
-        }),
+        ),
         None => draft
             .secret
             .clone()
@@ -536,7 +631,7 @@ pub async fn save_policy(
 }
 
 /// Step 6: the draft becomes the active configuration, atomically. It must have passed
-/// verification with its current credentials.
+/// verification and a test sign-in with its current credentials.
 pub async fn activate(
     state: &AppState,
     org: &OrganizationRecord,
@@ -544,18 +639,37 @@ pub async fn activate(
     actor: &Actor,
 ) -> ApiResult<ConnectionView> {
     let Loaded { draft, record } = load(state, org).await?;
-    if record.is_none() {
+    let Some(record) = record else {
         return Err(not_saved("activate"));
-    }
+    };
     if !draft.verification.as_ref().is_some_and(|v| v.passed) {
         return Err(ApiError::field(
             "activate",
             "Verify the connection, and fix what failed, before activating it.",
         ));
     }
+    if !current_test_sign_in(&record, &draft).is_some_and(|t| t.passed) {
+        return Err(ApiError::field(
+            "activate",
+            "Run a test sign-in that passes with these credentials before activating them.",
+        ));
+    }
+    let verified_domains: Vec<String> = draft
+        .policy
+        .email_domains
+        .iter()
+        .filter(|d| d.verified)
+        .map(|d| d.domain.clone())
+        .collect();
     state
         .storage
-        .activate_connection(&org.id, request.version, actor, state.now())
+        .activate_connection(
+            &org.id,
+            request.version,
+            &verified_domains,
+            actor,
+            state.now(),
+        )
         .await
         .map_err(version_conflict)?;
     view(state, org, BTreeMap::new()).await

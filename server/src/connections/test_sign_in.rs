@@ -2,67 +2,46 @@
 //! what came back — the claims, the member they map to, and what the policy would decide. It
 //! never creates a session for that identity and never changes members.
 
-use super::{entra_urls, load, not_saved, open_secret, ConnectionConfig, Loaded};
+use super::{entra_urls, load, not_saved, open_registration, ConnectionConfig, Loaded, OpenedRegistration};
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::entra::aadsts;
 use crate::error::{ApiError, ApiResult};
 use crate::oidc::{self, Identity};
+use crate::sign_in::{browser, decision};
 use crate::state::AppState;
 use crate::storage::{Actor, AuditEntry, OrganizationRecord, SignInAttempt};
-use app::types::{MemberRole, SsoMode, TestSignInView};
+use app::types::TestSignInView;
+use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-/// The session key holding this browser's sign-in binding.
-const BROWSER_KEY: &str = "sign_in_browser_key";
 pub const PURPOSE: &str = "test";
 
-async fn draft_client(
+/// A test sign-in's result as stored: valid only for the credentials it was made with.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct StoredResult {
+    pub credentials: String,
+    #[serde(flatten)]
+    pub view: TestSignInView,
+}
+
+/// Names the draft's credentials: a new directory, client ID or secret needs a new test.
+pub(super) fn credentials_fingerprint(config: &ConnectionConfig) -> String {
+    tokens::hash(&format!(
+        "{}|{}|{}|{}",
+        config.authority_host,
+        config.tenant_id.as_deref().unwrap_or_default(),
+        config.client_id.as_deref().unwrap_or_default(),
+        config.secret.as_ref().map(|s| s.sealed.as_str()).unwrap_or_default(),
+    ))
+}
+
+fn draft_registration(
     state: &AppState,
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
-) -> ApiResult<oidc::EntraClient> {
-    let (Some(tenant_id), Some(client_id), Some(secret)) =
-        (&draft.tenant_id, &draft.client_id, &draft.secret)
-    else {
-        return Err(not_saved("test_sign_in"));
-    };
-    let secret = open_secret(state, org, secret)?;
-    let urls = entra_urls(&state.config.public_url, &org.slug);
-    oidc::client(
-        &state.http,
-        &draft.authority_host,
-        tenant_id,
-        client_id,
-        &secret,
-        &urls.redirect_uri,
-    )
-    .await
-    .map_err(|f| {
-        ApiError::field(
-            "test_sign_in",
-            format!("{} Verify the connection first.", f.message),
-        )
-    })
-}
-
-/// The random value that ties a sign-in to this browser's session.
-async fn browser_key(session: &Session) -> ApiResult<String> {
-    let existing: Option<String> = session
-        .get(BROWSER_KEY)
-        .await
-        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
-    match existing {
-        Some(key) => Ok(key),
-        None => {
-            let (key, _) = tokens::generate();
-            session
-                .insert(BROWSER_KEY, &key)
-                .await
-                .map_err(|e| ApiError::Internal(format!("session write: {e}")))?;
-            Ok(key)
-        }
-    }
+) -> ApiResult<OpenedRegistration> {
+    open_registration(state, org, draft)?.ok_or_else(|| not_saved("test_sign_in"))
 }
 
 /// Starts a test sign-in with the draft's values; answers where to send the browser.
@@ -75,15 +54,23 @@ pub async fn start(
     if record.is_none() {
         return Err(not_saved("test_sign_in"));
     }
-    let client = draft_client(state, org, &draft).await?;
-    let started = oidc::start(&client, None);
-    let key = browser_key(session).await?;
+    let opened = draft_registration(state, org, &draft)?;
+    let started = oidc::begin(&state.directories, &state.http, &opened.registration(), None)
+        .await
+        .map_err(|f| {
+        ApiError::field(
+            "test_sign_in",
+            format!("{} Verify the connection first.", f.message),
+        )
+    })?;
+    let key = browser::key(session).await?;
     let attempt = SignInAttempt {
         organization_id: org.id.clone(),
         purpose: PURPOSE.into(),
         browser_key_hash: tokens::hash(&key),
         nonce: started.nonce,
         pkce_verifier: started.pkce_verifier,
+        return_to: None,
     };
     state
         .storage
@@ -92,20 +79,7 @@ pub async fn start(
     Ok(started.authorize_url)
 }
 
-/// Whether the session that comes back is the one that started the attempt.
-pub async fn same_browser(session: &Session, attempt: &SignInAttempt) -> bool {
-    let key: Option<String> = session.get(BROWSER_KEY).await.ok().flatten();
-    key.is_some_and(|k| tokens::hash(&k) == attempt.browser_key_hash)
-}
-
-/// What the directory answered at the callback.
-pub enum Answer<'a> {
-    Code(&'a str),
-    Error {
-        error: &'a str,
-        description: &'a str,
-    },
-}
+pub use crate::sign_in::Answer;
 
 /// Finishes a test sign-in and keeps its result with the draft; answers where the wizard is.
 pub async fn complete(
@@ -120,14 +94,19 @@ pub async fn complete(
     let result = match answer {
         Answer::Error { error, description } => failed(at, &urls.redirect_uri, error, description),
         Answer::Code(code) => {
-            let client = draft_client(state, org, &draft).await;
-            let identity = match client {
-                Ok(client) => oidc::finish(
+            let completion = oidc::Completion {
+                code,
+                pkce_verifier: &attempt.pkce_verifier,
+                nonce: &attempt.nonce,
+                now: state.now(),
+                skew: state.config.clock_skew,
+            };
+            let identity = match draft_registration(state, org, &draft) {
+                Ok(opened) => oidc::finish(
+                    &state.directories,
                     &state.http,
-                    &client,
-                    code,
-                    &attempt.pkce_verifier,
-                    &attempt.nonce,
+                    &opened.registration(),
+                    &completion,
                 )
                 .await
                 .map_err(|f| (f.message, f.details)),
@@ -144,7 +123,11 @@ pub async fn complete(
             }
         }
     };
-    let json = serde_json::to_string(&result).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let stored = StoredResult {
+        credentials: credentials_fingerprint(&draft),
+        view: result,
+    };
+    let json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
     state.storage.save_test_sign_in(&org.id, &json).await?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
 }
@@ -235,35 +218,13 @@ async fn passed(
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await?;
-    let policy = &draft.policy;
     let mapping = match &member {
         Some(m) => format!("Maps to member {} ({}).", m.display_name, m.email),
         None => "Maps to no member: no member has this directory user's Object ID yet.".to_string(),
     };
-    let decision = if draft.tenant_id.as_deref() != Some(identity.tenant_id.as_str()) {
-        "Would be refused: the account belongs to another directory.".to_string()
-    } else if policy.mode == SsoMode::Disabled {
-        "Would be refused: the SSO mode is Disabled.".to_string()
-    } else {
-        match &member {
-            Some(m) if m.status == "disabled" => "Would be refused: the member is disabled.".to_string(),
-            Some(m) if m.role == "admin" && !policy.allow_admins => {
-                "Would be refused: admins may not use SSO (they sign in with their password).".to_string()
-            }
-            Some(_) if policy.mode == SsoMode::SelectedMembers => {
-                "Would be let in only if this member is selected for SSO (selected members mode).".to_string()
-            }
-            Some(_) => "Would be let in.".to_string(),
-            None if policy.create_members => format!(
-                "Would be let in, created on first sign-in as a new {}.",
-                match policy.new_member_role {
-                    MemberRole::Admin => "admin",
-                    MemberRole::Member => "member",
-                }
-            ),
-            None => "Would be refused: no member maps to this person and members are not created on first sign-in.".to_string(),
-        }
-    };
+    let tenant = draft.tenant_id.as_deref().unwrap_or_default();
+    let decision =
+        decision::describe(&decision::decide(&draft.policy, tenant, &identity, member.as_ref()));
     Ok(TestSignInView {
         at,
         passed: true,

@@ -1,6 +1,11 @@
 //! OpenID Connect with a directory, through the `openidconnect` crate: the authorization code
 //! flow with PKCE S256, a fresh state and nonce per attempt, and a fully validated ID token
-//! (signature against the directory's keys, issuer, audience, expiry, nonce).
+//! (`validate`), with the directory's discovery document and keys cached (`directory_cache`).
+
+pub mod directory_cache;
+pub mod validate;
+
+pub use directory_cache::DirectoryCache;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
@@ -10,11 +15,13 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse,
     StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
 
 /// Entra's claims beyond the standard ones: the directory user's object id, the directory,
 /// and whether the email's domain owner verified it.
@@ -60,15 +67,18 @@ pub type EntraClient = openidconnect::Client<
     EndpointMaybeSet,
 >;
 
-/// Why a sign-in could not complete, for the log and for the admin.
+/// Why a sign-in could not complete: a short reason for the audit log, a message for people,
+/// and the technical details for the admin.
 #[derive(Debug, Clone)]
 pub struct OidcFailure {
+    pub reason: &'static str,
     pub message: String,
     pub details: String,
 }
 
-fn failure(message: &str, details: impl std::fmt::Display) -> OidcFailure {
+fn failure(reason: &'static str, message: &str, details: impl std::fmt::Display) -> OidcFailure {
     OidcFailure {
+        reason,
         message: message.to_string(),
         details: details.to_string(),
     }
@@ -93,38 +103,51 @@ pub struct Started {
     pub pkce_verifier: String,
 }
 
-/// Reads the directory's discovery document and keys and builds the client.
-pub async fn client(
-    http: &reqwest::Client,
-    authority_host: &str,
-    tenant_id: &str,
-    client_id: &str,
-    client_secret: &str,
-    redirect_uri: &str,
-) -> Result<EntraClient, OidcFailure> {
-    let issuer = IssuerUrl::new(format!("{authority_host}/{tenant_id}/v2.0"))
-        .map_err(|e| failure("The directory's address is not valid.", e))?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, http)
-        .await
-        .map_err(|e| {
-            failure(
-                "Gatehouse could not read the directory's sign-in settings.",
-                e,
-            )
-        })?;
-    let redirect = RedirectUrl::new(redirect_uri.to_string())
-        .map_err(|e| failure("Gatehouse's redirect URI is not valid.", e))?;
-    Ok(EntraClient::from_provider_metadata(
-        metadata,
-        ClientId::new(client_id.to_string()),
-        Some(ClientSecret::new(client_secret.to_string())),
-    )
-    .set_auth_type(openidconnect::AuthType::RequestBody)
-    .set_redirect_uri(redirect))
+/// One app registration in one directory, as a connection configures it.
+pub struct Registration<'a> {
+    pub authority_host: &'a str,
+    pub tenant_id: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub redirect_uri: &'a str,
 }
 
-/// Step 1 of the code flow (OpenID Connect Core 3.1.2.1): a fresh state, nonce and PKCE pair.
-pub fn start(client: &EntraClient, login_hint: Option<&str>) -> Started {
+impl Registration<'_> {
+    fn issuer(&self) -> String {
+        directory_cache::issuer_of(self.authority_host, self.tenant_id)
+    }
+
+    /// The directory's sign-out page (Entra's end-session endpoint).
+    pub fn sign_out_url(&self) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/logout",
+            self.authority_host, self.tenant_id
+        )
+    }
+
+    fn client(&self, metadata: &CoreProviderMetadata) -> Result<EntraClient, OidcFailure> {
+        let redirect = RedirectUrl::new(self.redirect_uri.to_string())
+            .map_err(|e| failure("redirect_uri", "Gatehouse's redirect URI is not valid.", e))?;
+        Ok(EntraClient::from_provider_metadata(
+            metadata.clone(),
+            ClientId::new(self.client_id.to_string()),
+            Some(ClientSecret::new(self.client_secret.to_string())),
+        )
+        .set_auth_type(openidconnect::AuthType::RequestBody)
+        .set_redirect_uri(redirect))
+    }
+}
+
+/// Step 1 of the code flow (OpenID Connect Core 3.1.2.1): a fresh state, nonce and PKCE pair,
+/// scopes `openid profile email`, and the address of the directory's sign-in page.
+pub async fn begin(
+    directories: &DirectoryCache,
+    http: &reqwest::Client,
+    registration: &Registration<'_>,
+    login_hint: Option<&str>,
+) -> Result<Started, OidcFailure> {
+    let metadata = directories.metadata(http, &registration.issuer()).await?;
+    let client = registration.client(&metadata)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
@@ -139,62 +162,76 @@ pub fn start(client: &EntraClient, login_hint: Option<&str>) -> Started {
         request = request.add_extra_param("login_hint", hint.to_string());
     }
     let (url, state, nonce) = request.url();
-    Started {
+    Ok(Started {
         authorize_url: url.to_string(),
         state: state.secret().clone(),
         nonce: nonce.secret().clone(),
         pkce_verifier: verifier.secret().clone(),
-    }
-}
-
-/// Steps 3.1.3.1–3.1.3.7: exchanges the code and validates the ID token.
-pub async fn finish(
-    http: &reqwest::Client,
-    client: &EntraClient,
-    code: &str,
-    pkce_verifier: &str,
-    nonce: &str,
-) -> Result<Identity, OidcFailure> {
-    let response = client
-        .exchange_code(AuthorizationCode::new(code.to_string()))
-        .map_err(|e| failure("The directory has no token endpoint.", e))?
-        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-        .request_async(http)
-        .await
-        .map_err(|e| {
-            failure(
-                "The directory refused to complete the sign-in.",
-                token_error(&e),
-            )
-        })?;
-    let id_token = response
-        .id_token()
-        .ok_or_else(|| failure("The directory sent no ID token.", "id_token missing"))?;
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &Nonce::new(nonce.to_string()))
-        .map_err(|e| failure("The ID token did not pass validation.", e))?;
-    let extra = claims.additional_claims();
-    let (Some(tenant_id), Some(object_id)) = (extra.tid.clone(), extra.oid.clone()) else {
-        return Err(failure(
-            "The ID token does not name the directory user (tid and oid).",
-            "tid or oid missing",
-        ));
-    };
-    Ok(Identity {
-        tenant_id,
-        object_id,
-        name: claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.to_string()),
-        username: claims.preferred_username().map(|u| u.to_string()),
-        email: claims.email().map(|e| e.to_string()),
-        email_verified: matches!(extra.xms_edov, Some(serde_json::Value::Bool(true)))
-            || matches!(&extra.xms_edov, Some(serde_json::Value::String(s)) if s == "true" || s == "1"),
     })
 }
 
-fn token_error<E: std::error::Error>(e: &E) -> String {
+/// What the callback brings and what the attempt remembered.
+pub struct Completion<'a> {
+    pub code: &'a str,
+    pub pkce_verifier: &'a str,
+    pub nonce: &'a str,
+    pub now: OffsetDateTime,
+    pub skew: Duration,
+}
+
+/// Steps 3.1.3.1–3.1.3.7: exchanges the code and validates the ID token. A token signed with
+/// a key the cache lacks gets one (rate-limited) key re-fetch before it is judged.
+pub async fn finish(
+    directories: &DirectoryCache,
+    http: &reqwest::Client,
+    registration: &Registration<'_>,
+    completion: &Completion<'_>,
+) -> Result<Identity, OidcFailure> {
+    let issuer = registration.issuer();
+    let mut metadata = directories.metadata(http, &issuer).await?;
+    let client = registration.client(&metadata)?;
+    let response = client
+        .exchange_code(AuthorizationCode::new(completion.code.to_string()))
+        .map_err(|e| failure("provider_metadata", "The directory has no token endpoint.", e))?
+        .set_pkce_verifier(PkceCodeVerifier::new(completion.pkce_verifier.to_string()))
+        .request_async(http)
+        .await
+        .map_err(|e| match e {
+            openidconnect::RequestTokenError::Request(_) => failure(
+                "provider_unreachable",
+                "The directory could not be reached to complete the sign-in. It may be down or slow; try again in a few minutes.",
+                error_chain(&e),
+            ),
+            _ => failure(
+                "token_request",
+                "The directory refused to complete the sign-in.",
+                error_chain(&e),
+            ),
+        })?;
+    let raw = response
+        .id_token()
+        .ok_or_else(|| failure("token_missing", "The directory sent no ID token.", "id_token missing"))?
+        .to_string();
+    if let Some(kid) = validate::key_id(&raw) {
+        if !validate::has_key(&metadata, &kid) {
+            if let Some(refreshed) = directories.refresh_keys(http, &issuer, &kid).await {
+                metadata = refreshed;
+            }
+        }
+    }
+    let expected = validate::Expected {
+        client_id: registration.client_id,
+        tenant_id: registration.tenant_id,
+        nonce: completion.nonce,
+        now: completion.now,
+        skew: completion.skew,
+    };
+    validate::validate(&raw, &metadata, &expected)
+        .map_err(|r| failure(r.reason(), r.message(), r.reason()))
+}
+
+/// An error with its sources, for details shown to admins and written to the log.
+pub fn error_chain<E: std::error::Error>(e: &E) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

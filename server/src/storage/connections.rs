@@ -14,6 +14,17 @@ pub struct ConnectionRecord {
     pub active_config: Option<String>,
     pub activated_at: Option<i64>,
     pub test_sign_in: Option<String>,
+    pub last_sign_in_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+/// The organization whose active connection has proven an email domain.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DomainOwner {
+    pub organization_id: String,
+    pub name: String,
+    pub slug: String,
 }
 
 impl Storage {
@@ -23,7 +34,8 @@ impl Storage {
     ) -> StorageResult<Option<ConnectionRecord>> {
         Ok(sqlx::query_as(
             "SELECT organization_id, status, draft_config, draft_version, active_config, activated_at, \
-             test_sign_in FROM sso_connection WHERE organization_id = $1",
+             test_sign_in, last_sign_in_at, last_error, last_error_at \
+             FROM sso_connection WHERE organization_id = $1",
         )
         .bind(organization_id)
         .fetch_optional(&self.pool)
@@ -76,11 +88,13 @@ impl Storage {
         Ok(new_version)
     }
 
-    /// Makes the draft at `expected_version` the active configuration, in one transaction.
+    /// Makes the draft at `expected_version` the active configuration, in one transaction,
+    /// with `verified_domains` as the email domains that lead to this organization's directory.
     pub async fn activate_connection(
         &self,
         organization_id: &str,
         expected_version: i64,
+        verified_domains: &[String],
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
@@ -96,6 +110,17 @@ impl Storage {
         .await?;
         if changed.rows_affected() != 1 {
             return Err(StorageError::Conflict("version"));
+        }
+        sqlx::query("DELETE FROM sso_domain WHERE organization_id = $1")
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await?;
+        for domain in verified_domains {
+            sqlx::query("INSERT INTO sso_domain (domain, organization_id) VALUES ($1, $2)")
+                .bind(domain)
+                .bind(organization_id)
+                .execute(&mut *tx)
+                .await?;
         }
         audit::write(
             &mut tx,
@@ -128,5 +153,69 @@ impl Storage {
         let entry =
             AuditEntry::success(Some(organization_id), "connection.disable", organization_id);
         self.change_one_audited(change, &entry, actor, now).await
+    }
+
+    /// The organizations with active SSO that proved this email domain.
+    pub async fn find_domain_owners(&self, domain: &str) -> StorageResult<Vec<DomainOwner>> {
+        Ok(sqlx::query_as(
+            "SELECT o.id AS organization_id, o.name, o.slug FROM sso_domain d \
+             JOIN sso_connection c ON c.organization_id = d.organization_id \
+             JOIN organization o ON o.id = d.organization_id \
+             WHERE d.domain = $1 AND c.status = 'active' ORDER BY o.name LIMIT 2",
+        )
+        .bind(domain)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// A successful SSO sign-in: the member's and the connection's last sign-in, and the audit
+    /// entry, in one transaction.
+    pub async fn record_sso_sign_in(
+        &self,
+        organization_id: &str,
+        member_id: &str,
+        entry: &AuditEntry<'_>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let at = to_millis(now);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE member SET last_sso_sign_in_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(member_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE sso_connection SET last_sign_in_at = $1 WHERE organization_id = $2")
+            .bind(at)
+            .bind(organization_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::write(&mut tx, actor, entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A failed SSO sign-in: the connection's last error and the audit entry, together.
+    pub async fn record_sso_failure(
+        &self,
+        organization_id: &str,
+        error: &str,
+        entry: &AuditEntry<'_>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let at = to_millis(now);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sso_connection SET last_error = $1, last_error_at = $2 WHERE organization_id = $3",
+        )
+        .bind(error)
+        .bind(at)
+        .bind(organization_id)
+        .execute(&mut *tx)
+        .await?;
+        audit::write(&mut tx, actor, entry, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use super::{
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MemberRecord {
     pub id: String,
     pub organization_id: String,
@@ -19,6 +19,9 @@ pub struct MemberRecord {
     pub status: String,
     pub directory_tenant_id: Option<String>,
     pub directory_object_id: Option<String>,
+    /// 1 when the member is selected for SSO ("selected members only" mode), else 0.
+    pub sso_enabled: i64,
+    pub last_sso_sign_in_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -41,6 +44,9 @@ pub struct MemberUpdate<'a> {
     pub display_name: Option<&'a str>,
     pub role: Option<&'a str>,
     pub status: Option<&'a str>,
+    pub sso_enabled: Option<bool>,
+    /// `Some(None)` removes the mapping; `Some(Some((tenant id, object id)))` sets it.
+    pub directory_identity: Option<Option<(&'a str, &'a str)>>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -52,7 +58,8 @@ pub struct InviteRecord {
 }
 
 const COLUMNS: &str = "id, organization_id, email, display_name, role, status, \
-     directory_tenant_id, directory_object_id, created_at, updated_at";
+     directory_tenant_id, directory_object_id, sso_enabled, last_sso_sign_in_at, created_at, \
+     updated_at";
 
 impl Storage {
     pub async fn create_member(
@@ -139,19 +146,51 @@ impl Storage {
         let display_name = update.display_name.unwrap_or(&current.display_name);
         let role = update.role.unwrap_or(&current.role);
         let status = update.status.unwrap_or(&current.status);
+        let sso_enabled = update
+            .sso_enabled
+            .map(i64::from)
+            .unwrap_or(current.sso_enabled);
+        let (tenant_id, object_id) = match update.directory_identity {
+            Some(Some((t, o))) => (Some(t), Some(o)),
+            Some(None) => (None, None),
+            None => (
+                current.directory_tenant_id.as_deref(),
+                current.directory_object_id.as_deref(),
+            ),
+        };
+        if let (Some(t), Some(o)) = (tenant_id, object_id) {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT display_name FROM member WHERE organization_id = $1 \
+                 AND directory_tenant_id = $2 AND directory_object_id = $3 AND id <> $4",
+            )
+            .bind(organization_id)
+            .bind(t)
+            .bind(o)
+            .bind(member_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(holder) = holder {
+                return Err(StorageError::HeldBy(holder));
+            }
+        }
         sqlx::query(
             "UPDATE member SET display_name = $1, display_name_normalized = $2, role = $3, \
-             status = $4, updated_at = $5 WHERE organization_id = $6 AND id = $7",
+             status = $4, sso_enabled = $5, directory_tenant_id = $6, directory_object_id = $7, \
+             updated_at = $8 WHERE organization_id = $9 AND id = $10",
         )
         .bind(display_name)
         .bind(display_name.to_lowercase())
         .bind(role)
         .bind(status)
+        .bind(sso_enabled)
+        .bind(tenant_id)
+        .bind(object_id)
         .bind(to_millis(now))
         .bind(organization_id)
         .bind(member_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(unique_as("directory_object_id"))?;
         let mut changes = Vec::new();
         if display_name != current.display_name {
             changes.push(format!("name: {} → {display_name}", current.display_name));
@@ -161,6 +200,12 @@ impl Storage {
         }
         if status != current.status {
             changes.push(format!("status: {} → {status}", current.status));
+        }
+        if sso_enabled != current.sso_enabled {
+            changes.push(format!("sso enabled: {}", sso_enabled == 1));
+        }
+        if object_id != current.directory_object_id.as_deref() {
+            changes.push(format!("object id: {}", object_id.unwrap_or("none")));
         }
         let detail = changes.join("; ");
         let entry = AuditEntry {
@@ -173,9 +218,46 @@ impl Storage {
             display_name: display_name.to_string(),
             role: role.to_string(),
             status: status.to_string(),
+            sso_enabled,
+            directory_tenant_id: tenant_id.map(str::to_string),
+            directory_object_id: object_id.map(str::to_string),
             updated_at: to_millis(now),
             ..current
         })
+    }
+
+    /// A member created by their first SSO sign-in, mapped to their directory user. An email
+    /// already used in the organization is a `Conflict("email")`: never linked by email.
+    pub async fn create_member_from_directory(
+        &self,
+        organization_id: &str,
+        member: &NewMember<'_>,
+        directory_identity: (&str, &str),
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<MemberRecord> {
+        let mut tx = self.pool.begin().await?;
+        let mut record = insert_member(&mut tx, organization_id, member, None, now).await?;
+        sqlx::query(
+            "UPDATE member SET directory_tenant_id = $1, directory_object_id = $2, sso_enabled = 1 \
+             WHERE id = $3",
+        )
+        .bind(directory_identity.0)
+        .bind(directory_identity.1)
+        .bind(&record.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as("directory_object_id"))?;
+        let entry = AuditEntry {
+            detail: "created on first sign-in with the directory",
+            ..AuditEntry::success(Some(organization_id), "member.create", member.email.0)
+        };
+        audit::write(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        record.directory_tenant_id = Some(directory_identity.0.to_string());
+        record.directory_object_id = Some(directory_identity.1.to_string());
+        record.sso_enabled = 1;
+        Ok(record)
     }
 
     /// Active admins with this email and a password, with their password hashes.
@@ -338,6 +420,8 @@ async fn insert_member(
         status: "active".into(),
         directory_tenant_id: None,
         directory_object_id: None,
+        sso_enabled: 0,
+        last_sso_sign_in_at: None,
         created_at: at,
         updated_at: at,
     })

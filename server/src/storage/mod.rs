@@ -12,7 +12,7 @@ mod sign_in_attempts;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
-pub use connections::ConnectionRecord;
+pub use connections::{ConnectionRecord, DomainOwner};
 pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
 pub use organizations::OrganizationRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
@@ -38,6 +38,9 @@ pub enum StorageError {
     /// A uniqueness rule was broken; the value names the field it concerns.
     #[error("conflict on {0}")]
     Conflict(&'static str),
+    /// A directory user already mapped to another member; the value is that member's name.
+    #[error("already mapped to {0}")]
+    HeldBy(String),
     #[error("the database URL must start with sqlite: or postgres:")]
     UnsupportedUrl,
     #[error("database error: {0}")]

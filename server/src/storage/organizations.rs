@@ -16,6 +16,9 @@ pub struct OrganizationRecord {
 const SELECT: &str = "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, \
      (SELECT COUNT(*) FROM member m WHERE m.organization_id = o.id) AS member_count \
      FROM organization o";
+/// The same without the member count, for the sign-in path (`member_count` reads 0).
+const SELECT_BRIEF: &str = "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, \
+     0 AS member_count FROM organization o";
 
 impl Storage {
     pub async fn create_organization(
@@ -62,6 +65,32 @@ impl Storage {
     pub async fn find_organization(&self, id: &str) -> StorageResult<Option<OrganizationRecord>> {
         Ok(
             sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE o.id = $1")))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// An organization by its slug, without its member count.
+    pub async fn find_organization_by_slug(
+        &self,
+        slug: &str,
+    ) -> StorageResult<Option<OrganizationRecord>> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_BRIEF} WHERE o.slug = $1")))
+                .bind(slug)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// An organization by id, without its member count.
+    pub async fn find_organization_brief(
+        &self,
+        id: &str,
+    ) -> StorageResult<Option<OrganizationRecord>> {
+        Ok(
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_BRIEF} WHERE o.id = $1")))
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?,

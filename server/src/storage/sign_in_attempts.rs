@@ -14,6 +14,8 @@ pub struct SignInAttempt {
     pub browser_key_hash: String,
     pub nonce: String,
     pub pkce_verifier: String,
+    /// Where to go after a sign-in, already checked to be a relative path on Gatehouse.
+    pub return_to: Option<String>,
 }
 
 impl Storage {
@@ -25,8 +27,8 @@ impl Storage {
     ) -> StorageResult<()> {
         sqlx::query(
             "INSERT INTO sign_in_attempt (state_hash, organization_id, purpose, browser_key_hash, \
-             nonce, pkce_verifier, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+             nonce, pkce_verifier, return_to, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
         )
         .bind(state_hash)
         .bind(&attempt.organization_id)
@@ -34,6 +36,7 @@ impl Storage {
         .bind(&attempt.browser_key_hash)
         .bind(&attempt.nonce)
         .bind(&attempt.pkce_verifier)
+        .bind(&attempt.return_to)
         .bind(to_millis(now))
         .bind(to_millis(now + ATTEMPT_LIFETIME))
         .execute(&self.pool)
@@ -50,7 +53,7 @@ impl Storage {
         Ok(sqlx::query_as(
             "UPDATE sign_in_attempt SET used_at = $1 \
              WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING organization_id, purpose, browser_key_hash, nonce, pkce_verifier",
+             RETURNING organization_id, purpose, browser_key_hash, nonce, pkce_verifier, return_to",
         )
         .bind(to_millis(now))
         .bind(state_hash)

@@ -1,12 +1,17 @@
 //! Starts the Entra-shaped provider from `end2end/idp` (needs its npm packages, which the test
 //! command installs) on a free port, for tests that talk to a directory.
 
+use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 pub const CONTOSO: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
 pub const SIMON_OID: &str = "3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f";
+pub const SIMON: &str = "B.Simon@contoso.com";
+pub const ADELE: &str = "AdeleV@contoso.com";
+pub const ADELE_OID: &str = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+pub const CONTOSO_PASSWORD: &str = "Contoso-Demo-2026!";
 
 pub struct Idp {
     pub url: String,
@@ -64,4 +69,84 @@ impl Idp {
             .expect("test hook");
         assert_eq!(response.status(), 201);
     }
+
+    async fn hook(&self, path: &str, body: Value) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_test{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("test hook");
+        assert!(response.status().is_success(), "{path}");
+        response.json().await.expect("json")
+    }
+
+    /// Makes the next ID token bad in one way (see BAD_TOKEN_MODES in provider.js).
+    pub async fn next_token(&self, mode: &str) {
+        self.hook("/next-token", json!({ "mode": mode })).await;
+    }
+
+    /// Publishes a new signing key and signs with it from now on.
+    pub async fn rotate_keys(&self) {
+        self.hook("/rotate-keys", json!({})).await;
+    }
+
+    /// Counts of token, key and discovery requests the provider has answered.
+    pub async fn stats(&self) -> Value {
+        reqwest::get(format!("{}/_test/stats", self.url))
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json")
+    }
 }
+
+/// Signs in at the provider as a person would: opens `start_url` (the provider's authorize URL
+/// or Gatehouse's own start address), fills the login form,
+/// and follows the redirects until the provider sends the browser to Gatehouse's callback.
+/// Answers that callback address without opening it.
+pub async fn callback_from_provider(
+    client: &Client,
+    start_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Url {
+    let mut response = client.get(start_url).send().await.unwrap();
+    let mut url = reqwest::Url::parse(start_url).unwrap();
+    for _ in 0..10 {
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let next = url.join(&location).unwrap();
+        if next.path() == "/auth/callback" {
+            return next;
+        }
+        response = if next.path().contains("/interaction/") {
+            assert_eq!(
+                client.get(next.clone()).send().await.unwrap().status(),
+                StatusCode::OK
+            );
+            client
+                .post(format!("{next}/login"))
+                .form(&[("username", username), ("password", password)])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            client.get(next.clone()).send().await.unwrap()
+        };
+        url = next;
+    }
+    panic!("too many redirects");
+}
+
+/// The same, then opens the callback in the same browser.
+pub async fn sign_in_at_provider(
+    client: &Client,
+    start_url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let callback = callback_from_provider(client, start_url, username, password).await;
+    client.get(callback).send().await.unwrap()
+}
+

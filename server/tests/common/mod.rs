@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod idp;
+pub mod wizard;
 
 use clap::Parser;
 use gatehouse::clock::{Clock, ManualClock};

@@ -1,0 +1,196 @@
+// People of an organization sign in with their directory: through the email-first page and
+// through the organization's own start address (what the Entra My Apps tile opens), the
+// policy's refusals end on a page that says why, and signing out ends the session.
+import crypto from 'node:crypto';
+import { test, expect } from '@playwright/test';
+import { api, ensureOperator, hydrated, registerApp, screenshots } from './helpers.js';
+
+test.describe.configure({ mode: 'serial' });
+
+const CONTOSO = '6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11';
+const SECRET = 'SignIn~E2E.Secret_Value-7731';
+const PASSWORD = 'Contoso-Demo-2026!';
+const SIMON = { upn: 'B.Simon@contoso.com', oid: '3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f' };
+const ADELE = { upn: 'AdeleV@contoso.com', oid: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d' };
+let orgId;
+
+/** Signs in at the directory's own page (the local provider's form). */
+async function atDirectory(page, upn) {
+  await expect(page.getByLabel('Email, phone, or Skype')).toBeVisible();
+  await page.getByLabel('Email, phone, or Skype').fill(upn);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function connection(page) {
+  return (await api(page, 'GET', `/organizations/${orgId}/connection`)).json();
+}
+
+async function setPolicy(page, policy) {
+  const { draft_version: version } = await connection(page);
+  const saved = await api(page, 'PUT', `/organizations/${orgId}/connection/draft/policy`, {
+    version, mode: 'everyone', allow_admins: true, create_members: false, new_member_role: 'member',
+    email_domains: ['contoso.com'], ...policy,
+  });
+  expect(saved.status()).toBe(200);
+  const { draft_version: current } = await connection(page);
+  expect((await api(page, 'POST', `/organizations/${orgId}/connection/activate`, { version: current })).status()).toBe(200);
+}
+
+/** The member with this email, created when missing. */
+async function memberId(page, email, name) {
+  const found = await (await api(page, 'GET', `/organizations/${orgId}/members?q=${encodeURIComponent(email)}`)).json();
+  if (found.items.length) return found.items[0].id;
+  const created = await api(page, 'POST', `/organizations/${orgId}/members`, { email, display_name: name, role: 'member' });
+  expect(created.status()).toBe(201);
+  return (await created.json()).id;
+}
+
+/** Maps a member by pasting the Object ID in the console, as the admin would. */
+async function mapInConsole(page, email, name, oid) {
+  await memberId(page, email, name);
+  await page.goto(`/console/orgs/${orgId}`);
+  await hydrated(page);
+  await page.getByRole('button', { name: `Edit ${name}` }).click();
+  await page.getByLabel('Object ID in the directory').fill('not-a-guid');
+  await page.getByRole('button', { name: 'Save member' }).click();
+  await expect(page.locator('#edit-object-id-error')).toContainText('GUID');
+  await page.getByLabel('Object ID in the directory').fill(oid);
+  await page.getByLabel('Status').selectOption('active');
+  await page.getByLabel(/^SSO enabled/).check();
+  await page.getByRole('button', { name: 'Save member' }).click();
+  await expect(page.getByRole('row').filter({ hasText: email })).toContainText(oid);
+}
+
+test('the operator connects Contoso to its directory', async ({ page, context }) => {
+  await page.goto('/signin');
+  await ensureOperator(page);
+  // Contoso exists when the foundation story ran first; this file also runs alone.
+  const found = await (await api(page, 'GET', '/organizations?q=contoso')).json();
+  const existing = found.items.find((o) => o.slug === 'contoso');
+  if (existing) {
+    orgId = existing.id;
+  } else {
+    const created = await api(page, 'POST', '/organizations', { name: 'Contoso', slug: 'contoso' });
+    expect(created.status()).toBe(201);
+    orgId = (await created.json()).id;
+  }
+  const { redirect_uri: redirectUri } = await connection(page);
+  const clientId = crypto.randomUUID();
+  await registerApp(page.request, clientId, [{ id: crypto.randomUUID(), value: SECRET, expires: '2099-01-01T00:00:00Z' }], redirectUri);
+  const base = `/organizations/${orgId}/connection`;
+  const saved = await api(page, 'PUT', `${base}/draft/credentials`, {
+    version: 0, cloud: 'custom', authority_host: process.env.E2E_IDP_URL, tenant: CONTOSO,
+    client_id: clientId, client_secret: SECRET, secret_expires_on: '2027-11-25',
+  });
+  expect(saved.status()).toBe(200);
+  expect((await api(page, 'POST', `${base}/draft/verify`, { version: 1 })).status()).toBe(200);
+  await setPolicyDraft(page, base);
+  // The test sign-in proves contoso.com for the email-first page.
+  const { authorize_url: authorizeUrl } = await (await api(page, 'POST', `${base}/test-sign-in`, {})).json();
+  await page.goto(authorizeUrl);
+  await atDirectory(page, SIMON.upn);
+  await expect(page.locator('#test-summary')).toContainText('The test sign-in worked');
+  const { draft_version: version } = await connection(page);
+  expect((await api(page, 'POST', `${base}/activate`, { version })).status()).toBe(200);
+  await mapInConsole(page, SIMON.upn, 'B.Simon', SIMON.oid);
+  const adele = await memberId(page, ADELE.upn, 'Adele Vance');
+  expect((await api(page, 'PATCH', `/organizations/${orgId}/members/${adele}`, { directory_object_id: ADELE.oid, sso_enabled: false })).status()).toBe(200);
+  await context.clearCookies();
+});
+
+async function setPolicyDraft(page, base) {
+  const saved = await api(page, 'PUT', `${base}/draft/policy`, {
+    version: 2, mode: 'everyone', allow_admins: true, create_members: false, new_member_role: 'member',
+    email_domains: ['contoso.com'],
+  });
+  expect(saved.status()).toBe(200);
+}
+
+test('B.Simon signs in with her email on the sign-in page, and signs out', async ({ page, context }) => {
+  await page.goto('/signin');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(SIMON.upn);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  // Straight to her directory, with her email already filled in.
+  await expect(page.getByLabel('Email, phone, or Skype')).toHaveValue(SIMON.upn);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/account$/);
+  await hydrated(page);
+  await expect(page.locator('#account-name')).toHaveText('B.Simon');
+  await expect(page.locator('#account-organization')).toHaveText('Contoso');
+  await screenshots(page, 'account');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.locator('#signed-out')).toHaveText('You are signed out of Gatehouse.');
+  await expect(page.locator('#directory-sign-out')).toHaveAttribute('href', `${process.env.E2E_IDP_URL}/${CONTOSO}/oauth2/v2.0/logout`);
+  expect((await page.request.get('/api/v1/session')).status()).toBe(401);
+  await context.clearCookies();
+});
+
+test('the organization\'s start address signs B.Simon in, as the My Apps tile would', async ({ page, context }) => {
+  await page.goto('/o/contoso/sso');
+  await atDirectory(page, SIMON.upn);
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.locator('#account-email')).toHaveText(SIMON.upn);
+  await context.clearCookies();
+  // The organization's overview shows the sign-in.
+  await page.goto('/signin');
+  await ensureOperator(page);
+  await page.goto(`/console/orgs/${orgId}`);
+  await hydrated(page);
+  await expect(page.locator('#org-sso-status')).toHaveText('Active');
+  await expect(page.locator('#org-sso-last-sign-in')).not.toHaveText('none yet');
+  await context.clearCookies();
+});
+
+test('in "selected members" mode a member who is not selected is refused with the reason', async ({ page, context }) => {
+  await page.goto('/signin');
+  await ensureOperator(page);
+  await setPolicy(page, { mode: 'selected_members' });
+  await context.clearCookies();
+  await page.goto('/o/contoso/sso');
+  await atDirectory(page, ADELE.upn);
+  await expect(page.getByRole('heading', { name: 'You cannot sign in here yet' })).toBeVisible();
+  await expect(page.locator('#problem')).toContainText('on only for selected members');
+  const reference = await page.locator('#reference').textContent();
+  expect(reference).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
+  await screenshots(page, 'sign-in-refused');
+  expect((await page.request.get('/api/v1/session')).status()).toBe(401);
+  await context.clearCookies();
+  // The admin finds the same reference in the audit log.
+  await page.goto('/signin');
+  await ensureOperator(page);
+  await page.goto(`/console/orgs/${orgId}/audit`);
+  await expect(page.getByRole('row').filter({ hasText: reference })).toContainText('not_selected');
+  await context.clearCookies();
+});
+
+test('a first sign-in creates a member only when the organization allows it', async ({ page, context }) => {
+  const nobody = 'nobody@contoso.com';
+  await page.goto('/signin');
+  await ensureOperator(page);
+  await setPolicy(page, { mode: 'everyone', create_members: false });
+  await context.clearCookies();
+  await page.goto('/o/contoso/sso');
+  await atDirectory(page, nobody);
+  await expect(page.locator('#problem')).toContainText('not linked to a member of this organization');
+  await context.clearCookies();
+
+  await page.goto('/signin');
+  await ensureOperator(page);
+  await setPolicy(page, { mode: 'everyone', create_members: true });
+  const before = await (await api(page, 'GET', `/organizations/${orgId}/members?q=nobody`)).json();
+  expect(before.total).toBe(0);
+  await context.clearCookies();
+  await page.goto('/o/contoso/sso');
+  await atDirectory(page, nobody);
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.locator('#account-name')).toHaveText('Nobody Assigned');
+  await context.clearCookies();
+  await page.goto('/signin');
+  await ensureOperator(page);
+  const after = await (await api(page, 'GET', `/organizations/${orgId}/members?q=nobody`)).json();
+  expect(after.total).toBe(1);
+  expect(after.items[0].directory_object_id).toBe('0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a');
+});

@@ -1,0 +1,140 @@
+//! Discovery documents and signing keys, cached per directory. A warm sign-in fetches nothing;
+//! a token signed with a key the cache does not know triggers one re-fetch of the keys, at most
+//! once per `key_refetch_interval` per directory, so a key rotation never fails a sign-in and a
+//! flood of unknown `kid`s cannot make Gatehouse hammer the directory.
+
+use super::{failure, OidcFailure};
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::IssuerUrl;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a discovery document and its keys are used before they are read again.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The shortest time between two key re-fetches for one directory.
+pub const DEFAULT_KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+
+struct Entry {
+    metadata: Arc<CoreProviderMetadata>,
+    fetched_at: Instant,
+    /// When an unknown key last made the keys be fetched again.
+    keys_refetched_at: Option<Instant>,
+}
+
+pub struct DirectoryCache {
+    entries: Mutex<HashMap<String, Entry>>,
+    ttl: Duration,
+    key_refetch_interval: Duration,
+}
+
+impl Default for DirectoryCache {
+    fn default() -> Self {
+        DirectoryCache::new(DEFAULT_TTL, DEFAULT_KEY_REFETCH_INTERVAL)
+    }
+}
+
+impl std::fmt::Debug for DirectoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryCache")
+            .field("ttl", &self.ttl)
+            .field("key_refetch_interval", &self.key_refetch_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The issuer address of a directory, which also keys the cache.
+pub fn issuer_of(authority_host: &str, tenant_id: &str) -> String {
+    format!("{authority_host}/{tenant_id}/v2.0")
+}
+
+fn lock(entries: &Mutex<HashMap<String, Entry>>) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl DirectoryCache {
+    pub fn new(ttl: Duration, key_refetch_interval: Duration) -> Self {
+        DirectoryCache {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+            key_refetch_interval,
+        }
+    }
+
+    /// The directory's discovery document with its keys, from the cache when fresh.
+    pub async fn metadata(
+        &self,
+        http: &reqwest::Client,
+        issuer: &str,
+    ) -> Result<Arc<CoreProviderMetadata>, OidcFailure> {
+        if let Some(entry) = lock(&self.entries).get(issuer) {
+            if entry.fetched_at.elapsed() < self.ttl {
+                return Ok(entry.metadata.clone());
+            }
+        }
+        let url = IssuerUrl::new(issuer.to_string())
+            .map_err(|e| failure("provider_address", "The directory's address is not valid.", e))?;
+        metrics::counter!("gatehouse_directory_fetches_total", "kind" => "discovery").increment(1);
+        let metadata = Arc::new(
+            CoreProviderMetadata::discover_async(url, http)
+                .await
+                .map_err(|e| {
+                    failure(
+                        "provider_unreachable",
+                        "Gatehouse could not read the directory's sign-in settings. The directory may be down or slow; try again in a few minutes.",
+                        super::error_chain(&e),
+                    )
+                })?,
+        );
+        lock(&self.entries).insert(
+            issuer.to_string(),
+            Entry {
+                metadata: metadata.clone(),
+                fetched_at: Instant::now(),
+                keys_refetched_at: None,
+            },
+        );
+        Ok(metadata)
+    }
+
+    /// Reads the directory's keys again because a token names `kid`, which the cached keys lack.
+    /// Answers the refreshed document, or `None` when a re-fetch happened too recently or the
+    /// keys still lack `kid`.
+    pub async fn refresh_keys(
+        &self,
+        http: &reqwest::Client,
+        issuer: &str,
+        kid: &str,
+    ) -> Option<Arc<CoreProviderMetadata>> {
+        let current = {
+            let mut entries = lock(&self.entries);
+            let entry = entries.get_mut(issuer)?;
+            if super::validate::has_key(&entry.metadata, kid) {
+                // Another sign-in already fetched the new key.
+                return Some(entry.metadata.clone());
+            }
+            if entry
+                .keys_refetched_at
+                .is_some_and(|at| at.elapsed() < self.key_refetch_interval)
+            {
+                return None;
+            }
+            // Claimed before fetching: concurrent sign-ins with unknown keys do not pile up.
+            entry.keys_refetched_at = Some(Instant::now());
+            entry.metadata.clone()
+        };
+        metrics::counter!("gatehouse_directory_fetches_total", "kind" => "keys").increment(1);
+        let keys = match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), http).await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::warn!(issuer, error = %super::error_chain(&e), "key re-fetch failed");
+                return None;
+            }
+        };
+        let refreshed = Arc::new((*current).clone().set_jwks(keys));
+        if let Some(entry) = lock(&self.entries).get_mut(issuer) {
+            entry.metadata = refreshed.clone();
+        }
+        super::validate::has_key(&refreshed, kid).then_some(refreshed)
+    }
+}

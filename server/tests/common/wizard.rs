@@ -1,0 +1,173 @@
+//! A connected organization for tests: Contoso's admin walks the wizard's API against the
+//! Entra-shaped provider.
+
+use super::idp::{sign_in_at_provider, Idp, CONTOSO, CONTOSO_PASSWORD, SIMON};
+use super::{body, spawn_app, TestApp};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "Wizard~Secret.Value_For-Tests_0001";
+pub const SECRET_ID: &str = "0e1d2c3b-4a59-4687-9a8b-7c6d5e4f3a2b";
+
+pub struct Wizard {
+    pub app: TestApp,
+    pub idp: Idp,
+    pub admin: Client,
+    pub org: String,
+    pub client_id: String,
+}
+
+pub fn future_date(days: i64) -> String {
+    (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
+}
+
+pub async fn wizard() -> Wizard {
+    let app = spawn_app().await;
+    let idp = Idp::start();
+    let operator = app.operator().await;
+    let org = app.create_org(&operator, "Contoso", "contoso").await;
+    let admin = app.admin(&operator, &org, "ada@contoso.com").await;
+    let client_id = uuid::Uuid::new_v4().to_string();
+    idp.register_app(
+        CONTOSO,
+        &client_id,
+        json!([{ "id": SECRET_ID, "value": SECRET, "expires": "2099-01-01T00:00:00Z" }]),
+        &format!("{}/auth/callback", app.url),
+    )
+    .await;
+    Wizard {
+        app,
+        idp,
+        admin,
+        org,
+        client_id,
+    }
+}
+
+impl Wizard {
+    pub fn path(&self, rest: &str) -> String {
+        format!("/organizations/{}/connection{rest}", self.org)
+    }
+
+    pub async fn connection(&self) -> Value {
+        body(self.app.get(&self.admin, &self.path("")).await).await
+    }
+
+    pub async fn save(
+        &self,
+        version: i64,
+        tenant: &str,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> reqwest::Response {
+        self.app
+            .send(
+                &self.admin,
+                reqwest::Method::PUT,
+                &self.path("/draft/credentials"),
+                json!({
+                    "version": version, "cloud": "custom", "authority_host": self.idp.url,
+                    "tenant": tenant, "client_id": client_id, "client_secret": secret,
+                    "secret_expires_on": future_date(365),
+                }),
+            )
+            .await
+    }
+
+    pub async fn verify(&self, version: i64) -> Value {
+        let response = self
+            .app
+            .post(
+                &self.admin,
+                &self.path("/draft/verify"),
+                json!({"version": version}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        body(response).await
+    }
+}
+
+pub async fn start_test_sign_in(w: &Wizard) -> String {
+    let started = w
+        .app
+        .post(&w.admin, &w.path("/test-sign-in"), json!({}))
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    body(started).await["authorize_url"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+impl Wizard {
+    /// The draft's current version.
+    pub async fn version(&self) -> i64 {
+        self.connection().await["draft_version"].as_i64().expect("version")
+    }
+
+    /// A test sign-in as B.Simon that must pass.
+    pub async fn test_sign_in_as_simon(&self) {
+        let url = start_test_sign_in(self).await;
+        let callback = sign_in_at_provider(&self.admin, &url, SIMON, CONTOSO_PASSWORD).await;
+        assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+        let result = self.connection().await["test_sign_in"].clone();
+        assert_eq!(result["passed"], true, "{result}");
+    }
+
+    pub async fn set_policy(&self, policy: Value) -> reqwest::Response {
+        let mut request = json!({
+            "version": self.version().await, "mode": "everyone", "allow_admins": true,
+            "create_members": false, "new_member_role": "member", "email_domains": ["contoso.com"],
+        });
+        for (key, value) in policy.as_object().expect("an object") {
+            request[key] = value.clone();
+        }
+        self.app
+            .send(&self.admin, reqwest::Method::PUT, &self.path("/draft/policy"), request)
+            .await
+    }
+
+    pub async fn activate(&self) -> reqwest::Response {
+        let version = self.version().await;
+        self.app
+            .post(&self.admin, &self.path("/activate"), json!({ "version": version }))
+            .await
+    }
+
+    /// Saves, verifies, sets `policy` (over "everyone" with contoso.com), passes a test sign-in
+    /// and activates: SSO is on.
+    pub async fn connect(&self, policy: Value) {
+        assert_eq!(self.save(0, CONTOSO, &self.client_id, Some(SECRET)).await.status(), StatusCode::OK);
+        self.verify(1).await;
+        assert_eq!(self.set_policy(policy).await.status(), StatusCode::OK);
+        self.test_sign_in_as_simon().await;
+        let activated = self.activate().await;
+        assert_eq!(activated.status(), StatusCode::OK);
+        assert_eq!(body(activated).await["status"], "active");
+    }
+
+    /// Adds a member and maps them to a directory user; answers the member's id.
+    pub async fn add_mapped_member(&self, email: &str, name: &str, object_id: &str, sso_enabled: bool) -> String {
+        let created = self
+            .app
+            .post(
+                &self.admin,
+                &format!("/organizations/{}/members", self.org),
+                json!({ "email": email, "display_name": name, "role": "member" }),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let id = body(created).await["id"].as_str().expect("id").to_string();
+        let mapped = self
+            .app
+            .patch(
+                &self.admin,
+                &format!("/organizations/{}/members/{id}", self.org),
+                json!({ "directory_object_id": object_id, "sso_enabled": sso_enabled }),
+            )
+            .await;
+        assert_eq!(mapped.status(), StatusCode::OK);
+        id
+    }
+}

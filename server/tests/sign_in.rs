@@ -1,0 +1,657 @@
+//! End-user sign-in through the real flow against the Entra-shaped provider, and the security
+//! battery of `shared/brief/security.md`: every bad token, callback or redirect ends on a page
+//! that names the problem, and leaves no session, member or mapping behind.
+
+mod common;
+
+use common::idp::{
+    callback_from_provider, sign_in_at_provider, ADELE, ADELE_OID, CONTOSO, CONTOSO_PASSWORD,
+    SIMON, SIMON_OID,
+};
+use common::wizard::{wizard, Wizard, SECRET, SECRET_ID};
+use common::body;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// Contoso with SSO active under `policy`, and B.Simon mapped (selected for SSO).
+async fn contoso(policy: Value) -> (Wizard, String) {
+    let w = wizard().await;
+    w.connect(policy).await;
+    let simon = w
+        .add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
+        .await;
+    (w, simon)
+}
+
+fn start_url(w: &Wizard, rest: &str) -> String {
+    format!("{}/o/contoso/sso{rest}", w.app.url)
+}
+
+async fn sign_in(w: &Wizard, browser: &Client, user: &str) -> Response {
+    sign_in_at_provider(browser, &start_url(w, ""), user, CONTOSO_PASSWORD).await
+}
+
+fn location(response: &Response) -> String {
+    response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string()
+}
+
+async fn session_of(w: &Wizard, browser: &Client) -> Response {
+    w.app.get(browser, "/session").await
+}
+
+async fn member_count(w: &Wizard) -> i64 {
+    body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members", w.org))
+            .await,
+    )
+    .await["total"]
+        .as_i64()
+        .expect("total")
+}
+
+async fn audit(w: &Wizard) -> Vec<Value> {
+    body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/audit", w.org))
+            .await,
+    )
+    .await["items"]
+        .as_array()
+        .expect("items")
+        .clone()
+}
+
+/// The refusal page: the status, the plain words, and a reference that the newest audit
+/// entry carries; then no session for the browser and no new member.
+async fn assert_refused(
+    w: &Wizard,
+    browser: &Client,
+    response: Response,
+    status: StatusCode,
+    words: &str,
+    members_before: i64,
+) {
+    assert_eq!(response.status(), status);
+    let page = response.text().await.expect("page");
+    assert!(page.contains(words), "expected “{words}” in {page}");
+    let reference = page
+        .split("<code id=\"reference\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a reference on the page")
+        .to_string();
+    let newest = audit(w).await[0].clone();
+    assert_eq!(newest["action"], "sso.sign_in");
+    assert_eq!(newest["outcome"], "failure");
+    assert!(
+        newest["detail"].as_str().unwrap().contains(&reference),
+        "{newest}"
+    );
+    assert_eq!(
+        session_of(w, browser).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "no session"
+    );
+    assert_eq!(member_count(w).await, members_before, "no member created");
+}
+
+#[tokio::test]
+async fn b_simon_signs_in_with_the_organizations_start_url() {
+    let (w, simon) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let callback = sign_in(&w, &browser, SIMON).await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&callback), "/account");
+    let me = body(session_of(&w, &browser).await).await;
+    assert_eq!(me["kind"], "member");
+    assert_eq!(me["id"], simon.as_str());
+    assert_eq!(me["organization"]["slug"], "contoso");
+
+    let entry = audit(&w).await[0].clone();
+    assert_eq!(entry["action"], "sso.sign_in");
+    assert_eq!(entry["outcome"], "success");
+    assert_eq!(entry["target"], SIMON_OID);
+    let connection = w.connection().await;
+    assert!(connection["last_sign_in_at"].is_string(), "{connection}");
+    let members = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members?q=simon", w.org))
+            .await,
+    )
+    .await;
+    assert!(members["items"][0]["last_sso_sign_in_at"].is_string());
+
+    // Members reach their own session, never the console's API.
+    assert_eq!(
+        w.app.get(&browser, "/organizations").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let out = body(w.app.delete(&browser, "/session").await).await;
+    assert_eq!(
+        out["directory_sign_out_url"],
+        format!("{}/{CONTOSO}/oauth2/v2.0/logout", w.idp.url)
+    );
+    assert_eq!(
+        session_of(&w, &browser).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_email_first_page_sends_a_proven_domain_to_its_directory() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let method = body(
+        w.app
+            .post(
+                &browser,
+                "/sign-in/method",
+                json!({"email": "B.Simon@Contoso.com", "return_to": "/account?from=email"}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(method["method"], "sso", "{method}");
+    assert_eq!(method["organization_name"], "Contoso");
+    let sso_url = method["sso_url"].as_str().unwrap();
+    assert!(sso_url.starts_with("/o/contoso/sso?login_hint=B.Simon%40Contoso.com"));
+    let callback = sign_in_at_provider(
+        &browser,
+        &format!("{}{sso_url}", w.app.url),
+        SIMON,
+        CONTOSO_PASSWORD,
+    )
+    .await;
+    assert_eq!(location(&callback), "/account?from=email");
+
+    for other in ["ada@fabrikam.com", "someone@example.org"] {
+        let method = body(
+            w.app
+                .post(&browser, "/sign-in/method", json!({ "email": other }))
+                .await,
+        )
+        .await;
+        assert_eq!(method["method"], "password", "{other}");
+    }
+    let bad = w
+        .app
+        .post(&browser, "/sign-in/method", json!({"email": "not an email"}))
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_unproven_domain_and_a_disabled_connection_ask_for_the_password() {
+    let w = wizard().await;
+    // fabrikam.com is listed but never proven by a sign-in of this directory.
+    w.connect(json!({"email_domains": ["contoso.com", "fabrikam.com"]}))
+        .await;
+    let browser = w.app.browser();
+    let ask = |email: &'static str| {
+        let (app, browser) = (&w.app, &browser);
+        async move {
+            body(
+                app.post(browser, "/sign-in/method", json!({ "email": email }))
+                    .await,
+            )
+            .await["method"]
+                .clone()
+        }
+    };
+    assert_eq!(ask("x@contoso.com").await, "sso");
+    assert_eq!(ask("x@fabrikam.com").await, "password");
+    w.app.post(&w.admin, &w.path("/disable"), json!({})).await;
+    assert_eq!(ask("x@contoso.com").await, "password");
+    let start = browser.get(start_url(&w, "")).send().await.unwrap();
+    assert_eq!(start.status(), StatusCode::NOT_FOUND);
+    assert!(start.text().await.unwrap().contains("not turned on single sign-on"));
+}
+
+#[tokio::test]
+async fn return_to_is_honoured_only_for_paths_on_gatehouse() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let callback = sign_in_at_provider(
+        &browser,
+        &start_url(&w, "?return_to=%2Faccount%3Ftab%3Dsecurity"),
+        SIMON,
+        CONTOSO_PASSWORD,
+    )
+    .await;
+    assert_eq!(location(&callback), "/account?tab=security");
+    for evil in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2F%5Cevil.example",
+    ] {
+        let browser = w.app.browser();
+        let callback = sign_in_at_provider(
+            &browser,
+            &start_url(&w, &format!("?return_to={evil}")),
+            SIMON,
+            CONTOSO_PASSWORD,
+        )
+        .await;
+        assert_eq!(location(&callback), "/account", "{evil}");
+    }
+}
+
+/// One test per bad ID token the provider can send: each is refused with its own words.
+macro_rules! bad_token {
+    ($name:ident, $mode:literal, $words:literal) => {
+        #[tokio::test]
+        async fn $name() {
+            let (w, _) = contoso(json!({})).await;
+            let before = member_count(&w).await;
+            w.idp.next_token($mode).await;
+            let browser = w.app.browser();
+            let callback = sign_in(&w, &browser, SIMON).await;
+            assert_refused(&w, &browser, callback, StatusCode::BAD_REQUEST, $words, before)
+                .await;
+        }
+    };
+}
+
+bad_token!(a_bad_signature_is_refused, "bad_signature", "signature is not valid");
+bad_token!(an_unsigned_token_is_refused, "alg_none", "RS256");
+bad_token!(an_hs256_token_is_refused, "hs256", "RS256");
+bad_token!(
+    a_token_signed_with_a_key_not_published_is_refused,
+    "unknown_key",
+    "key the directory does not publish"
+);
+bad_token!(a_wrong_issuer_is_refused, "wrong_issuer", "issued by another directory");
+bad_token!(
+    a_token_from_another_directory_is_refused,
+    "other_tenant",
+    "issued by another directory"
+);
+bad_token!(a_wrong_audience_is_refused, "wrong_audience", "another application");
+bad_token!(an_expired_token_is_refused, "expired", "has expired");
+bad_token!(a_token_not_yet_valid_is_refused, "not_yet_valid", "not valid yet");
+bad_token!(a_wrong_nonce_is_refused, "wrong_nonce", "wrong nonce");
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let first = browser.get(callback.clone()).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    w.app.delete(&browser, "/session").await;
+    let replay = browser.get(callback).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("already used"));
+    assert_eq!(
+        session_of(&w, &browser).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_callback_without_the_browsers_session_is_refused() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let cookieless = w.app.browser();
+    let response = cookieless.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("another browser"));
+    assert_eq!(
+        session_of(&w, &cookieless).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        session_of(&w, &browser).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_code_brought_to_another_sign_in_fails_the_providers_pkce_check() {
+    let (w, _) = contoso(json!({})).await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    // Two sign-ins in one browser; the code of the first arrives with the state of the second,
+    // so Gatehouse sends the second's PKCE verifier with the first's code.
+    let first = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let second = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let code = first
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    let mut swapped = second.clone();
+    let pairs: Vec<(String, String)> = second
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "code" { code.clone() } else { v.to_string() };
+            (k.to_string(), v)
+        })
+        .collect();
+    swapped.query_pairs_mut().clear().extend_pairs(pairs);
+    let response = browser.get(swapped).send().await.unwrap();
+    assert_refused(
+        &w,
+        &browser,
+        response,
+        StatusCode::BAD_REQUEST,
+        "refused to complete the sign-in",
+        before,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_email_claim_never_signs_in_as_another_member() {
+    // Adele's email claim equals an existing member's email, but that member is not mapped to
+    // her directory user: she must not become that member, even when members are created.
+    let (w, _) = contoso(json!({"create_members": true})).await;
+    let created = w
+        .app
+        .post(
+            &w.admin,
+            &format!("/organizations/{}/members", w.org),
+            json!({"email": ADELE, "display_name": "Adele (unmapped)", "role": "member"}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let callback = sign_in(&w, &browser, ADELE).await;
+    assert_refused(
+        &w,
+        &browser,
+        callback,
+        StatusCode::FORBIDDEN,
+        "not linked to your directory account",
+        before,
+    )
+    .await;
+    let adele = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members?q=adele", w.org))
+            .await,
+    )
+    .await;
+    assert!(adele["items"][0]["directory_object_id"].is_null(), "no mapping made");
+}
+
+#[tokio::test]
+async fn a_first_sign_in_creates_a_member_only_when_allowed() {
+    let (w, _) = contoso(json!({})).await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let refused = sign_in(&w, &browser, ADELE).await;
+    assert_refused(
+        &w,
+        &browser,
+        refused,
+        StatusCode::FORBIDDEN,
+        "not linked to a member",
+        before,
+    )
+    .await;
+
+    assert_eq!(
+        w.set_policy(json!({"create_members": true})).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(w.activate().await.status(), StatusCode::OK);
+    let callback = sign_in(&w, &browser, ADELE).await;
+    assert_eq!(location(&callback), "/account");
+    assert_eq!(member_count(&w).await, before + 1);
+    let adele = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members?q=adele", w.org))
+            .await,
+    )
+    .await["items"][0]
+        .clone();
+    assert_eq!(adele["directory_object_id"], ADELE_OID);
+    assert_eq!(adele["directory_tenant_id"], CONTOSO);
+    assert_eq!(adele["display_name"], "Adele Vance");
+    assert_eq!(adele["role"], "member");
+}
+
+#[tokio::test]
+async fn selected_members_mode_refuses_members_not_selected() {
+    let (w, simon) = contoso(json!({"mode": "selected_members"})).await;
+    w.app
+        .patch(
+            &w.admin,
+            &format!("/organizations/{}/members/{simon}", w.org),
+            json!({"sso_enabled": false}),
+        )
+        .await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let refused = sign_in(&w, &browser, SIMON).await;
+    assert_refused(
+        &w,
+        &browser,
+        refused,
+        StatusCode::FORBIDDEN,
+        "selected members",
+        before,
+    )
+    .await;
+    w.app
+        .patch(
+            &w.admin,
+            &format!("/organizations/{}/members/{simon}", w.org),
+            json!({"sso_enabled": true}),
+        )
+        .await;
+    assert_eq!(location(&sign_in(&w, &browser, SIMON).await), "/account");
+}
+
+#[tokio::test]
+async fn a_member_disabled_between_start_and_callback_is_refused() {
+    let (w, simon) = contoso(json!({})).await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let disabled = w
+        .app
+        .patch(
+            &w.admin,
+            &format!("/organizations/{}/members/{simon}", w.org),
+            json!({"status": "disabled"}),
+        )
+        .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let response = browser.get(callback).send().await.unwrap();
+    assert_refused(
+        &w,
+        &browser,
+        response,
+        StatusCode::FORBIDDEN,
+        "is disabled",
+        before,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_user_not_assigned_to_the_app_gets_aadsts50105_guidance() {
+    let (w, _) = contoso(json!({})).await;
+    // The admin turns on "assignment required" in Entra and assigns only B.Simon.
+    reqwest::Client::new()
+        .post(format!("{}/_test/apps", w.idp.url))
+        .json(&json!({
+            "tenantId": CONTOSO, "clientId": w.client_id, "displayName": "Gatehouse",
+            "secrets": [{ "id": SECRET_ID, "value": SECRET, "expires": "2099-01-01T00:00:00Z" }],
+            "redirectUris": [format!("{}/auth/callback", w.app.url)],
+            "assignmentRequired": true, "assignedUsers": [SIMON_OID],
+        }))
+        .send()
+        .await
+        .unwrap();
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let callback = sign_in(&w, &browser, "nobody@contoso.com").await;
+    assert_refused(
+        &w,
+        &browser,
+        callback,
+        StatusCode::FORBIDDEN,
+        "not assigned to the app",
+        before,
+    )
+    .await;
+    let connection = w.connection().await;
+    assert!(
+        connection["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("AADSTS50105"),
+        "{connection}"
+    );
+}
+
+#[tokio::test]
+async fn an_app_without_consent_gets_aadsts65001_guidance() {
+    let (w, _) = contoso(json!({})).await;
+    reqwest::Client::new()
+        .post(format!("{}/_test/apps", w.idp.url))
+        .json(&json!({
+            "tenantId": CONTOSO, "clientId": w.client_id, "displayName": "Gatehouse",
+            "secrets": [{ "id": SECRET_ID, "value": SECRET, "expires": "2099-01-01T00:00:00Z" }],
+            "redirectUris": [format!("{}/auth/callback", w.app.url)], "consentRequired": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let callback = sign_in(&w, &browser, SIMON).await;
+    assert_refused(
+        &w,
+        &browser,
+        callback,
+        StatusCode::FORBIDDEN,
+        "Grant admin consent",
+        before,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn access_denied_from_the_directory_ends_on_a_clear_page() {
+    let (w, _) = contoso(json!({})).await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let start = browser.get(start_url(&w, "")).send().await.unwrap();
+    let authorize = reqwest::Url::parse(&location(&start)).unwrap();
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.to_string())
+        .unwrap();
+    // What the directory sends when the person cancels, with text that must stay text.
+    let mut callback = reqwest::Url::parse(&format!("{}/auth/callback", w.app.url)).unwrap();
+    callback
+        .query_pairs_mut()
+        .append_pair("state", &state)
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "<script>alert(1)</script> The user cancelled.");
+    let response = browser.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("cancelled or refused"));
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!page.contains("<script>alert(1)"));
+    assert_eq!(member_count(&w).await, before);
+    assert_eq!(
+        session_of(&w, &browser).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn key_rotation_in_a_run_of_sign_ins_fails_none_and_warm_sign_ins_fetch_nothing() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    assert_eq!(location(&sign_in(&w, &browser, SIMON).await), "/account");
+    let warm = w.idp.stats().await;
+    for _ in 0..3 {
+        assert_eq!(location(&sign_in(&w, &browser, SIMON).await), "/account");
+    }
+    let after = w.idp.stats().await;
+    assert_eq!(after["keyRequests"], warm["keyRequests"], "no key fetch once warm");
+    assert_eq!(
+        after["discoveryRequests"], warm["discoveryRequests"],
+        "no discovery once warm"
+    );
+    w.idp.rotate_keys().await;
+    for _ in 0..3 {
+        assert_eq!(location(&sign_in(&w, &browser, SIMON).await), "/account");
+    }
+    let rotated = w.idp.stats().await;
+    assert_eq!(
+        rotated["keyRequests"].as_i64().unwrap(),
+        after["keyRequests"].as_i64().unwrap() + 1,
+        "one key fetch for the new key"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_unknown_keys_fetches_the_keys_at_most_once() {
+    let (w, _) = contoso(json!({})).await;
+    let before = w.idp.stats().await["keyRequests"].as_i64().unwrap();
+    for _ in 0..5 {
+        w.idp.next_token("unknown_key").await;
+        let browser = w.app.browser();
+        let callback = sign_in(&w, &browser, SIMON).await;
+        assert_eq!(callback.status(), StatusCode::BAD_REQUEST);
+    }
+    let after = w.idp.stats().await["keyRequests"].as_i64().unwrap();
+    assert!(after - before <= 1, "{before} → {after}");
+}
+
+#[tokio::test]
+async fn a_directory_that_is_down_gives_a_clear_page_and_gatehouse_keeps_serving() {
+    let (w, _) = contoso(json!({})).await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let Wizard {
+        app, idp, admin, org, ..
+    } = w;
+    drop(idp);
+    let response = browser.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("could not be reached"));
+    assert_eq!(app.get(&admin, "/session").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&browser, "/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let members = body(
+        app.get(&admin, &format!("/organizations/{org}/members"))
+            .await,
+    )
+    .await;
+    assert_eq!(members["total"], before, "no member created");
+}
+
+#[tokio::test]
+async fn sign_in_starts_are_rate_limited_per_address() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let mut limited = false;
+    for _ in 0..70 {
+        let response = browser.get(start_url(&w, "")).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    }
+    assert!(limited, "the 61st start in a minute is refused");
+}
