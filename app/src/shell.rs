@@ -1,7 +1,8 @@
 use crate::pages::{
-    account::AccountPage, audit::AuditPage, console::ConsoleHome, console::ConsoleLayout, first_run::FirstRunPage,
-    home::HomePage, invite::AcceptInvitePage, organization::OrganizationPage,
-    setup_link::SetupLinkPage, signin::SignInPage, sso::SsoWizardPage,
+    account::AccountPage, audit::AuditPage, console::ConsoleHome, console::ConsoleLayout,
+    first_run::FirstRunPage, home::HomePage, invite::AcceptInvitePage,
+    organization::OrganizationPage, setup_link::SetupLinkPage, signin::SignInPage,
+    sso::SsoWizardPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -2,11 +2,11 @@
 //! it on port 0 and drive the real thing.
 
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
-use crate::oidc::DirectoryCache;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::{to_millis, Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::sealing::{SealingError, SealingKey};
+use crate::oidc::DirectoryCache;
 use crate::state::AppState;
 use crate::storage::{Storage, StorageError};
 use crate::web_settings::{WebSettings, WebSettingsError};
@@ -226,7 +226,8 @@ pub fn loggable_path(path: &str) -> String {
     path.to_string()
 }
 
-/// Removes expired sessions and idle rate-limit keys from time to time.
+/// Removes expired sessions, finished sign-in attempts and idle rate-limit keys from time to
+/// time.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -241,6 +242,15 @@ async fn housekeeping(state: AppState) {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
+        }
+        match state
+            .storage
+            .delete_finished_sign_in_attempts(time::OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "finished sign-in attempts removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "sign-in attempt cleanup failed"),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::connections::test_sign_in;
 use crate::crypto::tokens;
 use crate::sign_in::{self, browser, page::Problem, Answer};
 use crate::state::AppState;
+use crate::storage::OrganizationKey;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -78,12 +79,12 @@ async fn callback(
             "This sign-in was started in another browser or session. Start it again here.",
         );
     }
-    let org = match state
+    let target = match state
         .storage
-        .find_organization_brief(&attempt.organization_id)
+        .find_sign_in_organization(OrganizationKey::Id(&attempt.organization_id))
         .await
     {
-        Ok(Some(org)) => org,
+        Ok(Some(target)) => target,
         _ => {
             return Problem::new(
                 StatusCode::NOT_FOUND,
@@ -106,10 +107,11 @@ async fn callback(
     };
     match attempt.purpose.as_str() {
         sign_in::PURPOSE => {
-            sign_in::complete(&state, &session, &client_addr, &org, &attempt, answer).await
+            sign_in::complete(&state, &session, &client_addr, &target, &attempt, answer).await
         }
         test_sign_in::PURPOSE => {
-            match test_sign_in::complete(&state, &org, &attempt, answer).await {
+            let org = &target.organization;
+            match test_sign_in::complete(&state, org, &attempt, answer).await {
                 Ok(wizard) => Redirect::to(&wizard).into_response(),
                 Err(e) => {
                     let reference = sign_in::new_reference();

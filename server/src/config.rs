@@ -103,7 +103,9 @@ pub enum ConfigError {
     },
     #[error("GATEHOUSE_PUBLIC_URL must be an absolute http:// or https:// URL, got {0:?}")]
     PublicUrl(String),
-    #[error("the clock skew is at most 300 seconds (the security rules allow five minutes), got {0}")]
+    #[error(
+        "the clock skew is at most 300 seconds (the security rules allow five minutes), got {0}"
+    )]
     ClockSkew(u64),
 }
 

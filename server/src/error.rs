@@ -138,7 +138,9 @@ impl From<StorageError> for ApiError {
             }
             StorageError::HeldBy(holder) => ApiError::Conflict(FieldErrors::single(
                 "directory_object_id",
-                format!("{holder} already has this Object ID: one directory user maps to one member."),
+                format!(
+                    "{holder} already has this Object ID: one directory user maps to one member."
+                ),
             )),
             other => ApiError::Internal(other.to_string()),
         }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::idp::{sign_in_at_provider, callback_from_provider, CONTOSO};
+use common::idp::{callback_from_provider, sign_in_at_provider, CONTOSO};
 use common::wizard::{future_date, start_test_sign_in, wizard, SECRET, SECRET_ID};
 use common::{body, field_error};
 use reqwest::StatusCode;
@@ -183,10 +183,7 @@ async fn editing_an_active_connection_works_on_the_draft_until_it_is_activated()
         edited["draft"]["verification"].is_null(),
         "new credentials need a new verification"
     );
-    assert!(
-        edited["test_sign_in"].is_null(),
-        "and a new test sign-in"
-    );
+    assert!(edited["test_sign_in"].is_null(), "and a new test sign-in");
     let refused = w
         .app
         .post(&w.admin, &w.path("/activate"), json!({"version": 3}))

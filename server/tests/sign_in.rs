@@ -4,12 +4,12 @@
 
 mod common;
 
+use common::body;
 use common::idp::{
     callback_from_provider, sign_in_at_provider, ADELE, ADELE_OID, CONTOSO, CONTOSO_PASSWORD,
     SIMON, SIMON_OID,
 };
 use common::wizard::{wizard, Wizard, SECRET, SECRET_ID};
-use common::body;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -119,7 +119,10 @@ async fn b_simon_signs_in_with_the_organizations_start_url() {
     assert!(connection["last_sign_in_at"].is_string(), "{connection}");
     let members = body(
         w.app
-            .get(&w.admin, &format!("/organizations/{}/members?q=simon", w.org))
+            .get(
+                &w.admin,
+                &format!("/organizations/{}/members?q=simon", w.org),
+            )
             .await,
     )
     .await;
@@ -179,7 +182,11 @@ async fn the_email_first_page_sends_a_proven_domain_to_its_directory() {
     }
     let bad = w
         .app
-        .post(&browser, "/sign-in/method", json!({"email": "not an email"}))
+        .post(
+            &browser,
+            "/sign-in/method",
+            json!({"email": "not an email"}),
+        )
         .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -208,7 +215,11 @@ async fn an_unproven_domain_and_a_disabled_connection_ask_for_the_password() {
     assert_eq!(ask("x@contoso.com").await, "password");
     let start = browser.get(start_url(&w, "")).send().await.unwrap();
     assert_eq!(start.status(), StatusCode::NOT_FOUND);
-    assert!(start.text().await.unwrap().contains("not turned on single sign-on"));
+    assert!(start
+        .text()
+        .await
+        .unwrap()
+        .contains("not turned on single sign-on"));
 }
 
 #[tokio::test]
@@ -250,13 +261,24 @@ macro_rules! bad_token {
             w.idp.next_token($mode).await;
             let browser = w.app.browser();
             let callback = sign_in(&w, &browser, SIMON).await;
-            assert_refused(&w, &browser, callback, StatusCode::BAD_REQUEST, $words, before)
-                .await;
+            assert_refused(
+                &w,
+                &browser,
+                callback,
+                StatusCode::BAD_REQUEST,
+                $words,
+                before,
+            )
+            .await;
         }
     };
 }
 
-bad_token!(a_bad_signature_is_refused, "bad_signature", "signature is not valid");
+bad_token!(
+    a_bad_signature_is_refused,
+    "bad_signature",
+    "signature is not valid"
+);
 bad_token!(an_unsigned_token_is_refused, "alg_none", "RS256");
 bad_token!(an_hs256_token_is_refused, "hs256", "RS256");
 bad_token!(
@@ -264,22 +286,35 @@ bad_token!(
     "unknown_key",
     "key the directory does not publish"
 );
-bad_token!(a_wrong_issuer_is_refused, "wrong_issuer", "issued by another directory");
+bad_token!(
+    a_wrong_issuer_is_refused,
+    "wrong_issuer",
+    "issued by another directory"
+);
 bad_token!(
     a_token_from_another_directory_is_refused,
     "other_tenant",
     "issued by another directory"
 );
-bad_token!(a_wrong_audience_is_refused, "wrong_audience", "another application");
+bad_token!(
+    a_wrong_audience_is_refused,
+    "wrong_audience",
+    "another application"
+);
 bad_token!(an_expired_token_is_refused, "expired", "has expired");
-bad_token!(a_token_not_yet_valid_is_refused, "not_yet_valid", "not valid yet");
+bad_token!(
+    a_token_not_yet_valid_is_refused,
+    "not_yet_valid",
+    "not valid yet"
+);
 bad_token!(a_wrong_nonce_is_refused, "wrong_nonce", "wrong nonce");
 
 #[tokio::test]
 async fn a_replayed_callback_is_refused() {
     let (w, _) = contoso(json!({})).await;
     let browser = w.app.browser();
-    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let callback =
+        callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
     let first = browser.get(callback.clone()).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     w.app.delete(&browser, "/session").await;
@@ -296,7 +331,8 @@ async fn a_replayed_callback_is_refused() {
 async fn a_callback_without_the_browsers_session_is_refused() {
     let (w, _) = contoso(json!({})).await;
     let browser = w.app.browser();
-    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let callback =
+        callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
     let cookieless = w.app.browser();
     let response = cookieless.get(callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -319,7 +355,8 @@ async fn a_code_brought_to_another_sign_in_fails_the_providers_pkce_check() {
     // Two sign-ins in one browser; the code of the first arrives with the state of the second,
     // so Gatehouse sends the second's PKCE verifier with the first's code.
     let first = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
-    let second = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let second =
+        callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
     let code = first
         .query_pairs()
         .find(|(k, _)| k == "code")
@@ -329,7 +366,11 @@ async fn a_code_brought_to_another_sign_in_fails_the_providers_pkce_check() {
     let pairs: Vec<(String, String)> = second
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "code" { code.clone() } else { v.to_string() };
+            let v = if k == "code" {
+                code.clone()
+            } else {
+                v.to_string()
+            };
             (k.to_string(), v)
         })
         .collect();
@@ -374,11 +415,17 @@ async fn an_email_claim_never_signs_in_as_another_member() {
     .await;
     let adele = body(
         w.app
-            .get(&w.admin, &format!("/organizations/{}/members?q=adele", w.org))
+            .get(
+                &w.admin,
+                &format!("/organizations/{}/members?q=adele", w.org),
+            )
             .await,
     )
     .await;
-    assert!(adele["items"][0]["directory_object_id"].is_null(), "no mapping made");
+    assert!(
+        adele["items"][0]["directory_object_id"].is_null(),
+        "no mapping made"
+    );
 }
 
 #[tokio::test]
@@ -407,7 +454,10 @@ async fn a_first_sign_in_creates_a_member_only_when_allowed() {
     assert_eq!(member_count(&w).await, before + 1);
     let adele = body(
         w.app
-            .get(&w.admin, &format!("/organizations/{}/members?q=adele", w.org))
+            .get(
+                &w.admin,
+                &format!("/organizations/{}/members?q=adele", w.org),
+            )
             .await,
     )
     .await["items"][0]
@@ -455,7 +505,8 @@ async fn a_member_disabled_between_start_and_callback_is_refused() {
     let (w, simon) = contoso(json!({})).await;
     let before = member_count(&w).await;
     let browser = w.app.browser();
-    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let callback =
+        callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
     let disabled = w
         .app
         .patch(
@@ -559,7 +610,10 @@ async fn access_denied_from_the_directory_ends_on_a_clear_page() {
         .query_pairs_mut()
         .append_pair("state", &state)
         .append_pair("error", "access_denied")
-        .append_pair("error_description", "<script>alert(1)</script> The user cancelled.");
+        .append_pair(
+            "error_description",
+            "<script>alert(1)</script> The user cancelled.",
+        );
     let response = browser.get(callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let page = response.text().await.unwrap();
@@ -583,7 +637,10 @@ async fn key_rotation_in_a_run_of_sign_ins_fails_none_and_warm_sign_ins_fetch_no
         assert_eq!(location(&sign_in(&w, &browser, SIMON).await), "/account");
     }
     let after = w.idp.stats().await;
-    assert_eq!(after["keyRequests"], warm["keyRequests"], "no key fetch once warm");
+    assert_eq!(
+        after["keyRequests"], warm["keyRequests"],
+        "no key fetch once warm"
+    );
     assert_eq!(
         after["discoveryRequests"], warm["discoveryRequests"],
         "no discovery once warm"
@@ -619,14 +676,23 @@ async fn a_directory_that_is_down_gives_a_clear_page_and_gatehouse_keeps_serving
     let (w, _) = contoso(json!({})).await;
     let before = member_count(&w).await;
     let browser = w.app.browser();
-    let callback = callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let callback =
+        callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
     let Wizard {
-        app, idp, admin, org, ..
+        app,
+        idp,
+        admin,
+        org,
+        ..
     } = w;
     drop(idp);
     let response = browser.get(callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response.text().await.unwrap().contains("could not be reached"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("could not be reached"));
     assert_eq!(app.get(&admin, "/session").await.status(), StatusCode::OK);
     assert_eq!(
         app.get(&browser, "/session").await.status(),

@@ -454,3 +454,199 @@ async fn member_updates_are_audited_with_what_changed() {
     assert_eq!(audit.items[0].actor, "operator:ops@vendor.example");
     assert_eq!(audit.total, 3);
 }
+
+const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
+const OID: &str = "3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f";
+
+fn map_to(oid: &str) -> MemberUpdate<'_> {
+    MemberUpdate {
+        directory_identity: Some(Some((TENANT, oid))),
+        ..MemberUpdate::default()
+    }
+}
+
+#[tokio::test]
+async fn a_directory_user_maps_to_one_member_per_organization() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let contoso = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let fabrikam = storage
+        .create_organization("Fabrikam", "fabrikam", &actor(), now)
+        .await
+        .unwrap();
+    let simon = storage
+        .create_member(
+            &contoso.id,
+            &member("s@x.com", "s@x.com", "B. Simon"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    let adele = storage
+        .create_member(
+            &contoso.id,
+            &member("a@x.com", "a@x.com", "Adele"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    storage
+        .update_member(&contoso.id, &simon.id, &map_to(OID), &actor(), now)
+        .await
+        .unwrap();
+    let taken = storage
+        .update_member(&contoso.id, &adele.id, &map_to(OID), &actor(), now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&taken, StorageError::HeldBy(name) if name == "B. Simon"),
+        "{taken:?}"
+    );
+    let found = storage
+        .find_member_by_directory_identity(&contoso.id, TENANT, OID)
+        .await
+        .unwrap()
+        .expect("mapped");
+    assert_eq!(found.id, simon.id);
+    assert!(
+        storage
+            .find_member_by_directory_identity(&fabrikam.id, TENANT, OID)
+            .await
+            .unwrap()
+            .is_none(),
+        "another organization's member is not found by this identity"
+    );
+    // Another organization may map the same directory user to its own member.
+    let other = storage
+        .create_member(
+            &fabrikam.id,
+            &member("s@x.com", "s@x.com", "Simon at Fabrikam"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    storage
+        .update_member(&fabrikam.id, &other.id, &map_to(OID), &actor(), now)
+        .await
+        .unwrap();
+    // Unmapping frees the identity.
+    let unmapped = storage
+        .update_member(
+            &contoso.id,
+            &simon.id,
+            &MemberUpdate {
+                directory_identity: Some(None),
+                ..MemberUpdate::default()
+            },
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(unmapped.directory_object_id.is_none());
+    storage
+        .update_member(&contoso.id, &adele.id, &map_to(OID), &actor(), now)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_mappings_of_one_directory_user_leave_exactly_one() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let email = format!("m{i}@x.com");
+        let m = storage
+            .create_member(
+                &org.id,
+                &member(&email, &email, &format!("M{i}")),
+                &actor(),
+                now,
+            )
+            .await
+            .unwrap();
+        ids.push(m.id);
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (storage, org, id) = (storage.clone(), org.id.clone(), id.clone());
+            tokio::spawn(async move {
+                storage
+                    .update_member(&org, &id, &map_to(OID), &actor(), now)
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StorageError::HeldBy(_) | StorageError::Conflict("directory_object_id")) => {}
+            Err(StorageError::Database(e)) if e.to_string().contains("locked") => {}
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one member holds the Object ID");
+}
+
+#[tokio::test]
+async fn a_sign_in_attempt_answers_once_and_is_cleaned_up() {
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let attempt = gatehouse::storage::SignInAttempt {
+        organization_id: org.id.clone(),
+        purpose: "sign_in".into(),
+        browser_key_hash: "b".into(),
+        nonce: "n".into(),
+        pkce_verifier: "v".into(),
+        return_to: Some("/account".into()),
+    };
+    storage
+        .create_sign_in_attempt("s1", &attempt, now)
+        .await
+        .unwrap();
+    storage
+        .create_sign_in_attempt("s2", &attempt, now)
+        .await
+        .unwrap();
+    let used = storage
+        .consume_sign_in_attempt("s1", now)
+        .await
+        .unwrap()
+        .expect("first use");
+    assert_eq!(used.return_to.as_deref(), Some("/account"));
+    assert!(storage
+        .consume_sign_in_attempt("s1", now)
+        .await
+        .unwrap()
+        .is_none());
+    let late = now + Duration::minutes(11);
+    assert!(storage
+        .consume_sign_in_attempt("s2", late)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        storage
+            .delete_finished_sign_in_attempts(late)
+            .await
+            .unwrap(),
+        2
+    );
+}

@@ -78,7 +78,9 @@ pub fn SignInPage() -> impl IntoView {
             });
         }
     };
-    let busy = move || method.pending().get() || submit.pending().get() || redirecting.with(Option::is_some);
+    let busy = move || {
+        method.pending().get() || submit.pending().get() || redirecting.with(Option::is_some)
+    };
 
     view! {
         <section class="card narrow">

@@ -213,24 +213,17 @@ impl ConnectionConfig {
     }
 }
 
-/// The configuration serving sign-ins, when SSO is active.
-pub async fn active_config(
-    state: &AppState,
-    org: &OrganizationRecord,
-) -> ApiResult<Option<ConnectionConfig>> {
-    match state.storage.find_connection(&org.id).await? {
-        Some(ConnectionRecord {
-            status,
-            active_config: Some(json),
-            ..
-        }) if status == "active" => Ok(Some(parse_config(&json)?)),
-        _ => Ok(None),
-    }
+/// The active configuration as stored (see `Storage::find_sign_in_organization`).
+pub fn parse_active(json: &str) -> ApiResult<ConnectionConfig> {
+    parse_config(json)
 }
 
 /// The directory (tenant) ID members of this organization map into: the active
 /// configuration's, else the draft's.
-pub async fn directory_tenant_id(state: &AppState, organization_id: &str) -> ApiResult<Option<String>> {
+pub async fn directory_tenant_id(
+    state: &AppState,
+    organization_id: &str,
+) -> ApiResult<Option<String>> {
     let Some(record) = state.storage.find_connection(organization_id).await? else {
         return Ok(None);
     };

@@ -2,7 +2,9 @@
 //! what came back — the claims, the member they map to, and what the policy would decide. It
 //! never creates a session for that identity and never changes members.
 
-use super::{entra_urls, load, not_saved, open_registration, ConnectionConfig, Loaded, OpenedRegistration};
+use super::{
+    entra_urls, load, not_saved, open_registration, ConnectionConfig, Loaded, OpenedRegistration,
+};
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::entra::aadsts;
@@ -32,7 +34,11 @@ pub(super) fn credentials_fingerprint(config: &ConnectionConfig) -> String {
         config.authority_host,
         config.tenant_id.as_deref().unwrap_or_default(),
         config.client_id.as_deref().unwrap_or_default(),
-        config.secret.as_ref().map(|s| s.sealed.as_str()).unwrap_or_default(),
+        config
+            .secret
+            .as_ref()
+            .map(|s| s.sealed.as_str())
+            .unwrap_or_default(),
     ))
 }
 
@@ -55,9 +61,14 @@ pub async fn start(
         return Err(not_saved("test_sign_in"));
     }
     let opened = draft_registration(state, org, &draft)?;
-    let started = oidc::begin(&state.directories, &state.http, &opened.registration(), None)
-        .await
-        .map_err(|f| {
+    let started = oidc::begin(
+        &state.directories,
+        &state.http,
+        &opened.registration(),
+        None,
+    )
+    .await
+    .map_err(|f| {
         ApiError::field(
             "test_sign_in",
             format!("{} Verify the connection first.", f.message),
@@ -223,8 +234,12 @@ async fn passed(
         None => "Maps to no member: no member has this directory user's Object ID yet.".to_string(),
     };
     let tenant = draft.tenant_id.as_deref().unwrap_or_default();
-    let decision =
-        decision::describe(&decision::decide(&draft.policy, tenant, &identity, member.as_ref()));
+    let decision = decision::describe(&decision::decide(
+        &draft.policy,
+        tenant,
+        &identity,
+        member.as_ref(),
+    ));
     Ok(TestSignInView {
         at,
         passed: true,

@@ -48,8 +48,12 @@ pub fn issuer_of(authority_host: &str, tenant_id: &str) -> String {
     format!("{authority_host}/{tenant_id}/v2.0")
 }
 
-fn lock(entries: &Mutex<HashMap<String, Entry>>) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-    entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock(
+    entries: &Mutex<HashMap<String, Entry>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    entries
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl DirectoryCache {
@@ -72,8 +76,13 @@ impl DirectoryCache {
                 return Ok(entry.metadata.clone());
             }
         }
-        let url = IssuerUrl::new(issuer.to_string())
-            .map_err(|e| failure("provider_address", "The directory's address is not valid.", e))?;
+        let url = IssuerUrl::new(issuer.to_string()).map_err(|e| {
+            failure(
+                "provider_address",
+                "The directory's address is not valid.",
+                e,
+            )
+        })?;
         metrics::counter!("gatehouse_directory_fetches_total", "kind" => "discovery").increment(1);
         let metadata = Arc::new(
             CoreProviderMetadata::discover_async(url, http)

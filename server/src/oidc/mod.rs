@@ -210,7 +210,13 @@ pub async fn finish(
         })?;
     let raw = response
         .id_token()
-        .ok_or_else(|| failure("token_missing", "The directory sent no ID token.", "id_token missing"))?
+        .ok_or_else(|| {
+            failure(
+                "token_missing",
+                "The directory sent no ID token.",
+                "id_token missing",
+            )
+        })?
         .to_string();
     if let Some(kid) = validate::key_id(&raw) {
         if !validate::has_key(&metadata, &kid) {

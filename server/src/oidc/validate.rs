@@ -96,7 +96,9 @@ impl Rejection {
                 "The account belongs to another directory than the one this organization connected."
             }
             Rejection::Audience => "The ID token was issued for another application.",
-            Rejection::Expired => "The ID token has expired. Check this computer's clock, then try again.",
+            Rejection::Expired => {
+                "The ID token has expired. Check this computer's clock, then try again."
+            }
             Rejection::NotYetValid => {
                 "The ID token is not valid yet. Check this computer's clock, then try again."
             }
@@ -161,9 +163,8 @@ pub fn validate(
     let skew = time::Duration::try_from(expected.skew.min(Duration::from_secs(300)))
         .unwrap_or(time::Duration::ZERO);
     let now = expected.now;
-    let to_chrono = |t: OffsetDateTime| {
-        chrono_utc(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
-    };
+    let to_chrono =
+        |t: OffsetDateTime| chrono_utc(t.unix_timestamp(), t.nanosecond()).unwrap_or_default();
     // `exp` is compared with the time function: looking `skew` into the past allows it.
     let earliest = to_chrono(now - skew);
     let latest = to_chrono(now + skew);
@@ -187,7 +188,10 @@ pub fn validate(
         .map_err(rejection_of)?;
 
     let times: TimeClaims = decode_part(raw, 1).ok_or(Rejection::Malformed)?;
-    if times.nbf.is_some_and(|nbf| nbf > (now + skew).unix_timestamp()) {
+    if times
+        .nbf
+        .is_some_and(|nbf| nbf > (now + skew).unix_timestamp())
+    {
         return Err(Rejection::NotYetValid);
     }
     let extra = claims.additional_claims();
@@ -322,7 +326,11 @@ mod tests {
     }
 
     fn check(token: &str) -> Result<Identity, Rejection> {
-        validate(token, &metadata(&format!("{HOST}/{TENANT}/v2.0"), "k1"), &expected())
+        validate(
+            token,
+            &metadata(&format!("{HOST}/{TENANT}/v2.0"), "k1"),
+            &expected(),
+        )
     }
 
     fn with(change: impl FnOnce(&mut Value)) -> Value {

@@ -170,7 +170,12 @@ mod tests {
             Decision::Refuse(Refusal::OtherDirectory)
         );
         assert_eq!(
-            decide(&policy(SsoMode::Disabled), TENANT, &identity(TENANT), Some(&simon)),
+            decide(
+                &policy(SsoMode::Disabled),
+                TENANT,
+                &identity(TENANT),
+                Some(&simon)
+            ),
             Decision::Refuse(Refusal::SsoDisabled)
         );
         let disabled = member("member", "disabled", 1);

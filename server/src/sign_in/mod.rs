@@ -14,7 +14,10 @@ use crate::domain::EmailAddress;
 use crate::entra::aadsts;
 use crate::oidc::{self, Identity, Registration};
 use crate::state::AppState;
-use crate::storage::{Actor, AuditEntry, MemberRecord, NewMember, OrganizationRecord, SignInAttempt, StorageError};
+use crate::storage::{
+    Actor, AuditEntry, MemberRecord, NewMember, OrganizationKey, OrganizationRecord, SignInAttempt,
+    SignInOrganization, StorageError,
+};
 use app::navigation::safe_return_to;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -82,19 +85,22 @@ struct ActiveConnection {
     opened: OpenedRegistration,
 }
 
-async fn active_connection(
+fn active_connection(
     state: &AppState,
-    org: &OrganizationRecord,
+    target: &SignInOrganization,
 ) -> Result<Option<ActiveConnection>, Problem> {
     let internal = |e: crate::error::ApiError| {
         let reference = new_reference();
         tracing::error!(error = %e, reference, "loading the active connection failed");
         Problem::internal(&reference)
     };
-    let Some(config) = connections::active_config(state, org).await.map_err(internal)? else {
+    let Some(json) = target.active_config.as_deref() else {
         return Ok(None);
     };
-    let Some(opened) = connections::open_registration(state, org, &config).map_err(internal)? else {
+    let config = connections::parse_active(json).map_err(internal)?;
+    let Some(opened) =
+        connections::open_registration(state, &target.organization, &config).map_err(internal)?
+    else {
         return Ok(None);
     };
     Ok(Some(ActiveConnection { config, opened }))
@@ -119,8 +125,12 @@ async fn start(
     slug: &str,
     query: &StartQuery,
 ) -> Result<String, Problem> {
-    let org = match state.storage.find_organization_by_slug(slug).await {
-        Ok(Some(org)) => org,
+    let target = match state
+        .storage
+        .find_sign_in_organization(OrganizationKey::Slug(slug))
+        .await
+    {
+        Ok(Some(target)) => target,
         Ok(None) => {
             return Err(Problem::new(
                 StatusCode::NOT_FOUND,
@@ -135,8 +145,9 @@ async fn start(
             return Err(Problem::internal(&reference));
         }
     };
-    let Some(active) = active_connection(state, &org).await? else {
-        return Err(not_connected(&org));
+    let org = &target.organization;
+    let Some(active) = active_connection(state, &target)? else {
+        return Err(not_connected(org));
     };
     if active.config.policy.mode == app::types::SsoMode::Disabled {
         return Err(refusal_page(Refusal::SsoDisabled, None));
@@ -147,24 +158,24 @@ async fn start(
         .as_deref()
         .map(str::trim)
         .filter(|h| !h.is_empty() && h.len() <= 256);
-    let started = match oidc::begin(&state.directories, &state.http, &registration, login_hint).await
-    {
-        Ok(started) => started,
-        Err(f) => {
-            let actor = Actor {
-                label: "anonymous".into(),
-                client_addr: client_addr.into(),
-            };
-            let reference = record_failure(state, &org, &actor, "-", f.reason, &f.message).await;
-            return Err(Problem::new(
-                StatusCode::BAD_GATEWAY,
-                "The directory could not be reached",
-                format!("{} Nothing else in Gatehouse is affected.", f.message),
-            )
-            .with_reference(&reference)
-            .with_retry(format!("/o/{}/sso", org.slug)));
-        }
-    };
+    let started =
+        match oidc::begin(&state.directories, &state.http, &registration, login_hint).await {
+            Ok(started) => started,
+            Err(f) => {
+                let actor = Actor {
+                    label: "anonymous".into(),
+                    client_addr: client_addr.into(),
+                };
+                let reference = record_failure(state, org, &actor, "-", f.reason, &f.message).await;
+                return Err(Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "The directory could not be reached",
+                    format!("{} Nothing else in Gatehouse is affected.", f.message),
+                )
+                .with_reference(&reference)
+                .with_retry(format!("/o/{}/sso", org.slug)));
+            }
+        };
     let key = browser::key(session).await.map_err(|e| {
         let reference = new_reference();
         tracing::error!(error = %e, reference, "session write failed");
@@ -222,7 +233,13 @@ async fn record_failure(
     };
     if let Err(e) = state
         .storage
-        .record_sso_failure(&org.id, &format!("{message} ({reason})"), &entry, actor, state.now())
+        .record_sso_failure(
+            &org.id,
+            &format!("{message} ({reason})"),
+            &entry,
+            actor,
+            state.now(),
+        )
         .await
     {
         tracing::error!(error = %e, reference, "recording a failed sign-in failed");
@@ -231,7 +248,11 @@ async fn record_failure(
 }
 
 fn refusal_page(refusal: Refusal, reference: Option<&str>) -> Problem {
-    let problem = Problem::new(StatusCode::FORBIDDEN, "You cannot sign in here yet", refusal.message());
+    let problem = Problem::new(
+        StatusCode::FORBIDDEN,
+        "You cannot sign in here yet",
+        refusal.message(),
+    );
     match reference {
         Some(r) => problem.with_reference(r),
         None => problem,
@@ -244,19 +265,27 @@ pub async fn complete(
     state: &AppState,
     session: &Session,
     client_addr: &str,
-    org: &OrganizationRecord,
+    target: &SignInOrganization,
     attempt: &SignInAttempt,
     answer: Answer<'_>,
 ) -> Response {
+    let org = &target.organization;
     let anonymous = Actor {
         label: "anonymous".into(),
         client_addr: client_addr.into(),
     };
-    let active = match active_connection(state, org).await {
+    let active = match active_connection(state, target) {
         Ok(Some(active)) => active,
         Ok(None) => {
-            let reference =
-                record_failure(state, org, &anonymous, "-", "sso_not_active", "SSO is not active").await;
+            let reference = record_failure(
+                state,
+                org,
+                &anonymous,
+                "-",
+                "sso_not_active",
+                "SSO is not active",
+            )
+            .await;
             return refusal_page(Refusal::SsoDisabled, Some(&reference)).into_response();
         }
         Err(problem) => return problem.into_response(),
@@ -275,18 +304,29 @@ pub async fn complete(
                 Some(c) => format!("provider_error AADSTS{c}"),
                 None => format!("provider_error {error}"),
             };
-            let reference =
-                record_failure(state, org, &anonymous, "-", &reason, "The directory refused the sign-in").await;
+            let reference = record_failure(
+                state,
+                org,
+                &anonymous,
+                "-",
+                &reason,
+                "The directory refused the sign-in",
+            )
+            .await;
             let message = match guidance {
                 Some(g) => format!("Your directory refused the sign-in. Your admin can fix it: {g}"),
                 None if error == "access_denied" => "The sign-in was cancelled or refused at your directory. Try again; if it is refused again, ask your admin.".to_string(),
                 None => format!("Your directory did not complete the sign-in ({error}). Try again; if it keeps happening, ask your admin."),
             };
-            return Problem::new(StatusCode::FORBIDDEN, "Sign-in refused by your directory", message)
-                .with_reference(&reference)
-                .with_details(text)
-                .with_retry(retry)
-                .into_response();
+            return Problem::new(
+                StatusCode::FORBIDDEN,
+                "Sign-in refused by your directory",
+                message,
+            )
+            .with_reference(&reference)
+            .with_details(text)
+            .with_retry(retry)
+            .into_response();
         }
     };
     let completion = oidc::Completion {
@@ -296,7 +336,9 @@ pub async fn complete(
         now: state.now(),
         skew: state.config.clock_skew,
     };
-    let identity = match oidc::finish(&state.directories, &state.http, &registration, &completion).await {
+    let identity = match oidc::finish(&state.directories, &state.http, &registration, &completion)
+        .await
+    {
         Ok(identity) => identity,
         Err(f) => {
             let reference = record_failure(state, org, &anonymous, "-", f.reason, &f.message).await;
@@ -328,21 +370,48 @@ pub async fn complete(
         }
     };
     let tenant = registration.tenant_id;
-    let admitted = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref()) {
+    let admitted = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref())
+    {
         Decision::Admit(m) => m.clone(),
         Decision::Create(role) => match create_member(state, org, &identity, role, &actor).await {
             Ok(m) => m,
             Err(refusal) => {
-                let reference = record_failure(state, org, &actor, &target, refusal.reason(), refusal.message()).await;
+                let reference = record_failure(
+                    state,
+                    org,
+                    &actor,
+                    &target,
+                    refusal.reason(),
+                    refusal.message(),
+                )
+                .await;
                 return refusal_page(refusal, Some(&reference)).into_response();
             }
         },
         Decision::Refuse(refusal) => {
-            let reference = record_failure(state, org, &actor, &target, refusal.reason(), refusal.message()).await;
+            let reference = record_failure(
+                state,
+                org,
+                &actor,
+                &target,
+                refusal.reason(),
+                refusal.message(),
+            )
+            .await;
             return refusal_page(refusal, Some(&reference)).into_response();
         }
     };
-    admit(state, session, org, &admitted, &registration, attempt, &actor, &target).await
+    admit(
+        state,
+        session,
+        org,
+        &admitted,
+        &registration,
+        attempt,
+        &actor,
+        &target,
+    )
+    .await
 }
 
 /// Creates the member for a first sign-in, mapped to the directory user. Never links to an

@@ -14,6 +14,7 @@ pub struct ConnectionRecord {
     pub active_config: Option<String>,
     pub activated_at: Option<i64>,
     pub test_sign_in: Option<String>,
+    /// The newest SSO sign-in of any member.
     pub last_sign_in_at: Option<i64>,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
@@ -34,8 +35,9 @@ impl Storage {
     ) -> StorageResult<Option<ConnectionRecord>> {
         Ok(sqlx::query_as(
             "SELECT organization_id, status, draft_config, draft_version, active_config, activated_at, \
-             test_sign_in, last_sign_in_at, last_error, last_error_at \
-             FROM sso_connection WHERE organization_id = $1",
+             test_sign_in, (SELECT MAX(m.last_sso_sign_in_at) FROM member m \
+             WHERE m.organization_id = c.organization_id) AS last_sign_in_at, last_error, \
+             last_error_at FROM sso_connection c WHERE organization_id = $1",
         )
         .bind(organization_id)
         .fetch_optional(&self.pool)
@@ -168,8 +170,8 @@ impl Storage {
         .await?)
     }
 
-    /// A successful SSO sign-in: the member's and the connection's last sign-in, and the audit
-    /// entry, in one transaction.
+    /// A successful SSO sign-in: the member's last sign-in and the audit entry, in one
+    /// transaction.
     pub async fn record_sso_sign_in(
         &self,
         organization_id: &str,
@@ -180,16 +182,14 @@ impl Storage {
     ) -> StorageResult<()> {
         let at = to_millis(now);
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE member SET last_sso_sign_in_at = $1 WHERE id = $2")
-            .bind(at)
-            .bind(member_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE sso_connection SET last_sign_in_at = $1 WHERE organization_id = $2")
-            .bind(at)
-            .bind(organization_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE member SET last_sso_sign_in_at = $1 WHERE id = $2 AND organization_id = $3",
+        )
+        .bind(at)
+        .bind(member_id)
+        .bind(organization_id)
+        .execute(&mut *tx)
+        .await?;
         audit::write(&mut tx, actor, entry, now).await?;
         tx.commit().await?;
         Ok(())

@@ -14,7 +14,7 @@ pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
 pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
-pub use organizations::OrganizationRecord;
+pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_attempts::{SignInAttempt, ATTEMPT_LIFETIME};
 
@@ -102,6 +102,20 @@ impl Storage {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(5))
+            // A ping before every query doubles the round trips; a broken connection fails its
+            // query and is replaced instead.
+            .test_before_acquire(false)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // With write-ahead logging, NORMAL keeps every committed transaction
+                        // through a crash of Gatehouse; only a power loss may drop the last few.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
         let storage = Storage { pool, backend };

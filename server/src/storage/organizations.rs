@@ -16,9 +16,20 @@ pub struct OrganizationRecord {
 const SELECT: &str = "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, \
      (SELECT COUNT(*) FROM member m WHERE m.organization_id = o.id) AS member_count \
      FROM organization o";
-/// The same without the member count, for the sign-in path (`member_count` reads 0).
-const SELECT_BRIEF: &str = "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, \
-     0 AS member_count FROM organization o";
+/// How a sign-in names its organization.
+#[derive(Debug, Clone, Copy)]
+pub enum OrganizationKey<'a> {
+    Slug(&'a str),
+    Id(&'a str),
+}
+
+/// An organization (its `member_count` reads 0) and its active SSO configuration's JSON.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignInOrganization {
+    #[sqlx(flatten)]
+    pub organization: OrganizationRecord,
+    pub active_config: Option<String>,
+}
 
 impl Storage {
     pub async fn create_organization(
@@ -71,30 +82,24 @@ impl Storage {
         )
     }
 
-    /// An organization by its slug, without its member count.
-    pub async fn find_organization_by_slug(
+    /// The organization a sign-in concerns, by slug or id, with its active SSO configuration
+    /// (none unless SSO is active), in one query.
+    pub async fn find_sign_in_organization(
         &self,
-        slug: &str,
-    ) -> StorageResult<Option<OrganizationRecord>> {
-        Ok(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_BRIEF} WHERE o.slug = $1")))
-                .bind(slug)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
-    }
-
-    /// An organization by id, without its member count.
-    pub async fn find_organization_brief(
-        &self,
-        id: &str,
-    ) -> StorageResult<Option<OrganizationRecord>> {
-        Ok(
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_BRIEF} WHERE o.id = $1")))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        key: OrganizationKey<'_>,
+    ) -> StorageResult<Option<SignInOrganization>> {
+        let (column, value) = match key {
+            OrganizationKey::Slug(slug) => ("o.slug", slug),
+            OrganizationKey::Id(id) => ("o.id", id),
+        };
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, 0 AS member_count, \
+             c.active_config FROM organization o LEFT JOIN sso_connection c \
+             ON c.organization_id = o.id AND c.status = 'active' WHERE {column} = $1"
+        )))
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Organizations whose name or slug contains `search`, by name.

@@ -61,6 +61,22 @@ impl Storage {
         .await?)
     }
 
+    /// Deletes attempts that were used or have expired; answers how many.
+    pub async fn delete_finished_sign_in_attempts(
+        &self,
+        now: OffsetDateTime,
+    ) -> StorageResult<u64> {
+        Ok(
+            sqlx::query(
+                "DELETE FROM sign_in_attempt WHERE used_at IS NOT NULL OR expires_at <= $1",
+            )
+            .bind(to_millis(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        )
+    }
+
     /// Keeps the result of the draft's last test sign-in (it does not change the draft's version).
     pub async fn save_test_sign_in(
         &self,

@@ -149,4 +149,3 @@ pub async fn sign_in_at_provider(
     let callback = callback_from_provider(client, start_url, username, password).await;
     client.get(callback).send().await.unwrap()
 }
-

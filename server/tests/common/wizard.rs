@@ -103,7 +103,9 @@ pub async fn start_test_sign_in(w: &Wizard) -> String {
 impl Wizard {
     /// The draft's current version.
     pub async fn version(&self) -> i64 {
-        self.connection().await["draft_version"].as_i64().expect("version")
+        self.connection().await["draft_version"]
+            .as_i64()
+            .expect("version")
     }
 
     /// A test sign-in as B.Simon that must pass.
@@ -124,21 +126,35 @@ impl Wizard {
             request[key] = value.clone();
         }
         self.app
-            .send(&self.admin, reqwest::Method::PUT, &self.path("/draft/policy"), request)
+            .send(
+                &self.admin,
+                reqwest::Method::PUT,
+                &self.path("/draft/policy"),
+                request,
+            )
             .await
     }
 
     pub async fn activate(&self) -> reqwest::Response {
         let version = self.version().await;
         self.app
-            .post(&self.admin, &self.path("/activate"), json!({ "version": version }))
+            .post(
+                &self.admin,
+                &self.path("/activate"),
+                json!({ "version": version }),
+            )
             .await
     }
 
     /// Saves, verifies, sets `policy` (over "everyone" with contoso.com), passes a test sign-in
     /// and activates: SSO is on.
     pub async fn connect(&self, policy: Value) {
-        assert_eq!(self.save(0, CONTOSO, &self.client_id, Some(SECRET)).await.status(), StatusCode::OK);
+        assert_eq!(
+            self.save(0, CONTOSO, &self.client_id, Some(SECRET))
+                .await
+                .status(),
+            StatusCode::OK
+        );
         self.verify(1).await;
         assert_eq!(self.set_policy(policy).await.status(), StatusCode::OK);
         self.test_sign_in_as_simon().await;
@@ -148,7 +164,13 @@ impl Wizard {
     }
 
     /// Adds a member and maps them to a directory user; answers the member's id.
-    pub async fn add_mapped_member(&self, email: &str, name: &str, object_id: &str, sso_enabled: bool) -> String {
+    pub async fn add_mapped_member(
+        &self,
+        email: &str,
+        name: &str,
+        object_id: &str,
+        sso_enabled: bool,
+    ) -> String {
         let created = self
             .app
             .post(

@@ -1,0 +1,562 @@
+//! Complete sign-ins (start → provider → callback → session) against a release Gatehouse
+//! pinned to one core, with a fast stateless Entra-shaped provider that signs real RS256 ID
+//! tokens. Reports sign-ins per second, p50/p99 of the callback, the server's CPU time per
+//! sign-in, its memory over the run, and the provider's discovery and key fetches once warm.
+//!
+//! Run through `bench/run.sh`, which builds everything in release mode and pins the processes.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use clap::Parser;
+use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
+use gatehouse::crypto::sealing::SealingKey;
+use gatehouse::storage::{Actor, AuditEntry, MemberUpdate, NewMember, Storage};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
+const CLIENT_ID: &str = "c1a0d5e2-0f4b-4b8e-9a61-2f7d3e8c9b10";
+const CLIENT_SECRET: &str = "Bench~Secret.Value_0001";
+const KEY_PEM: &str = include_str!("../../server/src/oidc/testdata/unit-test-signing-key.pem");
+const KID: &str = "bench-key-1";
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// The release Gatehouse binary.
+    #[arg(long, default_value = "target/release/gatehouse")]
+    gatehouse: String,
+    /// `sqlite` for a fresh file, or a PostgreSQL URL of an empty database.
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// Concurrent users.
+    #[arg(long, default_value_t = 4)]
+    users: usize,
+    /// Measured seconds (after a warm-up of five).
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// The core Gatehouse is pinned to (with taskset).
+    #[arg(long, default_value_t = 0)]
+    server_core: usize,
+    /// Mapped members to sign in as, round robin.
+    #[arg(long, default_value_t = 1000)]
+    members: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The provider: stateless. The code carries the nonce, the PKCE challenge and the user,
+// authenticated with an HMAC; the token endpoint checks it and signs an ID token.
+
+struct Provider {
+    base: String,
+    signer: ring::signature::RsaKeyPair,
+    jwk: serde_json::Value,
+    mac_key: ring::hmac::Key,
+    discovery: AtomicU64,
+    keys: AtomicU64,
+    tokens: AtomicU64,
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("PEM body")
+}
+
+impl Provider {
+    fn new(base: String) -> Self {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::traits::PublicKeyParts;
+        let private = rsa::RsaPrivateKey::from_pkcs1_pem(KEY_PEM).expect("key");
+        let public = private.to_public_key();
+        let jwk = json!({
+            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": KID,
+            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+        });
+        let rng = ring::rand::SystemRandom::new();
+        Provider {
+            base,
+            signer: ring::signature::RsaKeyPair::from_der(&pem_der(KEY_PEM)).expect("ring key"),
+            jwk,
+            mac_key: ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).expect("hmac key"),
+            discovery: AtomicU64::new(0),
+            keys: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
+        }
+    }
+
+    fn sign_jwt(&self, claims: &serde_json::Value) -> String {
+        let header =
+            URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "typ": "JWT", "kid": KID}).to_string());
+        let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let input = format!("{header}.{body}");
+        let mut signature = vec![0; self.signer.public().modulus_len()];
+        self.signer
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                input.as_bytes(),
+                &mut signature,
+            )
+            .expect("sign");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+type Shared = Arc<Provider>;
+
+async fn discovery(State(p): State<Shared>, Path(tenant): Path<String>) -> Json<serde_json::Value> {
+    p.discovery.fetch_add(1, Ordering::Relaxed);
+    let base = format!("{}/{tenant}", p.base);
+    Json(json!({
+        "issuer": format!("{base}/v2.0"),
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+    }))
+}
+
+async fn keys(State(p): State<Shared>) -> Json<serde_json::Value> {
+    p.keys.fetch_add(1, Ordering::Relaxed);
+    Json(json!({ "keys": [p.jwk] }))
+}
+
+async fn authorize(State(p): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let code_body = URL_SAFE_NO_PAD.encode(
+        json!({
+            "nonce": field("nonce"), "challenge": field("code_challenge"),
+            "user": field("login_hint"), "client": field("client_id"),
+        })
+        .to_string(),
+    );
+    let tag = ring::hmac::sign(&p.mac_key, code_body.as_bytes());
+    let code = format!("{code_body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+    let target = format!(
+        "{}?code={code}&state={}",
+        field("redirect_uri"),
+        field("state")
+    );
+    Redirect::to(&target).into_response()
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    code: String,
+    code_verifier: String,
+    client_id: String,
+    client_secret: String,
+}
+
+async fn token(State(p): State<Shared>, Form(form): Form<TokenForm>) -> Response {
+    p.tokens.fetch_add(1, Ordering::Relaxed);
+    let refuse = |why: &str| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant", "error_description": why})),
+        )
+            .into_response()
+    };
+    if form.client_id != CLIENT_ID || form.client_secret != CLIENT_SECRET {
+        return refuse("client");
+    }
+    let Some((body, tag)) = form.code.split_once('.') else {
+        return refuse("code");
+    };
+    let Ok(tag) = URL_SAFE_NO_PAD.decode(tag) else {
+        return refuse("code");
+    };
+    if ring::hmac::verify(&p.mac_key, body.as_bytes(), &tag).is_err() {
+        return refuse("code");
+    }
+    let code: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).unwrap_or_default())
+            .unwrap_or_default();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(form.code_verifier.as_bytes()));
+    if code["challenge"] != challenge.as_str() {
+        return refuse("pkce");
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let user = code["user"].as_str().unwrap_or_default();
+    let oid = member_oid(user.parse().unwrap_or(0));
+    let id_token = p.sign_jwt(&json!({
+        "ver": "2.0", "iss": format!("{}/{TENANT}/v2.0", p.base), "aud": CLIENT_ID,
+        "iat": now, "nbf": now, "exp": now + 3600, "sub": format!("sub-{user}"),
+        "oid": oid, "tid": TENANT, "nonce": code["nonce"], "name": format!("Member {user}"),
+        "preferred_username": format!("member{user}@contoso.com"),
+    }));
+    Json(json!({
+        "access_token": "unused", "token_type": "Bearer", "expires_in": 3600, "id_token": id_token,
+    }))
+    .into_response()
+}
+
+fn member_oid(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+async fn start_provider() -> Shared {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let provider = Arc::new(Provider::new(base));
+    let app = Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(keys))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .with_state(provider.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    provider
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeding: an organization with an active connection and mapped members, through the storage
+// layer (the wizard's API is not what is measured).
+
+async fn seed(database_url: &str, master_key: &str, provider: &str, members: usize) {
+    let storage = Storage::connect(database_url).await.expect("database");
+    let actor = Actor::system();
+    let now = time::OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor, now)
+        .await
+        .expect("organization");
+    let key = SealingKey::from_base64(master_key).expect("master key");
+    let config = ConnectionConfig {
+        cloud: app::types::Cloud::Custom,
+        authority_host: provider.to_string(),
+        tenant_id: Some(TENANT.into()),
+        client_id: Some(CLIENT_ID.into()),
+        secret: Some(seal_secret(&key, &org.id, CLIENT_SECRET, "2099-01-01".into()).expect("seal")),
+        policy: Policy::default(),
+        verification: None,
+    };
+    let json = serde_json::to_string(&config).expect("json");
+    let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "bench");
+    storage
+        .save_connection_draft(&org.id, 0, &json, &entry, &actor, now)
+        .await
+        .expect("draft");
+    storage
+        .activate_connection(&org.id, 1, &[], &actor, now)
+        .await
+        .expect("activate");
+    for i in 0..members {
+        let email = format!("member{i}@contoso.com");
+        let name = format!("Member {i}");
+        let member = storage
+            .create_member(
+                &org.id,
+                &NewMember {
+                    email: (&email, &email),
+                    display_name: &name,
+                    role: "member",
+                },
+                &actor,
+                now,
+            )
+            .await
+            .expect("member");
+        let oid = member_oid(i);
+        storage
+            .update_member(
+                &org.id,
+                &member.id,
+                &MemberUpdate {
+                    directory_identity: Some(Some((TENANT, &oid))),
+                    sso_enabled: Some(true),
+                    ..MemberUpdate::default()
+                },
+                &actor,
+                now,
+            )
+            .await
+            .expect("mapping");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server process and its resource use.
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn start_server(args: &Args, database_url: &str, master_key: &str, data_dir: &str) -> Server {
+    let port = free_port();
+    let child = Command::new("taskset")
+        .args(["-c", &args.server_core.to_string(), &args.gatehouse])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", data_dir, "--database-url", database_url])
+        .args([
+            "--master-key",
+            master_key,
+            "--sso-requests-per-minute",
+            "100000000",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("taskset and the Gatehouse binary");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{url}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Server { child, url };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("Gatehouse did not become ready");
+}
+
+/// User plus system CPU time of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of /proc/pid/stat (utime, stime), counted after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident and peak resident memory of a process, in MiB.
+fn memory_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load: each user is a browser with its own cookies, signing in again and again.
+
+async fn one_sign_in(
+    client: &reqwest::Client,
+    server: &str,
+    user: usize,
+) -> Result<Duration, String> {
+    let start = client
+        .get(format!("{server}/o/contoso/sso?login_hint={user}"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let authorize = location(&start)?;
+    let at_provider = client
+        .get(authorize)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let callback = location(&at_provider)?;
+    let began = Instant::now();
+    let done = client
+        .get(callback)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let took = began.elapsed();
+    match location(&done) {
+        Ok(l) if l == "/account" => Ok(took),
+        _ => Err(format!("callback answered {}", done.status())),
+    }
+}
+
+fn location(response: &reqwest::Response) -> Result<String, String> {
+    response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no redirect (status {})", response.status()))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args = Args::parse();
+    let provider = start_provider().await;
+    let dir = std::env::temp_dir().join(format!("gatehouse-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let data_dir = dir.to_str().expect("utf-8").to_string();
+    let database_url = if args.database == "sqlite" {
+        format!("sqlite://{}/gatehouse.db?mode=rwc", data_dir)
+    } else {
+        args.database.clone()
+    };
+    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    seed(&database_url, &master_key, &provider.base, args.members).await;
+    let server = start_server(&args, &database_url, &master_key, &data_dir).await;
+    let pid = server.child.id();
+
+    let clients: Vec<reqwest::Client> = (0..args.users)
+        .map(|_| {
+            reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client")
+        })
+        .collect();
+    let next_user = Arc::new(AtomicU64::new(0));
+    let run = |seconds: u64, record: bool| {
+        let clients = clients.clone();
+        let server = server.url.clone();
+        let next_user = next_user.clone();
+        let members = args.members as u64;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(seconds);
+            let tasks: Vec<_> = clients
+                .into_iter()
+                .map(|client| {
+                    let (server, next_user) = (server.clone(), next_user.clone());
+                    tokio::spawn(async move {
+                        let (mut latencies, mut failures) = (Vec::new(), 0u64);
+                        while Instant::now() < deadline {
+                            let user =
+                                (next_user.fetch_add(1, Ordering::Relaxed) % members) as usize;
+                            match one_sign_in(&client, &server, user).await {
+                                Ok(took) if record => latencies.push(took),
+                                Ok(_) => {}
+                                Err(e) => {
+                                    failures += 1;
+                                    if failures <= 3 {
+                                        eprintln!("sign-in failed: {e}");
+                                    }
+                                }
+                            }
+                        }
+                        (latencies, failures)
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            let mut failed = 0;
+            for t in tasks {
+                let (l, f) = t.await.expect("user task");
+                all.extend(l);
+                failed += f;
+            }
+            (all, failed)
+        }
+    };
+
+    // Warm up: the discovery document and keys are fetched once here.
+    run(5, false).await;
+    let warm = (
+        provider.discovery.load(Ordering::Relaxed),
+        provider.keys.load(Ordering::Relaxed),
+    );
+    let cpu_before = cpu_seconds(pid);
+    let sampler = {
+        let seconds = args.seconds;
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for _ in 0..seconds {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                samples.push(memory_mib(pid).0);
+            }
+            samples
+        })
+    };
+    let began = Instant::now();
+    let (mut latencies, failed) = run(args.seconds, true).await;
+    let elapsed = began.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let samples = sampler.await.unwrap_or_default();
+    let (_, peak) = memory_mib(pid);
+    latencies.sort();
+    let count = latencies.len() as f64;
+    let fetches = (
+        provider.discovery.load(Ordering::Relaxed) - warm.0,
+        provider.keys.load(Ordering::Relaxed) - warm.1,
+    );
+    let backend = if args.database == "sqlite" {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let (first, last) = (
+        samples.first().copied().unwrap_or(0.0),
+        samples.last().copied().unwrap_or(0.0),
+    );
+    println!(
+        "{backend:8} users={:<3} sign-ins={:<7} failed={failed:<3} rate={:>7.1}/s callback p50={:.2}ms p99={:.2}ms \
+         server cpu/sign-in={:.3}ms rss start={first:.1}MiB end={last:.1}MiB peak={peak:.1}MiB \
+         fetches after warm-up: discovery={} keys={}",
+        args.users,
+        latencies.len(),
+        count / elapsed,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        if count > 0.0 { cpu * 1000.0 / count } else { 0.0 },
+        fetches.0,
+        fetches.1,
+    );
+    if std::env::var_os("BENCH_MEMORY_CURVE").is_some() {
+        let curve: Vec<String> = samples.iter().map(|m| format!("{m:.1}")).collect();
+        println!("rss per second (MiB): {}", curve.join(" "));
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
