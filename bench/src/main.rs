@@ -321,7 +321,7 @@ fn free_port() -> u16 {
 
 async fn start_server(args: &Args, database_url: &str, master_key: &str, data_dir: &str) -> Server {
     let port = free_port();
-    let child = Command::new("taskset")
+    let mut child = Command::new("taskset")
         .args(["-c", &args.server_core.to_string(), &args.gatehouse])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--data-dir", data_dir, "--database-url", database_url])
@@ -346,6 +346,8 @@ async fn start_server(args: &Args, database_url: &str, master_key: &str, data_di
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("Gatehouse did not become ready");
 }
 

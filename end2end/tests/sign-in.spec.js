@@ -13,6 +13,19 @@ const PASSWORD = 'Contoso-Demo-2026!';
 const SIMON = { upn: 'B.Simon@contoso.com', oid: '3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f' };
 const ADELE = { upn: 'AdeleV@contoso.com', oid: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d' };
 let orgId;
+/** The operator's own browser, signed in once (password sign-in is rate-limited per account). */
+let ops;
+
+test.beforeAll(async ({ browser }, testInfo) => {
+  const context = await browser.newContext({ baseURL: testInfo.project.use.baseURL });
+  ops = await context.newPage();
+  await ops.goto('/signin');
+  await ensureOperator(ops);
+});
+
+test.afterAll(async () => {
+  await ops?.context().close();
+});
 
 /** Signs in at the directory's own page (the local provider's form). */
 async function atDirectory(page, upn) {
@@ -62,9 +75,8 @@ async function mapInConsole(page, email, name, oid) {
   await expect(page.getByRole('row').filter({ hasText: email })).toContainText(oid);
 }
 
-test('the operator connects Contoso to its directory', async ({ page, context }) => {
-  await page.goto('/signin');
-  await ensureOperator(page);
+test('the operator connects Contoso to its directory', async () => {
+  const page = ops;
   // Contoso exists when the foundation story ran first; this file also runs alone.
   const found = await (await api(page, 'GET', '/organizations?q=contoso')).json();
   const existing = found.items.find((o) => o.slug === 'contoso');
@@ -96,7 +108,6 @@ test('the operator connects Contoso to its directory', async ({ page, context })
   await mapInConsole(page, SIMON.upn, 'B.Simon', SIMON.oid);
   const adele = await memberId(page, ADELE.upn, 'Adele Vance');
   expect((await api(page, 'PATCH', `/organizations/${orgId}/members/${adele}`, { directory_object_id: ADELE.oid, sso_enabled: false })).status()).toBe(200);
-  await context.clearCookies();
 });
 
 async function setPolicyDraft(page, base) {
@@ -107,7 +118,7 @@ async function setPolicyDraft(page, base) {
   expect(saved.status()).toBe(200);
 }
 
-test('B.Simon signs in with her email on the sign-in page, and signs out', async ({ page, context }) => {
+test('B.Simon signs in with her email on the sign-in page, and signs out', async ({ page }) => {
   await page.goto('/signin');
   await hydrated(page);
   await page.getByLabel('Email').fill(SIMON.upn);
@@ -125,30 +136,22 @@ test('B.Simon signs in with her email on the sign-in page, and signs out', async
   await expect(page.locator('#signed-out')).toHaveText('You are signed out of Gatehouse.');
   await expect(page.locator('#directory-sign-out')).toHaveAttribute('href', `${process.env.E2E_IDP_URL}/${CONTOSO}/oauth2/v2.0/logout`);
   expect((await page.request.get('/api/v1/session')).status()).toBe(401);
-  await context.clearCookies();
 });
 
-test('the organization\'s start address signs B.Simon in, as the My Apps tile would', async ({ page, context }) => {
+test('the organization\'s start address signs B.Simon in, as the My Apps tile would', async ({ page }) => {
   await page.goto('/o/contoso/sso');
   await atDirectory(page, SIMON.upn);
   await expect(page).toHaveURL(/\/account$/);
   await expect(page.locator('#account-email')).toHaveText(SIMON.upn);
-  await context.clearCookies();
   // The organization's overview shows the sign-in.
-  await page.goto('/signin');
-  await ensureOperator(page);
-  await page.goto(`/console/orgs/${orgId}`);
-  await hydrated(page);
-  await expect(page.locator('#org-sso-status')).toHaveText('Active');
-  await expect(page.locator('#org-sso-last-sign-in')).not.toHaveText('none yet');
-  await context.clearCookies();
+  await ops.goto(`/console/orgs/${orgId}`);
+  await hydrated(ops);
+  await expect(ops.locator('#org-sso-status')).toHaveText('Active');
+  await expect(ops.locator('#org-sso-last-sign-in')).not.toHaveText('none yet');
 });
 
-test('in "selected members" mode a member who is not selected is refused with the reason', async ({ page, context }) => {
-  await page.goto('/signin');
-  await ensureOperator(page);
-  await setPolicy(page, { mode: 'selected_members' });
-  await context.clearCookies();
+test('in "selected members" mode a member who is not selected is refused with the reason', async ({ page }) => {
+  await setPolicy(ops, { mode: 'selected_members' });
   await page.goto('/o/contoso/sso');
   await atDirectory(page, ADELE.upn);
   await expect(page.getByRole('heading', { name: 'You cannot sign in here yet' })).toBeVisible();
@@ -157,40 +160,28 @@ test('in "selected members" mode a member who is not selected is refused with th
   expect(reference).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
   await screenshots(page, 'sign-in-refused');
   expect((await page.request.get('/api/v1/session')).status()).toBe(401);
-  await context.clearCookies();
-  // The admin finds the same reference in the audit log.
-  await page.goto('/signin');
-  await ensureOperator(page);
-  await page.goto(`/console/orgs/${orgId}/audit`);
-  await expect(page.getByRole('row').filter({ hasText: reference })).toContainText('not_selected');
-  await context.clearCookies();
+  // The operator finds the same reference in the audit log.
+  await ops.goto(`/console/orgs/${orgId}/audit`);
+  await expect(ops.getByRole('row').filter({ hasText: reference })).toContainText('not_selected');
 });
 
 test('a first sign-in creates a member only when the organization allows it', async ({ page, context }) => {
   const nobody = 'nobody@contoso.com';
-  await page.goto('/signin');
-  await ensureOperator(page);
-  await setPolicy(page, { mode: 'everyone', create_members: false });
-  await context.clearCookies();
+  await setPolicy(ops, { mode: 'everyone', create_members: false });
   await page.goto('/o/contoso/sso');
   await atDirectory(page, nobody);
   await expect(page.locator('#problem')).toContainText('not linked to a member of this organization');
+  // A new sign-in at the directory, not the session it remembers.
   await context.clearCookies();
 
-  await page.goto('/signin');
-  await ensureOperator(page);
-  await setPolicy(page, { mode: 'everyone', create_members: true });
-  const before = await (await api(page, 'GET', `/organizations/${orgId}/members?q=nobody`)).json();
+  await setPolicy(ops, { mode: 'everyone', create_members: true });
+  const before = await (await api(ops, 'GET', `/organizations/${orgId}/members?q=nobody`)).json();
   expect(before.total).toBe(0);
-  await context.clearCookies();
   await page.goto('/o/contoso/sso');
   await atDirectory(page, nobody);
   await expect(page).toHaveURL(/\/account$/);
   await expect(page.locator('#account-name')).toHaveText('Nobody Assigned');
-  await context.clearCookies();
-  await page.goto('/signin');
-  await ensureOperator(page);
-  const after = await (await api(page, 'GET', `/organizations/${orgId}/members?q=nobody`)).json();
+  const after = await (await api(ops, 'GET', `/organizations/${orgId}/members?q=nobody`)).json();
   expect(after.total).toBe(1);
   expect(after.items[0].directory_object_id).toBe('0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a');
 });

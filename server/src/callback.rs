@@ -29,7 +29,7 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-fn start_again(title: &str, message: &str) -> Response {
+fn start_again(title: &'static str, message: &str) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, title, message)
         .with_retry("/signin")
         .into_response()

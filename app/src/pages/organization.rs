@@ -240,6 +240,7 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                 Some(Ok(list)) => {
                     let count = list.page_count();
                     view! {
+                        <div class="table-scroll">
                         <table>
                             <caption class="visually-hidden">"Members"</caption>
                             <thead><tr>
@@ -271,6 +272,7 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
+                        </div>
                         <Pager page page_count=Signal::derive(move || count) />
                     }.into_any()
                 }

@@ -15,6 +15,26 @@ fn open_server_page(url: &str) {
     let _ = url;
 }
 
+/// Moves the keyboard focus to the element with this id once it has been rendered.
+fn focus_soon(id: &'static str) {
+    #[cfg(feature = "hydrate")]
+    set_timeout(
+        move || {
+            use wasm_bindgen::JsCast;
+            if let Some(element) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id(id))
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                let _ = element.focus();
+            }
+        },
+        std::time::Duration::ZERO,
+    );
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+}
+
 /// Email first: an email whose organization signs in with its directory goes straight there;
 /// any other email (operators, admins, password members) is asked for its password.
 #[component]
@@ -45,7 +65,10 @@ pub fn SignInPage() -> impl IntoView {
             redirecting.set(Some(organization_name));
             open_server_page(&sso_url);
         }
-        Some(Ok(SignInMethod::Password)) => asking_password.set(true),
+        Some(Ok(SignInMethod::Password)) => {
+            asking_password.set(true);
+            focus_soon("password");
+        }
         Some(Err(f)) => failure.set(Some(f)),
         None => {}
     });
@@ -120,7 +143,10 @@ pub fn SignInPage() -> impl IntoView {
                 <p class="hint">
                     "If your organization uses single sign-on, Continue takes you to its sign-in page. "
                     <button type="button" class="link" id="use-password"
-                        on:click=move |_| asking_password.set(true)>
+                        on:click=move |_| {
+                            asking_password.set(true);
+                            focus_soon("password");
+                        }>
                         "Sign in with a password instead"
                     </button>
                 </p>

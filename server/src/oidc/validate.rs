@@ -151,8 +151,7 @@ pub fn validate(
     let header: Header = decode_part(raw, 0).ok_or(Rejection::Malformed)?;
     let listed = metadata
         .id_token_signing_alg_values_supported()
-        .iter()
-        .any(|a| *a == CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
+        .contains(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256);
     if header.alg.as_deref() != Some(RS256) || !listed {
         return Err(Rejection::Algorithm);
     }

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub status: StatusCode,
-    pub title: String,
+    pub title: &'static str,
     pub message: String,
     /// The matching audit log entry's reference.
     pub reference: Option<String>,
@@ -20,10 +20,10 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, title: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
         Problem {
             status,
-            title: title.to_string(),
+            title,
             message: message.into(),
             reference: None,
             details: None,
@@ -112,7 +112,7 @@ impl IntoResponse for Problem {
              <section class=\"card narrow\"><h1>{t}</h1><p role=\"alert\" id=\"problem\">{m}</p>\
              {reference}{details}<p>{retry}<a href=\"/\">Go to the start page</a></p>\
              </section></main></body></html>",
-            t = escape(&self.title),
+            t = escape(self.title),
             m = escape(&self.message),
             css = app::STYLESHEET,
         );
