@@ -206,10 +206,18 @@ pub async fn accept_invite(token: &str, request: &AcceptInviteRequest) -> ApiRes
     .await
 }
 
-pub async fn list_members(org_id: &str, query: &str, page: i64) -> ApiResult<Page<Member>> {
+pub async fn list_members(
+    org_id: &str,
+    query: &str,
+    filter: MemberFilter,
+    sort: MemberSort,
+    page: i64,
+) -> ApiResult<Page<Member>> {
     get(&format!(
-        "/organizations/{org_id}/members?q={}&page={page}",
-        encode_query(query)
+        "/organizations/{org_id}/members?q={}&filter={}&sort={}&page={page}",
+        encode_query(query),
+        filter.as_str(),
+        sort.as_str(),
     ))
     .await
 }

@@ -50,6 +50,84 @@ pub enum AccountKind {
     Member,
 }
 
+/// Which members a list shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MemberFilter {
+    #[default]
+    All,
+    /// Mapped to a directory user.
+    Mapped,
+    Unmapped,
+    /// Selected for SSO.
+    SsoEnabled,
+    /// Signed in with SSO in the last 30 days.
+    RecentSso,
+}
+
+impl MemberFilter {
+    pub const ALL: [MemberFilter; 5] = [
+        MemberFilter::All,
+        MemberFilter::Mapped,
+        MemberFilter::Unmapped,
+        MemberFilter::SsoEnabled,
+        MemberFilter::RecentSso,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberFilter::All => "all",
+            MemberFilter::Mapped => "mapped",
+            MemberFilter::Unmapped => "unmapped",
+            MemberFilter::SsoEnabled => "sso_enabled",
+            MemberFilter::RecentSso => "recent_sso",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MemberFilter::All => "All members",
+            MemberFilter::Mapped => "Mapped to the directory",
+            MemberFilter::Unmapped => "Not mapped",
+            MemberFilter::SsoEnabled => "SSO enabled",
+            MemberFilter::RecentSso => "Signed in with SSO in the last 30 days",
+        }
+    }
+}
+
+/// How a member list is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MemberSort {
+    #[default]
+    Name,
+    Email,
+    /// Newest SSO sign-in first; never signed in last.
+    LastSignIn,
+}
+
+impl MemberSort {
+    pub const ALL: [MemberSort; 3] = [MemberSort::Name, MemberSort::Email, MemberSort::LastSignIn];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberSort::Name => "name",
+            MemberSort::Email => "email",
+            MemberSort::LastSignIn => "last_sign_in",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MemberSort::Name => "Name",
+            MemberSort::Email => "Email",
+            MemberSort::LastSignIn => "Last SSO sign-in",
+        }
+    }
+}
+
 /// What signing out ended, and where to end the directory's own session too.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]

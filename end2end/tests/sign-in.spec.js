@@ -148,6 +148,12 @@ test('the organization\'s start address signs B.Simon in, as the My Apps tile wo
   await hydrated(ops);
   await expect(ops.locator('#org-sso-status')).toHaveText('Active');
   await expect(ops.locator('#org-sso-last-sign-in')).not.toHaveText('none yet');
+  // The members list narrows to who signed in with SSO lately.
+  await ops.getByLabel('Show').selectOption({ label: 'Signed in with SSO in the last 30 days' });
+  await expect(ops.getByRole('row').filter({ hasText: SIMON.upn })).toBeVisible();
+  await expect(ops.getByRole('row').filter({ hasText: ADELE.upn })).toHaveCount(0);
+  await ops.getByLabel('Show').selectOption({ label: 'Not mapped' });
+  await expect(ops.getByRole('row').filter({ hasText: SIMON.upn })).toHaveCount(0);
 });
 
 test('in "selected members" mode a member who is not selected is refused with the reason', async ({ page }) => {

@@ -3,7 +3,9 @@
 mod common;
 
 use common::fresh_storage;
-use gatehouse::storage::{Actor, MemberUpdate, NewMember, PageRequest, StorageError};
+use gatehouse::storage::{
+    Actor, MemberListQuery, MemberUpdate, NewMember, PageRequest, StorageError,
+};
 use time::{Duration, OffsetDateTime};
 
 fn actor() -> Actor {
@@ -235,7 +237,11 @@ async fn an_invite_works_once_and_not_after_it_expires() {
         .await
         .is_err());
     let members = storage
-        .list_members(&org.id, "", PageRequest::new(None, 50))
+        .list_members(
+            &org.id,
+            &MemberListQuery::default(),
+            PageRequest::new(None, 50),
+        )
         .await
         .unwrap();
     assert_eq!(members.total, 1, "only the accepted invite made a member");
@@ -362,7 +368,11 @@ async fn deleting_an_organization_removes_its_members_but_keeps_its_audit_trail(
     assert!(storage.find_organization(&org.id).await.unwrap().is_none());
     assert_eq!(
         storage
-            .list_members(&org.id, "", PageRequest::new(None, 50))
+            .list_members(
+                &org.id,
+                &MemberListQuery::default(),
+                PageRequest::new(None, 50)
+            )
             .await
             .unwrap()
             .total,
@@ -648,5 +658,117 @@ async fn a_sign_in_attempt_answers_once_and_is_cleaned_up() {
             .await
             .unwrap(),
         2
+    );
+}
+
+#[tokio::test]
+async fn members_are_searched_filtered_and_sorted() {
+    use app::types::{MemberFilter, MemberSort};
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (email, name) in [
+        ("zoe@x.com", "Zoe"),
+        ("adam@x.com", "Adam"),
+        ("mia@x.com", "Mia"),
+    ] {
+        let m = storage
+            .create_member(&org.id, &member(email, email, name), &actor(), now)
+            .await
+            .unwrap();
+        ids.push(m.id);
+    }
+    // Zoe is mapped and selected; Adam is mapped; Mia is neither.
+    storage
+        .update_member(
+            &org.id,
+            &ids[0],
+            &MemberUpdate {
+                sso_enabled: Some(true),
+                ..map_to(OID)
+            },
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    storage
+        .update_member(
+            &org.id,
+            &ids[1],
+            &map_to("9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    let entry = gatehouse::storage::AuditEntry::success(Some(&org.id), "sso.sign_in", OID);
+    storage
+        .record_sso_sign_in(&org.id, &ids[0], &entry, &actor(), now)
+        .await
+        .unwrap();
+    let names = |filter, sort, search: &'static str| {
+        let storage = storage.clone();
+        let org = org.id.clone();
+        async move {
+            let query = MemberListQuery {
+                search,
+                filter,
+                sort,
+                signed_in_since: gatehouse::clock::to_millis(now - Duration::days(30)),
+            };
+            storage
+                .list_members(&org, &query, PageRequest::new(None, 50))
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|m| m.display_name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        names(MemberFilter::All, MemberSort::Name, "").await,
+        ["Adam", "Mia", "Zoe"]
+    );
+    assert_eq!(
+        names(MemberFilter::Mapped, MemberSort::Name, "").await,
+        ["Adam", "Zoe"]
+    );
+    assert_eq!(
+        names(MemberFilter::Unmapped, MemberSort::Name, "").await,
+        ["Mia"]
+    );
+    assert_eq!(
+        names(MemberFilter::SsoEnabled, MemberSort::Name, "").await,
+        ["Zoe"]
+    );
+    assert_eq!(
+        names(MemberFilter::RecentSso, MemberSort::Name, "").await,
+        ["Zoe"]
+    );
+    assert_eq!(
+        names(MemberFilter::All, MemberSort::LastSignIn, "").await[0],
+        "Zoe",
+        "the newest sign-in first"
+    );
+    assert_eq!(
+        names(MemberFilter::All, MemberSort::Name, "3b2e8a").await,
+        ["Zoe"],
+        "an Object ID prefix"
+    );
+    assert!(
+        names(MemberFilter::All, MemberSort::Name, "2e8a4f")
+            .await
+            .is_empty(),
+        "the middle of an Object ID is not a prefix"
+    );
+    assert_eq!(
+        names(MemberFilter::All, MemberSort::Email, "X.COM").await,
+        ["Adam", "Mia", "Zoe"]
     );
 }

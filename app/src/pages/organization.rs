@@ -162,11 +162,13 @@ fn OperatorTools(
 fn MembersPanel(org_id: String) -> impl IntoView {
     let org_id = StoredValue::new(org_id);
     let search = RwSignal::new(String::new());
+    let filter = RwSignal::new(MemberFilter::All);
+    let sort = RwSignal::new(MemberSort::Name);
     let page = RwSignal::new(1_i64);
     let members = LocalResource::new(move || {
-        let (q, p) = (search.get(), page.get());
+        let (q, f, s, p) = (search.get(), filter.get(), sort.get(), page.get());
         let id = org_id.get_value();
-        async move { api::list_members(&id, &q, p).await }
+        async move { api::list_members(&id, &q, f, s, p).await }
     });
 
     // Adding a member.
@@ -231,7 +233,29 @@ fn MembersPanel(org_id: String) -> impl IntoView {
             <p role="status">{move || added.get()}</p>
             <form class="inline-form" role="search" on:submit=move |ev| { ev.prevent_default(); page.set(1); }>
                 <label for="member-search">"Search members"</label>
-                <input id="member-search" type="search" bind:value=search />
+                <input id="member-search" type="search" bind:value=search
+                    aria-describedby="member-search-hint" />
+                <span class="hint" id="member-search-hint">"Name, email, or the start of an Object ID."</span>
+                <label for="member-filter">"Show"</label>
+                <select id="member-filter" on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    filter.set(MemberFilter::ALL.into_iter().find(|f| f.as_str() == value).unwrap_or_default());
+                    page.set(1);
+                }>
+                    {MemberFilter::ALL.into_iter().map(|f| view! {
+                        <option value=f.as_str() selected=move || filter.get() == f>{f.label()}</option>
+                    }).collect_view()}
+                </select>
+                <label for="member-sort">"Sort by"</label>
+                <select id="member-sort" on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    sort.set(MemberSort::ALL.into_iter().find(|s| s.as_str() == value).unwrap_or_default());
+                    page.set(1);
+                }>
+                    {MemberSort::ALL.into_iter().map(|s| view! {
+                        <option value=s.as_str() selected=move || sort.get() == s>{s.label()}</option>
+                    }).collect_view()}
+                </select>
             </form>
             {move || match members.get() {
                 None => view! { <p aria-busy="true">"Loading members…"</p> }.into_any(),

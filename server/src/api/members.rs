@@ -1,17 +1,21 @@
-use super::{page, ApiJson, SearchQuery};
+use super::{page, ApiJson};
 use crate::auth::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::connections;
 use crate::domain::{EmailAddress, FieldErrors, Guid, Name};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::{MemberRecord, MemberUpdate, NewMember, PageRequest, StorageError};
+use crate::storage::{
+    MemberListQuery, MemberRecord, MemberUpdate, NewMember, PageRequest, StorageError,
+};
 use app::types::{
-    CreateMemberRequest, ErrorBody, Member, MemberRole, MemberStatus, Page, UpdateMemberRequest,
+    CreateMemberRequest, ErrorBody, Member, MemberFilter, MemberRole, MemberSort, MemberStatus,
+    Page, UpdateMemberRequest,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use serde::Deserialize;
 use tracing::instrument;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -48,21 +52,44 @@ fn to_api(m: MemberRecord) -> Member {
     }
 }
 
-/// Members by name, with search and paging.
+/// `?q=&filter=&sort=&page=` for the members list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberQuery {
+    /// Text the name or email contains, or the Object ID starts with.
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    #[param(inline)]
+    pub filter: MemberFilter,
+    #[serde(default)]
+    #[param(inline)]
+    pub sort: MemberSort,
+    /// 1-based page number.
+    pub page: Option<i64>,
+}
+
+/// Members with search, a filter, an order and paging (50 a page).
 #[utoipa::path(get, path = "/organizations/{id}/members", tag = "members",
-    params(("id" = String, Path, description = "Organization id"), SearchQuery),
+    params(("id" = String, Path, description = "Organization id"), MemberQuery),
     responses((status = 200, body = Page<Member>), (status = 404, body = ErrorBody)))]
 #[instrument(skip_all)]
 async fn list_members(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Query(query): Query<SearchQuery>,
+    Query(query): Query<MemberQuery>,
 ) -> ApiResult<Json<Page<Member>>> {
     signed_in.account.require_organization(&id)?;
+    let list = MemberListQuery {
+        search: &query.q,
+        filter: query.filter,
+        sort: query.sort,
+        signed_in_since: crate::clock::to_millis(state.now() - time::Duration::days(30)),
+    };
     let paged = state
         .storage
-        .list_members(&id, &query.q, PageRequest::new(query.page, PER_PAGE))
+        .list_members(&id, &list, PageRequest::new(query.page, PER_PAGE))
         .await?;
     Ok(Json(page(paged, to_api)))
 }

@@ -5,6 +5,7 @@ use super::{
     contains_pattern, new_id, unique_as, PageRequest, Paged, Storage, StorageError, StorageResult,
 };
 use crate::clock::to_millis;
+use app::types::{MemberFilter, MemberSort};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -47,6 +48,27 @@ pub struct MemberUpdate<'a> {
     pub sso_enabled: Option<bool>,
     /// `Some(None)` removes the mapping; `Some(Some((tenant id, object id)))` sets it.
     pub directory_identity: Option<Option<(&'a str, &'a str)>>,
+}
+
+/// Which members a list shows, and in which order.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberListQuery<'a> {
+    pub search: &'a str,
+    pub filter: MemberFilter,
+    pub sort: MemberSort,
+    /// For `RecentSso`: the earliest sign-in that counts (Unix milliseconds).
+    pub signed_in_since: i64,
+}
+
+impl Default for MemberListQuery<'_> {
+    fn default() -> Self {
+        MemberListQuery {
+            search: "",
+            filter: MemberFilter::All,
+            sort: MemberSort::Name,
+            signed_in_since: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -97,32 +119,56 @@ impl Storage {
         .await?)
     }
 
-    /// Members whose name or email contains `search`, by name.
+    /// One page of members: `search` is contained in the name or email, or starts the Object
+    /// ID; the filter and order are the list's.
     pub async fn list_members(
         &self,
         organization_id: &str,
-        search: &str,
+        query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<Paged<MemberRecord>> {
-        let pattern = contains_pattern(search);
-        const FILTER: &str = "WHERE organization_id = $1 AND \
-             (display_name_normalized LIKE $2 ESCAPE '\\' OR email_normalized LIKE $2 ESCAPE '\\')";
-        let items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM member {FILTER} ORDER BY display_name_normalized, id LIMIT $3 OFFSET $4"
+        let pattern = contains_pattern(query.search);
+        // "%text%" without its leading wildcard: Object IDs that start with the text.
+        let prefix = pattern[1..].to_string();
+        let filter = match query.filter {
+            MemberFilter::All => "",
+            MemberFilter::Mapped => " AND directory_object_id IS NOT NULL",
+            MemberFilter::Unmapped => " AND directory_object_id IS NULL",
+            MemberFilter::SsoEnabled => " AND sso_enabled = 1",
+            MemberFilter::RecentSso => " AND last_sso_sign_in_at >= $4",
+        };
+        let order = match query.sort {
+            MemberSort::Name => "display_name_normalized, id",
+            MemberSort::Email => "email_normalized, id",
+            MemberSort::LastSignIn => "last_sso_sign_in_at DESC NULLS LAST, id",
+        };
+        let recent = query.filter == MemberFilter::RecentSso;
+        let (limit, offset) = if recent { ("$5", "$6") } else { ("$4", "$5") };
+        let condition = format!(
+            "WHERE organization_id = $1 AND (display_name_normalized LIKE $2 ESCAPE '\\' \
+             OR email_normalized LIKE $2 ESCAPE '\\' OR directory_object_id LIKE $3 ESCAPE '\\'){filter}"
+        );
+        let mut items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
         )))
         .bind(organization_id)
         .bind(&pattern)
-        .bind(page.per_page)
-        .bind(page.offset())
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM member {FILTER}"
-        )))
-        .bind(organization_id)
-        .bind(&pattern)
-        .fetch_one(&self.pool)
-        .await?;
+        .bind(&prefix);
+        let count_sql = format!("SELECT COUNT(*) FROM member {condition}");
+        let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+            .bind(organization_id)
+            .bind(&pattern)
+            .bind(&prefix);
+        if recent {
+            items = items.bind(query.signed_in_since);
+            total = total.bind(query.signed_in_since);
+        }
+        let items = items
+            .bind(page.per_page)
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = total.fetch_one(&self.pool).await?;
         Ok(Paged { items, total, page })
     }
 

@@ -13,7 +13,7 @@ mod sign_in_attempts;
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
-pub use members::{InviteRecord, MemberRecord, MemberUpdate, NewMember};
+pub use members::{InviteRecord, MemberListQuery, MemberRecord, MemberUpdate, NewMember};
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_attempts::{SignInAttempt, ATTEMPT_LIFETIME};
