@@ -102,9 +102,6 @@ impl Storage {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(5))
-            // A ping before every query doubles the round trips; a broken connection fails its
-            // query and is replaced instead.
-            .test_before_acquire(false)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
