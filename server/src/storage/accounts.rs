@@ -33,7 +33,7 @@ impl Storage {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM first_run_link WHERE used_at IS NULL")
             .execute(&mut *tx)
             .await?;
@@ -80,7 +80,7 @@ impl Storage {
     ) -> StorageResult<OperatorRecord> {
         let (email_display, email_normalized) = email;
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let claimed = sqlx::query(
             "UPDATE first_run_link SET used_at = $1 \
              WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \

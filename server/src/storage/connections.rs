@@ -56,7 +56,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<i64> {
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let new_version = expected_version + 1;
         let changed = if expected_version == 0 {
             sqlx::query(
@@ -100,7 +100,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let changed = sqlx::query(
             "UPDATE sso_connection SET active_config = draft_config, status = 'active', \
              activated_at = $1, updated_at = $1 WHERE organization_id = $2 AND draft_version = $3",
@@ -181,7 +181,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE member SET last_sso_sign_in_at = $1 WHERE id = $2 AND organization_id = $3",
         )
@@ -205,7 +205,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE sso_connection SET last_error = $1, last_error_at = $2 WHERE organization_id = $3",
         )

@@ -91,7 +91,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::require_organization(&mut tx, organization_id).await?;
         let record = insert_member(&mut tx, organization_id, member, None, now).await?;
         audit::write(
@@ -180,7 +180,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let current: MemberRecord = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM member WHERE organization_id = $1 AND id = $2"
         )))
@@ -282,7 +282,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut record = insert_member(&mut tx, organization_id, member, None, now).await?;
         sqlx::query(
             "UPDATE member SET directory_tenant_id = $1, directory_object_id = $2, sso_enabled = 1 \
@@ -340,7 +340,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::require_organization(&mut tx, organization_id).await?;
         sqlx::query(
             "INSERT INTO admin_invite (token_hash, organization_id, email, email_normalized, \
@@ -394,7 +394,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let invite: Option<(String, String, String)> = sqlx::query_as(
             "UPDATE admin_invite SET used_at = $1 \
              WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \

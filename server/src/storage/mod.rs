@@ -134,6 +134,16 @@ impl Storage {
         Ok(())
     }
 
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+    /// a transaction that reads first and writes later would otherwise fail with "database is
+    /// locked" instead of waiting, when another connection is writing.
+    async fn begin(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -174,7 +184,7 @@ impl Storage {
         actor: &Actor,
         now: time::OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         expect_one(change.execute(&mut *tx).await?)?;
         audit::write(&mut tx, actor, entry, now).await?;
         tx.commit().await?;

@@ -41,7 +41,7 @@ impl Storage {
     ) -> StorageResult<OrganizationRecord> {
         let id = new_id();
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO organization (id, name, name_normalized, slug, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -153,7 +153,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let name: Option<String> =
             sqlx::query_scalar("SELECT name FROM organization WHERE id = $1")
                 .bind(id)

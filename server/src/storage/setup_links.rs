@@ -35,7 +35,7 @@ impl Storage {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<SetupLinkRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         super::require_organization(&mut tx, organization_id).await?;
         let record = SetupLinkRecord {
             id: new_id(),
@@ -130,7 +130,7 @@ impl Storage {
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
         let at = to_millis(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let claimed: Option<(String, String)> = sqlx::query_as(
             "UPDATE setup_link SET used_at = $1, used_by = $2 \
              WHERE token_hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
