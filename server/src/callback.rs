@@ -68,9 +68,7 @@ async fn callback(
             )
         }
         Err(e) => {
-            let reference = sign_in::new_reference();
-            tracing::error!(error = %e, reference, "sign-in attempt lookup failed");
-            return Problem::internal(&reference).into_response();
+            return Problem::ours("sign-in attempt lookup failed", e).into_response();
         }
     };
     if !browser::same_browser(&session, &attempt).await {
@@ -113,13 +111,9 @@ async fn callback(
             let org = &target.organization;
             match test_sign_in::complete(&state, org, &attempt, answer).await {
                 Ok(wizard) => Redirect::to(&wizard).into_response(),
-                Err(e) => {
-                    let reference = sign_in::new_reference();
-                    tracing::error!(error = %e, reference, "test sign-in failed");
-                    Problem::internal(&reference)
-                        .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
-                        .into_response()
-                }
+                Err(e) => Problem::ours("test sign-in failed", e)
+                    .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
+                    .into_response(),
             }
         }
         _ => start_again("Sign-in refused", "Unknown sign-in."),

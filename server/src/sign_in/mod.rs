@@ -89,11 +89,8 @@ fn active_connection(
     state: &AppState,
     target: &SignInOrganization,
 ) -> Result<Option<ActiveConnection>, Problem> {
-    let internal = |e: crate::error::ApiError| {
-        let reference = new_reference();
-        tracing::error!(error = %e, reference, "loading the active connection failed");
-        Problem::internal(&reference)
-    };
+    let internal =
+        |e: crate::error::ApiError| Problem::ours("loading the active connection failed", e);
     let Some(json) = target.active_config.as_deref() else {
         return Ok(None);
     };
@@ -140,9 +137,7 @@ async fn start(
             .with_retry("/signin"))
         }
         Err(e) => {
-            let reference = new_reference();
-            tracing::error!(error = %e, reference, "organization lookup failed");
-            return Err(Problem::internal(&reference));
+            return Err(Problem::ours("organization lookup failed", e));
         }
     };
     let org = &target.organization;
@@ -176,11 +171,9 @@ async fn start(
                 .with_retry(format!("/o/{}/sso", org.slug)));
             }
         };
-    let key = browser::key(session).await.map_err(|e| {
-        let reference = new_reference();
-        tracing::error!(error = %e, reference, "session write failed");
-        Problem::internal(&reference)
-    })?;
+    let key = browser::key(session)
+        .await
+        .map_err(|e| Problem::ours("session write failed", e))?;
     let attempt = SignInAttempt {
         organization_id: org.id.clone(),
         purpose: PURPOSE.into(),
@@ -198,9 +191,7 @@ async fn start(
         .create_sign_in_attempt(&tokens::hash(&started.state), &attempt, state.now())
         .await
     {
-        let reference = new_reference();
-        tracing::error!(error = %e, reference, "saving the sign-in attempt failed");
-        return Err(Problem::internal(&reference));
+        return Err(Problem::ours("saving the sign-in attempt failed", e));
     }
     Ok(started.authorize_url)
 }
@@ -364,9 +355,7 @@ pub async fn complete(
     {
         Ok(member) => member,
         Err(e) => {
-            let reference = new_reference();
-            tracing::error!(error = %e, reference, "member lookup failed");
-            return Problem::internal(&reference).into_response();
+            return Problem::ours("member lookup failed", e).into_response();
         }
     };
     let tenant = registration.tenant_id;

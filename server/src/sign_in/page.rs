@@ -52,6 +52,14 @@ impl Problem {
         }
     }
 
+    /// Our own failure (`what` failed with `error`): logged under a fresh reference, which
+    /// the page shows.
+    pub fn ours(what: &str, error: impl std::fmt::Display) -> Self {
+        let reference = super::new_reference();
+        tracing::error!(error = %error, reference, "{what}");
+        Problem::internal(&reference)
+    }
+
     /// Our own failure: nothing the person can fix.
     pub fn internal(reference: &str) -> Self {
         Problem::new(
