@@ -132,6 +132,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
         let result = axum::serve(
             self.listener,
             self.router
@@ -140,6 +141,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        metrics_upkeep.abort();
         self.state.storage.close().await;
         result
     }

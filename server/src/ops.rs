@@ -38,6 +38,17 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// Folds recorded histogram samples into their buckets every few seconds. Without it the
+/// recorder keeps every sample until `/metrics` is read, so memory grows with each request
+/// when nobody scrapes.
+pub async fn metrics_upkeep() {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        prometheus().run_upkeep();
+    }
+}
+
 async fn healthz() -> &'static str {
     "ok"
 }
