@@ -74,19 +74,7 @@ pub async fn start(
             format!("{} Verify the connection first.", f.message),
         )
     })?;
-    let key = browser::key(session).await?;
-    let attempt = SignInAttempt {
-        organization_id: org.id.clone(),
-        purpose: PURPOSE.into(),
-        browser_key_hash: tokens::hash(&key),
-        nonce: started.nonce,
-        pkce_verifier: started.pkce_verifier,
-        return_to: None,
-    };
-    state
-        .storage
-        .create_sign_in_attempt(&tokens::hash(&started.state), &attempt, state.now())
-        .await?;
+    browser::save_attempt(state, session, &org.id, PURPOSE, &started, None).await?;
     Ok(started.authorize_url)
 }
 

@@ -9,7 +9,6 @@ pub mod page;
 
 use crate::auth::{self, Account, ClientAddr};
 use crate::connections::{self, ConnectionConfig, OpenedRegistration};
-use crate::crypto::tokens;
 use crate::domain::EmailAddress;
 use crate::entra::aadsts;
 use crate::oidc::{self, Identity, Registration};
@@ -171,28 +170,14 @@ async fn start(
                 .with_retry(format!("/o/{}/sso", org.slug)));
             }
         };
-    let key = browser::key(session)
+    let return_to = query
+        .return_to
+        .as_deref()
+        .and_then(safe_return_to)
+        .map(str::to_string);
+    browser::save_attempt(state, session, &org.id, PURPOSE, &started, return_to)
         .await
-        .map_err(|e| Problem::ours("session write failed", e))?;
-    let attempt = SignInAttempt {
-        organization_id: org.id.clone(),
-        purpose: PURPOSE.into(),
-        browser_key_hash: tokens::hash(&key),
-        nonce: started.nonce,
-        pkce_verifier: started.pkce_verifier,
-        return_to: query
-            .return_to
-            .as_deref()
-            .and_then(safe_return_to)
-            .map(str::to_string),
-    };
-    if let Err(e) = state
-        .storage
-        .create_sign_in_attempt(&tokens::hash(&started.state), &attempt, state.now())
-        .await
-    {
-        return Err(Problem::ours("saving the sign-in attempt failed", e));
-    }
+        .map_err(|e| Problem::ours("saving the sign-in attempt failed", e))?;
     Ok(started.authorize_url)
 }
 
@@ -361,23 +346,13 @@ pub async fn complete(
     let tenant = registration.tenant_id;
     let admitted = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref())
     {
-        Decision::Admit(m) => m.clone(),
-        Decision::Create(role) => match create_member(state, org, &identity, role, &actor).await {
-            Ok(m) => m,
-            Err(refusal) => {
-                let reference = record_failure(
-                    state,
-                    org,
-                    &actor,
-                    &target,
-                    refusal.reason(),
-                    refusal.message(),
-                )
-                .await;
-                return refusal_page(refusal, Some(&reference)).into_response();
-            }
-        },
-        Decision::Refuse(refusal) => {
+        Decision::Admit(m) => Ok(m.clone()),
+        Decision::Create(role) => create_member(state, org, &identity, role, &actor).await,
+        Decision::Refuse(refusal) => Err(refusal),
+    };
+    let admitted = match admitted {
+        Ok(m) => m,
+        Err(refusal) => {
             let reference = record_failure(
                 state,
                 org,
