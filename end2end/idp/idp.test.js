@@ -235,3 +235,71 @@ test('the device authorization endpoint issues codes with a 15 minute life', asy
   assert.ok(body.device_code && body.user_code && body.verification_uri);
   assert.equal(body.expires_in, 900);
 });
+
+/** An app-only Graph access token for an app registered with these application permissions. */
+async function graphToken(graphPermissions) {
+  const clientId = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({
+    tenantId: CONTOSO, clientId, redirectUris: [REDIRECT], graphPermissions,
+    secrets: [{ id: crypto.randomUUID(), value: 'graph-secret', expires: '2099-01-01T00:00:00Z' }] }) });
+  const res = await fetch(`${idp.url}/${CONTOSO}/oauth2/v2.0/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: 'graph-secret', scope: 'https://graph.microsoft.com/.default' }),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()).access_token;
+}
+
+const graph = (path, token) => fetch(`${idp.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+test('Graph: app-only tokens carry the granted application permissions as roles', async () => {
+  const token = await graphToken(['User.Read.All']);
+  const claims = jose.decodeJwt(token);
+  assert.equal(claims.aud, 'https://graph.microsoft.com');
+  assert.equal(claims.tid, CONTOSO);
+  assert.deepEqual(claims.roles, ['User.Read.All']);
+});
+
+test('Graph: users are listed with $select, $filter startswith and @odata.nextLink paging', async () => {
+  const token = await graphToken(['User.Read.All']);
+  const seen = [];
+  let next = '/v1.0/users?$select=id,displayName,userPrincipalName&$top=2';
+  while (next) {
+    const body = await (await graph(next, token)).json();
+    assert.ok(body.value.length <= 2);
+    for (const u of body.value) assert.deepEqual(Object.keys(u).sort(), ['displayName', 'id', 'userPrincipalName']);
+    seen.push(...body.value);
+    next = body['@odata.nextLink']?.slice(idp.url.length);
+  }
+  const all = await (await graph('/v1.0/users?$top=999', token)).json();
+  assert.equal(seen.length, all.value.length);
+  assert.ok(all.value.length >= 4);
+  const filter = encodeURIComponent("startswith(displayName,'adele') or startswith(userPrincipalName,'adele')");
+  const found = await (await graph(`/v1.0/users?$filter=${filter}`, token)).json();
+  assert.deepEqual(found.value.map((u) => u.userPrincipalName), ['AdeleV@contoso.com']);
+  const one = await (await graph(`/v1.0/users/${SIMON.oid}`, token)).json();
+  assert.equal(one.userPrincipalName, SIMON.upn);
+  assert.equal((await graph(`/v1.0/users/${crypto.randomUUID()}`, token)).status, 404);
+  assert.equal((await graph('/v1.0/users?$top=1000', token)).status, 400);
+  assert.equal((await graph(`/v1.0/users?$filter=${encodeURIComponent('jobTitle ne null')}`, token)).status, 400);
+});
+
+test('Graph: refuses tokens without User.Read.All, without a token, and tokens it did not issue', async () => {
+  const denied = await graph('/v1.0/users', await graphToken([]));
+  assert.equal(denied.status, 403);
+  assert.equal((await denied.json()).error.code, 'Authorization_RequestDenied');
+  assert.equal((await graph('/v1.0/users')).status, 401);
+  const { privateKey } = await jose.generateKeyPair('RS256');
+  const forged = await new jose.SignJWT({ aud: 'https://graph.microsoft.com', tid: CONTOSO, roles: ['User.Read.All'] })
+    .setProtectedHeader({ alg: 'RS256', kid: 'forged' }).setExpirationTime('1h').sign(privateKey);
+  assert.equal((await graph('/v1.0/users', forged)).status, 401);
+});
+
+test('Graph: directory users can be added and removed by the test hooks', async () => {
+  const token = await graphToken(['User.Read.All']);
+  const oid = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/users`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, users: [{ oid, name: 'Temp User', upn: 'temp@contoso.com', password: 'x' }] }) });
+  assert.equal((await graph(`/v1.0/users/${oid}`, token)).status, 200);
+  await fetch(`${idp.url}/_test/users/remove`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, oid }) });
+  assert.equal((await graph(`/v1.0/users/${oid}`, token)).status, 404);
+});

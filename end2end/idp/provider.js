@@ -2,8 +2,11 @@
 // OpenID-certified `oidc-provider` package. It serves Microsoft identity platform v2.0 paths per
 // directory (tenant) GUID or verified domain, plus `common`/`organizations`; it issues Entra's
 // ID token claims (oid, tid, pairwise sub, preferred_username, name, optional email, ver) and
-// answers with Entra's AADSTS error codes. Test hooks under /_test rotate signing keys, make the
-// next ID token bad in a chosen way, and register app registrations at run time.
+// answers with Entra's AADSTS error codes. App-only (client-credentials) tokens are Microsoft
+// Graph access tokens carrying the app's granted application permissions as `roles`, and a small
+// Microsoft Graph stand-in serves the directory's users under /v1.0/users to them. Test hooks
+// under /_test rotate signing keys, make the next ID token bad in a chosen way, register app
+// registrations and add or remove directory users at run time.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +24,9 @@ export const BAD_TOKEN_MODES = [
   'wrong_audience', 'wrong_issuer', 'other_tenant', 'expired', 'not_yet_valid', 'bad_signature',
   'wrong_nonce', 'alg_none', 'unknown_key', 'hs256',
 ];
+
+/** The audience of Microsoft Graph access tokens. */
+const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
 
 const ROUTES = {
   authorization: '/oauth2/v2.0/authorize',
@@ -95,6 +101,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAUL
     tokenRequests: 0,
     keyRequests: 0,
     discoveryRequests: 0,
+    graphRequests: 0,
   };
   const server = http.createServer();
   await new Promise((resolve) => server.listen(port, host, resolve));
@@ -382,12 +389,28 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
         displayName: body.displayName ?? 'Gatehouse', clientId: body.clientId, secrets: body.secrets ?? [],
         redirectUris: body.redirectUris ?? [], logoutUris: body.logoutUris ?? [],
         assignmentRequired: Boolean(body.assignmentRequired), assignedUsers: body.assignedUsers ?? [],
-        consentRequired: Boolean(body.consentRequired),
+        consentRequired: Boolean(body.consentRequired), graphPermissions: body.graphPermissions ?? [],
       });
       return sendJson(res, 201, { clientId: body.clientId });
     }
+    if (req.method === 'POST' && route === '/users') {
+      const dir = directoryOf(body.tenantId ?? '');
+      if (!dir || !Array.isArray(body.users)) return sendJson(res, 400, { error: 'tenantId of a known directory and users are required' });
+      for (const u of body.users) {
+        if (!u.oid || !u.upn || !u.name) return sendJson(res, 400, { error: 'every user needs oid, upn and name' });
+      }
+      const added = new Set(body.users.map((u) => u.oid));
+      dir.users = [...dir.users.filter((u) => !added.has(u.oid)), ...body.users];
+      return sendJson(res, 201, { users: dir.users.length });
+    }
+    if (req.method === 'POST' && route === '/users/remove') {
+      const dir = directoryOf(body.tenantId ?? '');
+      if (!dir || !body.oid) return sendJson(res, 400, { error: 'tenantId of a known directory and oid are required' });
+      dir.users = dir.users.filter((u) => u.oid !== body.oid);
+      return sendJson(res, 200, { users: dir.users.length });
+    }
     if (req.method === 'GET' && route === '/stats') {
-      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, kids: state.keys.map((k) => k.kid) });
+      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, graphRequests: state.graphRequests, kids: state.keys.map((k) => k.kid) });
     }
     if (req.method === 'POST' && route === '/reset') {
       state.data = JSON.parse(fs.readFileSync(dataFile, 'utf8'));
@@ -397,10 +420,94 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
     return sendJson(res, 404, { error: 'unknown test hook' });
   }
 
+  /** An app-only Microsoft Graph access token: the app's granted application permissions as roles. */
+  async function graphAccessToken(clientId) {
+    const { dir, app } = appOf(clientId);
+    const now = Math.floor(Date.now() / 1000);
+    const key = state.keys[0];
+    const token = await new jose.SignJWT({
+      aud: GRAPH_AUDIENCE, iss: `https://sts.windows.net/${dir.tenantId}/`, iat: now, nbf: now, exp: now + 3600,
+      appid: clientId, app_displayname: app.displayName, idtyp: 'app', tid: dir.tenantId,
+      roles: app.graphPermissions ?? [], ver: '1.0',
+    }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid }).sign(key.privateKey);
+    return { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token };
+  }
+
+  /** Microsoft Graph's error body. */
+  function graphError(res, status, code, message) {
+    const date = new Date().toISOString().slice(0, 19);
+    return sendJson(res, status, { error: { code, message, innerError: { date, 'request-id': crypto.randomUUID(), 'client-request-id': crypto.randomUUID() } } });
+  }
+
+  const GRAPH_USER_FIELDS = ['id', 'displayName', 'userPrincipalName', 'mail', 'accountEnabled'];
+  const graphUser = (u) => ({ id: u.oid, displayName: u.name, userPrincipalName: u.upn, mail: u.email ?? null, accountEnabled: u.accountEnabled ?? true });
+
+  /** One `$filter` clause: startswith(field,'text') or field eq 'text', on the user fields. */
+  function filterClause(text) {
+    const m = /^\s*(?:startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)|(\w+)\s+eq\s+'((?:[^']|'')*)')\s*$/i.exec(text);
+    if (!m) return null;
+    const field = m[1] ?? m[3];
+    if (!['displayName', 'userPrincipalName', 'mail', 'id'].includes(field)) return null;
+    const value = (m[2] ?? m[4]).replace(/''/g, "'").toLowerCase();
+    return m[1]
+      ? (u) => String(u[field] ?? '').toLowerCase().startsWith(value)
+      : (u) => String(u[field] ?? '').toLowerCase() === value;
+  }
+
+  /** The Microsoft Graph stand-in: GET /v1.0/users and /v1.0/users/{id} for app-only tokens. */
+  async function graph(req, res, url) {
+    const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
+    if (!bearer) return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token is empty.');
+    let claims;
+    try {
+      const keys = jose.createLocalJWKSet({ keys: state.keys.map((k) => k.publicJwk) });
+      ({ payload: claims } = await jose.jwtVerify(bearer[1], keys, { audience: GRAPH_AUDIENCE }));
+    } catch {
+      return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
+    }
+    const roles = Array.isArray(claims.roles) ? claims.roles : [];
+    if (!roles.includes('User.Read.All') && !roles.includes('Directory.Read.All')) {
+      return graphError(res, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    }
+    const dir = directoryOf(String(claims.tid ?? ''));
+    if (!dir) return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token validation failure.');
+    state.graphRequests += 1;
+    const select = (url.searchParams.get('$select') ?? GRAPH_USER_FIELDS.join(',')).split(',').map((f) => f.trim()).filter(Boolean);
+    const shape = (u) => Object.fromEntries(select.filter((f) => f in graphUser(u)).map((f) => [f, graphUser(u)[f]]));
+    const one = /^\/v1\.0\/users\/([^/]+)$/.exec(url.pathname);
+    if (one) {
+      const id = decodeURIComponent(one[1]).toLowerCase();
+      const user = dir.users.find((u) => u.oid === id || u.upn.toLowerCase() === id);
+      if (!user) return graphError(res, 404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+      return sendJson(res, 200, { '@odata.context': `${base}/v1.0/$metadata#users/$entity`, ...shape(user) });
+    }
+    if (url.pathname !== '/v1.0/users') return graphError(res, 400, 'BadRequest', `Resource not found for the segment '${url.pathname.split('/').pop()}'.`);
+    const top = Number(url.searchParams.get('$top') ?? 100);
+    if (!Number.isInteger(top) || top < 1 || top > 999) return graphError(res, 400, 'Request_UnsupportedQuery', `Invalid page size specified: '${url.searchParams.get('$top')}'. Must be between 1 and 999 inclusive.`);
+    let users = [...dir.users].sort((a, b) => a.oid.localeCompare(b.oid)).map(graphUser);
+    const filter = url.searchParams.get('$filter');
+    if (filter) {
+      const clauses = filter.split(/\s+or\s+/i).map(filterClause);
+      if (clauses.some((c) => c === null)) return graphError(res, 400, 'Request_UnsupportedQuery', 'Unsupported Query.');
+      users = users.filter((u) => clauses.some((c) => c(u)));
+    }
+    const skip = Number(Buffer.from(url.searchParams.get('$skiptoken') ?? 'MA', 'base64url').toString('utf8')) || 0;
+    const value = users.slice(skip, skip + top);
+    const body = { '@odata.context': `${base}/v1.0/$metadata#users(${select.join(',')})`, value: value.map((u) => Object.fromEntries(select.filter((f) => f in u).map((f) => [f, u[f]]))) };
+    if (skip + top < users.length) {
+      const next = new URL(`${base}/v1.0/users`);
+      for (const [k, v] of url.searchParams) if (k !== '$skiptoken') next.searchParams.set(k, v);
+      next.searchParams.set('$skiptoken', Buffer.from(String(skip + top)).toString('base64url'));
+      body['@odata.nextLink'] = next.toString();
+    }
+    return sendJson(res, 200, body);
+  }
+
   async function handle(req, res) {
     const url = new URL(req.url, base);
     if (url.pathname === '/' || url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok', directories: directories().map((d) => d.tenantId) });
     if (url.pathname.startsWith('/_test/')) return testHook(req, res, url);
+    if (url.pathname.startsWith('/v1.0/')) return graph(req, res, url);
     const [, tenant, ...restParts] = url.pathname.split('/');
     const rest = `/${restParts.join('/')}`;
     const shared = tenant === 'common' || tenant === 'organizations';
@@ -434,6 +541,9 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       if ((form.get('scope') ?? '').includes('/.default')) form.delete('scope');
       const problem = checkClient(key, form, req.headers);
       if (problem) return sendJson(res, problem[0], problem[1]);
+      if (rest === ROUTES.token && form.get('grant_type') === 'client_credentials') {
+        return sendJson(res, 200, await graphAccessToken(form.get('client_id')));
+      }
       req.body = form.toString();
       req.headers['content-length'] = String(Buffer.byteLength(req.body));
     }
