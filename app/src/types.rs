@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 #[cfg(feature = "ssr")]
 use utoipa::ToSchema;
 
+mod mapping;
+pub use mapping::*;
+
 /// The body of every error response.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -315,6 +318,8 @@ pub struct Member {
     pub directory_tenant_id: Option<String>,
     /// The object ID of the mapped directory user, once mapped.
     pub directory_object_id: Option<String>,
+    /// The mapped directory user's UPN, when Gatehouse read it from the directory.
+    pub directory_user_principal_name: Option<String>,
     /// Selected for SSO (what counts in "selected members only" mode).
     pub sso_enabled: bool,
     pub last_sso_sign_in_at: Option<String>,

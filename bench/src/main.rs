@@ -14,7 +14,7 @@ use base64::Engine;
 use clap::Parser;
 use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
 use gatehouse::crypto::sealing::SealingKey;
-use gatehouse::storage::{Actor, AuditEntry, MemberUpdate, NewMember, Storage};
+use gatehouse::storage::{Actor, AuditEntry, DirectoryIdentity, MemberUpdate, NewMember, Storage};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -285,7 +285,7 @@ async fn seed(database_url: &str, master_key: &str, provider: &str, members: usi
                 &org.id,
                 &member.id,
                 &MemberUpdate {
-                    directory_identity: Some(Some((TENANT, &oid))),
+                    directory_identity: Some(Some(DirectoryIdentity::new(TENANT, &oid))),
                     sso_enabled: Some(true),
                     ..MemberUpdate::default()
                 },

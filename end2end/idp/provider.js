@@ -393,6 +393,12 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       });
       return sendJson(res, 201, { clientId: body.clientId });
     }
+    if (req.method === 'POST' && route === '/apps/graph-permissions') {
+      const found = appOf(body.clientId ?? '');
+      if (!found || !Array.isArray(body.graphPermissions)) return sendJson(res, 400, { error: 'clientId of a registered app and graphPermissions are required' });
+      found.app.graphPermissions = body.graphPermissions;
+      return sendJson(res, 200, { clientId: body.clientId, graphPermissions: body.graphPermissions });
+    }
     if (req.method === 'POST' && route === '/users') {
       const dir = directoryOf(body.tenantId ?? '');
       if (!dir || !Array.isArray(body.users)) return sendJson(res, 400, { error: 'tenantId of a known directory and users are required' });

@@ -6,6 +6,8 @@ use crate::auth::session_store::DbSessionStore;
 use crate::clock::{to_millis, Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::sealing::{SealingError, SealingKey};
+use crate::directory::DirectoryReader;
+use crate::members::import_jobs::ImportJobs;
 use crate::oidc::DirectoryCache;
 use crate::state::AppState;
 use crate::storage::{Storage, StorageError};
@@ -20,15 +22,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 use tracing::Level;
 
-/// Largest request body the server reads.
-pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 /// Sessions end after this long without a request.
 pub const SESSION_IDLE: time::Duration = time::Duration::hours(12);
 pub const SESSION_COOKIE: &str = "gatehouse_session";
@@ -92,6 +91,8 @@ impl Application {
             storage,
             sso_limit: Arc::new(AddressLimit::per_minute(config.sso_requests_per_minute)),
             directories: Arc::new(DirectoryCache::default()),
+            directory_reader: Arc::new(DirectoryReader::default()),
+            member_imports: Arc::new(ImportJobs::default()),
             config: Arc::new(config),
             clock,
             sign_in_limits: Arc::new(SignInLimits::default()),
@@ -186,7 +187,7 @@ pub fn router(state: AppState) -> Router {
         .layer(session_layer)
         .layer(from_fn(ops::track_requests))
         .layer(from_fn(web_guard::security_headers))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
+        .layer(from_fn(web_guard::limit_bodies))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {

@@ -28,6 +28,8 @@ pub enum ApiError {
     CrossSite,
     #[error("link expired or used")]
     LinkInvalid,
+    #[error("request body over {0} bytes")]
+    TooLarge(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -81,6 +83,14 @@ impl ApiError {
                 StatusCode::GONE,
                 "link_invalid",
                 "This link has expired or was already used. Ask for a new one.".into(),
+            ),
+            ApiError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "This is larger than Gatehouse accepts ({} MB at most). Split it into smaller parts.",
+                    limit / (1024 * 1024)
+                ),
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

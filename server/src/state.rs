@@ -20,6 +20,10 @@ pub struct AppState {
     pub sso_limit: Arc<AddressLimit>,
     /// Each directory's discovery document and keys.
     pub directories: Arc<DirectoryCache>,
+    /// Microsoft Graph tokens and recent whole-directory reads, per app registration.
+    pub directory_reader: Arc<crate::directory::DirectoryReader>,
+    /// Members CSV imports in progress or recently finished.
+    pub member_imports: Arc<crate::members::import_jobs::ImportJobs>,
     pub sealing_key: Arc<SealingKey>,
     /// The one HTTP client for calls to Entra, with timeouts.
     pub http: reqwest::Client,

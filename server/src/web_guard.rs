@@ -77,3 +77,29 @@ mod tests {
         );
     }
 }
+
+/// The largest request body, except a members CSV import.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+
+/// Refuses bodies over the limit with 413 before a handler reads them: `BODY_LIMIT_BYTES`, or
+/// `IMPORT_MAX_BYTES` for a members CSV import (`POST …/member-imports`).
+pub async fn limit_bodies(request: Request, next: Next) -> Response {
+    let is_import =
+        request.method() == Method::POST && request.uri().path().ends_with("/member-imports");
+    let limit = if is_import {
+        app::types::IMPORT_MAX_BYTES
+    } else {
+        BODY_LIMIT_BYTES
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return ApiError::TooLarge(limit).into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}

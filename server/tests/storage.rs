@@ -4,7 +4,7 @@ mod common;
 
 use common::fresh_storage;
 use gatehouse::storage::{
-    Actor, MemberListQuery, MemberUpdate, NewMember, PageRequest, StorageError,
+    Actor, DirectoryIdentity, MemberListQuery, MemberUpdate, NewMember, PageRequest, StorageError,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -470,7 +470,7 @@ const OID: &str = "3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f";
 
 fn map_to(oid: &str) -> MemberUpdate<'_> {
     MemberUpdate {
-        directory_identity: Some(Some((TENANT, oid))),
+        directory_identity: Some(Some(DirectoryIdentity::new(TENANT, oid))),
         ..MemberUpdate::default()
     }
 }

@@ -6,7 +6,8 @@ use crate::domain::{EmailAddress, FieldErrors, Guid, Name};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{
-    MemberListQuery, MemberRecord, MemberUpdate, NewMember, PageRequest, StorageError,
+    DirectoryIdentity, MemberListQuery, MemberRecord, MemberUpdate, NewMember, PageRequest,
+    StorageError,
 };
 use app::types::{
     CreateMemberRequest, ErrorBody, Member, MemberFilter, MemberRole, MemberSort, MemberStatus,
@@ -27,7 +28,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(update_member))
 }
 
-fn to_api(m: MemberRecord) -> Member {
+/// A member as the API shows it.
+pub(crate) fn member_view(m: MemberRecord) -> Member {
     Member {
         role: if m.role == "admin" {
             MemberRole::Admin
@@ -45,6 +47,7 @@ fn to_api(m: MemberRecord) -> Member {
         display_name: m.display_name,
         directory_tenant_id: m.directory_tenant_id,
         directory_object_id: m.directory_object_id,
+        directory_user_principal_name: m.directory_upn,
         sso_enabled: m.sso_enabled != 0,
         last_sso_sign_in_at: m.last_sso_sign_in_at.map(rfc3339_millis),
         created_at: rfc3339_millis(m.created_at),
@@ -91,7 +94,7 @@ async fn list_members(
         .storage
         .list_members(&id, &list, PageRequest::new(query.page, PER_PAGE))
         .await?;
-    Ok(Json(page(paged, to_api)))
+    Ok(Json(page(paged, member_view)))
 }
 
 /// Adds a member to the organization.
@@ -131,7 +134,7 @@ async fn create_member(
             )),
             other => other.into(),
         })?;
-    Ok((StatusCode::CREATED, Json(to_api(created))))
+    Ok((StatusCode::CREATED, Json(member_view(created))))
 }
 
 /// Changes a member's name, role, status, SSO selection or directory mapping (disabling
@@ -193,8 +196,9 @@ async fn update_member(
         status: request.status.map(MemberStatus::as_str),
         sso_enabled: request.sso_enabled,
         directory_identity: object_id.as_ref().map(|o| {
-            o.as_ref()
-                .map(|guid| (tenant_id.as_deref().unwrap_or_default(), guid.0.as_str()))
+            o.as_ref().map(|guid| {
+                DirectoryIdentity::new(tenant_id.as_deref().unwrap_or_default(), &guid.0)
+            })
         }),
     };
     let updated = state
@@ -205,5 +209,5 @@ async fn update_member(
             StorageError::NotFound => ApiError::NotFound("member"),
             other => other.into(),
         })?;
-    Ok(Json(to_api(updated)))
+    Ok(Json(member_view(updated)))
 }

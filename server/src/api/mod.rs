@@ -6,6 +6,7 @@ mod audit;
 mod connection;
 mod first_run;
 mod invites;
+mod mapping;
 mod members;
 mod organizations;
 mod session;
@@ -30,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "organizations", description = "Organizations (operators)"),
         (name = "invites", description = "Admin invitations"),
         (name = "members", description = "Members of an organization"),
+        (name = "mapping", description = "Mapping members to directory users: picker, suggestions, CSV"),
         (name = "audit", description = "The audit log"),
         (name = "setup-links", description = "Setup links that open the SSO wizard for one organization"),
         (name = "connection", description = "The SSO connection with the directory (setup wizard)"),
@@ -45,6 +47,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(organizations::routes())
         .merge(invites::routes())
         .merge(members::routes())
+        .merge(mapping::routes())
         .merge(audit::routes())
         .merge(connection::routes())
         .merge(setup_links::routes())
@@ -64,6 +67,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+pub(crate) use members::member_view;
 
 /// `?page=` for paged lists.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -106,12 +106,12 @@ pub fn seal_secret(
 /// The client secret in clear, for a call to the directory; it never leaves this process.
 fn open_secret(
     state: &AppState,
-    org: &OrganizationRecord,
+    organization_id: &str,
     secret: &StoredSecret,
 ) -> ApiResult<String> {
     let bytes = state
         .sealing_key
-        .open(&secret.sealed, &secret_context(&org.id))
+        .open(&secret.sealed, &secret_context(organization_id))
         .map_err(|e| ApiError::Internal(format!("opening the client secret: {e}")))?;
     String::from_utf8(bytes).map_err(|e| ApiError::Internal(e.to_string()))
 }
@@ -152,7 +152,7 @@ pub fn open_registration(
         authority_host: config.authority_host.clone(),
         tenant_id: tenant_id.clone(),
         client_id: client_id.clone(),
-        client_secret: open_secret(state, org, secret)?,
+        client_secret: open_secret(state, &org.id, secret)?,
         redirect_uri: entra_urls(&state.config.public_url, &org.slug).redirect_uri,
     }))
 }
@@ -216,6 +216,41 @@ impl ConnectionConfig {
 /// The active configuration as stored (see `Storage::find_sign_in_organization`).
 pub fn parse_active(json: &str) -> ApiResult<ConnectionConfig> {
     parse_config(json)
+}
+
+/// The app registration Gatehouse reads the organization's directory with (Microsoft Graph,
+/// app-only): the active configuration's, else the draft's once its credentials are complete.
+pub struct DirectoryApp {
+    pub cloud: Cloud,
+    pub authority_host: String,
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+pub async fn directory_app(
+    state: &AppState,
+    organization_id: &str,
+) -> ApiResult<Option<DirectoryApp>> {
+    let Some(record) = state.storage.find_connection(organization_id).await? else {
+        return Ok(None);
+    };
+    let candidates = [record.active_config.as_deref(), Some(&record.draft_config)];
+    for json in candidates.into_iter().flatten() {
+        let config = parse_config(json)?;
+        if let (Some(tenant_id), Some(client_id), Some(secret)) =
+            (config.tenant_id, config.client_id, config.secret.as_ref())
+        {
+            return Ok(Some(DirectoryApp {
+                cloud: config.cloud,
+                authority_host: config.authority_host,
+                tenant_id,
+                client_id,
+                client_secret: open_secret(state, organization_id, secret)?,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// The directory (tenant) ID members of this organization map into: the active
@@ -513,7 +548,7 @@ pub async fn verify_draft(
     else {
         return Err(not_saved("verify"));
     };
-    let plaintext = open_secret(state, org, secret)?;
+    let plaintext = open_secret(state, &org.id, secret)?;
     let expires_on = parse_date(&secret.expires_on).map_err(ApiError::Internal)?;
     let urls = entra_urls(&state.config.public_url, &org.slug);
     let candidate = Candidate {

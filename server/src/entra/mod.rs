@@ -2,6 +2,7 @@
 //! of a connection's values.
 
 pub mod aadsts;
+pub mod graph;
 pub mod verify;
 
 /// The OpenID discovery document's address for a directory.

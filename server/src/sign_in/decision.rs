@@ -142,6 +142,7 @@ mod tests {
             status: status.into(),
             directory_tenant_id: Some(TENANT.into()),
             directory_object_id: Some("3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f".into()),
+            directory_upn: None,
             sso_enabled,
             last_sso_sign_in_at: None,
             created_at: 0,

@@ -14,8 +14,8 @@ use crate::entra::aadsts;
 use crate::oidc::{self, Identity, Registration};
 use crate::state::AppState;
 use crate::storage::{
-    Actor, AuditEntry, MemberRecord, NewMember, OrganizationKey, OrganizationRecord, SignInAttempt,
-    SignInOrganization, StorageError,
+    Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
+    OrganizationRecord, SignInAttempt, SignInOrganization, StorageError,
 };
 use app::navigation::safe_return_to;
 use axum::extract::{Path, Query, State};
@@ -408,7 +408,12 @@ async fn create_member(
         .create_member_from_directory(
             &org.id,
             &member,
-            (&identity.tenant_id, &identity.object_id),
+            DirectoryIdentity {
+                tenant_id: &identity.tenant_id,
+                object_id: &identity.object_id,
+                user_principal_name: identity.username.as_deref(),
+            },
+            "created on first sign-in with the directory",
             actor,
             state.now(),
         )

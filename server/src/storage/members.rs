@@ -20,6 +20,8 @@ pub struct MemberRecord {
     pub status: String,
     pub directory_tenant_id: Option<String>,
     pub directory_object_id: Option<String>,
+    /// The mapped directory user's UPN, when Gatehouse read it from the directory.
+    pub directory_upn: Option<String>,
     /// 1 when the member is selected for SSO ("selected members only" mode), else 0.
     pub sso_enabled: i64,
     pub last_sso_sign_in_at: Option<i64>,
@@ -46,8 +48,27 @@ pub struct MemberUpdate<'a> {
     pub role: Option<&'a str>,
     pub status: Option<&'a str>,
     pub sso_enabled: Option<bool>,
-    /// `Some(None)` removes the mapping; `Some(Some((tenant id, object id)))` sets it.
-    pub directory_identity: Option<Option<(&'a str, &'a str)>>,
+    /// `Some(None)` removes the mapping; `Some(Some(identity))` sets it.
+    pub directory_identity: Option<Option<DirectoryIdentity<'a>>>,
+}
+
+/// A directory user: the directory (tenant) ID, the Object ID, and the UPN when known.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectoryIdentity<'a> {
+    pub tenant_id: &'a str,
+    pub object_id: &'a str,
+    pub user_principal_name: Option<&'a str>,
+}
+
+impl<'a> DirectoryIdentity<'a> {
+    /// An identity whose UPN Gatehouse has not read.
+    pub fn new(tenant_id: &'a str, object_id: &'a str) -> Self {
+        DirectoryIdentity {
+            tenant_id,
+            object_id,
+            user_principal_name: None,
+        }
+    }
 }
 
 /// Which members a list shows, and in which order.
@@ -79,8 +100,8 @@ pub struct InviteRecord {
     pub expires_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, email, display_name, role, status, \
-     directory_tenant_id, directory_object_id, sso_enabled, last_sso_sign_in_at, created_at, \
+pub(super) const COLUMNS: &str = "id, organization_id, email, display_name, role, status, \
+     directory_tenant_id, directory_object_id, directory_upn, sso_enabled, last_sso_sign_in_at, created_at, \
      updated_at";
 
 impl Storage {
@@ -146,7 +167,8 @@ impl Storage {
         let (limit, offset) = if recent { ("$5", "$6") } else { ("$4", "$5") };
         let condition = format!(
             "WHERE organization_id = $1 AND (display_name_normalized LIKE $2 ESCAPE '\\' \
-             OR email_normalized LIKE $2 ESCAPE '\\' OR directory_object_id LIKE $3 ESCAPE '\\'){filter}"
+             OR email_normalized LIKE $2 ESCAPE '\\' OR LOWER(directory_upn) LIKE $2 ESCAPE '\\' \
+             OR directory_object_id LIKE $3 ESCAPE '\\'){filter}"
         );
         let mut items = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM member {condition} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
@@ -196,12 +218,13 @@ impl Storage {
             .sso_enabled
             .map(i64::from)
             .unwrap_or(current.sso_enabled);
-        let (tenant_id, object_id) = match update.directory_identity {
-            Some(Some((t, o))) => (Some(t), Some(o)),
-            Some(None) => (None, None),
+        let (tenant_id, object_id, upn) = match update.directory_identity {
+            Some(Some(d)) => (Some(d.tenant_id), Some(d.object_id), d.user_principal_name),
+            Some(None) => (None, None, None),
             None => (
                 current.directory_tenant_id.as_deref(),
                 current.directory_object_id.as_deref(),
+                current.directory_upn.as_deref(),
             ),
         };
         if let (Some(t), Some(o)) = (tenant_id, object_id) {
@@ -222,7 +245,7 @@ impl Storage {
         sqlx::query(
             "UPDATE member SET display_name = $1, display_name_normalized = $2, role = $3, \
              status = $4, sso_enabled = $5, directory_tenant_id = $6, directory_object_id = $7, \
-             updated_at = $8 WHERE organization_id = $9 AND id = $10",
+             updated_at = $8, directory_upn = $11 WHERE organization_id = $9 AND id = $10",
         )
         .bind(display_name)
         .bind(display_name.to_lowercase())
@@ -234,6 +257,7 @@ impl Storage {
         .bind(to_millis(now))
         .bind(organization_id)
         .bind(member_id)
+        .bind(upn)
         .execute(&mut *tx)
         .await
         .map_err(unique_as("directory_object_id"))?;
@@ -267,41 +291,46 @@ impl Storage {
             sso_enabled,
             directory_tenant_id: tenant_id.map(str::to_string),
             directory_object_id: object_id.map(str::to_string),
+            directory_upn: upn.map(str::to_string),
             updated_at: to_millis(now),
             ..current
         })
     }
 
-    /// A member created by their first SSO sign-in, mapped to their directory user. An email
-    /// already used in the organization is a `Conflict("email")`: never linked by email.
+    /// A member created from a directory user and mapped to it — on their first SSO sign-in, or
+    /// picked by an admin. An email already used in the organization is a `Conflict("email")`:
+    /// never linked by email. `detail` says how, in the audit entry.
     pub async fn create_member_from_directory(
         &self,
         organization_id: &str,
         member: &NewMember<'_>,
-        directory_identity: (&str, &str),
+        identity: DirectoryIdentity<'_>,
+        detail: &str,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
         let mut tx = self.begin().await?;
         let mut record = insert_member(&mut tx, organization_id, member, None, now).await?;
         sqlx::query(
-            "UPDATE member SET directory_tenant_id = $1, directory_object_id = $2, sso_enabled = 1 \
-             WHERE id = $3",
+            "UPDATE member SET directory_tenant_id = $1, directory_object_id = $2, \
+             directory_upn = $3, sso_enabled = 1 WHERE id = $4",
         )
-        .bind(directory_identity.0)
-        .bind(directory_identity.1)
+        .bind(identity.tenant_id)
+        .bind(identity.object_id)
+        .bind(identity.user_principal_name)
         .bind(&record.id)
         .execute(&mut *tx)
         .await
         .map_err(unique_as("directory_object_id"))?;
         let entry = AuditEntry {
-            detail: "created on first sign-in with the directory",
+            detail,
             ..AuditEntry::success(Some(organization_id), "member.create", member.email.0)
         };
         audit::write(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
-        record.directory_tenant_id = Some(directory_identity.0.to_string());
-        record.directory_object_id = Some(directory_identity.1.to_string());
+        record.directory_tenant_id = Some(identity.tenant_id.to_string());
+        record.directory_object_id = Some(identity.object_id.to_string());
+        record.directory_upn = identity.user_principal_name.map(str::to_string);
         record.sso_enabled = 1;
         Ok(record)
     }
@@ -466,6 +495,7 @@ async fn insert_member(
         status: "active".into(),
         directory_tenant_id: None,
         directory_object_id: None,
+        directory_upn: None,
         sso_enabled: 0,
         last_sso_sign_in_at: None,
         created_at: at,

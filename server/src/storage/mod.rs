@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod connections;
+mod mapping;
 mod members;
 mod organizations;
 mod sessions;
@@ -13,7 +14,13 @@ mod sign_in_attempts;
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
-pub use members::{InviteRecord, MemberListQuery, MemberRecord, MemberUpdate, NewMember};
+pub use mapping::{
+    ConfirmedMapping, ExistingMember, ImportChanges, ImportedMember, ImportedUpdate, MappedMember,
+    UnmappedMember,
+};
+pub use members::{
+    DirectoryIdentity, InviteRecord, MemberListQuery, MemberRecord, MemberUpdate, NewMember,
+};
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_attempts::{SignInAttempt, ATTEMPT_LIFETIME};

@@ -63,6 +63,7 @@ impl Idp {
             .json(&json!({
                 "tenantId": tenant, "clientId": client_id, "displayName": "Gatehouse",
                 "secrets": secrets, "redirectUris": [redirect_uri],
+                "graphPermissions": ["User.Read.All"],
             }))
             .send()
             .await
@@ -79,6 +80,30 @@ impl Idp {
             .expect("test hook");
         assert!(response.status().is_success(), "{path}");
         response.json().await.expect("json")
+    }
+
+    /// Sets the Microsoft Graph application permissions granted to an app (with admin consent).
+    pub async fn set_graph_permissions(&self, client_id: &str, permissions: Value) {
+        self.hook(
+            "/apps/graph-permissions",
+            json!({ "clientId": client_id, "graphPermissions": permissions }),
+        )
+        .await;
+    }
+
+    /// Adds users to a directory.
+    pub async fn add_users(&self, tenant: &str, users: Value) {
+        self.hook("/users", json!({ "tenantId": tenant, "users": users }))
+            .await;
+    }
+
+    /// Deletes a user from a directory.
+    pub async fn remove_user(&self, tenant: &str, object_id: &str) {
+        self.hook(
+            "/users/remove",
+            json!({ "tenantId": tenant, "oid": object_id }),
+        )
+        .await;
     }
 
     /// Makes the next ID token bad in one way (see BAD_TOKEN_MODES in provider.js).

@@ -1,0 +1,228 @@
+//! Mapping members to directory users: the directory picker, members added from the
+//! directory, suggestions, the health of the mapping, and CSV import and export.
+
+use super::{members::member_view, ApiJson};
+use crate::auth::SignedIn;
+use crate::error::ApiResult;
+use crate::members::{import_jobs, mapping};
+use crate::state::AppState;
+use app::types::*;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use tracing::instrument;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search_directory))
+        .routes(routes!(map_to_directory_user))
+        .routes(routes!(add_from_directory))
+        .routes(routes!(suggestions))
+        .routes(routes!(confirm_suggestions))
+        .routes(routes!(mapping_health))
+        .routes(routes!(start_import).layer(DefaultBodyLimit::max(IMPORT_MAX_BYTES)))
+        .routes(routes!(import_status))
+        .routes(routes!(apply_import))
+        .routes(routes!(export_members))
+}
+
+/// `?q=` for the directory picker.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DirectoryQuery {
+    /// The start of a name, UPN or mail.
+    #[serde(default)]
+    pub q: String,
+}
+
+/// Directory users whose name, UPN or mail starts with `q` (Microsoft Graph, `User.Read.All`).
+/// When the directory cannot be read, `access` says why and `message` what to grant.
+#[utoipa::path(get, path = "/organizations/{id}/directory/users", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id"), DirectoryQuery),
+    responses((status = 200, body = DirectorySearch), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn search_directory(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<DirectoryQuery>,
+) -> ApiResult<Json<DirectorySearch>> {
+    signed_in.account.require_organization(&id)?;
+    Ok(Json(mapping::search(&state, &id, &query.q).await?))
+}
+
+/// Maps the member to a directory user picked in the console (read from the directory).
+#[utoipa::path(post, path = "/organizations/{id}/members/{member_id}/directory-user",
+    tag = "mapping",
+    params(("id" = String, Path, description = "Organization id"),
+        ("member_id" = String, Path, description = "Member id")),
+    request_body = MapToDirectoryUserRequest,
+    responses((status = 200, body = Member), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn map_to_directory_user(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, member_id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<MapToDirectoryUserRequest>,
+) -> ApiResult<Json<Member>> {
+    signed_in.account.require_organization(&id)?;
+    let member =
+        mapping::map_member(&state, &signed_in, &id, &member_id, &request.object_id).await?;
+    Ok(Json(member_view(member)))
+}
+
+/// Creates members from picked directory users, each mapped to its user.
+#[utoipa::path(post, path = "/organizations/{id}/members/from-directory", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = AddFromDirectoryRequest,
+    responses((status = 200, body = AddFromDirectoryResult), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn add_from_directory(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<AddFromDirectoryRequest>,
+) -> ApiResult<Json<AddFromDirectoryResult>> {
+    signed_in.account.require_organization(&id)?;
+    Ok(Json(
+        mapping::add_from_directory(&state, &signed_in, &id, &request.object_ids).await?,
+    ))
+}
+
+/// Directory users whose UPN or mail equals an unmapped member's email, for the admin to
+/// review. Reads the whole directory.
+#[utoipa::path(get, path = "/organizations/{id}/mapping/suggestions", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = Suggestions), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn suggestions(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Suggestions>> {
+    signed_in.account.require_organization(&id)?;
+    Ok(Json(mapping::suggestions(&state, &id).await?))
+}
+
+/// Maps the suggestions the admin confirmed, in one transaction.
+#[utoipa::path(post, path = "/organizations/{id}/mapping/suggestions/confirm", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = ConfirmSuggestionsRequest,
+    responses((status = 200, body = ConfirmSuggestionsResult), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn confirm_suggestions(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<ConfirmSuggestionsRequest>,
+) -> ApiResult<Json<ConfirmSuggestionsResult>> {
+    signed_in.account.require_organization(&id)?;
+    Ok(Json(
+        mapping::confirm(&state, &signed_in, &id, &request.choices).await?,
+    ))
+}
+
+/// Counts of mapped, unmapped and stale mappings.
+#[utoipa::path(get, path = "/organizations/{id}/mapping/health", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = MappingHealth), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn mapping_health(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MappingHealth>> {
+    signed_in.account.require_organization(&id)?;
+    Ok(Json(mapping::health(&state, &id).await?))
+}
+
+/// Starts importing a members CSV file (columns: email, display name, role, object id, sso
+/// enabled): it is checked in the background; poll the import for its preview.
+#[utoipa::path(post, path = "/organizations/{id}/member-imports", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 202, body = MemberImport), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn start_import(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    file: Bytes,
+) -> ApiResult<(StatusCode, Json<MemberImport>)> {
+    signed_in.account.require_organization(&id)?;
+    let started = import_jobs::start(&state, &signed_in, &id, file).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)))
+}
+
+/// An import's progress, preview or outcome.
+#[utoipa::path(get, path = "/organizations/{id}/member-imports/{import_id}", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id"),
+        ("import_id" = String, Path, description = "Import id")),
+    responses((status = 200, body = MemberImport), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn import_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, import_id)): Path<(String, String)>,
+) -> ApiResult<Json<MemberImport>> {
+    signed_in.account.require_organization(&id)?;
+    Ok(Json(import_jobs::view(&state, &id, &import_id)?))
+}
+
+/// Applies a previewed import without problems, in one transaction (all or nothing).
+#[utoipa::path(post, path = "/organizations/{id}/member-imports/{import_id}/apply",
+    tag = "mapping",
+    params(("id" = String, Path, description = "Organization id"),
+        ("import_id" = String, Path, description = "Import id")),
+    responses((status = 202, body = MemberImport), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn apply_import(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, import_id)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<MemberImport>)> {
+    signed_in.account.require_organization(&id)?;
+    let applying = import_jobs::apply(&state, &signed_in, &id, &import_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(applying)))
+}
+
+/// Every member with their mapping, as CSV in the import's columns.
+#[utoipa::path(get, path = "/organizations/{id}/members/export", tag = "mapping",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn export_members(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    signed_in.account.require_organization(&id)?;
+    let org = state
+        .storage
+        .find_organization(&id)
+        .await?
+        .ok_or(crate::error::ApiError::NotFound("organization"))?;
+    let members = state.storage.export_members(&id).await?;
+    let csv = crate::members::import::to_csv(&members)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"members-{}.csv\"", org.slug),
+            ),
+        ],
+        csv,
+    ))
+}

@@ -1,0 +1,197 @@
+//! Reading an organization's directory through Microsoft Graph: app-only tokens kept until
+//! shortly before they expire, and whole-directory reads kept for a few minutes so the
+//! suggestions and the stale count of one visit share one read.
+
+use crate::connections::{self, DirectoryApp};
+use crate::entra::graph::{self, DirectoryUser, GraphFailure};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use app::types::DirectoryAccess;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a whole-directory read is reused.
+const SCAN_LIFETIME: Duration = Duration::from_secs(300);
+/// A token is renewed this long before it expires.
+const TOKEN_MARGIN: Duration = Duration::from_secs(300);
+
+/// Tokens and recent whole-directory reads, per app registration.
+#[derive(Default)]
+pub struct DirectoryReader {
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+    scans: Mutex<HashMap<String, Arc<Scan>>>,
+}
+
+/// Every user of a directory, as read at one moment.
+pub struct Scan {
+    pub read_at: time::OffsetDateTime,
+    fresh_until: Instant,
+    pub users: Vec<DirectoryUser>,
+}
+
+/// Why the directory cannot be read, in words for the admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub access: DirectoryAccess,
+    pub message: String,
+}
+
+impl From<GraphFailure> for Unreadable {
+    fn from(failure: GraphFailure) -> Self {
+        Unreadable {
+            access: match failure {
+                GraphFailure::PermissionMissing => DirectoryAccess::PermissionMissing,
+                _ => DirectoryAccess::Unavailable,
+            },
+            message: failure.message(),
+        }
+    }
+}
+
+/// The organization's directory, ready to read.
+pub struct Directory {
+    app: DirectoryApp,
+    base: String,
+    /// Identifies the registration (and its secret) in the caches.
+    key: String,
+}
+
+impl Directory {
+    /// The directory of the organization's connection, or why there is none.
+    pub async fn of(
+        state: &AppState,
+        organization_id: &str,
+    ) -> ApiResult<Result<Directory, Unreadable>> {
+        let Some(app) = connections::directory_app(state, organization_id).await? else {
+            return Ok(Err(Unreadable {
+                access: DirectoryAccess::NotConnected,
+                message: "Connect the organization's directory first (the SSO setup wizard), then Gatehouse can read its users.".into(),
+            }));
+        };
+        let key = hex(&Sha256::digest(
+            format!(
+                "{}\n{}\n{}\n{}",
+                app.authority_host, app.tenant_id, app.client_id, app.client_secret
+            )
+            .as_bytes(),
+        ));
+        Ok(Ok(Directory {
+            base: graph::graph_base(app.cloud, &app.authority_host),
+            app,
+            key,
+        }))
+    }
+
+    pub fn tenant_id(&self) -> &str {
+        &self.app.tenant_id
+    }
+
+    async fn token(&self, state: &AppState, fresh: bool) -> Result<String, GraphFailure> {
+        let reader = &state.directory_reader;
+        if !fresh {
+            let tokens = reader.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((token, until)) = tokens.get(&self.key) {
+                if Instant::now() < *until {
+                    return Ok(token.clone());
+                }
+            }
+        }
+        let (token, lifetime) = graph::app_token(
+            &state.http,
+            &self.app.authority_host,
+            &self.app.tenant_id,
+            self.app.cloud,
+            &self.app.client_id,
+            &self.app.client_secret,
+        )
+        .await?;
+        let until = Instant::now() + Duration::from_secs(lifetime).saturating_sub(TOKEN_MARGIN);
+        reader
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.key.clone(), (token.clone(), until));
+        Ok(token)
+    }
+
+    /// Runs a Graph call with the cached token; on a missing permission, once more with a new
+    /// token (a consent granted a minute ago is only in tokens issued after it).
+    async fn call<T, F, Fut>(&self, state: &AppState, f: F) -> Result<T, Unreadable>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, GraphFailure>>,
+    {
+        let token = self.token(state, false).await?;
+        match f(token).await {
+            Err(GraphFailure::PermissionMissing) => {
+                let token = self.token(state, true).await?;
+                Ok(f(token).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Users whose name, UPN or mail starts with `text`.
+    pub async fn search(
+        &self,
+        state: &AppState,
+        text: &str,
+    ) -> Result<Vec<DirectoryUser>, Unreadable> {
+        self.call(state, |token| async move {
+            graph::search_users(&state.http, &self.base, &token, text).await
+        })
+        .await
+    }
+
+    /// One user by Object ID.
+    pub async fn user(
+        &self,
+        state: &AppState,
+        object_id: &str,
+    ) -> Result<Option<DirectoryUser>, Unreadable> {
+        self.call(state, |token| async move {
+            graph::get_user(&state.http, &self.base, &token, object_id).await
+        })
+        .await
+    }
+
+    /// Every user, read at most every few minutes (`fresh` reads again now).
+    pub async fn scan(&self, state: &AppState, fresh: bool) -> Result<Arc<Scan>, Unreadable> {
+        if !fresh {
+            let scans = state
+                .directory_reader
+                .scans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(scan) = scans.get(&self.key) {
+                if Instant::now() < scan.fresh_until {
+                    return Ok(scan.clone());
+                }
+            }
+        }
+        let users = self
+            .call(state, |token| async move {
+                graph::all_users(&state.http, &self.base, &token).await
+            })
+            .await?;
+        let scan = Arc::new(Scan {
+            read_at: state.now(),
+            fresh_until: Instant::now() + SCAN_LIFETIME,
+            users,
+        });
+        let mut scans = state
+            .directory_reader
+            .scans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        scans.retain(|_, s| Instant::now() < s.fresh_until);
+        scans.insert(self.key.clone(), scan.clone());
+        Ok(scan)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

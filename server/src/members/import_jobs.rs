@@ -1,0 +1,256 @@
+//! CSV imports as background jobs the console polls: the file is checked in the background
+//! (progress in rows), the preview waits for the admin, and applying runs in one transaction —
+//! all or nothing, so a crash or a refused row leaves the members as they were.
+
+use super::import::{self, ImportRow};
+use crate::auth::SignedIn;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::Actor;
+use app::types::{ImportProblem, ImportStage, MemberImport, IMPORT_PROBLEM_LIMIT};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a finished or abandoned import is kept for the console to read.
+const KEEP_FOR: Duration = Duration::from_secs(3600);
+
+/// The imports in progress or recently finished, by id.
+#[derive(Default)]
+pub struct ImportJobs {
+    jobs: Mutex<HashMap<String, Arc<Job>>>,
+}
+
+struct Job {
+    organization_id: String,
+    started: Instant,
+    progress: AtomicU64,
+    state: Mutex<JobState>,
+}
+
+struct JobState {
+    stage: ImportStage,
+    rows_total: u64,
+    rows: Arc<Vec<ImportRow>>,
+    to_create: u64,
+    to_update: u64,
+    unchanged: u64,
+    problems: Vec<ImportProblem>,
+    message: Option<String>,
+}
+
+impl Job {
+    fn view(&self, id: &str) -> MemberImport {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let rows_done = match state.stage {
+            ImportStage::Checking | ImportStage::Applying => self.progress.load(Ordering::Relaxed),
+            ImportStage::Ready | ImportStage::Failed => state.rows_total,
+            ImportStage::Applied => state.to_create + state.to_update,
+        };
+        MemberImport {
+            id: id.to_string(),
+            stage: state.stage,
+            rows_total: state.rows_total,
+            rows_done,
+            to_create: state.to_create,
+            to_update: state.to_update,
+            unchanged: state.unchanged,
+            problems: state
+                .problems
+                .iter()
+                .take(IMPORT_PROBLEM_LIMIT)
+                .cloned()
+                .collect(),
+            problem_count: state.problems.len() as u64,
+            message: state.message.clone(),
+        }
+    }
+
+    fn fail(&self, message: String, problems: Vec<ImportProblem>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.stage = ImportStage::Failed;
+        state.message = Some(message);
+        state.problems = problems;
+    }
+}
+
+impl ImportJobs {
+    fn insert(&self, job: Job) -> (String, Arc<Job>) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let job = Arc::new(job);
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.retain(|_, j| j.started.elapsed() < KEEP_FOR);
+        jobs.insert(id.clone(), job.clone());
+        (id, job)
+    }
+
+    fn get(&self, organization_id: &str, id: &str) -> ApiResult<Arc<Job>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .filter(|j| j.organization_id == organization_id)
+            .cloned()
+            .ok_or(ApiError::NotFound("import"))
+    }
+}
+
+fn acting_member(signed_in: &SignedIn) -> Option<String> {
+    match &signed_in.account {
+        crate::auth::Account::Admin(m) => Some(m.id.clone()),
+        _ => None,
+    }
+}
+
+/// Starts checking a file; the preview is ready when the import's stage is `ready`.
+pub async fn start(
+    state: &AppState,
+    signed_in: &SignedIn,
+    organization_id: &str,
+    file: axum::body::Bytes,
+) -> ApiResult<MemberImport> {
+    if state
+        .storage
+        .find_organization(organization_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound("organization"));
+    }
+    let tenant_id = crate::connections::directory_tenant_id(state, organization_id).await?;
+    let (id, job) = state.member_imports.insert(Job {
+        organization_id: organization_id.to_string(),
+        started: Instant::now(),
+        progress: AtomicU64::new(0),
+        state: Mutex::new(JobState {
+            stage: ImportStage::Checking,
+            rows_total: 0,
+            rows: Arc::new(Vec::new()),
+            to_create: 0,
+            to_update: 0,
+            unchanged: 0,
+            problems: Vec::new(),
+            message: None,
+        }),
+    });
+    let view = job.view(&id);
+    let storage = state.storage.clone();
+    let organization_id = organization_id.to_string();
+    let me = acting_member(signed_in);
+    tokio::spawn(async move {
+        let parsed = {
+            let job = job.clone();
+            tokio::task::spawn_blocking(move || import::parse(&file, &job.progress)).await
+        };
+        let mut file = match parsed {
+            Ok(Ok(f)) => f,
+            Ok(Err(problem)) => return job.fail(problem.0, Vec::new()),
+            Err(e) => return job.fail(format!("Reading the file failed: {e}"), Vec::new()),
+        };
+        let existing = match storage.import_snapshot(&organization_id).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "reading members for an import failed");
+                return job.fail(
+                    "Gatehouse could not read the members. Try again.".into(),
+                    Vec::new(),
+                );
+            }
+        };
+        let planned = import::plan(&file.rows, &existing, tenant_id.as_deref(), me.as_deref());
+        let mut state = job.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.rows_total = file.rows_total;
+        match planned {
+            Ok(changes) if file.problems.is_empty() => {
+                state.to_create = changes.creates.len() as u64;
+                state.to_update = changes.updates.len() as u64;
+                state.unchanged = changes.unchanged;
+                state.rows = Arc::new(std::mem::take(&mut file.rows));
+                state.stage = ImportStage::Ready;
+            }
+            planned => {
+                let mut problems = std::mem::take(&mut file.problems);
+                if let Err(more) = planned {
+                    problems.extend(more);
+                }
+                problems.sort_by_key(|p| p.line);
+                state.problems = problems;
+                state.stage = ImportStage::Failed;
+                state.message = Some(format!(
+                    "Nothing was imported: fix the {} problems below and import the file again.",
+                    state.problems.len()
+                ));
+            }
+        }
+    });
+    Ok(view)
+}
+
+/// Where an import stands.
+pub fn view(state: &AppState, organization_id: &str, id: &str) -> ApiResult<MemberImport> {
+    Ok(state.member_imports.get(organization_id, id)?.view(id))
+}
+
+/// Applies a ready import in the background, in one transaction.
+pub async fn apply(
+    state: &AppState,
+    signed_in: &SignedIn,
+    organization_id: &str,
+    id: &str,
+) -> ApiResult<MemberImport> {
+    let job = state.member_imports.get(organization_id, id)?;
+    let rows = {
+        let mut job_state = job.state.lock().unwrap_or_else(|e| e.into_inner());
+        if job_state.stage != ImportStage::Ready {
+            return Err(ApiError::field(
+                "import",
+                "Only a checked import without problems can be applied, once.",
+            ));
+        }
+        job_state.stage = ImportStage::Applying;
+        job_state.rows.clone()
+    };
+    job.progress.store(0, Ordering::Relaxed);
+    let view = job.view(id);
+    let tenant_id = crate::connections::directory_tenant_id(state, organization_id).await?;
+    let storage = state.storage.clone();
+    let organization_id = organization_id.to_string();
+    let me = acting_member(signed_in);
+    let actor: Actor = signed_in.actor.clone();
+    let now = state.now();
+    tokio::spawn(async move {
+        let result = storage
+            .apply_member_import(
+                &organization_id,
+                tenant_id.as_deref(),
+                |existing| import::plan(&rows, existing, tenant_id.as_deref(), me.as_deref()),
+                &job.progress,
+                &actor,
+                now,
+            )
+            .await;
+        match result {
+            Ok(Ok(changes)) => {
+                let mut state = job.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.to_create = changes.creates.len() as u64;
+                state.to_update = changes.updates.len() as u64;
+                state.unchanged = changes.unchanged;
+                state.stage = ImportStage::Applied;
+                state.rows = Arc::new(Vec::new());
+            }
+            Ok(Err(problems)) => job.fail(
+                "Nothing was imported: the members changed since the preview. Fix the problems below and import the file again.".into(),
+                problems,
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "applying an import failed");
+                job.fail(
+                    "Nothing was imported: the database refused the change. Try again.".into(),
+                    Vec::new(),
+                )
+            }
+        }
+    });
+    Ok(view)
+}

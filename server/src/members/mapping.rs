@@ -1,0 +1,406 @@
+//! Mapping members to directory users with the directory's help: the picker, members added
+//! from the directory, suggestions the admin confirms, and the health of the mapping.
+//!
+//! Suggestions match a directory user's UPN or mail to a member's email, which the directory's
+//! own admins can set to anything: they are never applied without the admin's confirmation.
+
+use crate::auth::SignedIn;
+use crate::directory::{Directory, Unreadable};
+use crate::domain::{EmailAddress, Guid, Name};
+use crate::entra::graph::DirectoryUser;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::{ConfirmedMapping, DirectoryIdentity, MemberRecord, NewMember, StorageError};
+use app::types::*;
+use std::collections::HashMap;
+
+fn user_view(user: &DirectoryUser, mapped_to: Option<MemberRef>) -> DirectoryUserView {
+    DirectoryUserView {
+        id: user.id.clone(),
+        display_name: user.name().to_string(),
+        user_principal_name: user.user_principal_name.clone(),
+        mail: user.mail.clone(),
+        mapped_to,
+    }
+}
+
+/// Directory users whose name, UPN or mail starts with `text`, with who they are mapped to.
+pub async fn search(
+    state: &AppState,
+    organization_id: &str,
+    text: &str,
+) -> ApiResult<DirectorySearch> {
+    let unreadable = |u: Unreadable| DirectorySearch {
+        access: u.access,
+        message: Some(u.message),
+        users: Vec::new(),
+    };
+    let directory = match Directory::of(state, organization_id).await? {
+        Ok(d) => d,
+        Err(u) => return Ok(unreadable(u)),
+    };
+    if text.trim().is_empty() {
+        return Ok(DirectorySearch {
+            access: DirectoryAccess::Readable,
+            message: None,
+            users: Vec::new(),
+        });
+    }
+    let users = match directory.search(state, text).await {
+        Ok(users) => users,
+        Err(u) => return Ok(unreadable(u)),
+    };
+    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let holders: HashMap<String, MemberRef> = state
+        .storage
+        .holders_of(organization_id, directory.tenant_id(), &ids)
+        .await?
+        .into_iter()
+        .map(|h| {
+            (
+                h.directory_object_id,
+                MemberRef {
+                    id: h.id,
+                    display_name: h.display_name,
+                },
+            )
+        })
+        .collect();
+    Ok(DirectorySearch {
+        access: DirectoryAccess::Readable,
+        message: None,
+        users: users
+            .iter()
+            .map(|u| user_view(u, holders.get(&u.id).cloned()))
+            .collect(),
+    })
+}
+
+fn unreadable_error(u: Unreadable) -> ApiError {
+    ApiError::field("directory", u.message)
+}
+
+/// A directory user read by Object ID, or a precise error.
+async fn read_user(
+    state: &AppState,
+    directory: &Directory,
+    object_id: &str,
+) -> ApiResult<(Guid, DirectoryUser)> {
+    let guid = Guid::parse(object_id).map_err(|e| ApiError::field("object_id", e))?;
+    let user = directory
+        .user(state, &guid.0)
+        .await
+        .map_err(unreadable_error)?
+        .ok_or_else(|| {
+            ApiError::field(
+                "object_id",
+                "The directory has no user with this Object ID any more. Search again.",
+            )
+        })?;
+    Ok((guid, user))
+}
+
+/// Maps the member to a directory user picked in the console: read from the directory, so the
+/// Object ID is never copied by hand.
+pub async fn map_member(
+    state: &AppState,
+    signed_in: &SignedIn,
+    organization_id: &str,
+    member_id: &str,
+    object_id: &str,
+) -> ApiResult<MemberRecord> {
+    let directory = Directory::of(state, organization_id)
+        .await?
+        .map_err(unreadable_error)?;
+    let (guid, user) = read_user(state, &directory, object_id).await?;
+    let update = crate::storage::MemberUpdate {
+        directory_identity: Some(Some(DirectoryIdentity {
+            tenant_id: directory.tenant_id(),
+            object_id: &guid.0,
+            user_principal_name: user.user_principal_name.as_deref(),
+        })),
+        ..Default::default()
+    };
+    state
+        .storage
+        .update_member(
+            organization_id,
+            member_id,
+            &update,
+            &signed_in.actor,
+            state.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            StorageError::NotFound => ApiError::NotFound("member"),
+            other => other.into(),
+        })
+}
+
+/// Creates a member from each picked directory user; users that cannot become members are
+/// listed with the reason.
+pub async fn add_from_directory(
+    state: &AppState,
+    signed_in: &SignedIn,
+    organization_id: &str,
+    object_ids: &[String],
+) -> ApiResult<AddFromDirectoryResult> {
+    if object_ids.is_empty() || object_ids.len() > 100 {
+        return Err(ApiError::field(
+            "object_ids",
+            "Pick between 1 and 100 directory users at a time.",
+        ));
+    }
+    let directory = Directory::of(state, organization_id)
+        .await?
+        .map_err(unreadable_error)?;
+    let mut result = AddFromDirectoryResult {
+        added: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for object_id in object_ids {
+        let (guid, user) = read_user(state, &directory, object_id).await?;
+        let skip = |reason: &str| SkippedUser {
+            object_id: guid.0.clone(),
+            name: user.name().to_string(),
+            reason: reason.into(),
+        };
+        let Some(email) = user.email().and_then(|e| EmailAddress::parse(e).ok()) else {
+            result
+                .skipped
+                .push(skip("The directory user has no usable mail or UPN."));
+            continue;
+        };
+        let name = Name::parse(user.name())
+            .map(|n| n.0)
+            .unwrap_or_else(|_| email.display.clone());
+        let member = NewMember {
+            email: (&email.display, &email.normalized),
+            display_name: &name,
+            role: "member",
+        };
+        let identity = DirectoryIdentity {
+            tenant_id: directory.tenant_id(),
+            object_id: &guid.0,
+            user_principal_name: user.user_principal_name.as_deref(),
+        };
+        match state
+            .storage
+            .create_member_from_directory(
+                organization_id,
+                &member,
+                identity,
+                "added from the directory",
+                &signed_in.actor,
+                state.now(),
+            )
+            .await
+        {
+            Ok(record) => result.added.push(crate::api::member_view(record)),
+            Err(StorageError::Conflict("email")) => result.skipped.push(skip(
+                "A member with this email already exists: map them instead.",
+            )),
+            Err(StorageError::Conflict("directory_object_id")) => result.skipped.push(skip(
+                "Another member is already mapped to this directory user.",
+            )),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(result)
+}
+
+/// A proposal: the member and the directory user whose UPN or mail equals their email.
+struct Match<'a> {
+    member: &'a crate::storage::UnmappedMember,
+    user: &'a DirectoryUser,
+    matched_on: &'static str,
+}
+
+fn find_matches<'a>(
+    members: &'a [crate::storage::UnmappedMember],
+    users: &'a [DirectoryUser],
+    mapped_object_ids: &std::collections::HashSet<String>,
+) -> Vec<Match<'a>> {
+    let mut by_upn: HashMap<String, &DirectoryUser> = HashMap::new();
+    let mut by_mail: HashMap<String, &DirectoryUser> = HashMap::new();
+    for user in users.iter().filter(|u| !mapped_object_ids.contains(&u.id)) {
+        if let Some(upn) = &user.user_principal_name {
+            by_upn.insert(upn.to_lowercase(), user);
+        }
+        if let Some(mail) = &user.mail {
+            by_mail.insert(mail.to_lowercase(), user);
+        }
+    }
+    let mut taken = std::collections::HashSet::new();
+    let mut matches = Vec::new();
+    for member in members {
+        let found = by_upn
+            .get(&member.email_normalized)
+            .map(|u| (*u, "upn"))
+            .or_else(|| by_mail.get(&member.email_normalized).map(|u| (*u, "mail")));
+        if let Some((user, matched_on)) = found {
+            // One directory user is proposed to one member only.
+            if taken.insert(user.id.as_str()) {
+                matches.push(Match {
+                    member,
+                    user,
+                    matched_on,
+                });
+            }
+        }
+    }
+    matches.sort_by(|a, b| a.member.display_name.cmp(&b.member.display_name));
+    matches
+}
+
+/// Directory users proposed for unmapped members.
+pub async fn suggestions(state: &AppState, organization_id: &str) -> ApiResult<Suggestions> {
+    let unreadable = |u: Unreadable| Suggestions {
+        access: u.access,
+        message: Some(u.message),
+        suggestions: Vec::new(),
+        total: 0,
+    };
+    let directory = match Directory::of(state, organization_id).await? {
+        Ok(d) => d,
+        Err(u) => return Ok(unreadable(u)),
+    };
+    let scan = match directory.scan(state, true).await {
+        Ok(s) => s,
+        Err(u) => return Ok(unreadable(u)),
+    };
+    let members = state.storage.unmapped_members(organization_id).await?;
+    let mapped: std::collections::HashSet<String> = state
+        .storage
+        .mapped_members(organization_id, directory.tenant_id())
+        .await?
+        .into_iter()
+        .map(|m| m.directory_object_id)
+        .collect();
+    let matches = find_matches(&members, &scan.users, &mapped);
+    Ok(Suggestions {
+        access: DirectoryAccess::Readable,
+        message: None,
+        total: matches.len() as i64,
+        suggestions: matches
+            .iter()
+            .take(SUGGESTION_LIMIT)
+            .map(|m| Suggestion {
+                member_id: m.member.id.clone(),
+                member_name: m.member.display_name.clone(),
+                member_email: m.member.email.clone(),
+                object_id: m.user.id.clone(),
+                directory_name: m.user.name().to_string(),
+                user_principal_name: m.user.user_principal_name.clone(),
+                matched_on: m.matched_on.into(),
+            })
+            .collect(),
+    })
+}
+
+/// Maps the suggestions the admin confirmed. Each choice must still be a suggestion now (the
+/// directory read again if the last read is old): a confirmed pair is never taken on trust.
+pub async fn confirm(
+    state: &AppState,
+    signed_in: &SignedIn,
+    organization_id: &str,
+    choices: &[SuggestionChoice],
+) -> ApiResult<ConfirmSuggestionsResult> {
+    if choices.is_empty() || choices.len() > SUGGESTION_LIMIT {
+        return Err(ApiError::field(
+            "choices",
+            format!("Confirm between 1 and {SUGGESTION_LIMIT} suggestions at a time."),
+        ));
+    }
+    let directory = Directory::of(state, organization_id)
+        .await?
+        .map_err(unreadable_error)?;
+    let scan = directory
+        .scan(state, false)
+        .await
+        .map_err(unreadable_error)?;
+    let members = state.storage.unmapped_members(organization_id).await?;
+    let mapped = state
+        .storage
+        .mapped_members(organization_id, directory.tenant_id())
+        .await?
+        .into_iter()
+        .map(|m| m.directory_object_id)
+        .collect();
+    let current: HashMap<(&str, &str), &DirectoryUser> =
+        find_matches(&members, &scan.users, &mapped)
+            .into_iter()
+            .map(|m| ((m.member.id.as_str(), m.user.id.as_str()), m.user))
+            .collect();
+    let mut confirmed = Vec::new();
+    let mut skipped = Vec::new();
+    for choice in choices {
+        match current.get(&(choice.member_id.as_str(), choice.object_id.as_str())) {
+            Some(user) => confirmed.push(ConfirmedMapping {
+                member_id: &choice.member_id,
+                object_id: &choice.object_id,
+                user_principal_name: user.user_principal_name.as_deref(),
+            }),
+            None => skipped.push(format!(
+                "{} is no longer a suggestion for member {}.",
+                choice.object_id, choice.member_id
+            )),
+        }
+    }
+    let (mapped, mut refused) = state
+        .storage
+        .confirm_mappings(
+            organization_id,
+            directory.tenant_id(),
+            &confirmed,
+            &signed_in.actor,
+            state.now(),
+        )
+        .await?;
+    skipped.append(&mut refused);
+    Ok(ConfirmSuggestionsResult { mapped, skipped })
+}
+
+/// Mapped, unmapped and (when the directory is readable) stale mappings.
+pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<MappingHealth> {
+    let (mapped, unmapped) = state.storage.mapping_counts(organization_id).await?;
+    let mut health = MappingHealth {
+        mapped,
+        unmapped,
+        stale: None,
+        access: DirectoryAccess::NotConnected,
+        message: None,
+        checked_at: None,
+    };
+    let directory = match Directory::of(state, organization_id).await? {
+        Ok(d) => d,
+        Err(u) => {
+            health.access = u.access;
+            health.message = Some(u.message);
+            return Ok(health);
+        }
+    };
+    match directory.scan(state, false).await {
+        Ok(scan) => {
+            let present: std::collections::HashSet<&str> =
+                scan.users.iter().map(|u| u.id.as_str()).collect();
+            let stale = state
+                .storage
+                .mapped_members(organization_id, directory.tenant_id())
+                .await?
+                .iter()
+                .filter(|m| !present.contains(m.directory_object_id.as_str()))
+                .count();
+            health.stale = Some(stale as i64);
+            health.access = DirectoryAccess::Readable;
+            health.checked_at = Some(crate::clock::rfc3339_millis(crate::clock::to_millis(
+                scan.read_at,
+            )));
+        }
+        Err(u) => {
+            health.access = u.access;
+            health.message = Some(u.message);
+        }
+    }
+    Ok(health)
+}
