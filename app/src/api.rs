@@ -47,11 +47,27 @@ enum Method {
     Delete,
 }
 
-#[cfg(feature = "hydrate")]
+/// What a request carries.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum Payload<'a, B> {
+    Json(Option<&'a B>),
+    /// A CSV file's text.
+    Csv(String),
+}
+
 async fn call<B: Serialize, T: DeserializeOwned>(
     method: Method,
     path: &str,
     body: Option<&B>,
+) -> ApiResult<T> {
+    send(method, path, Payload::Json(body)).await
+}
+
+#[cfg(feature = "hydrate")]
+async fn send<B: Serialize, T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    payload: Payload<'_, B>,
 ) -> ApiResult<T> {
     use gloo_net::http::Request;
     let url = format!("{BASE}{path}");
@@ -63,12 +79,16 @@ async fn call<B: Serialize, T: DeserializeOwned>(
         Method::Delete => Request::delete(&url),
     }
     .header("Accept", "application/json");
-    let sent = match body {
-        Some(body) => match builder.json(body) {
+    let sent = match payload {
+        Payload::Json(Some(body)) => match builder.json(body) {
             Ok(request) => request.send().await,
             Err(e) => return Err(ApiFailure::network(e.to_string())),
         },
-        None => builder.send().await,
+        Payload::Json(None) => builder.send().await,
+        Payload::Csv(text) => match builder.header("Content-Type", "text/csv").body(text) {
+            Ok(request) => request.send().await,
+            Err(e) => return Err(ApiFailure::network(e.to_string())),
+        },
     };
     let response = sent.map_err(|e| ApiFailure::network(e.to_string()))?;
     let status = response.status();
@@ -96,10 +116,10 @@ async fn call<B: Serialize, T: DeserializeOwned>(
 }
 
 #[cfg(not(feature = "hydrate"))]
-async fn call<B: Serialize, T: DeserializeOwned>(
+async fn send<B: Serialize, T: DeserializeOwned>(
     _method: Method,
     _path: &str,
-    _body: Option<&B>,
+    _payload: Payload<'_, B>,
 ) -> ApiResult<T> {
     // Pages load their data in the browser only; server rendering shows the loading state.
     Err(ApiFailure::network(
@@ -349,4 +369,91 @@ pub async fn start_test_sign_in(org_id: &str) -> ApiResult<TestSignInStart> {
         Some(&serde_json::json!({})),
     )
     .await
+}
+
+fn org_path(org_id: &str, rest: &str) -> String {
+    format!("/organizations/{org_id}{rest}")
+}
+
+pub async fn search_directory(org_id: &str, text: &str) -> ApiResult<DirectorySearch> {
+    get(&org_path(
+        org_id,
+        &format!("/directory/users?q={}", encode_query(text)),
+    ))
+    .await
+}
+
+pub async fn map_to_directory_user(
+    org_id: &str,
+    member_id: &str,
+    object_id: &str,
+) -> ApiResult<Member> {
+    call(
+        Method::Post,
+        &org_path(org_id, &format!("/members/{member_id}/directory-user")),
+        Some(&MapToDirectoryUserRequest {
+            object_id: object_id.into(),
+        }),
+    )
+    .await
+}
+
+pub async fn add_from_directory(
+    org_id: &str,
+    object_ids: Vec<String>,
+) -> ApiResult<AddFromDirectoryResult> {
+    call(
+        Method::Post,
+        &org_path(org_id, "/members/from-directory"),
+        Some(&AddFromDirectoryRequest { object_ids }),
+    )
+    .await
+}
+
+pub async fn suggestions(org_id: &str) -> ApiResult<Suggestions> {
+    get(&org_path(org_id, "/mapping/suggestions")).await
+}
+
+pub async fn confirm_suggestions(
+    org_id: &str,
+    choices: Vec<SuggestionChoice>,
+) -> ApiResult<ConfirmSuggestionsResult> {
+    call(
+        Method::Post,
+        &org_path(org_id, "/mapping/suggestions/confirm"),
+        Some(&ConfirmSuggestionsRequest { choices }),
+    )
+    .await
+}
+
+pub async fn mapping_health(org_id: &str) -> ApiResult<MappingHealth> {
+    get(&org_path(org_id, "/mapping/health")).await
+}
+
+/// Starts an import of a members CSV file (its text).
+pub async fn start_import(org_id: &str, csv: String) -> ApiResult<MemberImport> {
+    send::<(), _>(
+        Method::Post,
+        &org_path(org_id, "/member-imports"),
+        Payload::Csv(csv),
+    )
+    .await
+}
+
+pub async fn member_import(org_id: &str, import_id: &str) -> ApiResult<MemberImport> {
+    get(&org_path(org_id, &format!("/member-imports/{import_id}"))).await
+}
+
+pub async fn apply_import(org_id: &str, import_id: &str) -> ApiResult<MemberImport> {
+    call(
+        Method::Post,
+        &org_path(org_id, &format!("/member-imports/{import_id}/apply")),
+        Some(&serde_json::json!({})),
+    )
+    .await
+}
+
+/// The address of the members export (a CSV download).
+pub fn members_export_url(org_id: &str) -> String {
+    format!("/api/v1/organizations/{org_id}/members/export")
 }

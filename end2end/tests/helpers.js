@@ -48,9 +48,10 @@ export async function api(page, method, path, data) {
   return response;
 }
 
-export async function registerApp(request, id, secrets, redirectUri) {
+/** Registers an app in Contoso's directory; `graphPermissions` are granted with admin consent. */
+export async function registerApp(request, id, secrets, redirectUri, graphPermissions = []) {
   const r = await request.post(`${process.env.E2E_IDP_URL}/_test/apps`, {
-    data: { tenantId: CONTOSO_TENANT, clientId: id, displayName: 'Gatehouse', secrets, redirectUris: [redirectUri] },
+    data: { tenantId: CONTOSO_TENANT, clientId: id, displayName: 'Gatehouse', secrets, redirectUris: [redirectUri], graphPermissions },
   });
   expect(r.status()).toBe(201);
 }

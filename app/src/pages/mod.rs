@@ -5,6 +5,7 @@ pub mod console;
 pub mod first_run;
 pub mod home;
 pub mod invite;
+pub mod mapping;
 pub mod organization;
 pub mod setup_link;
 pub mod signin;

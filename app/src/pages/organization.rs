@@ -1,6 +1,7 @@
 use crate::api::{self, ApiFailure};
 use crate::components::{field_error, CopyValue, ErrorBanner, Pager, TextField};
 use crate::pages::console::CurrentUser;
+use crate::pages::mapping::{DirectoryPicker, DirectoryTools, ImportExport, MappingHealthCard};
 use crate::pages::short_time;
 use crate::types::*;
 use leptos::prelude::*;
@@ -39,6 +40,7 @@ pub fn OrganizationPage() -> impl IntoView {
                     </p>
                 </section>
                 <ConnectionCard org_id=o.id.clone() />
+                <MappingHealthCard org_id=o.id.clone() />
                 <Show when=is_operator>
                     <OperatorTools org=tools_org.clone() on_change=move || org.refetch() />
                 </Show>
@@ -217,6 +219,28 @@ fn MembersPanel(org_id: String) -> impl IntoView {
         Some(Err(f)) => edit_failure.set(Some(f)),
         None => {}
     });
+    // Mapping the member being edited to a directory user picked from the directory.
+    let map = Action::new_local(move |(member_id, object_id): &(String, String)| {
+        let (member_id, object_id) = (member_id.clone(), object_id.clone());
+        let id = org_id.get_value();
+        async move { api::map_to_directory_user(&id, &member_id, &object_id).await }
+    });
+    Effect::new(move |_| match map.value().get() {
+        Some(Ok(m)) => {
+            added.set(Some(format!(
+                "{} mapped to {}.",
+                m.display_name,
+                m.directory_user_principal_name
+                    .clone()
+                    .or(m.directory_object_id.clone())
+                    .unwrap_or_default()
+            )));
+            editing.set(None);
+            members.refetch();
+        }
+        Some(Err(f)) => edit_failure.set(Some(f)),
+        None => {}
+    });
     let start_edit = move |m: Member| {
         edit_name.set(m.display_name.clone());
         edit_role.set(m.role);
@@ -304,6 +328,7 @@ fn MembersPanel(org_id: String) -> impl IntoView {
         </section>
         {move || editing.get().map(|m| {
             let member_id = m.id.clone();
+            let pick_member_id = m.id.clone();
             view! {
                 <section class="card" aria-labelledby="edit-heading">
                     <h2 id="edit-heading">"Edit "{m.display_name.clone()}</h2>
@@ -346,6 +371,16 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                         <button type="submit" disabled=move || save.pending().get()>"Save member"</button>
                         <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
                     </form>
+                    <h3>"Or pick the directory user"</h3>
+                    <DirectoryPicker org_id=org_id.get_value() id="edit-directory"
+                        label="Find the directory user by name, UPN or mail" action_label="Map to"
+                        on_pick=Callback::new({
+                            let member_id = pick_member_id.clone();
+                            move |user: DirectoryUserView| {
+                                edit_failure.set(None);
+                                map.dispatch((member_id.clone(), user.id));
+                            }
+                        }) />
                 </section>
             }
         })}
@@ -370,6 +405,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                 <button type="submit" disabled=move || add.pending().get()>"Add member"</button>
             </form>
         </section>
+        <DirectoryTools org_id=org_id.get_value() on_change=Callback::new(move |_| members.refetch()) />
+        <ImportExport org_id=org_id.get_value() on_change=Callback::new(move |_| members.refetch()) />
     }
 }
 
