@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use bench::{cpu_seconds, memory_mib, percentile, start_server};
 use clap::Parser;
 use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
 use gatehouse::crypto::sealing::SealingKey;
@@ -19,7 +20,6 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -300,90 +300,6 @@ async fn seed(database_url: &str, master_key: &str, provider: &str, members: usi
 // ---------------------------------------------------------------------------------------------
 // The server process and its resource use.
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn start_server(args: &Args, database_url: &str, master_key: &str, data_dir: &str) -> Server {
-    let port = free_port();
-    let mut child = Command::new("taskset")
-        .args(["-c", &args.server_core.to_string(), &args.gatehouse])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--data-dir", data_dir, "--database-url", database_url])
-        .args([
-            "--master-key",
-            master_key,
-            "--sso-requests-per-minute",
-            "100000000",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("taskset and the Gatehouse binary");
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..200 {
-        if reqwest::get(format!("{url}/readyz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Server { child, url };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("Gatehouse did not become ready");
-}
-
-/// User plus system CPU time of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .unwrap_or_default();
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields 14 and 15 of /proc/pid/stat (utime, stime), counted after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Resident and peak resident memory of a process, in MiB.
-fn memory_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // The load: each user is a browser with its own cookies, signing in again and again.
 
@@ -426,14 +342,6 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("no redirect (status {})", response.status()))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
@@ -448,7 +356,14 @@ async fn main() {
     };
     let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
     seed(&database_url, &master_key, &provider.base, args.members).await;
-    let server = start_server(&args, &database_url, &master_key, &data_dir).await;
+    let server = start_server(
+        &args.gatehouse,
+        Some(args.server_core),
+        &database_url,
+        &master_key,
+        &data_dir,
+    )
+    .await;
     let pid = server.child.id();
 
     let clients: Vec<reqwest::Client> = (0..args.users)

@@ -760,11 +760,16 @@ async fn members_are_searched_filtered_and_sorted() {
         ["Zoe"],
         "an Object ID prefix"
     );
+    assert_eq!(
+        names(MemberFilter::All, MemberSort::Name, "2e8a4f").await,
+        ["Zoe"],
+        "any part of an Object ID"
+    );
     assert!(
-        names(MemberFilter::All, MemberSort::Name, "2e8a4f")
+        names(MemberFilter::All, MemberSort::Name, "%")
             .await
             .is_empty(),
-        "the middle of an Object ID is not a prefix"
+        "wildcards are plain text"
     );
     assert_eq!(
         names(MemberFilter::All, MemberSort::Email, "X.COM").await,

@@ -59,7 +59,7 @@ pub(crate) fn member_view(m: MemberRecord) -> Member {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MemberQuery {
-    /// Text the name or email contains, or the Object ID starts with.
+    /// Text the name, email, UPN or Object ID contains.
     #[serde(default)]
     pub q: String,
     #[serde(default)]
