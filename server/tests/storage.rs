@@ -775,4 +775,17 @@ async fn members_are_searched_filtered_and_sorted() {
         names(MemberFilter::All, MemberSort::Email, "X.COM").await,
         ["Adam", "Mia", "Zoe"]
     );
+    let past_the_end = storage
+        .list_members(
+            &org.id,
+            &MemberListQuery {
+                search: "x.com",
+                ..MemberListQuery::default()
+            },
+            PageRequest::new(Some(9), 50),
+        )
+        .await
+        .unwrap();
+    assert!(past_the_end.items.is_empty());
+    assert_eq!(past_the_end.total, 3, "a page past the end still counts");
 }

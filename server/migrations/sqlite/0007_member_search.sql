@@ -18,7 +18,9 @@ BEGIN
         || ' ' || COALESCE(LOWER(NEW.directory_upn), '') || ' ' || COALESCE(NEW.directory_object_id, '')
     WHERE rowid = NEW.rowid;
 END;
-CREATE INDEX member_org_search_idx ON member (organization_id, search_text, id);
+-- Everything a search filters, sorts and counts on, so a search reads this index alone.
+CREATE INDEX member_org_search_idx ON member (organization_id, search_text, id,
+    display_name_normalized, email_normalized, sso_enabled, directory_object_id, last_sso_sign_in_at);
 
 DROP INDEX member_org_name_idx;
 DROP INDEX member_last_sso_idx;

@@ -3,6 +3,7 @@
 //! (`validate`), with the directory's discovery document and keys cached (`directory_cache`).
 
 pub mod directory_cache;
+mod signature;
 pub mod validate;
 
 pub use directory_cache::DirectoryCache;

@@ -2,7 +2,7 @@
 //! and stale checks need, confirmed suggestions, and CSV imports applied in one transaction.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::{new_id, unique_as, Storage, StorageResult};
+use super::{new_id, placeholders, unique_as, Storage, StorageResult};
 use crate::clock::to_millis;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
@@ -71,6 +71,10 @@ pub struct ConfirmedMapping<'a> {
     pub object_id: &'a str,
     pub user_principal_name: Option<&'a str>,
 }
+
+/// From this many rows written, an import refreshes the planner's statistics at once instead
+/// of waiting for the database's own maintenance.
+const LARGE_IMPORT: u64 = 10_000;
 
 /// Rows per multi-row INSERT of an import (12 values each; both databases allow far more).
 const INSERT_CHUNK: usize = 200;
@@ -324,7 +328,22 @@ impl Storage {
         audit::write(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
         progress.store(written, Ordering::Relaxed);
+        if written >= LARGE_IMPORT {
+            self.refresh_member_statistics().await;
+        }
         Ok(Ok(changes))
+    }
+
+    /// Brings the query planner's statistics (and PostgreSQL's visibility map, which index-only
+    /// scans need) up to date after a large change. Best effort: the data is already committed.
+    async fn refresh_member_statistics(&self) {
+        let statement = match self.backend {
+            super::Backend::Sqlite => "ANALYZE member",
+            super::Backend::Postgres => "VACUUM (ANALYZE) member",
+        };
+        if let Err(e) = sqlx::query(statement).execute(&self.pool).await {
+            tracing::warn!(error = %e, "refreshing member statistics after an import failed");
+        }
     }
 
     /// Every member with their mapping, in email order, for an export.
@@ -340,26 +359,6 @@ impl Storage {
         .fetch_all(&self.pool)
         .await?)
     }
-}
-
-/// Placeholders both databases read, numbered from `start`: `$3, $4, …` for a list of single
-/// values (`width` 1), or `($1, …, $13), ($14, …)` for rows of `width` values.
-fn placeholders(start: usize, rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let first = start + r * width;
-            let values = (first..first + width)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if width == 1 {
-                values
-            } else {
-                format!("({values})")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn snapshot(

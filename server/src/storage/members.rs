@@ -2,7 +2,8 @@
 
 use super::audit::{self, Actor, AuditEntry};
 use super::{
-    contains_pattern, new_id, unique_as, PageRequest, Paged, Storage, StorageError, StorageResult,
+    contains_pattern, new_id, placeholders, unique_as, PageRequest, Paged, Storage, StorageError,
+    StorageResult,
 };
 use crate::clock::to_millis;
 use app::types::{MemberFilter, MemberSort};
@@ -172,6 +173,11 @@ impl Storage {
             // Newest first, never signed in last: the index read backwards.
             MemberSort::LastSignIn => "last_sso_sign_in_at DESC NULLS LAST, id DESC",
         };
+        if !search.is_empty() {
+            return self
+                .search_members(organization_id, &condition, order, search, query, page)
+                .await;
+        }
         let items_sql = format!(
             "SELECT {COLUMNS} FROM member WHERE id IN (SELECT id FROM member WHERE {condition} \
              ORDER BY {order} LIMIT ${next} OFFSET ${}) ORDER BY {order}",
@@ -180,11 +186,6 @@ impl Storage {
         let count_sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
         let mut items = sqlx::query_as(sqlx::AssertSqlSafe(items_sql)).bind(organization_id);
         let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).bind(organization_id);
-        if !search.is_empty() {
-            let pattern = contains_pattern(search);
-            items = items.bind(pattern.clone());
-            total = total.bind(pattern);
-        }
         if query.filter == MemberFilter::RecentSso {
             items = items.bind(query.signed_in_since);
             total = total.bind(query.signed_in_since);
@@ -195,6 +196,77 @@ impl Storage {
             .fetch_all(&self.pool)
             .await?;
         let total: i64 = total.fetch_one(&self.pool).await?;
+        Ok(Paged { items, total, page })
+    }
+
+    /// A searched page: one pass over the matches gives the page's ids and their count (SQLite
+    /// reads its search index alone; PostgreSQL finds the matches by trigrams), then the page's
+    /// rows are read by id.
+    async fn search_members(
+        &self,
+        organization_id: &str,
+        condition: &str,
+        order: &str,
+        search: &str,
+        query: &MemberListQuery<'_>,
+        page: PageRequest,
+    ) -> StorageResult<Paged<MemberRecord>> {
+        let source = match self.backend {
+            super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
+            super::Backend::Postgres => "member",
+        };
+        let recent = query.filter == MemberFilter::RecentSso;
+        let limit = if recent { 4 } else { 3 };
+        // Every match first, then the order: an ordered index walk would read every row of
+        // the organization to count them.
+        let ids_sql = format!(
+            "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, email_normalized, \
+             last_sso_sign_in_at FROM {source} WHERE {condition}) \
+             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {order} LIMIT ${limit} OFFSET ${}",
+            limit + 1
+        );
+        let pattern = contains_pattern(search);
+        let mut ids = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(ids_sql))
+            .bind(organization_id)
+            .bind(&pattern);
+        if recent {
+            ids = ids.bind(query.signed_in_since);
+        }
+        let ids = ids
+            .bind(page.per_page)
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        let total = match ids.first() {
+            Some((_, total)) => *total,
+            // Past the last page: count on its own.
+            None => {
+                let count_sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
+                let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+                    .bind(organization_id)
+                    .bind(&pattern);
+                if recent {
+                    count = count.bind(query.signed_in_since);
+                }
+                count.fetch_one(&self.pool).await?
+            }
+        };
+        if ids.is_empty() {
+            return Ok(Paged {
+                items: Vec::new(),
+                total,
+                page,
+            });
+        }
+        let rows_sql = format!(
+            "SELECT {COLUMNS} FROM member WHERE id IN ({}) ORDER BY {order}",
+            placeholders(1, ids.len(), 1)
+        );
+        let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql));
+        for (id, _) in &ids {
+            rows = rows.bind(id);
+        }
+        let items = rows.fetch_all(&self.pool).await?;
         Ok(Paged { items, total, page })
     }
 

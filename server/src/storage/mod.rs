@@ -228,6 +228,26 @@ fn contains_pattern(text: &str) -> String {
     pattern
 }
 
+/// Placeholders both databases read, numbered from `start`: `$3, $4, …` for a list of single
+/// values (`width` 1), or `($1, …, $13), ($14, …)` for rows of `width` values.
+pub(super) fn placeholders(start: usize, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let first = start + r * width;
+            let values = (first..first + width)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if width == 1 {
+                values
+            } else {
+                format!("({values})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
