@@ -63,21 +63,6 @@ pub fn origin_of(public_url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_origin_drops_the_path() {
-        assert_eq!(
-            super::origin_of("https://sso.example.com/base"),
-            "https://sso.example.com"
-        );
-        assert_eq!(
-            super::origin_of("http://127.0.0.1:3000"),
-            "http://127.0.0.1:3000"
-        );
-    }
-}
-
 /// The largest request body, except a members CSV import.
 pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
 
@@ -102,4 +87,19 @@ pub async fn limit_bodies(request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
     next.run(Request::from_parts(parts, body)).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_origin_drops_the_path() {
+        assert_eq!(
+            super::origin_of("https://sso.example.com/base"),
+            "https://sso.example.com"
+        );
+        assert_eq!(
+            super::origin_of("http://127.0.0.1:3000"),
+            "http://127.0.0.1:3000"
+        );
+    }
 }

@@ -337,7 +337,10 @@ async fn main() {
             format!("{members}?q=user77777%40"),
         ),
         ("search no match".into(), format!("{members}?q=zzzz")),
-        ("search matching everyone".into(), format!("{members}?q=contoso&page=1000")),
+        (
+            "search matching everyone".into(),
+            format!("{members}?q=contoso&page=1000"),
+        ),
         (
             "Object ID prefix".into(),
             format!("{members}?q=00000000-0001"),
