@@ -23,7 +23,7 @@ test.beforeAll(async ({ browser }, testInfo) => {
   ops = await context.newPage();
   await ops.goto('/signin');
   await ensureOperator(ops);
-  const created = await api(ops, 'POST', '/organizations', { name: 'Northwind', slug: 'northwind' });
+  const created = await api(ops, 'POST', '/organizations', { name: 'Tailspin Toys', slug: 'tailspin' });
   expect(created.status()).toBe(201);
   orgId = (await created.json()).id;
   const { redirect_uri: redirectUri } = await (await api(ops, 'GET', `/organizations/${orgId}/connection`)).json();
@@ -93,9 +93,9 @@ test('a CSV file with two bad lines shows both, with line numbers, and imports n
   const before = await memberTotal(page);
   const bad = [
     'email,display name,role,object id,sso enabled',
-    `rae@northwind.example,Rae Import,member,${crypto.randomUUID()},yes`,
-    'sam-at-northwind.example,Sam Import,member,,no',
-    'kim@northwind.example,Kim Import,owner,,no',
+    `rae@tailspin.example,Rae Import,member,${crypto.randomUUID()},yes`,
+    'sam-at-tailspin.example,Sam Import,member,,no',
+    'kim@tailspin.example,Kim Import,owner,,no',
   ].join('\n');
   await page.getByLabel('Members CSV file').setInputFiles({ name: 'members.csv', mimeType: 'text/csv', buffer: Buffer.from(bad) });
   await page.getByRole('button', { name: 'Check the file' }).click();
@@ -110,7 +110,7 @@ test('a CSV file with two bad lines shows both, with line numbers, and imports n
   expect(await memberTotal(page)).toBe(before);
   await screenshots(page, 'mapping-import-problems');
 
-  const fixed = bad.replace('sam-at-northwind.example', 'sam@northwind.example').replace(',owner,', ',member,');
+  const fixed = bad.replace('sam-at-tailspin.example', 'sam@tailspin.example').replace(',owner,', ',member,');
   await page.getByLabel('Members CSV file').setInputFiles({ name: 'members.csv', mimeType: 'text/csv', buffer: Buffer.from(fixed) });
   await page.getByRole('button', { name: 'Check the file' }).click();
   await expect(page.locator('#import-counts')).toContainText('Preview: 3 to create, 0 to update, 0 unchanged.');
