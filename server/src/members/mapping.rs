@@ -216,6 +216,32 @@ struct Match<'a> {
     matched_on: &'static str,
 }
 
+/// What suggestions are made from: the unmapped members, and the Object IDs already mapped
+/// (a directory user mapped to someone is never proposed again).
+struct Unmatched {
+    members: Vec<crate::storage::UnmappedMember>,
+    mapped_object_ids: std::collections::HashSet<String>,
+}
+
+impl Unmatched {
+    async fn load(state: &AppState, organization_id: &str, tenant_id: &str) -> ApiResult<Self> {
+        Ok(Unmatched {
+            members: state.storage.unmapped_members(organization_id).await?,
+            mapped_object_ids: state
+                .storage
+                .mapped_members(organization_id, tenant_id)
+                .await?
+                .into_iter()
+                .map(|m| m.directory_object_id)
+                .collect(),
+        })
+    }
+
+    fn matches<'a>(&'a self, users: &'a [DirectoryUser]) -> Vec<Match<'a>> {
+        find_matches(&self.members, users, &self.mapped_object_ids)
+    }
+}
+
 fn find_matches<'a>(
     members: &'a [crate::storage::UnmappedMember],
     users: &'a [DirectoryUser],
@@ -269,15 +295,8 @@ pub async fn suggestions(state: &AppState, organization_id: &str) -> ApiResult<S
         Ok(s) => s,
         Err(u) => return Ok(unreadable(u)),
     };
-    let members = state.storage.unmapped_members(organization_id).await?;
-    let mapped: std::collections::HashSet<String> = state
-        .storage
-        .mapped_members(organization_id, directory.tenant_id())
-        .await?
-        .into_iter()
-        .map(|m| m.directory_object_id)
-        .collect();
-    let matches = find_matches(&members, &scan.users, &mapped);
+    let members = Unmatched::load(state, organization_id, directory.tenant_id()).await?;
+    let matches = members.matches(&scan.users);
     Ok(Suggestions {
         access: DirectoryAccess::Readable,
         message: None,
@@ -319,19 +338,12 @@ pub async fn confirm(
         .scan(state, false)
         .await
         .map_err(unreadable_error)?;
-    let members = state.storage.unmapped_members(organization_id).await?;
-    let mapped = state
-        .storage
-        .mapped_members(organization_id, directory.tenant_id())
-        .await?
+    let members = Unmatched::load(state, organization_id, directory.tenant_id()).await?;
+    let current: HashMap<(&str, &str), &DirectoryUser> = members
+        .matches(&scan.users)
         .into_iter()
-        .map(|m| m.directory_object_id)
+        .map(|m| ((m.member.id.as_str(), m.user.id.as_str()), m.user))
         .collect();
-    let current: HashMap<(&str, &str), &DirectoryUser> =
-        find_matches(&members, &scan.users, &mapped)
-            .into_iter()
-            .map(|m| ((m.member.id.as_str(), m.user.id.as_str()), m.user))
-            .collect();
     let mut confirmed = Vec::new();
     let mut skipped = Vec::new();
     for choice in choices {
