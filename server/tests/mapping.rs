@@ -204,6 +204,31 @@ async fn the_export_imports_back_unchanged_and_lists_every_mapping() {
 }
 
 #[tokio::test]
+async fn an_organization_keeps_its_three_newest_imports() {
+    let w = contoso().await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let preview = import(
+            &w,
+            &format!("email,display name\nperson{n}@contoso.com,P {n}\n"),
+        )
+        .await;
+        ids.push(preview["id"].as_str().unwrap().to_string());
+    }
+    let first = w
+        .app
+        .get(
+            &w.admin,
+            &org_path(&w, &format!("/member-imports/{}", ids[0])),
+        )
+        .await;
+    assert_eq!(first.status(), StatusCode::NOT_FOUND, "the oldest let go");
+    for id in &ids[1..] {
+        get(&w, &format!("/member-imports/{id}")).await;
+    }
+}
+
+#[tokio::test]
 async fn a_file_over_the_limit_is_refused_with_a_clear_message() {
     let w = contoso().await;
     let huge = "x".repeat(app::types::IMPORT_MAX_BYTES + 1);

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// How long a finished or abandoned import is kept for the console to read.
 const KEEP_FOR: Duration = Duration::from_secs(3600);
+/// The most imports one organization keeps (a file's rows stay in memory until it is applied):
+/// a new one lets the oldest go.
+const KEEP_PER_ORGANIZATION: usize = 3;
 
 /// The imports in progress or recently finished, by id.
 #[derive(Default)]
@@ -67,6 +70,10 @@ impl Job {
         }
     }
 
+    fn is_applying(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).stage == ImportStage::Applying
+    }
+
     fn fail(&self, message: String, problems: Vec<ImportProblem>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.stage = ImportStage::Failed;
@@ -81,6 +88,16 @@ impl ImportJobs {
         let job = Arc::new(job);
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         jobs.retain(|_, j| j.started.elapsed() < KEEP_FOR);
+        let mut same_org: Vec<(String, Instant)> = jobs
+            .iter()
+            .filter(|(_, j)| j.organization_id == job.organization_id && !j.is_applying())
+            .map(|(id, j)| (id.clone(), j.started))
+            .collect();
+        same_org.sort_by_key(|(_, started)| *started);
+        let excess = (same_org.len() + 1).saturating_sub(KEEP_PER_ORGANIZATION);
+        for (old, _) in same_org.into_iter().take(excess) {
+            jobs.remove(&old);
+        }
         jobs.insert(id.clone(), job.clone());
         (id, job)
     }
