@@ -132,8 +132,7 @@ async fn seed_contoso(storage: &Storage, master_key: &str, actor: &Actor) -> Str
 
 async fn seed_operator(storage: &Storage, actor: &Actor) {
     let now = time::OffsetDateTime::now_utc();
-    let (token, hash) = gatehouse::crypto::tokens::generate();
-    let _ = token;
+    let (_, hash) = gatehouse::crypto::tokens::generate();
     storage
         .create_first_run_link(&hash, now + time::Duration::hours(1), now)
         .await
@@ -175,14 +174,10 @@ struct Api {
 }
 
 impl Api {
-    async fn get(&self, path: &str) -> (Duration, Value) {
+    /// Sends a request and answers its JSON body and how long it took; any failure stops the run.
+    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> (Duration, Value) {
         let started = Instant::now();
-        let response = self
-            .client
-            .get(format!("{}/api/v1{path}", self.url))
-            .send()
-            .await
-            .expect("request");
+        let response = request.send().await.expect("request");
         assert!(
             response.status().is_success(),
             "{path}: {}",
@@ -192,22 +187,19 @@ impl Api {
         (started.elapsed(), body)
     }
 
+    async fn get(&self, path: &str) -> (Duration, Value) {
+        let request = self.client.get(format!("{}/api/v1{path}", self.url));
+        self.send(request, path).await
+    }
+
     async fn post(&self, path: &str, body: reqwest::Body, content_type: &str) -> Value {
-        let response = self
+        let request = self
             .client
             .post(format!("{}/api/v1{path}", self.url))
             .header("Origin", &self.url)
             .header("Content-Type", content_type)
-            .body(body)
-            .send()
-            .await
-            .expect("request");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.json().await.expect("json")
+            .body(body);
+        self.send(request, path).await.1
     }
 }
 

@@ -8,9 +8,6 @@ use app::types::{ImportProblem, IMPORT_MAX_ROWS, MEMBER_CSV_COLUMNS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A cell that may be absent from the file (the column is missing: keep the current value).
-pub type Column<T> = Option<T>;
-
 /// One data row, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportRow {
@@ -18,10 +15,12 @@ pub struct ImportRow {
     pub email: EmailAddress,
     /// Empty cells keep an existing member's name; a new member needs one.
     pub display_name: Option<String>,
-    pub role: Column<Option<&'static str>>,
-    /// `Some(None)`: the cell is empty, the member is not mapped.
-    pub object_id: Column<Option<String>>,
-    pub sso_enabled: Column<Option<bool>>,
+    /// `None` (no column, or an empty cell) keeps an existing member's role; new ones are members.
+    pub role: Option<&'static str>,
+    /// `None`: no such column, the mapping stays; `Some(None)`: an empty cell, not mapped.
+    pub object_id: Option<Option<String>>,
+    /// `None` (no column, or an empty cell) keeps the current value; new members get no.
+    pub sso_enabled: Option<bool>,
 }
 
 /// A read file: its rows and the problems found on the way.
@@ -165,11 +164,10 @@ pub fn parse(bytes: &[u8], progress: &AtomicU64) -> Result<ParsedFile, FileProbl
             },
         };
         let role = match cell(2) {
-            None => None,
-            Some("") => Some(None),
+            None | Some("") => None,
             Some(text) => match text.to_lowercase().as_str() {
-                "admin" => Some(Some("admin")),
-                "member" => Some(Some("member")),
+                "admin" => Some("admin"),
+                "member" => Some("member"),
                 other => {
                     report(2, format!("The role is admin or member, not \"{other}\"."));
                     None
@@ -191,10 +189,9 @@ pub fn parse(bytes: &[u8], progress: &AtomicU64) -> Result<ParsedFile, FileProbl
             },
         };
         let sso_enabled = match cell(4) {
-            None => None,
-            Some("") => Some(None),
+            None | Some("") => None,
             Some(text) => match parse_bool(text) {
-                Ok(b) => Some(Some(b)),
+                Ok(b) => Some(b),
                 Err(m) => {
                     report(4, m);
                     None
@@ -303,9 +300,9 @@ pub fn plan(
                     email: row.email.display.clone(),
                     email_normalized: row.email.normalized.clone(),
                     display_name: display_name.clone(),
-                    role: row.role.flatten().unwrap_or("member"),
+                    role: row.role.unwrap_or("member"),
                     object_id: row.object_id.clone().flatten(),
-                    sso_enabled: row.sso_enabled.flatten().unwrap_or(false),
+                    sso_enabled: row.sso_enabled.unwrap_or(false),
                 });
             }
             Some(current) => {
@@ -313,7 +310,7 @@ pub fn plan(
                     .display_name
                     .clone()
                     .unwrap_or_else(|| current.display_name.clone());
-                let role = row.role.flatten().unwrap_or(current.role.as_str());
+                let role = row.role.unwrap_or(current.role.as_str());
                 if acting_member == Some(current.id.as_str()) && role != "admin" {
                     problems.push(problem(
                         row.line,
@@ -325,10 +322,7 @@ pub fn plan(
                     None => current.directory_object_id.clone(),
                     Some(o) => o.clone(),
                 };
-                let sso_enabled = row
-                    .sso_enabled
-                    .flatten()
-                    .unwrap_or(current.sso_enabled != 0);
+                let sso_enabled = row.sso_enabled.unwrap_or(current.sso_enabled != 0);
                 let object_changed = object_id != current.directory_object_id;
                 let unchanged = display_name == current.display_name
                     && role == current.role
