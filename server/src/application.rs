@@ -2,6 +2,7 @@
 //! it on port 0 and drive the real thing.
 
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
+use crate::auth::session_cookie;
 use crate::auth::session_store::DbSessionStore;
 use crate::clock::{to_millis, Clock, SystemClock};
 use crate::config::Config;
@@ -24,13 +25,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 use tracing::Level;
-
-/// Sessions end after this long without a request.
-pub const SESSION_IDLE: time::Duration = time::Duration::hours(12);
-pub const SESSION_COOKIE: &str = "gatehouse_session";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -164,12 +159,10 @@ pub fn router(state: AppState) -> Router {
     let origin: Arc<str> = web_guard::origin_of(&state.config.public_url).into();
     let (api, _) = api::routes();
     let api = api.layer(from_fn_with_state(origin, web_guard::same_origin_only));
-    let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.storage.clone()))
-        .with_name(SESSION_COOKIE)
-        .with_secure(state.config.is_https())
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_expiry(Expiry::OnInactivity(SESSION_IDLE));
+    let session_layer = session_cookie::layer(
+        DbSessionStore::new(state.storage.clone()),
+        state.config.is_https(),
+    );
 
     let pages = generate_route_list(app::App);
     Router::new()

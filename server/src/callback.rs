@@ -10,12 +10,11 @@ use crate::sign_in::{self, browser, page::Problem, Answer};
 use crate::state::AppState;
 use crate::storage::OrganizationKey;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/auth/callback", get(callback))
@@ -38,7 +37,7 @@ fn start_again(title: &'static str, message: &str) -> Response {
 async fn callback(
     State(state): State<AppState>,
     ClientAddr(client_addr): ClientAddr,
-    session: Session,
+    headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     if !state.sso_limit.allow(&client_addr) {
@@ -71,7 +70,7 @@ async fn callback(
             return Problem::ours("sign-in attempt lookup failed", e).into_response();
         }
     };
-    if !browser::same_browser(&session, &attempt).await {
+    if !browser::same_browser(&headers, &attempt) {
         return start_again(
             "Sign-in refused",
             "This sign-in was started in another browser or session. Start it again here.",
@@ -105,7 +104,7 @@ async fn callback(
     };
     match attempt.purpose.as_str() {
         sign_in::PURPOSE => {
-            sign_in::complete(&state, &session, &client_addr, &target, &attempt, answer).await
+            sign_in::complete(&state, &headers, &client_addr, &target, &attempt, answer).await
         }
         test_sign_in::PURPOSE => {
             let org = &target.organization;

@@ -99,6 +99,45 @@ async fn assert_refused(
     assert_eq!(member_count(w).await, members_before, "no member created");
 }
 
+/// The session id the callback hands to the browser.
+fn session_cookie(callback: &Response) -> String {
+    callback
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("gatehouse_session="))
+        .and_then(|rest| rest.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}
+
+/// Whether a browser holding only this session id is signed in.
+async fn signed_in_with(w: &Wizard, session_id: &str) -> bool {
+    let status = Client::new()
+        .get(w.app.api("/session"))
+        .header("cookie", format!("gatehouse_session={session_id}"))
+        .send()
+        .await
+        .expect("request")
+        .status();
+    status == StatusCode::OK
+}
+
+#[tokio::test]
+async fn every_sign_in_starts_a_new_session_and_ends_the_one_before() {
+    let (w, _) = contoso(json!({})).await;
+    let browser = w.app.browser();
+    let first = session_cookie(&sign_in(&w, &browser, SIMON).await);
+    assert!(signed_in_with(&w, &first).await);
+    let second = session_cookie(&sign_in(&w, &browser, SIMON).await);
+    assert_ne!(first, second, "a fresh id");
+    assert!(signed_in_with(&w, &second).await);
+    assert!(!signed_in_with(&w, &first).await, "the old session is gone");
+    let page = body(session_of(&w, &browser).await).await;
+    assert_eq!(page["email"], SIMON);
+}
+
 #[tokio::test]
 async fn b_simon_signs_in_with_the_organizations_start_url() {
     let (w, simon) = contoso(json!({})).await;

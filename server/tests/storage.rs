@@ -4,7 +4,8 @@ mod common;
 
 use common::fresh_storage;
 use gatehouse::storage::{
-    Actor, DirectoryIdentity, MemberListQuery, MemberUpdate, NewMember, PageRequest, StorageError,
+    Actor, DirectoryIdentity, ImportChanges, ImportedMember, MemberListQuery, MemberUpdate,
+    NewMember, PageRequest, SessionRecord, StorageError,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -401,9 +402,14 @@ async fn deleting_an_organization_removes_its_members_but_keeps_its_audit_trail(
 #[tokio::test]
 async fn sessions_are_stored_loaded_and_expire() {
     let (storage, _dir) = fresh_storage().await;
-    assert!(storage.insert_session("s1", "{}", 2_000).await.unwrap());
+    let record = SessionRecord {
+        id: "s1",
+        data: "{}",
+        expires_at: 2_000,
+    };
+    assert!(storage.insert_session(&record).await.unwrap());
     assert!(
-        !storage.insert_session("s1", "{}", 2_000).await.unwrap(),
+        !storage.insert_session(&record).await.unwrap(),
         "ids are never reused"
     );
     storage
@@ -706,8 +712,13 @@ async fn members_are_searched_filtered_and_sorted() {
         .await
         .unwrap();
     let entry = gatehouse::storage::AuditEntry::success(Some(&org.id), "sso.sign_in", OID);
+    let session = SessionRecord {
+        id: "session-of-zoe",
+        data: "{}",
+        expires_at: gatehouse::clock::to_millis(now + Duration::hours(1)),
+    };
     storage
-        .record_sso_sign_in(&org.id, &ids[0], &entry, &actor(), now)
+        .record_sso_sign_in(&org.id, &ids[0], &entry, &actor(), &session, None, now)
         .await
         .unwrap();
     let names = |filter, sort, search: &'static str| {
@@ -788,4 +799,118 @@ async fn members_are_searched_filtered_and_sorted() {
         .unwrap();
     assert!(past_the_end.items.is_empty());
     assert_eq!(past_the_end.total, 3, "a page past the end still counts");
+}
+
+/// A search matching more members than one sorting pass handles walks the order index: every
+/// page, order and filter must still come out exactly as sorting all matches would give.
+#[tokio::test]
+async fn broad_searches_page_like_narrow_ones() {
+    use app::types::{MemberFilter, MemberSort};
+    let (storage, _dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    const MEMBERS: usize = 6_000;
+    let creates: Vec<ImportedMember> = (0..MEMBERS)
+        .map(|i| {
+            // Names out of insertion order, with ties broken by id; every third is mapped.
+            let email = format!("user{i:05}@contoso.com");
+            ImportedMember {
+                email_normalized: email.clone(),
+                email,
+                display_name: format!("{} {}", ["Lee", "Ada", "Mia"][i % 3], (i * 7919) % 1000),
+                role: "member",
+                object_id: (i % 3 == 0).then(|| format!("{i:08}-0000-4000-8000-000000000000")),
+                sso_enabled: i % 2 == 0,
+            }
+        })
+        .collect();
+    storage
+        .apply_member_import(
+            &org.id,
+            Some("72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            |_| {
+                Ok::<_, ()>(ImportChanges {
+                    creates,
+                    ..ImportChanges::default()
+                })
+            },
+            &std::sync::atomic::AtomicU64::new(0),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let everyone = MemberListQuery::default();
+    let all = |query: MemberListQuery<'static>| {
+        let storage = storage.clone();
+        let org = org.id.clone();
+        async move {
+            let mut seen = Vec::new();
+            let mut page = 1;
+            loop {
+                let got = storage
+                    .list_members(&org, &query, PageRequest::new(Some(page), 50))
+                    .await
+                    .unwrap();
+                if got.items.is_empty() {
+                    return (seen, got.total);
+                }
+                seen.extend(got.items.into_iter().map(|m| m.id));
+                page += 1;
+            }
+        }
+    };
+    for sort in [MemberSort::Name, MemberSort::Email, MemberSort::LastSignIn] {
+        for filter in [
+            MemberFilter::All,
+            MemberFilter::Mapped,
+            MemberFilter::SsoEnabled,
+        ] {
+            let listed = all(MemberListQuery {
+                sort,
+                filter,
+                ..everyone
+            })
+            .await;
+            let searched = all(MemberListQuery {
+                search: "CONTOSO",
+                sort,
+                filter,
+                ..everyone
+            })
+            .await;
+            assert_eq!(searched, listed, "{sort:?} {filter:?}");
+        }
+    }
+    let (listed, total) = all(MemberListQuery::default()).await;
+    assert_eq!(total, MEMBERS as i64);
+    assert_eq!(listed.len(), MEMBERS);
+    // "ada" matches a third of the members: few enough to be sorted in one pass.
+    let (adas, total) = all(MemberListQuery {
+        search: "ada",
+        ..everyone
+    })
+    .await;
+    assert_eq!(total, 2_000);
+    assert_eq!(adas, listed[..2_000], "Ada sorts first by name");
+    let beyond = storage
+        .list_members(
+            &org.id,
+            &MemberListQuery {
+                search: "contoso",
+                ..everyone
+            },
+            PageRequest::new(Some(500), 50),
+        )
+        .await
+        .unwrap();
+    assert!(beyond.items.is_empty());
+    assert_eq!(
+        beyond.total, MEMBERS as i64,
+        "a page past the end still counts"
+    );
 }

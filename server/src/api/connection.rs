@@ -2,6 +2,7 @@ use super::ApiJson;
 use crate::auth::SignedIn;
 use crate::connections;
 use crate::error::{ApiError, ApiResult};
+use crate::sign_in::browser::BrowserKey;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
@@ -9,6 +10,8 @@ use app::types::{
     VersionRequest,
 };
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::BTreeMap;
 use tracing::instrument;
@@ -157,8 +160,12 @@ async fn start_test_sign_in(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-) -> ApiResult<Json<TestSignInStart>> {
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let org = organization(&state, &signed_in, &id).await?;
-    let authorize_url = connections::test_sign_in::start(&state, &org, &signed_in.session).await?;
-    Ok(Json(TestSignInStart { authorize_url }))
+    let browser = BrowserKey::of(&headers);
+    let authorize_url = connections::test_sign_in::start(&state, &org, &browser).await?;
+    let mut response = Json(TestSignInStart { authorize_url }).into_response();
+    browser.hand_over(state.config.is_https(), response.headers_mut())?;
+    Ok(response)
 }

@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod rate_limit;
+pub mod session_cookie;
 pub mod session_store;
 
 use crate::error::{ApiError, ApiResult};

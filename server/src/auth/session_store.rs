@@ -2,7 +2,7 @@
 //! survive a restart and are shared by every instance behind a load balancer.
 
 use crate::clock::{from_millis, to_millis};
-use crate::storage::Storage;
+use crate::storage::{SessionRecord, Storage};
 use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
@@ -29,12 +29,21 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         // A collision of 128-bit random ids is astronomically unlikely; draw again if it happens.
-        while !self
-            .storage
-            .insert_session(&record.id.to_string(), &data, to_millis(record.expiry_date))
-            .await
-            .map_err(backend)?
-        {
+        loop {
+            let id = record.id.to_string();
+            let session = SessionRecord {
+                id: &id,
+                data: &data,
+                expires_at: to_millis(record.expiry_date),
+            };
+            if self
+                .storage
+                .insert_session(&session)
+                .await
+                .map_err(backend)?
+            {
+                break;
+            }
             record.id = Id::default();
         }
         Ok(())

@@ -10,12 +10,12 @@ use crate::crypto::tokens;
 use crate::entra::aadsts;
 use crate::error::{ApiError, ApiResult};
 use crate::oidc::{self, Identity};
-use crate::sign_in::{browser, decision};
+use crate::sign_in::browser::BrowserKey;
+use crate::sign_in::decision;
 use crate::state::AppState;
 use crate::storage::{Actor, AuditEntry, OrganizationRecord, SignInAttempt};
 use app::types::TestSignInView;
 use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
 
 pub const PURPOSE: &str = "test";
 
@@ -54,7 +54,7 @@ fn draft_registration(
 pub async fn start(
     state: &AppState,
     org: &OrganizationRecord,
-    session: &Session,
+    browser: &BrowserKey,
 ) -> ApiResult<String> {
     let Loaded { draft, record } = load(state, org).await?;
     if record.is_none() {
@@ -74,7 +74,9 @@ pub async fn start(
             format!("{} Verify the connection first.", f.message),
         )
     })?;
-    browser::save_attempt(state, session, &org.id, PURPOSE, &started, None).await?;
+    browser
+        .save_attempt(state, &org.id, PURPOSE, &started, None)
+        .await?;
     Ok(started.authorize_url)
 }
 

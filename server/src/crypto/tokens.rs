@@ -14,9 +14,16 @@ pub fn generate() -> (String, String) {
     (token, hash)
 }
 
+/// The token's SHA-256 in lower-case hex.
 pub fn hash(token: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let mut text = String::with_capacity(64);
+    for b in digest {
+        text.push(HEX[usize::from(b >> 4)] as char);
+        text.push(HEX[usize::from(b & 0xf)] as char);
+    }
+    text
 }
 
 #[cfg(test)]
@@ -29,5 +36,13 @@ mod tests {
         assert_eq!(a.len(), 43);
         assert_eq!(super::hash(&a), ha);
         assert_ne!(ha, a);
+    }
+
+    #[test]
+    fn hash_is_sha256_in_lower_case_hex() {
+        assert_eq!(
+            super::hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -7,7 +7,8 @@ pub mod browser;
 pub mod decision;
 pub mod page;
 
-use crate::auth::{self, Account, ClientAddr};
+use crate::auth::session_cookie::NewSession;
+use crate::auth::{Account, ClientAddr};
 use crate::connections::{self, ConnectionConfig, OpenedRegistration};
 use crate::domain::EmailAddress;
 use crate::entra::aadsts;
@@ -15,19 +16,19 @@ use crate::oidc::{self, Identity, Registration};
 use crate::state::AppState;
 use crate::storage::{
     Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
-    OrganizationRecord, SignInAttempt, SignInOrganization, StorageError,
+    OrganizationRecord, SessionRecord, SignInAttempt, SignInOrganization, StorageError,
 };
 use app::navigation::safe_return_to;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use browser::BrowserKey;
 use decision::{Decision, Refusal};
 use page::Problem;
 use rand::Rng;
 use serde::Deserialize;
-use tower_sessions::Session;
 
 /// The purpose of a sign-in attempt started here.
 pub const PURPOSE: &str = "sign_in";
@@ -65,16 +66,22 @@ fn too_many() -> Problem {
 async fn start_handler(
     State(state): State<AppState>,
     ClientAddr(client_addr): ClientAddr,
-    session: Session,
+    headers: HeaderMap,
     Path(slug): Path<String>,
     Query(query): Query<StartQuery>,
 ) -> Response {
     if !state.sso_limit.allow(&client_addr) {
         return too_many().into_response();
     }
-    match start(&state, &session, &client_addr, &slug, &query).await {
-        Ok(url) => Redirect::to(&url).into_response(),
-        Err(problem) => problem.into_response(),
+    let browser = BrowserKey::of(&headers);
+    let url = match start(&state, &browser, &client_addr, &slug, &query).await {
+        Ok(url) => url,
+        Err(problem) => return problem.into_response(),
+    };
+    let mut response = Redirect::to(&url).into_response();
+    match browser.hand_over(state.config.is_https(), response.headers_mut()) {
+        Ok(()) => response,
+        Err(e) => Problem::ours("starting the sign-in failed", e).into_response(),
     }
 }
 
@@ -116,7 +123,7 @@ fn not_connected(org: &OrganizationRecord) -> Problem {
 
 async fn start(
     state: &AppState,
-    session: &Session,
+    browser: &BrowserKey,
     client_addr: &str,
     slug: &str,
     query: &StartQuery,
@@ -175,7 +182,8 @@ async fn start(
         .as_deref()
         .and_then(safe_return_to)
         .map(str::to_string);
-    browser::save_attempt(state, session, &org.id, PURPOSE, &started, return_to)
+    browser
+        .save_attempt(state, &org.id, PURPOSE, &started, return_to)
         .await
         .map_err(|e| Problem::ours("saving the sign-in attempt failed", e))?;
     Ok(started.authorize_url)
@@ -239,7 +247,7 @@ fn refusal_page(refusal: Refusal, reference: Option<&str>) -> Problem {
 /// starts the session. Answers where the browser goes next, or the page that says why not.
 pub async fn complete(
     state: &AppState,
-    session: &Session,
+    headers: &HeaderMap,
     client_addr: &str,
     target: &SignInOrganization,
     attempt: &SignInAttempt,
@@ -367,7 +375,7 @@ pub async fn complete(
     };
     admit(
         state,
-        session,
+        headers,
         org,
         &admitted,
         &registration,
@@ -431,7 +439,7 @@ async fn create_member(
 #[allow(clippy::too_many_arguments)]
 async fn admit(
     state: &AppState,
-    session: &Session,
+    headers: &HeaderMap,
     org: &OrganizationRecord,
     member: &MemberRecord,
     registration: &Registration<'_>,
@@ -445,25 +453,40 @@ async fn admit(
         detail: &detail,
         ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, target)
     };
-    // Recorded before the session exists: no sign-in goes unaudited.
+    let principal = Account::principal_of_member(member);
+    let session = match NewSession::start(
+        headers,
+        &principal,
+        &registration.sign_out_url(),
+        state.now(),
+    ) {
+        Ok(session) => session,
+        Err(e) => {
+            tracing::error!(error = %e, reference, "starting the session failed");
+            return Problem::internal(&reference).into_response();
+        }
+    };
+    // The session, the audit entry and the member's last sign-in are written together: no
+    // sign-in goes unaudited, and a failed write leaves no session behind.
+    let record = SessionRecord {
+        id: &session.id,
+        data: &session.data,
+        expires_at: session.expires_at,
+    };
     if let Err(e) = state
         .storage
-        .record_sso_sign_in(&org.id, &member.id, &entry, actor, state.now())
+        .record_sso_sign_in(
+            &org.id,
+            &member.id,
+            &entry,
+            actor,
+            &record,
+            session.replaces.as_deref(),
+            state.now(),
+        )
         .await
     {
         tracing::error!(error = %e, reference, "recording the sign-in failed");
-        return Problem::internal(&reference).into_response();
-    }
-    let principal = Account::principal_of_member(member);
-    let started = async {
-        auth::start_session(session, &principal).await?;
-        session
-            .insert(auth::DIRECTORY_SIGN_OUT_KEY, registration.sign_out_url())
-            .await
-            .map_err(|e| crate::error::ApiError::Internal(format!("session write: {e}")))
-    };
-    if let Err(e) = started.await {
-        tracing::error!(error = %e, reference, "starting the session failed");
         return Problem::internal(&reference).into_response();
     }
     let home = if member.role == "admin" {
@@ -471,5 +494,12 @@ async fn admit(
     } else {
         "/account"
     };
-    Redirect::to(attempt.return_to.as_deref().unwrap_or(home)).into_response()
+    let mut response = Redirect::to(attempt.return_to.as_deref().unwrap_or(home)).into_response();
+    match session.hand_over(state.config.is_https(), response.headers_mut()) {
+        Ok(()) => response,
+        Err(e) => {
+            tracing::error!(error = %e, reference, "handing over the session failed");
+            Problem::internal(&reference).into_response()
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! SSO connections: a versioned draft and the active configuration, as JSON documents.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::{Storage, StorageError, StorageResult};
+use super::{SessionRecord, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -170,14 +170,17 @@ impl Storage {
         .await?)
     }
 
-    /// A successful SSO sign-in: the member's last sign-in and the audit entry, in one
-    /// transaction.
+    /// A successful SSO sign-in in one transaction: the member's last sign-in, the audit entry,
+    /// and the new session (ending the one it replaces). Nothing of it exists without the rest.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_sso_sign_in(
         &self,
         organization_id: &str,
         member_id: &str,
         entry: &AuditEntry<'_>,
         actor: &Actor,
+        session: &SessionRecord<'_>,
+        replaces: Option<&str>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         let at = to_millis(now);
@@ -191,6 +194,12 @@ impl Storage {
         .execute(&mut *tx)
         .await?;
         audit::write(&mut tx, actor, entry, now).await?;
+        if let Some(old) = replaces {
+            super::sessions::delete(&mut *tx, old).await?;
+        }
+        if !super::sessions::insert(&mut *tx, session).await? {
+            return Err(StorageError::Conflict("session"));
+        }
         tx.commit().await?;
         Ok(())
     }

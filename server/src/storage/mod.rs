@@ -22,6 +22,7 @@ pub use members::{
     DirectoryIdentity, InviteRecord, MemberListQuery, MemberRecord, MemberUpdate, NewMember,
 };
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
+pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_attempts::{SignInAttempt, ATTEMPT_LIFETIME};
 
@@ -86,6 +87,9 @@ pub struct Paged<T> {
     pub page: PageRequest,
 }
 
+/// A pooled PostgreSQL connection idle longer than this is pinged before it is used again.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug)]
 pub struct Storage {
     pool: AnyPool,
@@ -109,6 +113,18 @@ impl Storage {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings every connection it hands out by default: a round trip per query.
+            // SQLite's connections live in this process and cannot be cut off; a PostgreSQL
+            // connection is checked only after it sat idle long enough to have been dropped.
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -116,6 +132,9 @@ impl Storage {
                         // through a crash of Gatehouse; only a power loss may drop the last few.
                         sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
                         sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
+                        // Pages are read through a memory map instead of a read call each: a
+                        // connection's page cache is emptied whenever another one writes.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA mmap_size = 268435456").await?;
                     }
                     Ok(())
                 })

@@ -1,25 +1,45 @@
-//! Server-side session records for tower-sessions.
+//! Server-side session records: tower-sessions' store, and the session a sign-in with the
+//! directory writes in its own transaction.
 
 use super::{Storage, StorageResult};
+use sqlx::AnyConnection;
+
+/// One session as stored: its id, the data as JSON, and when it expires (Unix milliseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRecord<'a> {
+    pub id: &'a str,
+    pub data: &'a str,
+    pub expires_at: i64,
+}
+
+/// Inserts a session record unless the id is taken; tells whether it was inserted.
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    session: &SessionRecord<'_>,
+) -> StorageResult<bool> {
+    let result = sqlx::query(
+        "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(session.id)
+    .bind(session.data)
+    .bind(session.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub(super) async fn delete(conn: &mut AnyConnection, id: &str) -> StorageResult<()> {
+    sqlx::query("DELETE FROM web_session WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 impl Storage {
-    /// Inserts a session record unless the id is taken; tells whether it was inserted.
-    pub async fn insert_session(
-        &self,
-        id: &str,
-        data: &str,
-        expires_at: i64,
-    ) -> StorageResult<bool> {
-        let result = sqlx::query(
-            "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(data)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+    pub async fn insert_session(&self, session: &SessionRecord<'_>) -> StorageResult<bool> {
+        insert(&mut *self.pool.acquire().await?, session).await
     }
 
     pub async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> StorageResult<()> {
@@ -47,11 +67,7 @@ impl Storage {
     }
 
     pub async fn delete_session(&self, id: &str) -> StorageResult<()> {
-        sqlx::query("DELETE FROM web_session WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        delete(&mut *self.pool.acquire().await?, id).await
     }
 
     /// Removes expired sessions; returns how many.
