@@ -151,33 +151,13 @@ impl Storage {
         page: PageRequest,
     ) -> StorageResult<Paged<MemberRecord>> {
         let search = query.search.trim();
-        let mut condition = String::from("organization_id = $1");
-        let mut next = 2;
-        if !search.is_empty() {
-            condition.push_str(&format!(" AND search_text LIKE ${next} ESCAPE '\\'"));
-            next += 1;
-        }
-        match query.filter {
-            MemberFilter::All => {}
-            MemberFilter::Mapped => condition.push_str(" AND directory_object_id IS NOT NULL"),
-            MemberFilter::Unmapped => condition.push_str(" AND directory_object_id IS NULL"),
-            MemberFilter::SsoEnabled => condition.push_str(" AND sso_enabled = 1"),
-            MemberFilter::RecentSso => {
-                condition.push_str(&format!(" AND last_sso_sign_in_at >= ${next}"));
-                next += 1;
-            }
-        }
-        let order = match query.sort {
-            MemberSort::Name => "display_name_normalized, id",
-            MemberSort::Email => "email_normalized, id",
-            // Newest first, never signed in last: the index read backwards.
-            MemberSort::LastSignIn => "last_sso_sign_in_at DESC NULLS LAST, id DESC",
-        };
         if !search.is_empty() {
             return self
-                .search_members(organization_id, &condition, order, search, query, page)
+                .search_members(organization_id, search, query, page)
                 .await;
         }
+        let (condition, next) = member_condition(query.filter, None);
+        let order = order_of(query.sort);
         let items_sql = format!(
             "SELECT {COLUMNS} FROM member WHERE id IN (SELECT id FROM member WHERE {condition} \
              ORDER BY {order} LIMIT ${next} OFFSET ${}) ORDER BY {order}",
@@ -199,56 +179,47 @@ impl Storage {
         Ok(Paged { items, total, page })
     }
 
-    /// A searched page: one pass over the matches gives the page's ids and their count (SQLite
-    /// reads its search index alone; PostgreSQL finds the matches by trigrams), then the page's
-    /// rows are read by id.
+    /// A searched page. Up to `SORTED_MATCHES_MAX` matches, one pass finds them all (SQLite
+    /// reads its search index alone, PostgreSQL finds them by trigrams), sorts them and counts
+    /// them. A search matching more than that (a company's email domain matches everyone) walks
+    /// the list's order index instead, skipping members that do not match, while a second
+    /// connection counts the matches.
     async fn search_members(
         &self,
         organization_id: &str,
-        condition: &str,
-        order: &str,
         search: &str,
         query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<Paged<MemberRecord>> {
+        let order = order_of(query.sort);
+        let pattern = contains_pattern(search);
+        let (condition, next) =
+            member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
         let source = match self.backend {
             super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
             super::Backend::Postgres => "member",
         };
-        let recent = query.filter == MemberFilter::RecentSso;
-        let limit = if recent { 4 } else { 3 };
-        // Every match first, then the order: an ordered index walk would read every row of
-        // the organization to count them.
-        let ids_sql = format!(
+        let sorted_sql = format!(
             "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, email_normalized, \
-             last_sso_sign_in_at FROM {source} WHERE {condition}) \
-             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {order} LIMIT ${limit} OFFSET ${}",
-            limit + 1
+             last_sso_sign_in_at FROM {source} WHERE {condition} LIMIT {}) \
+             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {order} LIMIT ${next} OFFSET ${}",
+            SORTED_MATCHES_MAX + 1,
+            next + 1
         );
-        let pattern = contains_pattern(search);
-        let mut ids = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(ids_sql))
-            .bind(organization_id)
-            .bind(&pattern);
-        if recent {
-            ids = ids.bind(query.signed_in_since);
-        }
-        let ids = ids
+        let sorted: Vec<(String, i64)> = self
+            .member_query(sorted_sql, organization_id, &pattern, query)
             .bind(page.per_page)
             .bind(page.offset())
             .fetch_all(&self.pool)
             .await?;
-        let total = match ids.first() {
-            Some((_, total)) => *total,
-            // Past the last page: count on its own.
-            None => {
-                let count_sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
-                let mut count = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
-                    .bind(organization_id)
-                    .bind(&pattern);
-                if recent {
-                    count = count.bind(query.signed_in_since);
-                }
-                count.fetch_one(&self.pool).await?
+        let (ids, total) = match sorted.first() {
+            Some((_, total)) if *total <= SORTED_MATCHES_MAX => {
+                let total = *total;
+                (sorted.into_iter().map(|(id, _)| id).collect(), total)
+            }
+            _ => {
+                self.walk_matches(organization_id, search, query, page)
+                    .await?
             }
         };
         if ids.is_empty() {
@@ -263,11 +234,75 @@ impl Storage {
             placeholders(1, ids.len(), 1)
         );
         let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql));
-        for (id, _) in &ids {
+        for id in &ids {
             rows = rows.bind(id);
         }
         let items = rows.fetch_all(&self.pool).await?;
         Ok(Paged { items, total, page })
+    }
+
+    /// The page's ids read in the list's order from its index, and the number of matches,
+    /// at the same time. Matching is a plain substring test here, which PostgreSQL cannot hand
+    /// to its trigram index: both statements read the order index alone.
+    async fn walk_matches(
+        &self,
+        organization_id: &str,
+        search: &str,
+        query: &MemberListQuery<'_>,
+        page: PageRequest,
+    ) -> StorageResult<(Vec<String>, i64)> {
+        let term = search.to_lowercase();
+        let (contains, index) = match self.backend {
+            super::Backend::Sqlite => (
+                "instr(search_text, $2) > 0",
+                match query.sort {
+                    MemberSort::Name => " INDEXED BY member_org_name_list_idx",
+                    MemberSort::Email => " INDEXED BY member_org_email_list_idx",
+                    MemberSort::LastSignIn => " INDEXED BY member_org_last_sso_list_idx",
+                },
+            ),
+            super::Backend::Postgres => ("strpos(search_text, $2) > 0", ""),
+        };
+        let (condition, next) = member_condition(query.filter, Some(contains));
+        let order = order_of(query.sort);
+        let walk_sql = format!(
+            "SELECT id FROM member{index} WHERE {condition} ORDER BY {order} \
+             LIMIT ${next} OFFSET ${}",
+            next + 1
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
+        let walk = self
+            .member_query(walk_sql, organization_id, &term, query)
+            .bind(page.per_page)
+            .bind(page.offset())
+            .fetch_all(&self.pool);
+        let count = self
+            .member_query(count_sql, organization_id, &term, query)
+            .fetch_one(&self.pool);
+        let (ids, total): (Vec<(String,)>, (i64,)) = tokio::try_join!(walk, count)?;
+        Ok((ids.into_iter().map(|(id,)| id).collect(), total.0))
+    }
+
+    /// A statement over one organization's members with the search at `$2` and, for the
+    /// recent sign-ins filter, its date next.
+    fn member_query<'q, O>(
+        &self,
+        sql: String,
+        organization_id: &'q str,
+        search: &'q str,
+        query: &MemberListQuery<'_>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let statement = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(organization_id)
+            .bind(search);
+        if query.filter == MemberFilter::RecentSso {
+            statement.bind(query.signed_in_since)
+        } else {
+            statement
+        }
     }
 
     pub async fn update_member(
@@ -654,4 +689,41 @@ pub(super) async fn find_by_directory_identity(
     .bind(object_id)
     .fetch_optional(pool)
     .await?)
+}
+
+/// Beyond this many matches, a searched page walks the list's order index instead of sorting
+/// every match.
+const SORTED_MATCHES_MAX: i64 = 5_000;
+
+/// The list's order, as the list indexes hold it.
+fn order_of(sort: MemberSort) -> &'static str {
+    match sort {
+        MemberSort::Name => "display_name_normalized, id",
+        MemberSort::Email => "email_normalized, id",
+        // Newest first, never signed in last: the index read backwards.
+        MemberSort::LastSignIn => "last_sso_sign_in_at DESC NULLS LAST, id DESC",
+    }
+}
+
+/// Which of an organization's members (`$1`) a list shows: those matching the search (`$2`,
+/// tested by `matching`) and the filter. Answers the clause and the next placeholder's number.
+fn member_condition(filter: MemberFilter, matching: Option<&str>) -> (String, usize) {
+    let mut condition = String::from("organization_id = $1");
+    let mut next = 2;
+    if let Some(matching) = matching {
+        condition.push_str(" AND ");
+        condition.push_str(matching);
+        next += 1;
+    }
+    match filter {
+        MemberFilter::All => {}
+        MemberFilter::Mapped => condition.push_str(" AND directory_object_id IS NOT NULL"),
+        MemberFilter::Unmapped => condition.push_str(" AND directory_object_id IS NULL"),
+        MemberFilter::SsoEnabled => condition.push_str(" AND sso_enabled = 1"),
+        MemberFilter::RecentSso => {
+            condition.push_str(&format!(" AND last_sso_sign_in_at >= ${next}"));
+            next += 1;
+        }
+    }
+    (condition, next)
 }
