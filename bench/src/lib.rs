@@ -32,6 +32,9 @@ pub async fn start_server(
     data_dir: &str,
 ) -> Server {
     let port = free_port();
+    // BENCH_SERVER_LOG=<file> keeps the server's request log (with each request's latency).
+    let log = std::env::var_os("BENCH_SERVER_LOG")
+        .map(|path| std::fs::File::create(path).expect("the server log file"));
     let mut command = match core {
         Some(core) => {
             let mut c = Command::new("taskset");
@@ -49,8 +52,8 @@ pub async fn start_server(
             "--sso-requests-per-minute",
             "100000000",
         ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
+        .stdout(log.map_or_else(Stdio::null, Stdio::from))
         .stderr(Stdio::inherit())
         .spawn()
         .expect("taskset and the Gatehouse binary");

@@ -129,6 +129,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
+        let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
         let result = axum::serve(
             self.listener,
             self.router
@@ -138,6 +139,7 @@ impl Application {
         .await;
         housekeeping.abort();
         metrics_upkeep.abort();
+        checkpoints.abort();
         self.state.storage.close().await;
         result
     }
@@ -220,6 +222,17 @@ pub fn loggable_path(path: &str) -> String {
         }
     }
     path.to_string()
+}
+
+/// Moves the database's write-ahead log into the database file every second.
+async fn checkpoints(storage: Storage) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if let Err(e) = storage.checkpoint().await {
+            tracing::warn!(error = %e, "database checkpoint failed");
+        }
+    }
 }
 
 /// Removes expired sessions, finished sign-in attempts and idle rate-limit keys from time to

@@ -94,7 +94,7 @@ impl Storage {
         entry: &AuditEntry<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         write(&mut conn, actor, entry, now).await
     }
 

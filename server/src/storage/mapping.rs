@@ -341,7 +341,7 @@ impl Storage {
             super::Backend::Sqlite => "ANALYZE member",
             super::Backend::Postgres => "VACUUM (ANALYZE) member",
         };
-        if let Err(e) = sqlx::query(statement).execute(&self.pool).await {
+        if let Err(e) = sqlx::query(statement).execute(&self.writer).await {
             tracing::warn!(error = %e, "refreshing member statistics after an import failed");
         }
     }

@@ -92,8 +92,46 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct Storage {
+    /// Reads (and, on PostgreSQL, writes too).
     pool: AnyPool,
+    /// Writes: on SQLite one connection, so writers queue here; on PostgreSQL `pool` itself.
+    writer: AnyPool,
     backend: Backend,
+}
+
+fn pool_options(backend: Backend, connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection it hands out by default: a round trip per query.
+        // SQLite's connections live in this process and cannot be cut off; a PostgreSQL
+        // connection is checked only after it sat idle long enough to have been dropped.
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    sqlite_settings(conn).await?;
+                }
+                Ok(())
+            })
+        })
+}
+
+/// Every SQLite connection's settings.
+async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    // With write-ahead logging, NORMAL keeps every committed transaction through a crash of
+    // Gatehouse; only a power loss may drop the last few.
+    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+    sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
+    Ok(())
 }
 
 impl Storage {
@@ -107,41 +145,40 @@ impl Storage {
         } else {
             return Err(StorageError::UnsupportedUrl);
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(5))
-            // sqlx pings every connection it hands out by default: a round trip per query.
-            // SQLite's connections live in this process and cannot be cut off; a PostgreSQL
-            // connection is checked only after it sat idle long enough to have been dropped.
-            .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
-                Box::pin(async move {
-                    if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_PING {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // With write-ahead logging, NORMAL keeps every committed transaction
-                        // through a crash of Gatehouse; only a power loss may drop the last few.
-                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
-                        sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 5000").await?;
-                        // Pages are read through a memory map instead of a read call each: a
-                        // connection's page cache is emptied whenever another one writes.
-                        sqlx::Executor::execute(&mut *conn, "PRAGMA mmap_size = 268435456").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
-        let storage = Storage { pool, backend };
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                // SQLite takes one writer at a time. Writes wait their turn for the one writing
+                // connection here, instead of in SQLite's busy handler, which sleeps whole
+                // milliseconds between tries.
+                let pool = pool_options(backend, 8).connect(url).await?;
+                let writer = pool_options(backend, 1)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlite_settings(conn).await?;
+                            // Checkpoints run beside the writer (`checkpoint`); this one only
+                            // bounds the log if they stop.
+                            sqlx::Executor::execute(
+                                &mut *conn,
+                                "PRAGMA wal_autocheckpoint = 10000",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?;
+                (pool, writer)
+            }
+            Backend::Postgres => {
+                let pool = pool_options(backend, 16).connect(url).await?;
+                (pool.clone(), pool)
+            }
+        };
+        let storage = Storage {
+            pool,
+            writer,
+            backend,
+        };
         storage.migrate().await?;
         Ok(storage)
     }
@@ -165,13 +202,25 @@ impl Storage {
     /// locked" instead of waiting, when another connection is writing.
     async fn begin(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Copies what the SQLite write-ahead log holds into the database file, without waiting for
+    /// readers or the writer, so the writer never stops to do it in the middle of a request.
+    /// Run every second by the server; nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> StorageResult<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether the database answers.
@@ -181,6 +230,7 @@ impl Storage {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -39,7 +39,7 @@ impl Storage {
         .bind(&attempt.return_to)
         .bind(to_millis(now))
         .bind(to_millis(now + ATTEMPT_LIFETIME))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -57,7 +57,7 @@ impl Storage {
         )
         .bind(to_millis(now))
         .bind(state_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?)
     }
 
@@ -71,7 +71,7 @@ impl Storage {
                 "DELETE FROM sign_in_attempt WHERE used_at IS NOT NULL OR expires_at <= $1",
             )
             .bind(to_millis(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected(),
         )
@@ -87,7 +87,7 @@ impl Storage {
             sqlx::query("UPDATE sso_connection SET test_sign_in = $1 WHERE organization_id = $2")
                 .bind(result)
                 .bind(organization_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         if changed.rows_affected() == 1 {
             Ok(())
