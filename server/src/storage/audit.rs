@@ -61,6 +61,30 @@ pub struct AuditRecord {
     pub created_at: i64,
 }
 
+/// The statement that writes one entry, its values at `$1` to `$8` (`bind_entry`), so that
+/// other statements can be written in the same round trip.
+pub(super) const INSERT: &str = "INSERT INTO audit_event \
+     (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Binds an entry's values to `$1` to `$8` of a statement starting with `INSERT`.
+pub(super) fn bind_entry<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    actor: &'q Actor,
+    entry: &AuditEntry<'q>,
+    now: OffsetDateTime,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(entry.organization_id)
+        .bind(&actor.label)
+        .bind(entry.action)
+        .bind(entry.target)
+        .bind(entry.outcome)
+        .bind(entry.detail)
+        .bind(&actor.client_addr)
+        .bind(to_millis(now))
+}
+
 /// Writes the entry on `conn`, inside the caller's transaction when it has one.
 pub(super) async fn write(
     conn: &mut AnyConnection,
@@ -68,21 +92,9 @@ pub(super) async fn write(
     entry: &AuditEntry<'_>,
     now: OffsetDateTime,
 ) -> StorageResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_event \
-         (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(entry.organization_id)
-    .bind(&actor.label)
-    .bind(entry.action)
-    .bind(entry.target)
-    .bind(entry.outcome)
-    .bind(entry.detail)
-    .bind(&actor.client_addr)
-    .bind(to_millis(now))
-    .execute(&mut *conn)
-    .await?;
+    bind_entry(sqlx::query(INSERT), actor, entry, now)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
