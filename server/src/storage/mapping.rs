@@ -287,22 +287,35 @@ impl Storage {
                 progress.store(written, Ordering::Relaxed);
             }
         }
+        // On SQLite the searchable text goes in with the row (PostgreSQL computes its own).
+        let with_search_text = self.backend == super::Backend::Sqlite;
+        let width = if with_search_text { 14 } else { 13 };
         for chunk in changes.creates.chunks(INSERT_CHUNK) {
-            let sql = format!(
+            let sql =
+                format!(
                 "INSERT INTO member (id, organization_id, email, email_normalized, display_name, \
                  display_name_normalized, role, status, sso_enabled, directory_tenant_id, \
-                 directory_object_id, created_at, updated_at) VALUES {}",
-                placeholders(1, chunk.len(), 13)
+                 directory_object_id, created_at, updated_at{}) VALUES {}",
+                if with_search_text { ", search_text" } else { "" },
+                placeholders(1, chunk.len(), width)
             );
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for member in chunk {
+                let name_normalized = member.display_name.to_lowercase();
+                let search_text = with_search_text.then(|| {
+                    format!(
+                        "{name_normalized} {}  {}",
+                        member.email_normalized,
+                        member.object_id.as_deref().unwrap_or("")
+                    )
+                });
                 insert = insert
                     .bind(new_id())
                     .bind(organization_id)
                     .bind(&member.email)
                     .bind(&member.email_normalized)
                     .bind(&member.display_name)
-                    .bind(member.display_name.to_lowercase())
+                    .bind(name_normalized)
                     .bind(member.role)
                     .bind("active")
                     .bind(i64::from(member.sso_enabled))
@@ -310,6 +323,9 @@ impl Storage {
                     .bind(member.object_id.as_deref())
                     .bind(at)
                     .bind(at);
+                if let Some(text) = search_text {
+                    insert = insert.bind(text);
+                }
             }
             insert.execute(&mut *tx).await.map_err(unique_as("email"))?;
             written += chunk.len() as u64;

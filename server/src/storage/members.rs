@@ -696,7 +696,7 @@ pub(super) async fn find_by_directory_identity(
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
-const SORTED_MATCHES_MAX: i64 = 20_000;
+const SORTED_MATCHES_MAX: i64 = 5_000;
 
 /// The list's order, as the list indexes hold it.
 fn order_of(sort: MemberSort) -> &'static str {
