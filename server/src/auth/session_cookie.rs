@@ -83,9 +83,14 @@ impl NewSession {
             .path("/")
             .max_age(IDLE)
             .build();
-        let value = HeaderValue::from_str(&cookie.to_string())
-            .map_err(|e| ApiError::Internal(format!("session cookie: {e}")))?;
-        headers.append(SET_COOKIE, value);
-        Ok(())
+        set(headers, &cookie)
     }
+}
+
+/// Adds a `Set-Cookie` header for this cookie to a response.
+pub fn set(headers: &mut HeaderMap, cookie: &Cookie<'_>) -> ApiResult<()> {
+    let value = HeaderValue::from_str(&cookie.to_string())
+        .map_err(|e| ApiError::Internal(format!("cookie {}: {e}", cookie.name())))?;
+    headers.append(SET_COOKIE, value);
+    Ok(())
 }

@@ -5,12 +5,11 @@
 
 use crate::auth::session_cookie;
 use crate::crypto::tokens;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::oidc::Started;
 use crate::state::AppState;
 use crate::storage::{SignInAttempt, ATTEMPT_LIFETIME};
-use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use tower_sessions::cookie::{Cookie, SameSite};
 
 const COOKIE: &str = "gatehouse_sign_in";
@@ -36,10 +35,7 @@ impl BrowserKey {
             .path(COOKIE_PATH)
             .max_age(ATTEMPT_LIFETIME)
             .build();
-        let value = HeaderValue::from_str(&cookie.to_string())
-            .map_err(|e| ApiError::Internal(format!("sign-in cookie: {e}")))?;
-        headers.append(SET_COOKIE, value);
-        Ok(())
+        session_cookie::set(headers, &cookie)
     }
 
     /// Keeps a started sign-in, bound to this browser, until its callback (single use).
