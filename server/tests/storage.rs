@@ -24,6 +24,22 @@ fn member<'a>(email: &'a str, normalized: &'a str, name: &'a str) -> NewMember<'
     }
 }
 
+/// A fresh database holding one organization, Contoso; and the time it was created.
+async fn with_contoso() -> (
+    gatehouse::storage::Storage,
+    tempfile::TempDir,
+    gatehouse::storage::OrganizationRecord,
+    OffsetDateTime,
+) {
+    let (storage, dir) = fresh_storage().await;
+    let now = OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor(), now)
+        .await
+        .unwrap();
+    (storage, dir, org, now)
+}
+
 #[tokio::test]
 async fn organization_slugs_are_unique() {
     let (storage, _dir) = fresh_storage().await;
@@ -183,12 +199,7 @@ async fn members_of_another_organization_are_not_found() {
 
 #[tokio::test]
 async fn an_invite_works_once_and_not_after_it_expires() {
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     storage
         .create_invite(
             &org.id,
@@ -250,12 +261,7 @@ async fn an_invite_works_once_and_not_after_it_expires() {
 
 #[tokio::test]
 async fn accepting_an_invite_promotes_an_existing_member() {
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     let m = storage
         .create_member(
             &org.id,
@@ -347,12 +353,7 @@ async fn the_first_run_link_is_single_use_and_expires() {
 
 #[tokio::test]
 async fn deleting_an_organization_removes_its_members_but_keeps_its_audit_trail() {
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     storage
         .create_member(
             &org.id,
@@ -430,12 +431,7 @@ async fn sessions_are_stored_loaded_and_expire() {
 
 #[tokio::test]
 async fn member_updates_are_audited_with_what_changed() {
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     let m = storage
         .create_member(
             &org.id,
@@ -574,12 +570,7 @@ async fn a_directory_user_maps_to_one_member_per_organization() {
 
 #[tokio::test]
 async fn concurrent_mappings_of_one_directory_user_leave_exactly_one() {
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     let mut ids = Vec::new();
     for i in 0..8 {
         let email = format!("m{i}@x.com");
@@ -618,12 +609,7 @@ async fn concurrent_mappings_of_one_directory_user_leave_exactly_one() {
 
 #[tokio::test]
 async fn a_sign_in_attempt_answers_once_and_is_cleaned_up() {
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     let attempt = gatehouse::storage::SignInAttempt {
         organization_id: org.id.clone(),
         purpose: "sign_in".into(),
@@ -669,12 +655,7 @@ async fn a_sign_in_attempt_answers_once_and_is_cleaned_up() {
 #[tokio::test]
 async fn members_are_searched_filtered_and_sorted() {
     use app::types::{MemberFilter, MemberSort};
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     let mut ids = Vec::new();
     for (email, name) in [
         ("zoe@x.com", "Zoe"),
@@ -806,12 +787,7 @@ async fn members_are_searched_filtered_and_sorted() {
 #[tokio::test]
 async fn broad_searches_page_like_narrow_ones() {
     use app::types::{MemberFilter, MemberSort};
-    let (storage, _dir) = fresh_storage().await;
-    let now = OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor(), now)
-        .await
-        .unwrap();
+    let (storage, _dir, org, now) = with_contoso().await;
     const MEMBERS: usize = 6_000;
     let creates: Vec<ImportedMember> = (0..MEMBERS)
         .map(|i| {
