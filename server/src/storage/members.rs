@@ -158,25 +158,46 @@ impl Storage {
         }
         let (condition, next) = member_condition(query.filter, None);
         let order = order_of(query.sort);
-        let items_sql = format!(
-            "SELECT {COLUMNS} FROM member WHERE id IN (SELECT id FROM member WHERE {condition} \
-             ORDER BY {order} LIMIT ${next} OFFSET ${}) ORDER BY {order}",
+        let ids_sql = format!(
+            "SELECT id FROM member WHERE {condition} ORDER BY {order} LIMIT ${next} OFFSET ${}",
             next + 1
         );
         let count_sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
-        let mut items = sqlx::query_as(sqlx::AssertSqlSafe(items_sql)).bind(organization_id);
+        let mut ids = sqlx::query_as(sqlx::AssertSqlSafe(ids_sql)).bind(organization_id);
         let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).bind(organization_id);
         if query.filter == MemberFilter::RecentSso {
-            items = items.bind(query.signed_in_since);
+            ids = ids.bind(query.signed_in_since);
             total = total.bind(query.signed_in_since);
         }
-        let items = items
-            .bind(page.per_page)
-            .bind(page.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let total: i64 = total.fetch_one(&self.pool).await?;
+        let ids = self.walk_order_index(
+            ids.bind(page.per_page).bind(page.offset()),
+            query.filter,
+        );
+        let total = async { Ok(total.fetch_one(&self.pool).await?) };
+        let (ids, total) = tokio::try_join!(ids, total)?;
+        let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
+    }
+
+    /// The members with these ids, in the list's order.
+    async fn members_in_order(
+        &self,
+        ids: &[String],
+        sort: MemberSort,
+    ) -> StorageResult<Vec<MemberRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM member WHERE id IN ({}) ORDER BY {}",
+            placeholders(1, ids.len(), 1),
+            order_of(sort)
+        );
+        let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            rows = rows.bind(id);
+        }
+        Ok(rows.fetch_all(&self.pool).await?)
     }
 
     /// A searched page. Up to `SORTED_MATCHES_MAX` matches, one pass finds them all (SQLite
@@ -225,22 +246,7 @@ impl Storage {
                     .await?
             }
         };
-        if ids.is_empty() {
-            return Ok(Paged {
-                items: Vec::new(),
-                total,
-                page,
-            });
-        }
-        let rows_sql = format!(
-            "SELECT {COLUMNS} FROM member WHERE id IN ({}) ORDER BY {order}",
-            placeholders(1, ids.len(), 1)
-        );
-        let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(rows_sql));
-        for id in &ids {
-            rows = rows.bind(id);
-        }
-        let items = rows.fetch_all(&self.pool).await?;
+        let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
     }
 
@@ -273,17 +279,59 @@ impl Storage {
              LIMIT ${next} OFFSET ${}",
             next + 1
         );
-        let count_sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
-        let walk = self
-            .member_query(walk_sql, organization_id, &term, query)
-            .bind(page.per_page)
-            .bind(page.offset())
-            .fetch_all(&self.pool);
-        let count = self
-            .member_query(count_sql, organization_id, &term, query)
-            .fetch_one(&self.pool);
-        let (ids, total): (Vec<(String,)>, (i64,)) = tokio::try_join!(walk, count)?;
-        Ok((ids.into_iter().map(|(id,)| id).collect(), total.0))
+        let walk = self.walk_order_index(
+            self.member_query(walk_sql, organization_id, &term, query)
+                .bind(page.per_page)
+                .bind(page.offset()),
+            query.filter,
+        );
+        // PostgreSQL counts by trigrams when the matches are few enough for that to pay, and
+        // reads the table otherwise: its planner knows which from the trigrams' statistics.
+        let (count_sql, count_term) = match self.backend {
+            super::Backend::Sqlite => (
+                format!("SELECT COUNT(*) FROM member{index} WHERE {condition}"),
+                term.clone(),
+            ),
+            super::Backend::Postgres => {
+                let (condition, _) =
+                    member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
+                (
+                    format!("SELECT COUNT(*) FROM member WHERE {condition}"),
+                    contains_pattern(search),
+                )
+            }
+        };
+        let count = async {
+            Ok(self
+                .member_query(count_sql, organization_id, &count_term, query)
+                .fetch_one(&self.pool)
+                .await?)
+        };
+        let (ids, total): (_, (i64,)) = tokio::try_join!(walk, count)?;
+        Ok((ids, total.0))
+    }
+
+    /// Runs a statement that pages through one of the list's order indexes and answers the ids
+    /// it reads. For a deep page PostgreSQL's planner may prefer reading every row and sorting
+    /// them (on disk, past `work_mem`): many times slower than walking the index that was made
+    /// for this. So the walk runs in its own transaction without sorting, unless the filter is
+    /// recent sign-ins, whose own index finds the few members that signed in lately.
+    async fn walk_order_index(
+        &self,
+        statement: sqlx::query::QueryAs<'_, sqlx::Any, (String,), sqlx::any::AnyArguments>,
+        filter: MemberFilter,
+    ) -> StorageResult<Vec<String>> {
+        let ids = |rows: Vec<(String,)>| rows.into_iter().map(|(id,)| id).collect();
+        if self.backend == super::Backend::Sqlite || filter == MemberFilter::RecentSso {
+            return Ok(ids(statement.fetch_all(&self.pool).await?));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('enable_sort', 'off', true)")
+            .execute(&mut *tx)
+            .await?;
+        let rows = statement.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(ids(rows))
     }
 
     /// A statement over one organization's members with the search at `$2` and, for the
