@@ -204,7 +204,8 @@ impl Storage {
     /// reads its search index alone, PostgreSQL finds them by trigrams), sorts them and counts
     /// them. A search matching more than that (a company's email domain matches everyone) walks
     /// the list's order index instead, skipping members that do not match, while a second
-    /// connection counts the matches.
+    /// connection counts the matches. PostgreSQL goes straight to the walk when its trigram
+    /// statistics expect that many matches.
     async fn search_members(
         &self,
         organization_id: &str,
@@ -212,42 +213,74 @@ impl Storage {
         query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<Paged<MemberRecord>> {
-        let order = order_of(query.sort);
         let pattern = contains_pattern(search);
         let (condition, next) =
             member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
-        let source = match self.backend {
-            super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
-            super::Backend::Postgres => "member",
-        };
-        let sorted_sql = format!(
-            "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, email_normalized, \
-             last_sso_sign_in_at FROM {source} WHERE {condition} LIMIT {}) \
-             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {order} LIMIT ${next} OFFSET ${}",
-            SORTED_MATCHES_MAX + 1,
-            next + 1
-        );
-        let sorted: Vec<(String, i64)> = self
-            .member_query(sorted_sql, organization_id, &pattern, query)
-            .bind(page.per_page)
-            .bind(page.offset())
-            .fetch_all(&self.pool)
-            .await?;
-        let (ids, total) = match sorted.first() {
-            Some((_, total)) if *total <= SORTED_MATCHES_MAX => {
-                let total = *total;
-                (sorted.into_iter().map(|(id, _)| id).collect(), total)
-            }
-            // Nothing matches at all.
-            None if page.offset() == 0 => (Vec::new(), 0),
-            // Many matches, or a page past the last one.
-            _ => {
-                self.walk_matches(organization_id, search, query, page)
-                    .await?
+        let many_expected = self.backend == super::Backend::Postgres
+            && self
+                .estimated_matches(&condition, organization_id, &pattern, query)
+                .await?
+                > SORTED_MATCHES_MAX;
+        let (ids, total) = if many_expected {
+            self.walk_matches(organization_id, search, query, page)
+                .await?
+        } else {
+            let source = match self.backend {
+                super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
+                super::Backend::Postgres => "member",
+            };
+            let sorted_sql = format!(
+                "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
+                 email_normalized, last_sso_sign_in_at FROM {source} WHERE {condition} LIMIT {}) \
+                 SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${next} OFFSET ${}",
+                SORTED_MATCHES_MAX + 1,
+                order_of(query.sort),
+                next + 1
+            );
+            let statement = self
+                .member_query(sorted_sql, organization_id, &pattern, query)
+                .bind(page.per_page)
+                .bind(page.offset());
+            let sorted: Vec<(String, i64)> = self.fetch_planned(statement, BY_TRIGRAMS).await?;
+            match sorted.first() {
+                Some((_, total)) if *total <= SORTED_MATCHES_MAX => {
+                    let total = *total;
+                    (sorted.into_iter().map(|(id, _)| id).collect(), total)
+                }
+                // Nothing matches at all.
+                None if page.offset() == 0 => (Vec::new(), 0),
+                // Many matches, or a page past the last one.
+                _ => {
+                    self.walk_matches(organization_id, search, query, page)
+                        .await?
+                }
             }
         };
         let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
+    }
+
+    /// How many members PostgreSQL's statistics expect to match `condition` (the search as a
+    /// `LIKE` pattern at `$2`): the row estimate of the statement's plan, which the trigram
+    /// statistics inform. Only chooses how to read the page; what is read is exact either way.
+    async fn estimated_matches(
+        &self,
+        condition: &str,
+        organization_id: &str,
+        pattern: &str,
+        query: &MemberListQuery<'_>,
+    ) -> StorageResult<i64> {
+        let sql = format!("EXPLAIN SELECT id FROM member WHERE {condition}");
+        let plan: Vec<(String,)> = self
+            .member_query(sql, organization_id, pattern, query)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(plan
+            .first()
+            .and_then(|(line,)| line.split_once(" rows="))
+            .and_then(|(_, rest)| rest.split(' ').next())
+            .and_then(|rows| rows.parse().ok())
+            .unwrap_or(0))
     }
 
     /// The page's ids read in the list's order from its index, and the number of matches,
@@ -273,65 +306,65 @@ impl Storage {
             super::Backend::Postgres => ("strpos(search_text, $2) > 0", ""),
         };
         let (condition, next) = member_condition(query.filter, Some(contains));
-        let order = order_of(query.sort);
         let walk_sql = format!(
-            "SELECT id FROM member{index} WHERE {condition} ORDER BY {order} \
+            "SELECT id FROM member{index} WHERE {condition} ORDER BY {} \
              LIMIT ${next} OFFSET ${}",
+            order_of(query.sort),
             next + 1
         );
+        let count_sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
         let walk = self.walk_order_index(
             self.member_query(walk_sql, organization_id, &term, query)
                 .bind(page.per_page)
                 .bind(page.offset()),
             query.filter,
         );
-        // PostgreSQL counts by trigrams when the matches are few enough for that to pay, and
-        // reads the table otherwise: its planner knows which from the trigrams' statistics.
-        let (count_sql, count_term) = match self.backend {
-            super::Backend::Sqlite => (
-                format!("SELECT COUNT(*) FROM member{index} WHERE {condition}"),
-                term.clone(),
-            ),
-            super::Backend::Postgres => {
-                let (condition, _) =
-                    member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
-                (
-                    format!("SELECT COUNT(*) FROM member WHERE {condition}"),
-                    contains_pattern(search),
-                )
-            }
-        };
-        let count = async {
-            Ok(self
-                .member_query(count_sql, organization_id, &count_term, query)
-                .fetch_one(&self.pool)
-                .await?)
-        };
-        let (ids, total): (_, (i64,)) = tokio::try_join!(walk, count)?;
-        Ok((ids, total.0))
+        let count = self.fetch_planned(
+            self.member_query(count_sql, organization_id, &term, query),
+            INDEX_ONLY,
+        );
+        let (ids, total): (_, Vec<(i64,)>) = tokio::try_join!(walk, count)?;
+        Ok((ids, total.first().map_or(0, |(n,)| *n)))
     }
 
     /// Runs a statement that pages through one of the list's order indexes and answers the ids
     /// it reads. For a deep page PostgreSQL's planner may prefer reading every row and sorting
     /// them (on disk, past `work_mem`): many times slower than walking the index that was made
-    /// for this. So the walk runs in its own transaction without sorting, unless the filter is
-    /// recent sign-ins, whose own index finds the few members that signed in lately.
+    /// for this. So the walk runs without sorting, unless the filter is recent sign-ins, whose
+    /// own index finds the few members that signed in lately.
     async fn walk_order_index(
         &self,
         statement: sqlx::query::QueryAs<'_, sqlx::Any, (String,), sqlx::any::AnyArguments>,
         filter: MemberFilter,
     ) -> StorageResult<Vec<String>> {
-        let ids = |rows: Vec<(String,)>| rows.into_iter().map(|(id,)| id).collect();
-        if self.backend == super::Backend::Sqlite || filter == MemberFilter::RecentSso {
-            return Ok(ids(statement.fetch_all(&self.pool).await?));
+        let settings = match filter {
+            MemberFilter::RecentSso => "",
+            _ => WALK_INDEX,
+        };
+        let rows = self.fetch_planned(statement, settings).await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Runs a statement with these PostgreSQL planner `settings` (`set_config` calls, or none),
+    /// which last for the statement's own transaction only. SQLite runs it as it is.
+    async fn fetch_planned<O>(
+        &self,
+        statement: sqlx::query::QueryAs<'_, sqlx::Any, O, sqlx::any::AnyArguments>,
+        settings: &str,
+    ) -> StorageResult<Vec<O>>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        if self.backend == super::Backend::Sqlite || settings.is_empty() {
+            return Ok(statement.fetch_all(&self.pool).await?);
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('enable_sort', 'off', true)")
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {settings}")))
             .execute(&mut *tx)
             .await?;
         let rows = statement.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        Ok(ids(rows))
+        Ok(rows)
     }
 
     /// A statement over one organization's members with the search at `$2` and, for the
@@ -741,6 +774,16 @@ pub(super) async fn find_by_directory_identity(
     .fetch_optional(pool)
     .await?)
 }
+
+/// PostgreSQL planner settings for the list's statements. Walking an order index: no sorting.
+const WALK_INDEX: &str = "set_config('enable_sort', 'off', true)";
+/// Counting many matches: the order index alone, on this connection (parallel workers cost
+/// more to start than they save here, and would take the core the page's walk runs on).
+const INDEX_ONLY: &str = "set_config('enable_seqscan', 'off', true), \
+     set_config('enable_bitmapscan', 'off', true), \
+     set_config('max_parallel_workers_per_gather', '0', true)";
+/// Finding a few matches: by trigrams, never by reading every organization's members.
+const BY_TRIGRAMS: &str = "set_config('enable_seqscan', 'off', true)";
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
