@@ -213,47 +213,68 @@ impl Storage {
         query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<Paged<MemberRecord>> {
-        let pattern = contains_pattern(search);
-        let (condition, next) =
-            member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
+        // PostgreSQL's trigram index serves `LIKE`; SQLite reads its search index either way,
+        // and `instr` is the faster test (the text is in lower case already).
+        let (matching, term) = match self.backend {
+            super::Backend::Sqlite => ("instr(search_text, $2) > 0", search.to_lowercase()),
+            super::Backend::Postgres => {
+                ("search_text LIKE $2 ESCAPE '\\'", contains_pattern(search))
+            }
+        };
+        let (condition, next) = member_condition(query.filter, Some(matching));
         let many_expected = self.backend == super::Backend::Postgres
             && self
-                .estimated_matches(&condition, organization_id, &pattern, query)
+                .estimated_matches(&condition, organization_id, &term, query)
                 .await?
                 > SORTED_MATCHES_MAX;
-        let (ids, total) = if many_expected {
-            self.walk_matches(organization_id, search, query, page)
-                .await?
-        } else {
-            let source = match self.backend {
-                super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
-                super::Backend::Postgres => "member",
-            };
-            let sorted_sql = format!(
-                "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
-                 email_normalized, last_sso_sign_in_at FROM {source} WHERE {condition} LIMIT {}) \
-                 SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${next} OFFSET ${}",
-                SORTED_MATCHES_MAX + 1,
-                order_of(query.sort),
-                next + 1
-            );
-            let statement = self
-                .member_query(sorted_sql, organization_id, &pattern, query)
-                .bind(page.per_page)
-                .bind(page.offset());
-            let sorted: Vec<(String, i64)> = self.fetch_planned(statement, BY_TRIGRAMS).await?;
-            match sorted.first() {
-                Some((_, total)) if *total <= SORTED_MATCHES_MAX => {
-                    let total = *total;
-                    (sorted.into_iter().map(|(id, _)| id).collect(), total)
-                }
-                // Nothing matches at all.
-                None if page.offset() == 0 => (Vec::new(), 0),
-                // Many matches, or a page past the last one.
-                _ => {
-                    self.walk_matches(organization_id, search, query, page)
-                        .await?
-                }
+        if many_expected {
+            let (ids, total) = self.walk_matches(organization_id, search, query, page).await?;
+            let items = self.members_in_order(&ids, query.sort).await?;
+            return Ok(Paged { items, total, page });
+        }
+        let source = match self.backend {
+            super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
+            super::Backend::Postgres => "member",
+        };
+        let sorted_sql = format!(
+            "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
+             email_normalized, last_sso_sign_in_at FROM {source} WHERE {condition} LIMIT {}) \
+             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${next} OFFSET ${}",
+            SORTED_MATCHES_MAX + 1,
+            order_of(query.sort),
+            next + 1
+        );
+        let statement = self
+            .member_query(sorted_sql, organization_id, &term, query)
+            .bind(page.per_page)
+            .bind(page.offset());
+        let sorted = self.fetch_planned(statement, BY_TRIGRAMS);
+        // SQLite has no statistics to go by: it counts on a second connection meanwhile, so a
+        // search with many matches goes on to the walk knowing its count.
+        let (sorted, counted): (Vec<(String, i64)>, _) = match self.backend {
+            super::Backend::Sqlite => {
+                let count = self.count_matches(organization_id, search, query);
+                let (sorted, total) = tokio::try_join!(sorted, count)?;
+                (sorted, Some(total))
+            }
+            super::Backend::Postgres => (sorted.await?, None),
+        };
+        let probed = sorted.first().map(|(_, total)| *total);
+        let (ids, total) = match (probed, counted) {
+            (Some(total), _) if total <= SORTED_MATCHES_MAX => {
+                (sorted.into_iter().map(|(id, _)| id).collect(), total)
+            }
+            // A page past the last one, or nothing matches.
+            (None, Some(total)) if total <= SORTED_MATCHES_MAX => (Vec::new(), total),
+            (None, None) if page.offset() == 0 => (Vec::new(), 0),
+            // Many matches.
+            (_, Some(total)) => {
+                let ids = self.walk_ids(organization_id, search, query, page).await?;
+                (ids, total)
+            }
+            (_, None) => {
+                self.walk_matches(organization_id, search, query, page)
+                    .await?
             }
         };
         let items = self.members_in_order(&ids, query.sort).await?;
@@ -284,8 +305,7 @@ impl Storage {
     }
 
     /// The page's ids read in the list's order from its index, and the number of matches,
-    /// at the same time. Matching is a plain substring test here, which PostgreSQL cannot hand
-    /// to its trigram index: both statements read the order index alone.
+    /// at the same time.
     async fn walk_matches(
         &self,
         organization_id: &str,
@@ -293,7 +313,55 @@ impl Storage {
         query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<(Vec<String>, i64)> {
+        tokio::try_join!(
+            self.walk_ids(organization_id, search, query, page),
+            self.count_matches(organization_id, search, query)
+        )
+    }
+
+    /// A searched page's ids, read in the list's order from its index, skipping members that
+    /// do not match.
+    async fn walk_ids(
+        &self,
+        organization_id: &str,
+        search: &str,
+        query: &MemberListQuery<'_>,
+        page: PageRequest,
+    ) -> StorageResult<Vec<String>> {
+        let (index, condition, next) = self.walk_condition(query);
+        let sql = format!(
+            "SELECT id FROM member{index} WHERE {condition} ORDER BY {} \
+             LIMIT ${next} OFFSET ${}",
+            order_of(query.sort),
+            next + 1
+        );
         let term = search.to_lowercase();
+        let statement = self
+            .member_query(sql, organization_id, &term, query)
+            .bind(page.per_page)
+            .bind(page.offset());
+        self.walk_order_index(statement, query.filter).await
+    }
+
+    /// How many members a search matches, counted from the list's order index alone.
+    async fn count_matches(
+        &self,
+        organization_id: &str,
+        search: &str,
+        query: &MemberListQuery<'_>,
+    ) -> StorageResult<i64> {
+        let (index, condition, _) = self.walk_condition(query);
+        let sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
+        let term = search.to_lowercase();
+        let statement = self.member_query(sql, organization_id, &term, query);
+        let rows: Vec<(i64,)> = self.fetch_planned(statement, INDEX_ONLY).await?;
+        Ok(rows.first().map_or(0, |(n,)| *n))
+    }
+
+    /// Where a walk reads (SQLite names the order index), and its condition: the search as a
+    /// plain substring test, which PostgreSQL cannot hand to its trigram index. Answers the
+    /// next placeholder's number too.
+    fn walk_condition(&self, query: &MemberListQuery<'_>) -> (&'static str, String, usize) {
         let (contains, index) = match self.backend {
             super::Backend::Sqlite => (
                 "instr(search_text, $2) > 0",
@@ -306,25 +374,7 @@ impl Storage {
             super::Backend::Postgres => ("strpos(search_text, $2) > 0", ""),
         };
         let (condition, next) = member_condition(query.filter, Some(contains));
-        let walk_sql = format!(
-            "SELECT id FROM member{index} WHERE {condition} ORDER BY {} \
-             LIMIT ${next} OFFSET ${}",
-            order_of(query.sort),
-            next + 1
-        );
-        let count_sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
-        let walk = self.walk_order_index(
-            self.member_query(walk_sql, organization_id, &term, query)
-                .bind(page.per_page)
-                .bind(page.offset()),
-            query.filter,
-        );
-        let count = self.fetch_planned(
-            self.member_query(count_sql, organization_id, &term, query),
-            INDEX_ONLY,
-        );
-        let (ids, total): (_, Vec<(i64,)>) = tokio::try_join!(walk, count)?;
-        Ok((ids, total.first().map_or(0, |(n,)| *n)))
+        (index, condition, next)
     }
 
     /// Runs a statement that pages through one of the list's order indexes and answers the ids
