@@ -444,11 +444,44 @@ async fn the_health_counts_mapped_unmapped_and_stale_mappings() {
         .await;
     add_member(&w, "unmapped@contoso.com", "Not Mapped").await;
     w.idp.remove_user(CONTOSO, &gone).await;
+    // Mapped while the organization used another directory: it cannot sign in either.
+    let earlier = w
+        .add_mapped_member(
+            "earlier@contoso.com",
+            "Earlier",
+            &uuid::Uuid::new_v4().to_string(),
+            true,
+        )
+        .await;
+    let state = &w.app.state;
+    let other_directory_oid = uuid::Uuid::new_v4().to_string();
+    let update = gatehouse::storage::MemberUpdate {
+        directory_identity: Some(Some(gatehouse::storage::DirectoryIdentity::new(
+            "0b0e7f8a-1d1c-4a55-9a0e-8f5f7f1b2c3d",
+            &other_directory_oid,
+        ))),
+        ..Default::default()
+    };
+    let actor = gatehouse::storage::Actor {
+        label: "test".into(),
+        client_addr: "127.0.0.1".into(),
+    };
+    state
+        .storage
+        .update_member(
+            &w.org,
+            &earlier,
+            &update,
+            &actor,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
     let health = get(&w, "/mapping/health").await;
-    assert_eq!(health["mapped"], 2);
+    assert_eq!(health["mapped"], 3);
     // The admin (ada@contoso.com) and the unmapped member.
     assert_eq!(health["unmapped"], 2);
-    assert_eq!(health["stale"], 1);
+    assert_eq!(health["stale"], 2);
     assert_eq!(health["access"], "readable");
     assert!(health["checked_at"].is_string());
 }

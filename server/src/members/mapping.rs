@@ -373,7 +373,8 @@ pub async fn confirm(
     Ok(ConfirmSuggestionsResult { mapped, skipped })
 }
 
-/// Mapped, unmapped and (when the directory is readable) stale mappings.
+/// Mapped, unmapped and (when the directory is readable) stale mappings: Object IDs the
+/// directory no longer has, and mappings to a directory the organization no longer uses.
 pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<MappingHealth> {
     let (mapped, unmapped) = state.storage.mapping_counts(organization_id).await?;
     let mut health = MappingHealth {
@@ -396,14 +397,18 @@ pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<Mappin
         Ok(scan) => {
             let present: std::collections::HashSet<&str> =
                 scan.users.iter().map(|u| u.id.as_str()).collect();
-            let stale = state
+            let gone = state
                 .storage
                 .mapped_members(organization_id, directory.tenant_id())
                 .await?
                 .iter()
                 .filter(|m| !present.contains(m.directory_object_id.as_str()))
                 .count();
-            health.stale = Some(stale as i64);
+            let elsewhere = state
+                .storage
+                .count_mapped_elsewhere(organization_id, directory.tenant_id())
+                .await?;
+            health.stale = Some(gone as i64 + elsewhere);
             health.access = DirectoryAccess::Readable;
             health.checked_at = Some(crate::clock::rfc3339_millis(crate::clock::to_millis(
                 scan.read_at,

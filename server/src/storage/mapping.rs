@@ -91,6 +91,23 @@ impl Storage {
         Ok((mapped, total - mapped))
     }
 
+    /// Members mapped to a directory other than `tenant_id` (the organization connected
+    /// another one since): none of them can sign in until mapped again.
+    pub async fn count_mapped_elsewhere(
+        &self,
+        organization_id: &str,
+        tenant_id: &str,
+    ) -> StorageResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM member WHERE organization_id = $1 \
+             AND directory_object_id IS NOT NULL AND directory_tenant_id <> $2",
+        )
+        .bind(organization_id)
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub async fn unmapped_members(
         &self,
         organization_id: &str,

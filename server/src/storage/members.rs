@@ -169,10 +169,7 @@ impl Storage {
             ids = ids.bind(query.signed_in_since);
             total = total.bind(query.signed_in_since);
         }
-        let ids = self.walk_order_index(
-            ids.bind(page.per_page).bind(page.offset()),
-            query.filter,
-        );
+        let ids = self.walk_order_index(ids.bind(page.per_page).bind(page.offset()), query.filter);
         let total = async { Ok(total.fetch_one(&self.pool).await?) };
         let (ids, total) = tokio::try_join!(ids, total)?;
         let items = self.members_in_order(&ids, query.sort).await?;
@@ -228,7 +225,9 @@ impl Storage {
                 .await?
                 > SORTED_MATCHES_MAX;
         if many_expected {
-            let (ids, total) = self.walk_matches(organization_id, search, query, page).await?;
+            let (ids, total) = self
+                .walk_matches(organization_id, search, query, page)
+                .await?;
             let items = self.members_in_order(&ids, query.sort).await?;
             return Ok(Paged { items, total, page });
         }
