@@ -8,7 +8,6 @@ use crate::connections::test_sign_in;
 use crate::crypto::tokens;
 use crate::sign_in::{self, browser, page::Problem, Answer};
 use crate::state::AppState;
-use crate::storage::OrganizationKey;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -54,12 +53,12 @@ async fn callback(
             "This address is missing its sign-in state. Start the sign-in again.",
         );
     };
-    let attempt = match state
+    let used = match state
         .storage
         .consume_sign_in_attempt(&tokens::hash(state_param), state.now())
         .await
     {
-        Ok(Some(a)) => a,
+        Ok(Some(used)) => used,
         Ok(None) => {
             return start_again(
                 "Sign-in expired",
@@ -70,26 +69,20 @@ async fn callback(
             return Problem::ours("sign-in attempt lookup failed", e).into_response();
         }
     };
+    let attempt = used.attempt;
     if !browser::same_browser(&headers, &attempt) {
         return start_again(
             "Sign-in refused",
             "This sign-in was started in another browser or session. Start it again here.",
         );
     }
-    let target = match state
-        .storage
-        .find_sign_in_organization(OrganizationKey::Id(&attempt.organization_id))
-        .await
-    {
-        Ok(Some(target)) => target,
-        _ => {
-            return Problem::new(
-                StatusCode::NOT_FOUND,
-                "Sign-in failed",
-                "This organization no longer exists.",
-            )
-            .into_response()
-        }
+    let Some(target) = used.organization else {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            "Sign-in failed",
+            "This organization no longer exists.",
+        )
+        .into_response();
     };
     let answer = match (&query.code, &query.error) {
         (_, Some(error)) => Answer::Error {

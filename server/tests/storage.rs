@@ -631,7 +631,11 @@ async fn a_sign_in_attempt_answers_once_and_is_cleaned_up() {
         .await
         .unwrap()
         .expect("first use");
-    assert_eq!(used.return_to.as_deref(), Some("/account"));
+    assert_eq!(used.attempt.return_to.as_deref(), Some("/account"));
+    let organization = used.organization.expect("the organization");
+    assert_eq!(organization.organization.id, org.id);
+    assert_eq!(organization.organization.slug, org.slug);
+    assert_eq!(organization.active_config, None, "no active connection yet");
     assert!(storage
         .consume_sign_in_attempt("s1", now)
         .await

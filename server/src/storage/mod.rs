@@ -24,7 +24,7 @@ pub use members::{
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
-pub use sign_in_attempts::{SignInAttempt, ATTEMPT_LIFETIME};
+pub use sign_in_attempts::{SignInAttempt, UsedAttempt, ATTEMPT_LIFETIME};
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use sqlx::AnyPool;

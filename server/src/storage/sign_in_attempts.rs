@@ -1,6 +1,6 @@
 //! OpenID Connect sign-ins in progress: single use, ten minutes.
 
-use super::{Storage, StorageError, StorageResult};
+use super::{OrganizationRecord, SignInOrganization, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -16,6 +16,54 @@ pub struct SignInAttempt {
     pub pkce_verifier: String,
     /// Where to go after a sign-in, already checked to be a relative path on Gatehouse.
     pub return_to: Option<String>,
+}
+
+/// A sign-in attempt just used, and its organization (`None` if it was deleted meanwhile).
+#[derive(Debug, Clone)]
+pub struct UsedAttempt {
+    pub attempt: SignInAttempt,
+    pub organization: Option<SignInOrganization>,
+}
+
+#[derive(sqlx::FromRow)]
+struct UsedAttemptRow {
+    #[sqlx(flatten)]
+    attempt: SignInAttempt,
+    organization_name: Option<String>,
+    organization_slug: Option<String>,
+    organization_created_at: Option<i64>,
+    organization_updated_at: Option<i64>,
+    active_config: Option<String>,
+}
+
+impl UsedAttemptRow {
+    fn into_used(self) -> UsedAttempt {
+        let organization = match (
+            self.organization_name,
+            self.organization_slug,
+            self.organization_created_at,
+            self.organization_updated_at,
+        ) {
+            (Some(name), Some(slug), Some(created_at), Some(updated_at)) => {
+                Some(SignInOrganization {
+                    organization: OrganizationRecord {
+                        id: self.attempt.organization_id.clone(),
+                        name,
+                        slug,
+                        member_count: 0,
+                        created_at,
+                        updated_at,
+                    },
+                    active_config: self.active_config,
+                })
+            }
+            _ => None,
+        };
+        UsedAttempt {
+            attempt: self.attempt,
+            organization,
+        }
+    }
 }
 
 impl Storage {
@@ -44,21 +92,35 @@ impl Storage {
         Ok(())
     }
 
-    /// Uses the attempt: it answers once, and only before it expires.
+    /// Uses the attempt: it answers once, and only before it expires. Answers it with its
+    /// organization as it is now, read by the same statement.
     pub async fn consume_sign_in_attempt(
         &self,
         state_hash: &str,
         now: OffsetDateTime,
-    ) -> StorageResult<Option<SignInAttempt>> {
-        Ok(sqlx::query_as(
+    ) -> StorageResult<Option<UsedAttempt>> {
+        let row: Option<UsedAttemptRow> = sqlx::query_as(
             "UPDATE sign_in_attempt SET used_at = $1 \
              WHERE state_hash = $2 AND used_at IS NULL AND expires_at > $1 \
-             RETURNING organization_id, purpose, browser_key_hash, nonce, pkce_verifier, return_to",
+             RETURNING organization_id, purpose, browser_key_hash, nonce, pkce_verifier, \
+             return_to, \
+             (SELECT o.name FROM organization o WHERE o.id = sign_in_attempt.organization_id) \
+             AS organization_name, \
+             (SELECT o.slug FROM organization o WHERE o.id = sign_in_attempt.organization_id) \
+             AS organization_slug, \
+             (SELECT o.created_at FROM organization o \
+              WHERE o.id = sign_in_attempt.organization_id) AS organization_created_at, \
+             (SELECT o.updated_at FROM organization o \
+              WHERE o.id = sign_in_attempt.organization_id) AS organization_updated_at, \
+             (SELECT c.active_config FROM sso_connection c \
+              WHERE c.organization_id = sign_in_attempt.organization_id \
+              AND c.status = 'active') AS active_config",
         )
         .bind(to_millis(now))
         .bind(state_hash)
         .fetch_optional(&self.writer)
-        .await?)
+        .await?;
+        Ok(row.map(UsedAttemptRow::into_used))
     }
 
     /// Deletes attempts that were used or have expired; answers how many.
