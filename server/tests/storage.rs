@@ -894,3 +894,68 @@ async fn broad_searches_page_like_narrow_ones() {
         "a page past the end still counts"
     );
 }
+
+#[tokio::test]
+async fn a_write_that_fails_half_way_leaves_nothing_and_the_next_write_goes_through() {
+    let (storage, _dir, org, now) = with_contoso().await;
+    let member = |i: usize| {
+        let email = format!("user{i}@contoso.com");
+        ImportedMember {
+            email_normalized: email.clone(),
+            email,
+            display_name: format!("User {i}"),
+            role: "member",
+            object_id: None,
+            sso_enabled: false,
+        }
+    };
+    // The first rows go in; the last one repeats the first email, so the import fails after
+    // it has written.
+    let mut creates: Vec<ImportedMember> = (0..450).map(member).collect();
+    creates.push(member(0));
+    let failed = storage
+        .apply_member_import(
+            &org.id,
+            None,
+            |_| {
+                Ok::<_, ()>(ImportChanges {
+                    creates,
+                    ..ImportChanges::default()
+                })
+            },
+            &std::sync::atomic::AtomicU64::new(0),
+            &actor(),
+            now,
+        )
+        .await;
+    assert!(
+        matches!(failed, Err(StorageError::Conflict("email"))),
+        "{failed:?}"
+    );
+    let listed = |storage: gatehouse::storage::Storage, org: String| async move {
+        storage
+            .list_members(
+                &org,
+                &MemberListQuery::default(),
+                PageRequest::new(None, 50),
+            )
+            .await
+            .unwrap()
+            .total
+    };
+    assert_eq!(listed(storage.clone(), org.id.clone()).await, 0);
+    storage
+        .create_member(
+            &org.id,
+            &NewMember {
+                email: ("after@contoso.com", "after@contoso.com"),
+                display_name: "After",
+                role: "member",
+            },
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed(storage.clone(), org.id.clone()).await, 1);
+}

@@ -106,7 +106,7 @@ impl Storage {
         entry: &AuditEntry<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.write().await?;
         write(&mut conn, actor, entry, now).await
     }
 

@@ -216,7 +216,7 @@ impl Storage {
                 tx.commit().await?;
             }
             super::Backend::Postgres => {
-                statement.execute(&self.writer).await?;
+                statement.execute(&mut *self.write().await?).await?;
             }
         }
         Ok(())

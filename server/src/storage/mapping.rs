@@ -2,7 +2,7 @@
 //! and stale checks need, confirmed suggestions, and CSV imports applied in one transaction.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::{new_id, placeholders, unique_as, Storage, StorageResult};
+use super::{new_id, placeholders, unique_as, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
@@ -374,7 +374,15 @@ impl Storage {
             super::Backend::Sqlite => "ANALYZE member",
             super::Backend::Postgres => "VACUUM (ANALYZE) member",
         };
-        if let Err(e) = sqlx::query(statement).execute(&self.writer).await {
+        let refreshed = match self.write().await {
+            Ok(mut conn) => sqlx::query(statement)
+                .execute(&mut *conn)
+                .await
+                .map(drop)
+                .map_err(StorageError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = refreshed {
             tracing::warn!(error = %e, "refreshing member statistics after an import failed");
         }
     }

@@ -10,6 +10,7 @@ mod organizations;
 mod sessions;
 mod setup_links;
 mod sign_in_attempts;
+mod writer;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
@@ -95,7 +96,7 @@ pub struct Storage {
     /// Reads (and, on PostgreSQL, writes too).
     pool: AnyPool,
     /// Writes: on SQLite one connection, so writers queue here; on PostgreSQL `pool` itself.
-    writer: AnyPool,
+    writer: writer::Writer,
     backend: Backend,
 }
 
@@ -151,27 +152,16 @@ impl Storage {
                 // connection here, instead of in SQLite's busy handler, which sleeps whole
                 // milliseconds between tries.
                 let pool = pool_options(backend, 8).connect(url).await?;
-                let writer = pool_options(backend, 1)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            sqlite_settings(conn).await?;
-                            // Checkpoints run beside the writer (`checkpoint`); this one only
-                            // bounds the log if they stop.
-                            sqlx::Executor::execute(
-                                &mut *conn,
-                                "PRAGMA wal_autocheckpoint = 10000",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?;
-                (pool, writer)
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await?;
+                sqlite_settings(&mut conn).await?;
+                // Checkpoints run beside the writer (`checkpoint`); this one only bounds the
+                // log if they stop.
+                sqlx::Executor::execute(&mut conn, "PRAGMA wal_autocheckpoint = 10000").await?;
+                (pool, writer::Writer::sqlite(conn))
             }
             Backend::Postgres => {
                 let pool = pool_options(backend, 16).connect(url).await?;
-                (pool.clone(), pool)
+                (pool.clone(), writer::Writer::Pool(pool))
             }
         };
         let storage = Storage {
@@ -200,11 +190,13 @@ impl Storage {
     /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
     /// a transaction that reads first and writes later would otherwise fail with "database is
     /// locked" instead of waiting, when another connection is writing.
-    async fn begin(&self) -> StorageResult<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        })
+    async fn begin(&self) -> StorageResult<writer::WriteTransaction> {
+        Ok(self.writer.begin().await?)
+    }
+
+    /// The writing connection, for a write that needs no transaction of its own.
+    async fn write(&self) -> StorageResult<writer::WriteConnection> {
+        Ok(self.writer.connection().await?)
     }
 
     pub fn backend(&self) -> Backend {

@@ -39,7 +39,7 @@ pub(super) async fn delete(conn: &mut AnyConnection, id: &str) -> StorageResult<
 
 impl Storage {
     pub async fn insert_session(&self, session: &SessionRecord<'_>) -> StorageResult<bool> {
-        insert(&mut *self.writer.acquire().await?, session).await
+        insert(&mut *self.write().await?, session).await
     }
 
     pub async fn save_session(&self, id: &str, data: &str, expires_at: i64) -> StorageResult<()> {
@@ -50,7 +50,7 @@ impl Storage {
         .bind(id)
         .bind(data)
         .bind(expires_at)
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -67,14 +67,14 @@ impl Storage {
     }
 
     pub async fn delete_session(&self, id: &str) -> StorageResult<()> {
-        delete(&mut *self.writer.acquire().await?, id).await
+        delete(&mut *self.write().await?, id).await
     }
 
     /// Removes expired sessions; returns how many.
     pub async fn delete_expired_sessions(&self, now: i64) -> StorageResult<u64> {
         let result = sqlx::query("DELETE FROM web_session WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?;
         Ok(result.rows_affected())
     }

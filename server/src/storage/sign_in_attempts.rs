@@ -87,7 +87,7 @@ impl Storage {
         .bind(&attempt.return_to)
         .bind(to_millis(now))
         .bind(to_millis(now + ATTEMPT_LIFETIME))
-        .execute(&self.writer)
+        .execute(&mut *self.write().await?)
         .await?;
         Ok(())
     }
@@ -118,7 +118,7 @@ impl Storage {
         )
         .bind(to_millis(now))
         .bind(state_hash)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.write().await?)
         .await?;
         Ok(row.map(UsedAttemptRow::into_used))
     }
@@ -133,7 +133,7 @@ impl Storage {
                 "DELETE FROM sign_in_attempt WHERE used_at IS NOT NULL OR expires_at <= $1",
             )
             .bind(to_millis(now))
-            .execute(&self.writer)
+            .execute(&mut *self.write().await?)
             .await?
             .rows_affected(),
         )
@@ -149,7 +149,7 @@ impl Storage {
             sqlx::query("UPDATE sso_connection SET test_sign_in = $1 WHERE organization_id = $2")
                 .bind(result)
                 .bind(organization_id)
-                .execute(&self.writer)
+                .execute(&mut *self.write().await?)
                 .await?;
         if changed.rows_affected() == 1 {
             Ok(())
