@@ -164,13 +164,16 @@ impl Storage {
         );
         let count_sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
         let mut ids = sqlx::query_as(sqlx::AssertSqlSafe(ids_sql)).bind(organization_id);
-        let mut total = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql)).bind(organization_id);
+        let mut total = sqlx::query_as(sqlx::AssertSqlSafe(count_sql)).bind(organization_id);
         if query.filter == MemberFilter::RecentSso {
             ids = ids.bind(query.signed_in_since);
             total = total.bind(query.signed_in_since);
         }
         let ids = self.walk_order_index(ids.bind(page.per_page).bind(page.offset()), query.filter);
-        let total = async { Ok(total.fetch_one(&self.pool).await?) };
+        let total = async {
+            let rows: Vec<(i64,)> = self.fetch_planned(total, INDEX_ONLY).await?;
+            Ok(rows.first().map_or(0, |(n,)| *n))
+        };
         let (ids, total) = tokio::try_join!(ids, total)?;
         let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
@@ -826,8 +829,8 @@ pub(super) async fn find_by_directory_identity(
 
 /// PostgreSQL planner settings for the list's statements. Walking an order index: no sorting.
 const WALK_INDEX: &str = "set_config('enable_sort', 'off', true)";
-/// Counting many matches: the order index alone, on this connection (parallel workers cost
-/// more to start than they save here, and would take the core the page's walk runs on).
+/// Counting many members: an index alone, on this connection (parallel workers cost more to
+/// start than they save here, and would take the core the page's walk runs on).
 const INDEX_ONLY: &str = "set_config('enable_seqscan', 'off', true), \
      set_config('enable_bitmapscan', 'off', true), \
      set_config('max_parallel_workers_per_gather', '0', true)";
