@@ -170,8 +170,13 @@ impl Storage {
             total = total.bind(query.signed_in_since);
         }
         let ids = self.walk_order_index(ids.bind(page.per_page).bind(page.offset()), query.filter);
+        // Recent sign-ins are few: the planner finds them by their own index.
+        let count_settings = match query.filter {
+            MemberFilter::RecentSso => CUSTOM_PLAN,
+            _ => INDEX_ONLY,
+        };
         let total = async {
-            let rows: Vec<(i64,)> = self.fetch_planned(total, INDEX_ONLY).await?;
+            let rows: Vec<(i64,)> = self.fetch_planned(total, count_settings).await?;
             Ok(rows.first().map_or(0, |(n,)| *n))
         };
         let (ids, total) = tokio::try_join!(ids, total)?;
@@ -390,7 +395,7 @@ impl Storage {
         filter: MemberFilter,
     ) -> StorageResult<Vec<String>> {
         let settings = match filter {
-            MemberFilter::RecentSso => "",
+            MemberFilter::RecentSso => CUSTOM_PLAN,
             _ => WALK_INDEX,
         };
         let rows = self.fetch_planned(statement, settings).await?;
@@ -827,15 +832,22 @@ pub(super) async fn find_by_directory_identity(
     .await?)
 }
 
-/// PostgreSQL planner settings for the list's statements. Walking an order index: no sorting.
-const WALK_INDEX: &str = "set_config('enable_sort', 'off', true)";
+/// PostgreSQL planner settings for the list's statements. Each is planned for its own values
+/// (a prepared statement's generic plan would guess that a third of the members signed in
+/// since any date, or match any search).
+const CUSTOM_PLAN: &str = "set_config('plan_cache_mode', 'force_custom_plan', true)";
+/// Walking an order index: no sorting.
+const WALK_INDEX: &str = "set_config('plan_cache_mode', 'force_custom_plan', true), \
+     set_config('enable_sort', 'off', true)";
 /// Counting many members: an index alone, on this connection (parallel workers cost more to
 /// start than they save here, and would take the core the page's walk runs on).
-const INDEX_ONLY: &str = "set_config('enable_seqscan', 'off', true), \
+const INDEX_ONLY: &str = "set_config('plan_cache_mode', 'force_custom_plan', true), \
+     set_config('enable_seqscan', 'off', true), \
      set_config('enable_bitmapscan', 'off', true), \
      set_config('max_parallel_workers_per_gather', '0', true)";
 /// Finding a few matches: by trigrams, never by reading every organization's members.
-const BY_TRIGRAMS: &str = "set_config('enable_seqscan', 'off', true)";
+const BY_TRIGRAMS: &str = "set_config('plan_cache_mode', 'force_custom_plan', true), \
+     set_config('enable_seqscan', 'off', true)";
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
