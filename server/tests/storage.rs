@@ -40,6 +40,33 @@ async fn with_contoso() -> (
     (storage, dir, org, now)
 }
 
+/// Imports these members as new ones, in one transaction.
+async fn import_members(
+    storage: &gatehouse::storage::Storage,
+    organization_id: &str,
+    tenant_id: Option<&str>,
+    creates: Vec<ImportedMember>,
+    now: OffsetDateTime,
+) -> Result<(), StorageError> {
+    storage
+        .apply_member_import(
+            organization_id,
+            tenant_id,
+            |_| {
+                Ok::<_, ()>(ImportChanges {
+                    creates,
+                    ..ImportChanges::default()
+                })
+            },
+            &std::sync::atomic::AtomicU64::new(0),
+            &actor(),
+            now,
+        )
+        .await
+        .map(|planned| planned.expect("the plan is given"))
+        .map(drop)
+}
+
 #[tokio::test]
 async fn organization_slugs_are_unique() {
     let (storage, _dir) = fresh_storage().await;
@@ -807,23 +834,15 @@ async fn broad_searches_page_like_narrow_ones() {
             }
         })
         .collect();
-    storage
-        .apply_member_import(
-            &org.id,
-            Some("72f988bf-86f1-41af-91ab-2d7cd011db47"),
-            |_| {
-                Ok::<_, ()>(ImportChanges {
-                    creates,
-                    ..ImportChanges::default()
-                })
-            },
-            &std::sync::atomic::AtomicU64::new(0),
-            &actor(),
-            now,
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    import_members(
+        &storage,
+        &org.id,
+        Some("72f988bf-86f1-41af-91ab-2d7cd011db47"),
+        creates,
+        now,
+    )
+    .await
+    .unwrap();
     let everyone = MemberListQuery::default();
     let all = |query: MemberListQuery<'static>| {
         let storage = storage.clone();
@@ -913,21 +932,7 @@ async fn a_write_that_fails_half_way_leaves_nothing_and_the_next_write_goes_thro
     // it has written.
     let mut creates: Vec<ImportedMember> = (0..450).map(member).collect();
     creates.push(member(0));
-    let failed = storage
-        .apply_member_import(
-            &org.id,
-            None,
-            |_| {
-                Ok::<_, ()>(ImportChanges {
-                    creates,
-                    ..ImportChanges::default()
-                })
-            },
-            &std::sync::atomic::AtomicU64::new(0),
-            &actor(),
-            now,
-        )
-        .await;
+    let failed = import_members(&storage, &org.id, None, creates, now).await;
     assert!(
         matches!(failed, Err(StorageError::Conflict("email"))),
         "{failed:?}"
