@@ -170,16 +170,7 @@ impl Storage {
             total = total.bind(query.signed_in_since);
         }
         let ids = self.walk_order_index(ids.bind(page.per_page).bind(page.offset()), query.filter);
-        // Recent sign-ins are few: the planner finds them by their own index.
-        let count_settings = match query.filter {
-            MemberFilter::RecentSso => CUSTOM_PLAN,
-            _ => INDEX_ONLY,
-        };
-        let total = async {
-            let rows: Vec<(i64,)> = self.fetch_planned(total, count_settings).await?;
-            Ok(rows.first().map_or(0, |(n,)| *n))
-        };
-        let (ids, total) = tokio::try_join!(ids, total)?;
+        let (ids, total) = tokio::try_join!(ids, self.count(total, query.filter))?;
         let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
     }
@@ -232,27 +223,48 @@ impl Storage {
                 .estimated_matches(&condition, organization_id, &term, query)
                 .await?
                 > SORTED_MATCHES_MAX;
-        if many_expected {
-            let (ids, total) = self
-                .walk_matches(organization_id, search, query, page)
-                .await?;
-            let items = self.members_in_order(&ids, query.sort).await?;
-            return Ok(Paged { items, total, page });
-        }
+        let (ids, total) = if many_expected {
+            self.walk_matches(organization_id, search, query, page)
+                .await?
+        } else {
+            let probe = SortedProbe {
+                condition: &condition,
+                next,
+                term: &term,
+            };
+            self.sorted_matches(organization_id, search, query, page, probe)
+                .await?
+        };
+        let items = self.members_in_order(&ids, query.sort).await?;
+        Ok(Paged { items, total, page })
+    }
+
+    /// A searched page's ids and the number of matches, from one pass that finds up to
+    /// `SORTED_MATCHES_MAX + 1` matches and sorts them; more go on to the walk.
+    async fn sorted_matches(
+        &self,
+        organization_id: &str,
+        search: &str,
+        query: &MemberListQuery<'_>,
+        page: PageRequest,
+        probe: SortedProbe<'_>,
+    ) -> StorageResult<(Vec<String>, i64)> {
         let source = match self.backend {
             super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
             super::Backend::Postgres => "member",
         };
         let sorted_sql = format!(
             "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
-             email_normalized, last_sso_sign_in_at FROM {source} WHERE {condition} LIMIT {}) \
-             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${next} OFFSET ${}",
+             email_normalized, last_sso_sign_in_at FROM {source} WHERE {} LIMIT {}) \
+             SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${} OFFSET ${}",
+            probe.condition,
             SORTED_MATCHES_MAX + 1,
             order_of(query.sort),
-            next + 1
+            probe.next,
+            probe.next + 1
         );
         let statement = self
-            .member_query(sorted_sql, organization_id, &term, query)
+            .member_query(sorted_sql, organization_id, probe.term, query)
             .bind(page.per_page)
             .bind(page.offset());
         let sorted = self.fetch_planned(statement, BY_TRIGRAMS);
@@ -267,7 +279,7 @@ impl Storage {
             super::Backend::Postgres => (sorted.await?, None),
         };
         let probed = sorted.first().map(|(_, total)| *total);
-        let (ids, total) = match (probed, counted) {
+        Ok(match (probed, counted) {
             (Some(total), _) if total <= SORTED_MATCHES_MAX => {
                 (sorted.into_iter().map(|(id, _)| id).collect(), total)
             }
@@ -283,9 +295,7 @@ impl Storage {
                 self.walk_matches(organization_id, search, query, page)
                     .await?
             }
-        };
-        let items = self.members_in_order(&ids, query.sort).await?;
-        Ok(Paged { items, total, page })
+        })
     }
 
     /// How many members PostgreSQL's statistics expect to match `condition` (the search as a
@@ -361,7 +371,21 @@ impl Storage {
         let sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
         let term = search.to_lowercase();
         let statement = self.member_query(sql, organization_id, &term, query);
-        let rows: Vec<(i64,)> = self.fetch_planned(statement, INDEX_ONLY).await?;
+        self.count(statement, query.filter).await
+    }
+
+    /// Runs a `COUNT(*)` statement over one organization's members: from an index alone,
+    /// unless the filter is recent sign-ins, whose own index the planner takes.
+    async fn count(
+        &self,
+        statement: sqlx::query::QueryAs<'_, sqlx::Any, (i64,), sqlx::any::AnyArguments>,
+        filter: MemberFilter,
+    ) -> StorageResult<i64> {
+        let settings = match filter {
+            MemberFilter::RecentSso => CUSTOM_PLAN,
+            _ => INDEX_ONLY,
+        };
+        let rows = self.fetch_planned(statement, settings).await?;
         Ok(rows.first().map_or(0, |(n,)| *n))
     }
 
@@ -830,6 +854,13 @@ pub(super) async fn find_by_directory_identity(
     .bind(object_id)
     .fetch_optional(pool)
     .await?)
+}
+
+/// The search condition of a sorted pass (the search at `$2`), and its next placeholder.
+struct SortedProbe<'a> {
+    condition: &'a str,
+    next: usize,
+    term: &'a str,
 }
 
 /// PostgreSQL planner settings for the list's statements. Each is planned for its own values
