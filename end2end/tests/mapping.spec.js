@@ -87,6 +87,37 @@ test('Lee Gu is added from the directory', async () => {
   await expect(row(page, 'LeeG@contoso.com')).toContainText(LEE_OID);
 });
 
+test('without the directory permission, the picker says what to grant and the Object ID field still works', async () => {
+  const page = ops;
+  const created = await api(page, 'POST', '/organizations', { name: 'Wide World Importers', slug: 'wideworld' });
+  expect(created.status()).toBe(201);
+  const wideWorld = (await created.json()).id;
+  const { redirect_uri: redirectUri } = await (await api(page, 'GET', `/organizations/${wideWorld}/connection`)).json();
+  const clientId = crypto.randomUUID();
+  // Registered without any Microsoft Graph application permission.
+  await registerApp(page.request, clientId, [{ id: crypto.randomUUID(), value: SECRET, expires: '2099-01-01T00:00:00Z' }], redirectUri);
+  const saved = await api(page, 'PUT', `/organizations/${wideWorld}/connection/draft/credentials`, {
+    version: 0, cloud: 'custom', authority_host: process.env.E2E_IDP_URL, tenant: CONTOSO_TENANT,
+    client_id: clientId, client_secret: SECRET, secret_expires_on: '2027-11-25',
+  });
+  expect(saved.status()).toBe(200);
+  expect((await api(page, 'POST', `/organizations/${wideWorld}/members`, { email: 'pattif@contoso.com', display_name: 'Patti F.', role: 'member' })).status()).toBe(201);
+  await page.goto(`/console/orgs/${wideWorld}`);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Edit Patti F.' }).click();
+  await page.getByLabel('Find the directory user by name, UPN or mail').fill('patti');
+  await page.getByRole('button', { name: 'Search the directory' }).first().click();
+  const guidance = page.getByRole('alert').filter({ hasText: 'User.Read.All' });
+  await expect(guidance).toContainText('Application permissions');
+  await expect(guidance).toContainText('Grant admin consent');
+  await expect(page.getByRole('button', { name: /^Map to / })).toHaveCount(0);
+  // The manual field still maps her.
+  const pattiOid = crypto.randomUUID();
+  await page.getByLabel('Object ID in the directory').fill(pattiOid);
+  await page.getByRole('button', { name: 'Save member' }).click();
+  await expect(row(page, 'pattif@contoso.com')).toContainText(pattiOid);
+});
+
 test('a CSV file with two bad lines shows both, with line numbers, and imports nothing; fixed, it applies', async () => {
   const page = ops;
   await openOrganization(page);
