@@ -22,7 +22,7 @@ pub struct FirstRunLink {
 impl Storage {
     pub async fn operator_count(&self) -> StorageResult<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM operator")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.read().await?)
             .await?)
     }
 
@@ -63,7 +63,7 @@ impl Storage {
         )
         .bind(token_hash)
         .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         Ok(row.map(|(expires_at,)| FirstRunLink { expires_at }))
     }
@@ -127,7 +127,7 @@ impl Storage {
         Ok(
             sqlx::query_as("SELECT id, email, name, created_at FROM operator WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read().await?)
                 .await?,
         )
     }
@@ -141,7 +141,7 @@ impl Storage {
             "SELECT id, email, name, created_at, password_hash FROM operator WHERE email_normalized = $1",
         )
         .bind(email_normalized)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?;
         Ok(row.map(|(id, email, name, created_at, hash)| {
             (

@@ -123,12 +123,12 @@ impl Storage {
         .bind(organization_id)
         .bind(page.per_page)
         .bind(page.offset())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         let total: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM audit_event WHERE organization_id = $1")
                 .bind(organization_id)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.read().await?)
                 .await?;
         Ok(Paged { items, total, page })
     }

@@ -40,7 +40,7 @@ impl Storage {
              last_error_at FROM sso_connection c WHERE organization_id = $1",
         )
         .bind(organization_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 
@@ -166,7 +166,7 @@ impl Storage {
              WHERE d.domain = $1 AND c.status = 'active' ORDER BY o.name LIMIT 2",
         )
         .bind(domain)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 
@@ -192,7 +192,7 @@ impl Storage {
             "INSERT INTO web_session (id, data, expires_at) VALUES ($12, $13, $14)";
         let sql = match self.backend {
             super::Backend::Sqlite => format!(
-                "{}; {TOUCH_MEMBER}; {END_OLD_SESSION}; {START_SESSION}",
+                "BEGIN IMMEDIATE; {}; {TOUCH_MEMBER}; {END_OLD_SESSION}; {START_SESSION}; COMMIT",
                 audit::INSERT
             ),
             super::Backend::Postgres => format!(
@@ -209,16 +209,7 @@ impl Storage {
             .bind(session.data)
             .bind(session.expires_at)
             .bind(replaces);
-        match self.backend {
-            super::Backend::Sqlite => {
-                let mut tx = self.begin().await?;
-                statement.execute(&mut *tx).await?;
-                tx.commit().await?;
-            }
-            super::Backend::Postgres => {
-                statement.execute(&mut *self.write().await?).await?;
-            }
-        }
+        self.write().await?.execute_transaction(statement).await?;
         Ok(())
     }
 

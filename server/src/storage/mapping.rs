@@ -86,7 +86,7 @@ impl Storage {
             "SELECT COUNT(directory_object_id), COUNT(*) FROM member WHERE organization_id = $1",
         )
         .bind(organization_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.read().await?)
         .await?;
         Ok((mapped, total - mapped))
     }
@@ -104,7 +104,7 @@ impl Storage {
         )
         .bind(organization_id)
         .bind(tenant_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.read().await?)
         .await?)
     }
 
@@ -117,7 +117,7 @@ impl Storage {
              WHERE organization_id = $1 AND directory_object_id IS NULL",
         )
         .bind(organization_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 
@@ -134,7 +134,7 @@ impl Storage {
         )
         .bind(organization_id)
         .bind(tenant_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 
@@ -159,7 +159,7 @@ impl Storage {
             for id in chunk {
                 query = query.bind(id);
             }
-            holders.extend(query.fetch_all(&self.pool).await?);
+            holders.extend(query.fetch_all(&mut *self.read().await?).await?);
         }
         Ok(holders)
     }
@@ -232,8 +232,7 @@ impl Storage {
         &self,
         organization_id: &str,
     ) -> StorageResult<Vec<ExistingMember>> {
-        let mut conn = self.pool.acquire().await?;
-        snapshot(&mut conn, organization_id).await
+        snapshot(&mut *self.read().await?, organization_id).await
     }
 
     /// Applies an import in one transaction: `replan` sees the members as they are inside it and
@@ -397,7 +396,7 @@ impl Storage {
             super::members::COLUMNS
         )))
         .bind(organization_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 }

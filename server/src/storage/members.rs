@@ -137,7 +137,7 @@ impl Storage {
         )))
         .bind(organization_id)
         .bind(member_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 
@@ -193,7 +193,7 @@ impl Storage {
         for id in ids {
             rows = rows.bind(id);
         }
-        Ok(rows.fetch_all(&self.pool).await?)
+        Ok(rows.fetch_all(&mut *self.read().await?).await?)
     }
 
     /// A searched page. Up to `SORTED_MATCHES_MAX` matches, one pass finds them all (SQLite
@@ -311,7 +311,7 @@ impl Storage {
         let sql = format!("EXPLAIN SELECT id FROM member WHERE {condition}");
         let plan: Vec<(String,)> = self
             .member_query(sql, organization_id, pattern, query)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read().await?)
             .await?;
         Ok(plan
             .first()
@@ -437,9 +437,10 @@ impl Storage {
         O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
     {
         if self.backend == super::Backend::Sqlite || settings.is_empty() {
-            return Ok(statement.fetch_all(&self.pool).await?);
+            return Ok(statement.fetch_all(&mut *self.read().await?).await?);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.read().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {settings}")))
             .execute(&mut *tx)
             .await?;
@@ -628,7 +629,7 @@ impl Storage {
              AND password_hash IS NOT NULL ORDER BY created_at"
         )))
         .bind(email_normalized)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         Ok(rows
             .into_iter()
@@ -684,7 +685,7 @@ impl Storage {
         )
         .bind(token_hash)
         .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 
@@ -840,7 +841,7 @@ pub(super) async fn member_by_id(
 }
 
 pub(super) async fn find_by_directory_identity(
-    pool: &sqlx::AnyPool,
+    conn: &mut sqlx::AnyConnection,
     organization_id: &str,
     tenant_id: &str,
     object_id: &str,
@@ -852,7 +853,7 @@ pub(super) async fn find_by_directory_identity(
     .bind(organization_id)
     .bind(tenant_id)
     .bind(object_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?)
 }
 

@@ -1,4 +1,4 @@
-//! All SQL lives here. One `Storage` over an sqlx `Any` pool runs the same statements on SQLite
+//! All SQL lives here. One `Storage` over sqlx's `Any` driver runs the same statements on SQLite
 //! and PostgreSQL (`$n` placeholders work on both); each backend has its own migrations.
 
 mod accounts;
@@ -7,6 +7,7 @@ mod connections;
 mod mapping;
 mod members;
 mod organizations;
+mod readers;
 mod sessions;
 mod setup_links;
 mod sign_in_attempts;
@@ -28,7 +29,6 @@ pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_attempts::{SignInAttempt, UsedAttempt, ATTEMPT_LIFETIME};
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
-use sqlx::AnyPool;
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -93,40 +93,41 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 pub struct Storage {
-    /// Reads (and, on PostgreSQL, writes too).
-    pool: AnyPool,
-    /// Writes: on SQLite one connection, so writers queue here; on PostgreSQL `pool` itself.
+    /// Reads: on PostgreSQL sqlx's pool, on SQLite eight connections held outside it.
+    readers: readers::Readers,
+    /// Writes: on SQLite one connection, so writers queue here; on PostgreSQL the pool itself.
     writer: writer::Writer,
     backend: Backend,
 }
 
-fn pool_options(backend: Backend, connections: u32) -> AnyPoolOptions {
+/// How many connections read SQLite at the same time.
+const SQLITE_READERS: usize = 8;
+
+/// PostgreSQL's pool, for reads and writes.
+fn postgres_pool_options() -> AnyPoolOptions {
     AnyPoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(5))
-        // sqlx pings every connection it hands out by default: a round trip per query.
-        // SQLite's connections live in this process and cannot be cut off; a PostgreSQL
+        .max_connections(16)
+        .acquire_timeout(readers::ACQUIRE_TIMEOUT)
+        // sqlx pings every connection it hands out by default: a round trip per query. A
         // connection is checked only after it sat idle long enough to have been dropped.
         .test_before_acquire(false)
-        .before_acquire(move |conn, meta| {
+        .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if backend == Backend::Postgres && meta.idle_for > IDLE_BEFORE_PING {
+                if meta.idle_for > IDLE_BEFORE_PING {
                     sqlx::Connection::ping(conn).await?;
                 }
                 Ok(true)
             })
         })
-        .after_connect(move |conn, _| {
-            Box::pin(async move {
-                if backend == Backend::Sqlite {
-                    sqlite_settings(conn).await?;
-                }
-                Ok(())
-            })
-        })
 }
 
-/// Every SQLite connection's settings.
+/// A connection to the SQLite database, with the settings every one has.
+async fn sqlite_connection(url: &str) -> Result<sqlx::AnyConnection, sqlx::Error> {
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await?;
+    sqlite_settings(&mut conn).await?;
+    Ok(conn)
+}
+
 async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     // With write-ahead logging, NORMAL keeps every committed transaction through a crash of
     // Gatehouse; only a power loss may drop the last few.
@@ -146,26 +147,34 @@ impl Storage {
         } else {
             return Err(StorageError::UnsupportedUrl);
         };
-        let (pool, writer) = match backend {
+        let (readers, writer) = match backend {
             Backend::Sqlite => {
                 // SQLite takes one writer at a time. Writes wait their turn for the one writing
                 // connection here, instead of in SQLite's busy handler, which sleeps whole
                 // milliseconds between tries.
-                let pool = pool_options(backend, 8).connect(url).await?;
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await?;
-                sqlite_settings(&mut conn).await?;
+                let mut conn = sqlite_connection(url).await?;
                 // Checkpoints run beside the writer (`checkpoint`); this one only bounds the
                 // log if they stop.
                 sqlx::Executor::execute(&mut conn, "PRAGMA wal_autocheckpoint = 10000").await?;
-                (pool, writer::Writer::sqlite(conn))
+                let mut readers = Vec::with_capacity(SQLITE_READERS);
+                for _ in 0..SQLITE_READERS {
+                    readers.push(sqlite_connection(url).await?);
+                }
+                (
+                    readers::Readers::sqlite(readers),
+                    writer::Writer::sqlite(conn),
+                )
             }
             Backend::Postgres => {
-                let pool = pool_options(backend, 16).connect(url).await?;
-                (pool.clone(), writer::Writer::Pool(pool))
+                let pool = postgres_pool_options().connect(url).await?;
+                (
+                    readers::Readers::Pool(pool.clone()),
+                    writer::Writer::Pool(pool),
+                )
             }
         };
         let storage = Storage {
-            pool,
+            readers,
             writer,
             backend,
         };
@@ -174,15 +183,16 @@ impl Storage {
     }
 
     async fn migrate(&self) -> StorageResult<()> {
+        let mut conn = self.write().await?;
         match self.backend {
             Backend::Sqlite => {
                 // Write-ahead logging lets readers and the writer work at the same time.
                 sqlx::query("PRAGMA journal_mode = WAL")
-                    .execute(&self.pool)
+                    .execute(&mut *conn)
                     .await?;
-                SQLITE_MIGRATIONS.run(&self.pool).await?
+                SQLITE_MIGRATIONS.run(&mut *conn).await?
             }
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&mut *conn).await?,
         }
         Ok(())
     }
@@ -192,6 +202,11 @@ impl Storage {
     /// locked" instead of waiting, when another connection is writing.
     async fn begin(&self) -> StorageResult<writer::WriteTransaction> {
         Ok(self.writer.begin().await?)
+    }
+
+    /// A connection to read on.
+    async fn read(&self) -> StorageResult<readers::ReadConnection> {
+        Ok(self.readers.connection().await?)
     }
 
     /// The writing connection, for a write that needs no transaction of its own.
@@ -209,7 +224,7 @@ impl Storage {
     pub async fn checkpoint(&self) -> StorageResult<()> {
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
+                .execute(&mut *self.read().await?)
                 .await?;
         }
         Ok(())
@@ -217,13 +232,15 @@ impl Storage {
 
     /// Whether the database answers.
     pub async fn ping(&self) -> StorageResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.read().await?)
+            .await?;
         Ok(())
     }
 
     pub async fn close(&self) {
         self.writer.close().await;
-        self.pool.close().await;
+        self.readers.close().await;
     }
 }
 

@@ -77,7 +77,7 @@ impl Storage {
         Ok(
             sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE o.id = $1")))
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read().await?)
                 .await?,
         )
     }
@@ -98,7 +98,7 @@ impl Storage {
              ON c.organization_id = o.id AND c.status = 'active' WHERE {column} = $1"
         )))
         .bind(value)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 
@@ -117,13 +117,13 @@ impl Storage {
         .bind(&pattern)
         .bind(page.per_page)
         .bind(page.offset())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?;
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM organization o {FILTER}"
         )))
         .bind(&pattern)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.read().await?)
         .await?;
         Ok(Paged { items, total, page })
     }

@@ -62,7 +62,7 @@ impl Storage {
         )
         .bind(id)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 

@@ -80,7 +80,7 @@ impl Storage {
              FROM setup_link WHERE organization_id = $1 ORDER BY created_at DESC, id",
         )
         .bind(organization_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read().await?)
         .await?)
     }
 
@@ -115,7 +115,7 @@ impl Storage {
         )
         .bind(token_hash)
         .bind(to_millis(now))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read().await?)
         .await?)
     }
 

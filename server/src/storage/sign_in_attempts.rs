@@ -166,7 +166,7 @@ impl Storage {
         object_id: &str,
     ) -> StorageResult<Option<super::MemberRecord>> {
         super::members::find_by_directory_identity(
-            &self.pool,
+            &mut *self.read().await?,
             organization_id,
             tenant_id,
             object_id,

@@ -110,6 +110,28 @@ impl DerefMut for WriteConnection {
     }
 }
 
+impl WriteConnection {
+    /// Runs a script that is one whole transaction (`BEGIN IMMEDIATE; …; COMMIT` on SQLite, a
+    /// single statement on PostgreSQL) in one round trip. Should it stop half-way, or be
+    /// abandoned, the transaction it opened is rolled back by the next holder.
+    pub(super) async fn execute_transaction(
+        &mut self,
+        script: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            WriteConnection::Pooled(conn) => {
+                script.execute(&mut **conn).await?;
+            }
+            WriteConnection::Sqlite(writer) => {
+                writer.in_transaction = true;
+                script.execute(&mut writer.conn).await?;
+                writer.in_transaction = false;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A write transaction: committed by `commit`, rolled back if dropped before.
 pub(super) enum WriteTransaction {
     Pooled(sqlx::Transaction<'static, Any>),
