@@ -201,7 +201,8 @@ impl Storage {
     /// them. A search matching more than that (a company's email domain matches everyone) walks
     /// the list's order index instead, skipping members that do not match, while a second
     /// connection counts the matches. PostgreSQL goes straight to the walk when its trigram
-    /// statistics expect that many matches.
+    /// statistics expect that many matches, and counts them by trigrams when they expect no
+    /// more than `TRIGRAM_COUNT_MAX`.
     async fn search_members(
         &self,
         organization_id: &str,
@@ -218,22 +219,31 @@ impl Storage {
             }
         };
         let (condition, next) = member_condition(query.filter, Some(matching));
-        let many_expected = self.backend == super::Backend::Postgres
-            && self
-                .estimated_matches(&condition, organization_id, &term, query)
-                .await?
-                > SORTED_MATCHES_MAX;
-        let (ids, total) = if many_expected {
-            self.walk_matches(organization_id, search, query, page)
-                .await?
-        } else {
-            let probe = SortedProbe {
-                condition: &condition,
-                next,
-                term: &term,
-            };
-            self.sorted_matches(organization_id, search, query, page, probe)
-                .await?
+        let expected = match self.backend {
+            super::Backend::Postgres => Some(
+                self.estimated_matches(&condition, organization_id, &term, query)
+                    .await?,
+            ),
+            super::Backend::Sqlite => None,
+        };
+        let (ids, total) = match expected {
+            Some(n) if n > TRIGRAM_COUNT_MAX => {
+                self.walk_matches(organization_id, search, query, page)
+                    .await?
+            }
+            Some(n) if n > SORTED_MATCHES_MAX => tokio::try_join!(
+                self.walk_ids(organization_id, search, query, page),
+                self.count_by_trigrams(&condition, organization_id, &term, query)
+            )?,
+            _ => {
+                let probe = SortedProbe {
+                    condition: &condition,
+                    next,
+                    term: &term,
+                };
+                self.sorted_matches(organization_id, search, query, page, probe)
+                    .await?
+            }
         };
         let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
@@ -268,34 +278,27 @@ impl Storage {
             .bind(page.per_page)
             .bind(page.offset());
         let sorted = self.fetch_planned(statement, BY_TRIGRAMS);
-        // SQLite has no statistics to go by: it counts on a second connection meanwhile, so a
-        // search with many matches goes on to the walk knowing its count.
-        let (sorted, counted): (Vec<(String, i64)>, _) = match self.backend {
+        match self.backend {
+            // SQLite has no statistics to go by: it counts on a second connection meanwhile,
+            // and a search with many matches walks to its page while the count goes on.
             super::Backend::Sqlite => {
+                let ids = async {
+                    match few_matches(sorted.await?, page) {
+                        Some((ids, _)) => Ok(ids),
+                        None => self.walk_ids(organization_id, search, query, page).await,
+                    }
+                };
                 let count = self.count_matches(organization_id, search, query);
-                let (sorted, total) = tokio::try_join!(sorted, count)?;
-                (sorted, Some(total))
+                tokio::try_join!(ids, count)
             }
-            super::Backend::Postgres => (sorted.await?, None),
-        };
-        let probed = sorted.first().map(|(_, total)| *total);
-        Ok(match (probed, counted) {
-            (Some(total), _) if total <= SORTED_MATCHES_MAX => {
-                (sorted.into_iter().map(|(id, _)| id).collect(), total)
-            }
-            // A page past the last one, or nothing matches.
-            (None, Some(total)) if total <= SORTED_MATCHES_MAX => (Vec::new(), total),
-            (None, None) if page.offset() == 0 => (Vec::new(), 0),
-            // Many matches.
-            (_, Some(total)) => {
-                let ids = self.walk_ids(organization_id, search, query, page).await?;
-                (ids, total)
-            }
-            (_, None) => {
-                self.walk_matches(organization_id, search, query, page)
-                    .await?
-            }
-        })
+            super::Backend::Postgres => match few_matches(sorted.await?, page) {
+                Some(found) => Ok(found),
+                None => {
+                    self.walk_matches(organization_id, search, query, page)
+                        .await
+                }
+            },
+        }
     }
 
     /// How many members PostgreSQL's statistics expect to match `condition` (the search as a
@@ -360,7 +363,9 @@ impl Storage {
         self.walk_order_index(statement, query.filter).await
     }
 
-    /// How many members a search matches, counted from the list's order index alone.
+    /// How many members a search matches, counted from an index alone: on SQLite the search
+    /// index, whose searchable text comes second in each entry (quicker to reach than at the end
+    /// of an order index's).
     async fn count_matches(
         &self,
         organization_id: &str,
@@ -368,10 +373,30 @@ impl Storage {
         query: &MemberListQuery<'_>,
     ) -> StorageResult<i64> {
         let (index, condition, _) = self.walk_condition(query);
+        let index = match self.backend {
+            super::Backend::Sqlite => " INDEXED BY member_org_search_idx",
+            super::Backend::Postgres => index,
+        };
         let sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
         let term = search.to_lowercase();
         let statement = self.member_query(sql, organization_id, &term, query);
         self.count(statement, query.filter).await
+    }
+
+    /// How many members a search matches (`condition`, with the `LIKE` pattern at `$2`), found
+    /// by trigrams: on PostgreSQL, quicker than reading every member's index entry when up to
+    /// `TRIGRAM_COUNT_MAX` are expected to match.
+    async fn count_by_trigrams(
+        &self,
+        condition: &str,
+        organization_id: &str,
+        pattern: &str,
+        query: &MemberListQuery<'_>,
+    ) -> StorageResult<i64> {
+        let sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
+        let statement = self.member_query(sql, organization_id, pattern, query);
+        let rows = self.fetch_planned(statement, BY_TRIGRAMS).await?;
+        Ok(rows.first().map_or(0, |(n,)| *n))
     }
 
     /// Runs a `COUNT(*)` statement over one organization's members: from an index alone,
@@ -864,6 +889,20 @@ struct SortedProbe<'a> {
     term: &'a str,
 }
 
+/// The page and the number of matches from a sorted pass (rows of id and match count), when
+/// it found every match: at most `SORTED_MATCHES_MAX`, or none at all on the first page. `None`
+/// when there are more, or the page lies beyond the matches the pass kept.
+fn few_matches(sorted: Vec<(String, i64)>, page: PageRequest) -> Option<(Vec<String>, i64)> {
+    match sorted.first() {
+        Some((_, total)) if *total <= SORTED_MATCHES_MAX => {
+            let total = *total;
+            Some((sorted.into_iter().map(|(id, _)| id).collect(), total))
+        }
+        None if page.offset() == 0 => Some((Vec::new(), 0)),
+        _ => None,
+    }
+}
+
 /// PostgreSQL planner settings for the list's statements. Each is planned for its own values
 /// (a prepared statement's generic plan would guess that a third of the members signed in
 /// since any date, or match any search).
@@ -884,6 +923,10 @@ const BY_TRIGRAMS: &str = "set_config('plan_cache_mode', 'force_custom_plan', tr
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
 const SORTED_MATCHES_MAX: i64 = 5_000;
+
+/// Up to this many expected matches, PostgreSQL counts a search by trigrams (reading each match's
+/// row); beyond it, reading every member's index entry costs less.
+const TRIGRAM_COUNT_MAX: i64 = 20_000;
 
 /// The list's order, as the list indexes hold it.
 fn order_of(sort: MemberSort) -> &'static str {
