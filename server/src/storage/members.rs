@@ -170,7 +170,7 @@ impl Storage {
             total = total.bind(query.signed_in_since);
         }
         let ids = self.walk_order_index(ids.bind(page.per_page).bind(page.offset()), query.filter);
-        let (ids, total) = tokio::try_join!(ids, self.count(total, query.filter))?;
+        let (ids, total) = tokio::try_join!(ids, self.count(total, counting_plan(query.filter)))?;
         let items = self.members_in_order(&ids, query.sort).await?;
         Ok(Paged { items, total, page })
     }
@@ -380,7 +380,7 @@ impl Storage {
         let sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
         let term = search.to_lowercase();
         let statement = self.member_query(sql, organization_id, &term, query);
-        self.count(statement, query.filter).await
+        self.count(statement, counting_plan(query.filter)).await
     }
 
     /// How many members a search matches (`condition`, with the `LIKE` pattern at `$2`), found
@@ -395,21 +395,15 @@ impl Storage {
     ) -> StorageResult<i64> {
         let sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
         let statement = self.member_query(sql, organization_id, pattern, query);
-        let rows = self.fetch_planned(statement, BY_TRIGRAMS).await?;
-        Ok(rows.first().map_or(0, |(n,)| *n))
+        self.count(statement, BY_TRIGRAMS).await
     }
 
-    /// Runs a `COUNT(*)` statement over one organization's members: from an index alone,
-    /// unless the filter is recent sign-ins, whose own index the planner takes.
+    /// Runs a `COUNT(*)` statement with these PostgreSQL planner `settings`.
     async fn count(
         &self,
         statement: sqlx::query::QueryAs<'_, sqlx::Any, (i64,), sqlx::any::AnyArguments>,
-        filter: MemberFilter,
+        settings: &str,
     ) -> StorageResult<i64> {
-        let settings = match filter {
-            MemberFilter::RecentSso => CUSTOM_PLAN,
-            _ => INDEX_ONLY,
-        };
         let rows = self.fetch_planned(statement, settings).await?;
         Ok(rows.first().map_or(0, |(n,)| *n))
     }
@@ -919,6 +913,15 @@ const INDEX_ONLY: &str = "set_config('plan_cache_mode', 'force_custom_plan', tru
 /// Finding a few matches: by trigrams, never by reading every organization's members.
 const BY_TRIGRAMS: &str = "set_config('plan_cache_mode', 'force_custom_plan', true), \
      set_config('enable_seqscan', 'off', true)";
+
+/// How PostgreSQL counts one organization's members for a filter: from an index alone, unless
+/// the filter is recent sign-ins, whose own index the planner takes.
+fn counting_plan(filter: MemberFilter) -> &'static str {
+    match filter {
+        MemberFilter::RecentSso => CUSTOM_PLAN,
+        _ => INDEX_ONLY,
+    }
+}
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
