@@ -283,8 +283,12 @@ impl Storage {
             // and a search with many matches walks to its page while the count goes on.
             super::Backend::Sqlite => {
                 let ids = async {
-                    match few_matches(sorted.await?, page) {
+                    let sorted = sorted.await?;
+                    // No row before the pass's last match: a page past the last one.
+                    let past_the_end = sorted.is_empty() && page.offset() <= SORTED_MATCHES_MAX;
+                    match few_matches(sorted, page) {
                         Some((ids, _)) => Ok(ids),
+                        None if past_the_end => Ok(Vec::new()),
                         None => self.walk_ids(organization_id, search, query, page).await,
                     }
                 };
