@@ -219,9 +219,14 @@ impl Storage {
             }
         };
         let (condition, next) = member_condition(query.filter, Some(matching));
+        let indexed = IndexedSearch {
+            condition: &condition,
+            next,
+            term: &term,
+        };
         let expected = match self.backend {
             super::Backend::Postgres => Some(
-                self.estimated_matches(&condition, organization_id, &term, query)
+                self.estimated_matches(&indexed, organization_id, query)
                     .await?,
             ),
             super::Backend::Sqlite => None,
@@ -233,15 +238,10 @@ impl Storage {
             }
             Some(n) if n > SORTED_MATCHES_MAX => tokio::try_join!(
                 self.walk_ids(organization_id, search, query, page),
-                self.count_by_trigrams(&condition, organization_id, &term, query)
+                self.count_by_trigrams(&indexed, organization_id, query)
             )?,
             _ => {
-                let probe = SortedProbe {
-                    condition: &condition,
-                    next,
-                    term: &term,
-                };
-                self.sorted_matches(organization_id, search, query, page, probe)
+                self.sorted_matches(organization_id, search, query, page, &indexed)
                     .await?
             }
         };
@@ -257,7 +257,7 @@ impl Storage {
         search: &str,
         query: &MemberListQuery<'_>,
         page: PageRequest,
-        probe: SortedProbe<'_>,
+        indexed: &IndexedSearch<'_>,
     ) -> StorageResult<(Vec<String>, i64)> {
         let source = match self.backend {
             super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
@@ -267,14 +267,14 @@ impl Storage {
             "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
              email_normalized, last_sso_sign_in_at FROM {source} WHERE {} LIMIT {}) \
              SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${} OFFSET ${}",
-            probe.condition,
+            indexed.condition,
             SORTED_MATCHES_MAX + 1,
             order_of(query.sort),
-            probe.next,
-            probe.next + 1
+            indexed.next,
+            indexed.next + 1
         );
         let statement = self
-            .member_query(sorted_sql, organization_id, probe.term, query)
+            .member_query(sorted_sql, organization_id, indexed.term, query)
             .bind(page.per_page)
             .bind(page.offset());
         let sorted = self.fetch_planned(statement, BY_TRIGRAMS);
@@ -305,19 +305,18 @@ impl Storage {
         }
     }
 
-    /// How many members PostgreSQL's statistics expect to match `condition` (the search as a
-    /// `LIKE` pattern at `$2`): the row estimate of the statement's plan, which the trigram
-    /// statistics inform. Only chooses how to read the page; what is read is exact either way.
+    /// How many members PostgreSQL's statistics expect to match the search: the row estimate
+    /// of the statement's plan, which the trigram statistics inform. Only chooses how to read
+    /// the page; what is read is exact either way.
     async fn estimated_matches(
         &self,
-        condition: &str,
+        search: &IndexedSearch<'_>,
         organization_id: &str,
-        pattern: &str,
         query: &MemberListQuery<'_>,
     ) -> StorageResult<i64> {
-        let sql = format!("EXPLAIN SELECT id FROM member WHERE {condition}");
+        let sql = format!("EXPLAIN SELECT id FROM member WHERE {}", search.condition);
         let plan: Vec<(String,)> = self
-            .member_query(sql, organization_id, pattern, query)
+            .member_query(sql, organization_id, search.term, query)
             .fetch_all(&mut *self.read().await?)
             .await?;
         Ok(plan
@@ -387,18 +386,16 @@ impl Storage {
         self.count(statement, counting_plan(query.filter)).await
     }
 
-    /// How many members a search matches (`condition`, with the `LIKE` pattern at `$2`), found
-    /// by trigrams: on PostgreSQL, quicker than reading every member's index entry when up to
-    /// `TRIGRAM_COUNT_MAX` are expected to match.
+    /// How many members a search matches, found by trigrams: on PostgreSQL, quicker than
+    /// reading every member's index entry when up to `TRIGRAM_COUNT_MAX` are expected to match.
     async fn count_by_trigrams(
         &self,
-        condition: &str,
+        search: &IndexedSearch<'_>,
         organization_id: &str,
-        pattern: &str,
         query: &MemberListQuery<'_>,
     ) -> StorageResult<i64> {
-        let sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
-        let statement = self.member_query(sql, organization_id, pattern, query);
+        let sql = format!("SELECT COUNT(*) FROM member WHERE {}", search.condition);
+        let statement = self.member_query(sql, organization_id, search.term, query);
         self.count(statement, BY_TRIGRAMS).await
     }
 
@@ -880,8 +877,10 @@ pub(super) async fn find_by_directory_identity(
     .await?)
 }
 
-/// The search condition of a sorted pass (the search at `$2`), and its next placeholder.
-struct SortedProbe<'a> {
+/// A search as the index made for it reads it (PostgreSQL: a `LIKE` pattern its trigram index
+/// serves; SQLite: `instr` over its search index): the condition with the term at `$2`, the
+/// term, and the next placeholder's number.
+struct IndexedSearch<'a> {
     condition: &'a str,
     next: usize,
     term: &'a str,
