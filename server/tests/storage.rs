@@ -914,6 +914,77 @@ async fn broad_searches_page_like_narrow_ones() {
     );
 }
 
+/// SQLite reads a search in two halves of its search index; a half with more matches than it
+/// sorts leaves the page to the walk and is counted on its own. Pages and totals must come out
+/// as the unsearched list gives them, whether both halves have many matches or only one.
+#[tokio::test]
+async fn searches_with_many_matches_in_either_half_page_like_the_list() {
+    use app::types::{MemberFilter, MemberSort};
+    let (storage, _dir, org, now) = with_contoso().await;
+    const ADAS: usize = 12_000;
+    const MEMBERS: usize = 21_000;
+    let creates: Vec<ImportedMember> = (0..MEMBERS)
+        .map(|i| {
+            let email = format!("user{i:05}@contoso.com");
+            let name = if i < ADAS { "Ada" } else { "Zed" };
+            ImportedMember {
+                email_normalized: email.clone(),
+                email,
+                display_name: format!("{name} {}", (i * 7919) % 5000),
+                role: "member",
+                object_id: None,
+                sso_enabled: i % 2 == 0,
+            }
+        })
+        .collect();
+    import_members(&storage, &org.id, None, creates, now)
+        .await
+        .unwrap();
+    let page_of = |search: &'static str, filter, number| {
+        let storage = storage.clone();
+        let org = org.id.clone();
+        async move {
+            let query = MemberListQuery {
+                search,
+                filter,
+                sort: MemberSort::Name,
+                ..MemberListQuery::default()
+            };
+            let got = storage
+                .list_members(&org, &query, PageRequest::new(Some(number), 100))
+                .await
+                .unwrap();
+            (
+                got.items.into_iter().map(|m| m.id).collect::<Vec<_>>(),
+                got.total,
+            )
+        }
+    };
+    // Everyone matches "contoso": both halves have more than they sort.
+    for number in [1, 105, 210, 211] {
+        let (listed, total) = page_of("", MemberFilter::All, number).await;
+        assert_eq!(total, MEMBERS as i64);
+        assert_eq!(
+            page_of("contoso", MemberFilter::All, number).await,
+            (listed, total)
+        );
+    }
+    let (listed, total) = page_of("", MemberFilter::SsoEnabled, 60).await;
+    assert_eq!(total, (MEMBERS / 2) as i64);
+    assert_eq!(
+        page_of("contoso", MemberFilter::SsoEnabled, 60).await,
+        (listed, total)
+    );
+    // The Adas sort first: the first half has only Adas, the second a few and every Zed.
+    let (first, total) = page_of("ada", MemberFilter::All, 1).await;
+    assert_eq!(total, ADAS as i64);
+    assert_eq!(first, page_of("", MemberFilter::All, 1).await.0);
+    let (last, total) = page_of("ada", MemberFilter::All, 120).await;
+    assert_eq!(total, ADAS as i64);
+    assert_eq!(last, page_of("", MemberFilter::All, 120).await.0);
+    assert!(page_of("ada", MemberFilter::All, 121).await.0.is_empty());
+}
+
 #[tokio::test]
 async fn a_write_that_fails_half_way_leaves_nothing_and_the_next_write_goes_through() {
     let (storage, _dir, org, now) = with_contoso().await;

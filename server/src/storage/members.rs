@@ -196,13 +196,13 @@ impl Storage {
         Ok(rows.fetch_all(&mut *self.read().await?).await?)
     }
 
-    /// A searched page. Up to `SORTED_MATCHES_MAX` matches, one pass finds them all (SQLite
-    /// reads its search index alone, PostgreSQL finds them by trigrams), sorts them and counts
-    /// them. A search matching more than that (a company's email domain matches everyone) walks
-    /// the list's order index instead, skipping members that do not match, while a second
-    /// connection counts the matches. PostgreSQL goes straight to the walk when its trigram
-    /// statistics expect that many matches, and counts them by trigrams when they expect no
-    /// more than `TRIGRAM_COUNT_MAX`.
+    /// A searched page. SQLite reads its search index in two halves at once
+    /// (`search_halves`). On PostgreSQL, up to `SORTED_MATCHES_MAX` matches, one pass finds them
+    /// all by trigrams, sorts them and counts them; a search matching more than that (a
+    /// company's email domain matches everyone) walks the list's order index instead, skipping
+    /// members that do not match, while a second connection counts the matches. PostgreSQL goes
+    /// straight to the walk when its trigram statistics expect that many matches, and counts
+    /// them by trigrams when they expect no more than `TRIGRAM_COUNT_MAX`.
     async fn search_members(
         &self,
         organization_id: &str,
@@ -210,38 +210,13 @@ impl Storage {
         query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<Paged<MemberRecord>> {
-        // PostgreSQL's trigram index serves `LIKE`; SQLite reads its search index either way,
-        // and `instr` is the faster test (the text is in lower case already).
-        let (matching, term) = match self.backend {
-            super::Backend::Sqlite => ("instr(search_text, $2) > 0", search.to_lowercase()),
-            super::Backend::Postgres => {
-                ("search_text LIKE $2 ESCAPE '\\'", contains_pattern(search))
-            }
-        };
-        let (condition, next) = member_condition(query.filter, Some(matching));
-        let indexed = IndexedSearch {
-            condition: &condition,
-            next,
-            term: &term,
-        };
-        let expected = match self.backend {
-            super::Backend::Postgres => Some(
-                self.estimated_matches(&indexed, organization_id, query)
-                    .await?,
-            ),
-            super::Backend::Sqlite => None,
-        };
-        let (ids, total) = match expected {
-            Some(n) if n > TRIGRAM_COUNT_MAX => {
-                self.walk_matches(organization_id, search, query, page)
+        let (ids, total) = match self.backend {
+            super::Backend::Sqlite => {
+                self.search_in_halves(organization_id, search, query, page)
                     .await?
             }
-            Some(n) if n > SORTED_MATCHES_MAX => tokio::try_join!(
-                self.walk_ids(organization_id, search, query, page),
-                self.count_by_trigrams(&indexed, organization_id, query)
-            )?,
-            _ => {
-                self.sorted_matches(organization_id, search, query, page, &indexed)
+            super::Backend::Postgres => {
+                self.search_by_trigrams(organization_id, search, query, page)
                     .await?
             }
         };
@@ -249,23 +224,39 @@ impl Storage {
         Ok(Paged { items, total, page })
     }
 
-    /// A searched page's ids and the number of matches, from one pass that finds up to
-    /// `SORTED_MATCHES_MAX + 1` matches and sorts them; more go on to the walk.
-    async fn sorted_matches(
+    /// PostgreSQL's searched page's ids and number of matches (see `search_members`).
+    async fn search_by_trigrams(
         &self,
         organization_id: &str,
         search: &str,
         query: &MemberListQuery<'_>,
         page: PageRequest,
-        indexed: &IndexedSearch<'_>,
     ) -> StorageResult<(Vec<String>, i64)> {
-        let source = match self.backend {
-            super::Backend::Sqlite => "member INDEXED BY member_org_search_idx",
-            super::Backend::Postgres => "member",
+        let term = contains_pattern(search);
+        let (condition, next) =
+            member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
+        let indexed = IndexedSearch {
+            condition: &condition,
+            next,
+            term: &term,
         };
+        let expected = self
+            .estimated_matches(&indexed, organization_id, query)
+            .await?;
+        if expected > TRIGRAM_COUNT_MAX {
+            return self
+                .walk_matches(organization_id, search, query, page)
+                .await;
+        }
+        if expected > SORTED_MATCHES_MAX {
+            return tokio::try_join!(
+                self.walk_ids(organization_id, search, query, page),
+                self.count_by_trigrams(&indexed, organization_id, query)
+            );
+        }
         let sorted_sql = format!(
             "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
-             email_normalized, last_sso_sign_in_at FROM {source} WHERE {} LIMIT {}) \
+             email_normalized, last_sso_sign_in_at FROM member WHERE {} LIMIT {}) \
              SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${} OFFSET ${}",
             indexed.condition,
             SORTED_MATCHES_MAX + 1,
@@ -277,31 +268,12 @@ impl Storage {
             .member_query(sorted_sql, organization_id, indexed.term, query)
             .bind(page.per_page)
             .bind(page.offset());
-        let sorted = self.fetch_planned(statement, BY_TRIGRAMS);
-        match self.backend {
-            // SQLite has no statistics to go by: it counts on a second connection meanwhile,
-            // and a search with many matches walks to its page while the count goes on.
-            super::Backend::Sqlite => {
-                let ids = async {
-                    let sorted = sorted.await?;
-                    // No row before the pass's last match: a page past the last one.
-                    let past_the_end = sorted.is_empty() && page.offset() <= SORTED_MATCHES_MAX;
-                    match few_matches(sorted, page) {
-                        Some((ids, _)) => Ok(ids),
-                        None if past_the_end => Ok(Vec::new()),
-                        None => self.walk_ids(organization_id, search, query, page).await,
-                    }
-                };
-                let count = self.count_matches(organization_id, search, query);
-                tokio::try_join!(ids, count)
+        match few_matches(self.fetch_planned(statement, BY_TRIGRAMS).await?, page) {
+            Some(found) => Ok(found),
+            None => {
+                self.walk_matches(organization_id, search, query, page)
+                    .await
             }
-            super::Backend::Postgres => match few_matches(sorted.await?, page) {
-                Some(found) => Ok(found),
-                None => {
-                    self.walk_matches(organization_id, search, query, page)
-                        .await
-                }
-            },
         }
     }
 
@@ -344,7 +316,7 @@ impl Storage {
 
     /// A searched page's ids, read in the list's order from its index, skipping members that
     /// do not match.
-    async fn walk_ids(
+    pub(super) async fn walk_ids(
         &self,
         organization_id: &str,
         search: &str,
@@ -366,9 +338,8 @@ impl Storage {
         self.walk_order_index(statement, query.filter).await
     }
 
-    /// How many members a search matches, counted from an index alone: on SQLite the search
-    /// index, whose searchable text comes second in each entry (quicker to reach than at the end
-    /// of an order index's).
+    /// How many members a search matches, counted from an index alone (PostgreSQL's; SQLite
+    /// counts by halves in `search_halves`).
     async fn count_matches(
         &self,
         organization_id: &str,
@@ -376,10 +347,6 @@ impl Storage {
         query: &MemberListQuery<'_>,
     ) -> StorageResult<i64> {
         let (index, condition, _) = self.walk_condition(query);
-        let index = match self.backend {
-            super::Backend::Sqlite => " INDEXED BY member_org_search_idx",
-            super::Backend::Postgres => index,
-        };
         let sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
         let term = search.to_lowercase();
         let statement = self.member_query(sql, organization_id, &term, query);
@@ -471,7 +438,7 @@ impl Storage {
 
     /// A statement over one organization's members with the search at `$2` and, for the
     /// recent sign-ins filter, its date next.
-    fn member_query<'q, O>(
+    pub(super) fn member_query<'q, O>(
         &self,
         sql: String,
         organization_id: &'q str,
@@ -877,18 +844,17 @@ pub(super) async fn find_by_directory_identity(
     .await?)
 }
 
-/// A search as the index made for it reads it (PostgreSQL: a `LIKE` pattern its trigram index
-/// serves; SQLite: `instr` over its search index): the condition with the term at `$2`, the
-/// term, and the next placeholder's number.
+/// A search as PostgreSQL's trigram index serves it (a `LIKE` pattern): the condition with the
+/// term at `$2`, the term, and the next placeholder's number.
 struct IndexedSearch<'a> {
     condition: &'a str,
     next: usize,
     term: &'a str,
 }
 
-/// The page and the number of matches from a sorted pass (rows of id and match count), when
-/// it found every match: at most `SORTED_MATCHES_MAX`, or none at all on the first page. `None`
-/// when there are more, or the page lies beyond the matches the pass kept.
+/// The page and the number of matches from PostgreSQL's sorted pass (rows of id and match
+/// count), when it found every match: at most `SORTED_MATCHES_MAX`, or none at all on the first
+/// page. `None` when there are more, or the page lies beyond the matches the pass kept.
 fn few_matches(sorted: Vec<(String, i64)>, page: PageRequest) -> Option<(Vec<String>, i64)> {
     match sorted.first() {
         Some((_, total)) if *total <= SORTED_MATCHES_MAX => {
@@ -928,14 +894,14 @@ fn counting_plan(filter: MemberFilter) -> &'static str {
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
-const SORTED_MATCHES_MAX: i64 = 5_000;
+pub(super) const SORTED_MATCHES_MAX: i64 = 5_000;
 
 /// Up to this many expected matches, PostgreSQL counts a search by trigrams (reading each match's
 /// row); beyond it, reading every member's index entry costs less.
 const TRIGRAM_COUNT_MAX: i64 = 20_000;
 
 /// The list's order, as the list indexes hold it.
-fn order_of(sort: MemberSort) -> &'static str {
+pub(super) fn order_of(sort: MemberSort) -> &'static str {
     match sort {
         MemberSort::Name => "display_name_normalized, id",
         MemberSort::Email => "email_normalized, id",
@@ -946,7 +912,7 @@ fn order_of(sort: MemberSort) -> &'static str {
 
 /// Which of an organization's members (`$1`) a list shows: those matching the search (`$2`,
 /// tested by `matching`) and the filter. Answers the clause and the next placeholder's number.
-fn member_condition(filter: MemberFilter, matching: Option<&str>) -> (String, usize) {
+pub(super) fn member_condition(filter: MemberFilter, matching: Option<&str>) -> (String, usize) {
     let mut condition = String::from("organization_id = $1");
     let mut next = 2;
     if let Some(matching) = matching {

@@ -8,6 +8,7 @@ mod mapping;
 mod members;
 mod organizations;
 mod readers;
+mod search_halves;
 mod sessions;
 mod setup_links;
 mod sign_in_attempts;
@@ -98,6 +99,8 @@ pub struct Storage {
     /// Writes: on SQLite one connection, so writers queue here; on PostgreSQL the pool itself.
     writer: writer::Writer,
     backend: Backend,
+    /// Where SQLite splits each organization's search index for a search's two halves.
+    search_splits: search_halves::SearchSplits,
 }
 
 /// How many connections read SQLite at the same time.
@@ -177,6 +180,7 @@ impl Storage {
             readers,
             writer,
             backend,
+            search_splits: Default::default(),
         };
         storage.migrate().await?;
         Ok(storage)
