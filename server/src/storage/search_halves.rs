@@ -157,10 +157,9 @@ impl Storage {
                 .collect();
             return Ok((ids, total));
         }
-        // Many matches: the walk finds the page; a half with more matches than it sorts is
-        // counted, a half without is counted already.
-        // One connection counts beside the walk: with both halves counted at once, three
-        // readers would share two cores and the walk, the longest, would wait.
+        // Many matches: the walk finds the page while one connection counts each half with
+        // more matches than it sorts (counting both at once, three readers would share two
+        // cores and the walk, the longest, would wait).
         let count = async {
             let mut total = 0;
             for (half, found) in halves.iter().zip(&found) {
