@@ -894,7 +894,7 @@ fn counting_plan(filter: MemberFilter) -> &'static str {
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.
-pub(super) const SORTED_MATCHES_MAX: i64 = 5_000;
+const SORTED_MATCHES_MAX: i64 = 5_000;
 
 /// Up to this many expected matches, PostgreSQL counts a search by trigrams (reading each match's
 /// row); beyond it, reading every member's index entry costs less.
