@@ -798,6 +798,11 @@ async fn members_are_searched_filtered_and_sorted() {
         names(MemberFilter::All, MemberSort::Email, "X.COM").await,
         ["Adam", "Mia", "Zoe"]
     );
+    assert_eq!(
+        names(MemberFilter::All, MemberSort::LastSignIn, "x.com").await,
+        names(MemberFilter::All, MemberSort::LastSignIn, "").await,
+        "a search merges its matches in the list's order: the newest sign-in first, then by id"
+    );
     let past_the_end = storage
         .list_members(
             &org.id,

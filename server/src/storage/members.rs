@@ -382,7 +382,7 @@ impl Storage {
     fn walk_condition(&self, query: &MemberListQuery<'_>) -> (&'static str, String, usize) {
         let (contains, index) = match self.backend {
             super::Backend::Sqlite => (
-                "instr(search_text, $2) > 0",
+                SQLITE_CONTAINS,
                 match query.sort {
                     MemberSort::Name => " INDEXED BY member_org_name_list_idx",
                     MemberSort::Email => " INDEXED BY member_org_email_list_idx",
@@ -891,6 +891,10 @@ fn counting_plan(filter: MemberFilter) -> &'static str {
         _ => INDEX_ONLY,
     }
 }
+
+/// SQLite's search test, with the term at `$2`: `instr` is its faster substring test, and the
+/// searchable text is in lower case already.
+pub(super) const SQLITE_CONTAINS: &str = "instr(search_text, $2) > 0";
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.

@@ -12,7 +12,7 @@
 //! index in all. When a half has more (a company's email domain matches everyone), the page is
 //! read by walking the list's order index while another connection counts each such half.
 
-use super::members::{member_condition, order_of, MemberListQuery};
+use super::members::{member_condition, order_of, MemberListQuery, SQLITE_CONTAINS};
 use super::{PageRequest, Storage, StorageResult};
 use app::types::MemberSort;
 use std::cmp::Ordering;
@@ -121,12 +121,12 @@ impl Storage {
         page: PageRequest,
     ) -> StorageResult<(Vec<String>, i64)> {
         let term = search.to_lowercase();
-        let search = HalfSearch {
+        let searched = HalfSearch {
             organization_id,
             term: &term,
             query,
         };
-        let search = &search;
+        let search = &searched;
         let split = self.split_point(organization_id).await?;
         let halves = match &split {
             Some(_) => vec![Half::Below, Half::From],
@@ -197,8 +197,7 @@ impl Storage {
     /// The statement's condition for one half, with the split at `$next`; answers the
     /// placeholder after the last one it uses.
     fn half_condition(search: &HalfSearch<'_>, half: Half) -> (String, usize) {
-        let (mut condition, next) =
-            member_condition(search.query.filter, Some("instr(search_text, $2) > 0"));
+        let (mut condition, next) = member_condition(search.query.filter, Some(SQLITE_CONTAINS));
         match half {
             Half::All => return (condition, next),
             Half::Below => condition.push_str(&format!(" AND search_text < ${next}")),
