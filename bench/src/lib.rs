@@ -72,8 +72,32 @@ pub async fn start_server(
     panic!("Gatehouse did not become ready");
 }
 
-/// User plus system CPU time of a process, in seconds.
-pub fn cpu_seconds(pid: u32) -> f64 {
+/// A process's CPU time, in seconds: in its own code (user) and in the kernel on its behalf
+/// (system: sockets, thread wake-ups, the file system).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTime {
+    pub user: f64,
+    pub system: f64,
+}
+
+impl CpuTime {
+    pub fn total(self) -> f64 {
+        self.user + self.system
+    }
+}
+
+impl std::ops::Sub for CpuTime {
+    type Output = CpuTime;
+    fn sub(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user - earlier.user,
+            system: self.system - earlier.system,
+        }
+    }
+}
+
+/// The CPU time a process has used so far.
+pub fn cpu_time(pid: u32) -> CpuTime {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after_name = stat
         .rsplit_once(')')
@@ -87,7 +111,10 @@ pub fn cpu_seconds(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     // Fields 14 and 15 of /proc/pid/stat (utime, stime), counted after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    CpuTime {
+        user: ticks(11) / 100.0,
+        system: ticks(12) / 100.0,
+    }
 }
 
 /// Resident and peak resident memory of a process, in MiB.

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bench::{cpu_seconds, memory_mib, percentile, start_server};
+use bench::{cpu_time, memory_mib, percentile, start_server};
 use clap::Parser;
 use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
 use gatehouse::crypto::sealing::SealingKey;
@@ -473,7 +473,7 @@ async fn main() {
         provider.discovery.load(Ordering::Relaxed),
         provider.keys.load(Ordering::Relaxed),
     );
-    let cpu_before = cpu_seconds(pid);
+    let cpu_before = cpu_time(pid);
     let sampler = {
         let seconds = args.seconds;
         tokio::spawn(async move {
@@ -488,7 +488,7 @@ async fn main() {
     let began = Instant::now();
     let (mut latencies, failed) = run(args.seconds, true).await;
     let elapsed = began.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid) - cpu_before;
+    let cpu = cpu_time(pid) - cpu_before;
     let samples = sampler.await.unwrap_or_default();
     let (_, peak) = memory_mib(pid);
     latencies.sort();
@@ -506,16 +506,25 @@ async fn main() {
         samples.first().copied().unwrap_or(0.0),
         samples.last().copied().unwrap_or(0.0),
     );
+    let per_sign_in = |seconds: f64| {
+        if count > 0.0 {
+            seconds * 1000.0 / count
+        } else {
+            0.0
+        }
+    };
     println!(
         "{backend:8} users={:<3} sign-ins={:<7} failed={failed:<3} rate={:>7.1}/s callback p50={:.2}ms p99={:.2}ms \
-         server cpu/sign-in={:.3}ms rss start={first:.1}MiB end={last:.1}MiB peak={peak:.1}MiB \
+         server cpu/sign-in={:.3}ms (user {:.3}, system {:.3}) rss start={first:.1}MiB end={last:.1}MiB peak={peak:.1}MiB \
          fetches after warm-up: discovery={} keys={}",
         args.users,
         latencies.len(),
         count / elapsed,
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
-        if count > 0.0 { cpu * 1000.0 / count } else { 0.0 },
+        per_sign_in(cpu.total()),
+        per_sign_in(cpu.user),
+        per_sign_in(cpu.system),
         fetches.0,
         fetches.1,
     );

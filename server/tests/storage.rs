@@ -784,9 +784,15 @@ async fn members_are_searched_filtered_and_sorted() {
         "an Object ID prefix"
     );
     assert_eq!(
-        names(MemberFilter::All, MemberSort::Name, "2e8a4f").await,
+        names(MemberFilter::All, MemberSort::Name, "3B2E8A4F-5C1D").await,
         ["Zoe"],
-        "any part of an Object ID"
+        "an Object ID prefix in capitals"
+    );
+    assert!(
+        names(MemberFilter::All, MemberSort::Name, "2e8a4f")
+            .await
+            .is_empty(),
+        "an Object ID is found by its beginning only: letters inside it are noise"
     );
     assert!(
         names(MemberFilter::All, MemberSort::Name, "%")
@@ -890,6 +896,30 @@ async fn broad_searches_page_like_narrow_ones() {
             assert_eq!(searched, listed, "{sort:?} {filter:?}");
         }
     }
+    // Every mapped member's Object ID starts with "0000"; no name or email has "-4000-8000".
+    assert_eq!(
+        all(MemberListQuery {
+            search: "0000",
+            filter: MemberFilter::Mapped,
+            ..everyone
+        })
+        .await,
+        all(MemberListQuery {
+            filter: MemberFilter::Mapped,
+            ..everyone
+        })
+        .await,
+        "an Object ID prefix"
+    );
+    assert_eq!(
+        all(MemberListQuery {
+            search: "-4000-8000",
+            ..everyone
+        })
+        .await,
+        (Vec::new(), 0),
+        "the middle of an Object ID"
+    );
     let (listed, total) = all(MemberListQuery::default()).await;
     assert_eq!(total, MEMBERS as i64);
     assert_eq!(listed.len(), MEMBERS);

@@ -259,7 +259,7 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                 <label for="member-search">"Search members"</label>
                 <input id="member-search" type="search" bind:value=search
                     aria-describedby="member-search-hint" />
-                <span class="hint" id="member-search-hint">"Part of a name, email, UPN or Object ID."</span>
+                <span class="hint" id="member-search-hint">"Part of a name, email or UPN, or the start of an Object ID."</span>
                 <label for="member-filter">"Show"</label>
                 <select id="member-filter" on:change=move |ev| {
                     let value = event_target_value(&ev);

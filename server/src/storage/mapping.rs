@@ -318,13 +318,9 @@ impl Storage {
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for member in chunk {
                 let name_normalized = member.display_name.to_lowercase();
-                let search_text = with_search_text.then(|| {
-                    format!(
-                        "{name_normalized} {}  {}",
-                        member.email_normalized,
-                        member.object_id.as_deref().unwrap_or("")
-                    )
-                });
+                // As the migrations' triggers write it for a member without a UPN.
+                let search_text = with_search_text
+                    .then(|| format!("{name_normalized} {} ", member.email_normalized));
                 insert = insert
                     .bind(new_id())
                     .bind(organization_id)

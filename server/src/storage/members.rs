@@ -233,8 +233,7 @@ impl Storage {
         page: PageRequest,
     ) -> StorageResult<(Vec<String>, i64)> {
         let term = contains_pattern(search);
-        let (condition, next) =
-            member_condition(query.filter, Some("search_text LIKE $2 ESCAPE '\\'"));
+        let (condition, next) = member_condition(query.filter, Some(POSTGRES_INDEXED_MATCHES));
         let indexed = IndexedSearch {
             condition: &condition,
             next,
@@ -382,14 +381,14 @@ impl Storage {
     fn walk_condition(&self, query: &MemberListQuery<'_>) -> (&'static str, String, usize) {
         let (contains, index) = match self.backend {
             super::Backend::Sqlite => (
-                SQLITE_CONTAINS,
+                SQLITE_MATCHES,
                 match query.sort {
                     MemberSort::Name => " INDEXED BY member_org_name_list_idx",
                     MemberSort::Email => " INDEXED BY member_org_email_list_idx",
                     MemberSort::LastSignIn => " INDEXED BY member_org_last_sso_list_idx",
                 },
             ),
-            super::Backend::Postgres => ("strpos(search_text, $2) > 0", ""),
+            super::Backend::Postgres => (POSTGRES_MATCHES, ""),
         };
         let (condition, next) = member_condition(query.filter, Some(contains));
         (index, condition, next)
@@ -892,9 +891,19 @@ fn counting_plan(filter: MemberFilter) -> &'static str {
     }
 }
 
-/// SQLite's search test, with the term at `$2`: `instr` is its faster substring test, and the
-/// searchable text is in lower case already.
-pub(super) const SQLITE_CONTAINS: &str = "instr(search_text, $2) > 0";
+/// The search test, with the term at `$2` in lower case (as the searchable text is): a member
+/// matches when their name, email or UPN contains it, or their Object ID starts with it. On
+/// SQLite `instr` is the faster substring test.
+pub(super) const SQLITE_MATCHES: &str =
+    "(instr(search_text, $2) > 0 OR instr(directory_object_id, $2) = 1)";
+/// PostgreSQL's search test when a walk reads an order index, which holds both columns.
+const POSTGRES_MATCHES: &str =
+    "(strpos(search_text, $2) > 0 OR strpos(directory_object_id, $2) = 1)";
+/// PostgreSQL's search test for its indexes, with `$2` the pattern `%term%`: the trigram index
+/// finds the text, the Object ID prefix index the pattern `term%` (planned for its value, so
+/// PostgreSQL reads the prefix off the pattern).
+const POSTGRES_INDEXED_MATCHES: &str =
+    "(search_text LIKE $2 ESCAPE '\\' OR directory_object_id LIKE ltrim($2, '%') ESCAPE '\\')";
 
 /// Beyond this many matches, a searched page walks the list's order index instead of sorting
 /// every match.

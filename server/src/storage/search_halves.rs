@@ -12,7 +12,7 @@
 //! index in all. When a half has more (a company's email domain matches everyone), the page is
 //! read by walking the list's order index while another connection counts each such half.
 
-use super::members::{member_condition, order_of, MemberListQuery, SQLITE_CONTAINS};
+use super::members::{member_condition, order_of, MemberListQuery, SQLITE_MATCHES};
 use super::{PageRequest, Storage, StorageResult};
 use app::types::MemberSort;
 use std::cmp::Ordering;
@@ -197,7 +197,7 @@ impl Storage {
     /// The statement's condition for one half, with the split at `$next`; answers the
     /// placeholder after the last one it uses.
     fn half_condition(search: &HalfSearch<'_>, half: Half) -> (String, usize) {
-        let (mut condition, next) = member_condition(search.query.filter, Some(SQLITE_CONTAINS));
+        let (mut condition, next) = member_condition(search.query.filter, Some(SQLITE_MATCHES));
         match half {
             Half::All => return (condition, next),
             Half::Below => condition.push_str(&format!(" AND search_text < ${next}")),
