@@ -63,6 +63,14 @@ test('B.Simon is mapped by pasting her Object ID', async () => {
   await page.getByLabel('Object ID in the directory').fill(SIMON.oid);
   await page.getByRole('button', { name: 'Save member' }).click();
   await expect(row(page, SIMON.upn)).toContainText(SIMON.oid);
+  // With an Object ID at hand, its first characters find the member, in any case; characters
+  // from inside an Object ID find no one.
+  await page.getByLabel('Search members').fill(SIMON.oid.slice(0, 8).toUpperCase());
+  await expect(page.getByRole('heading', { name: 'Members (1)', exact: true })).toBeVisible();
+  await expect(row(page, SIMON.upn)).toBeVisible();
+  await page.getByLabel('Search members').fill(SIMON.oid.slice(9, 18));
+  await expect(page.getByRole('heading', { name: 'Members (0)', exact: true })).toBeVisible();
+  await expect(row(page, SIMON.upn)).toHaveCount(0);
 });
 
 test('Adele is mapped by picking her in the directory, no Object ID copied', async () => {
