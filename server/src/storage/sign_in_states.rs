@@ -1,0 +1,126 @@
+//! Which sign-in states were used. A sign-in in progress lives in the browser that started it
+//! (`sign_in::attempt`); the server keeps only the states that came back, each written in the
+//! transaction of the outcome it led to (the session and its audit entry, the failure, the
+//! wizard's test result). Two callbacks with the same state can both get that far, but only the
+//! first commits: a state never starts two sessions.
+
+use super::{unique_as, SignInOrganization, Storage, StorageError, StorageResult};
+use crate::clock::to_millis;
+use time::OffsetDateTime;
+
+/// How long a started sign-in may take.
+pub const ATTEMPT_LIFETIME: time::Duration = time::Duration::minutes(10);
+
+/// A state that came back, to be kept as used until its attempt would have expired anyway.
+#[derive(Debug, Clone, Copy)]
+pub struct UsedState<'a> {
+    /// SHA-256 of the state parameter.
+    pub state_hash: &'a str,
+    /// Unix milliseconds.
+    pub expires_at: i64,
+}
+
+/// The organization a callback comes back to, as it is now, and whether its state was used.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallbackTarget {
+    #[sqlx(flatten)]
+    pub target: SignInOrganization,
+    state_used: i64,
+}
+
+impl CallbackTarget {
+    pub fn state_used(&self) -> bool {
+        self.state_used > 0
+    }
+}
+
+/// Adds the state to the used ones; a state used already breaks the primary key.
+pub(super) const MARK_USED: &str =
+    "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES";
+
+impl Storage {
+    /// The organization a callback returns to, with its active configuration, and whether the
+    /// state was used already. `None` when the organization no longer exists.
+    pub async fn find_callback_target(
+        &self,
+        organization_id: &str,
+        state_hash: &str,
+    ) -> StorageResult<Option<CallbackTarget>> {
+        Ok(sqlx::query_as(
+            "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, 0 AS member_count, \
+             c.active_config, \
+             (SELECT COUNT(*) FROM used_sign_in_state u WHERE u.state_hash = $2) AS state_used \
+             FROM organization o LEFT JOIN sso_connection c \
+             ON c.organization_id = o.id AND c.status = 'active' WHERE o.id = $1",
+        )
+        .bind(organization_id)
+        .bind(state_hash)
+        .fetch_optional(&mut *self.read().await?)
+        .await?)
+    }
+
+    /// Whether the state was used already.
+    pub async fn sign_in_state_used(&self, state_hash: &str) -> StorageResult<bool> {
+        let used: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM used_sign_in_state WHERE state_hash = $1")
+                .bind(state_hash)
+                .fetch_optional(&mut *self.read().await?)
+                .await?;
+        Ok(used.is_some())
+    }
+
+    /// Forgets used states whose attempts have expired; answers how many.
+    pub async fn delete_expired_sign_in_states(&self, now: OffsetDateTime) -> StorageResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM used_sign_in_state WHERE expires_at <= $1")
+                .bind(to_millis(now))
+                .execute(&mut *self.write().await?)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Keeps the result of the draft's last test sign-in (it does not change the draft's
+    /// version), and its state as used: a `Conflict("state")` if it was used already.
+    pub async fn save_test_sign_in(
+        &self,
+        organization_id: &str,
+        result: &str,
+        used: UsedState<'_>,
+    ) -> StorageResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("{MARK_USED} ($1, $2)")))
+            .bind(used.state_hash)
+            .bind(used.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_as("state"))?;
+        let changed =
+            sqlx::query("UPDATE sso_connection SET test_sign_in = $1 WHERE organization_id = $2")
+                .bind(result)
+                .bind(organization_id)
+                .execute(&mut *tx)
+                .await?;
+        if changed.rows_affected() != 1 {
+            return Err(StorageError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The member mapped to this directory user, if any.
+    pub async fn find_member_by_directory_identity(
+        &self,
+        organization_id: &str,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StorageResult<Option<super::MemberRecord>> {
+        super::members::find_by_directory_identity(
+            &mut *self.read().await?,
+            organization_id,
+            tenant_id,
+            object_id,
+        )
+        .await
+    }
+}
