@@ -254,12 +254,12 @@ async fn housekeeping(state: AppState) {
         }
         match state
             .storage
-            .delete_finished_sign_in_attempts(time::OffsetDateTime::now_utc())
+            .delete_expired_sign_in_states(time::OffsetDateTime::now_utc())
             .await
         {
-            Ok(n) if n > 0 => tracing::info!(removed = n, "finished sign-in attempts removed"),
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired used sign-in states removed"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "sign-in attempt cleanup failed"),
+            Err(e) => tracing::warn!(error = %e, "used sign-in state cleanup failed"),
         }
     }
 }

@@ -367,6 +367,45 @@ async fn a_replayed_callback_is_refused() {
 }
 
 #[tokio::test]
+async fn a_replayed_callback_that_brings_the_attempts_cookie_is_refused() {
+    use reqwest::cookie::CookieStore;
+    let (w, _) = contoso(json!({})).await;
+    // A browser whose cookies can be copied, as an attacker who captured them would.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback =
+        callback_from_provider(&browser, &start_url(&w, ""), SIMON, CONTOSO_PASSWORD).await;
+    let cookies = jar.cookies(&callback).expect("the attempt's cookie");
+    assert!(cookies.to_str().unwrap().contains("gatehouse_sign_in_"));
+    let first = browser.get(callback.clone()).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let entries_before = audit(&w).await.len();
+
+    let attacker = w.app.browser();
+    let replay = attacker
+        .get(callback)
+        .header("cookie", cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("already used"));
+    assert_eq!(
+        session_of(&w, &attacker).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The replay is audited as one, and starts nothing.
+    let entries = audit(&w).await;
+    assert_eq!(entries.len(), entries_before + 1);
+    assert_eq!(entries[0]["outcome"], "failure");
+    assert!(entries[0]["detail"].as_str().unwrap().contains("replay"));
+}
+
+#[tokio::test]
 async fn a_callback_without_the_browsers_session_is_refused() {
     let (w, _) = contoso(json!({})).await;
     let browser = w.app.browser();

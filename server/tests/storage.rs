@@ -635,52 +635,108 @@ async fn concurrent_mappings_of_one_directory_user_leave_exactly_one() {
 }
 
 #[tokio::test]
-async fn a_sign_in_attempt_answers_once_and_is_cleaned_up() {
+async fn a_sign_in_state_is_used_once_by_its_outcome_and_then_forgotten() {
+    use gatehouse::storage::{AuditEntry, UsedState};
     let (storage, _dir, org, now) = with_contoso().await;
-    let attempt = gatehouse::storage::SignInAttempt {
-        organization_id: org.id.clone(),
-        purpose: "sign_in".into(),
-        browser_key_hash: "b".into(),
-        nonce: "n".into(),
-        pkce_verifier: "v".into(),
-        return_to: Some("/account".into()),
+    let zoe = storage
+        .create_member(
+            &org.id,
+            &member("zoe@x.com", "zoe@x.com", "Zoe"),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap();
+    let expires_at = gatehouse::clock::to_millis(now + Duration::minutes(10));
+    let s1 = UsedState {
+        state_hash: "s1",
+        expires_at,
+    };
+    // A refused sign-in uses its state; the same state refused again changes nothing.
+    let refused = AuditEntry {
+        outcome: "failure",
+        ..AuditEntry::success(Some(&org.id), "sso.sign_in", "-")
+    };
+    let first = storage
+        .record_sso_failure(&org.id, "refused", &refused, &actor(), Some(s1), now)
+        .await
+        .unwrap();
+    assert!(first, "the state's first use");
+    assert!(storage.sign_in_state_used("s1").await.unwrap());
+    let replay = storage
+        .record_sso_failure(&org.id, "refused", &refused, &actor(), Some(s1), now)
+        .await
+        .unwrap();
+    assert!(!replay, "a replay");
+
+    // A used state starts no session, and writes nothing of the sign-in.
+    let session = SessionRecord {
+        id: "session-of-zoe",
+        data: "{}",
+        expires_at,
+    };
+    let signed_in = AuditEntry::success(Some(&org.id), "sso.sign_in", OID);
+    let replayed = storage
+        .record_sso_sign_in(
+            &org.id,
+            &zoe.id,
+            &signed_in,
+            &actor(),
+            &session,
+            None,
+            s1,
+            now,
+        )
+        .await;
+    assert!(matches!(replayed, Err(StorageError::Conflict("state"))));
+    assert!(storage
+        .load_session("session-of-zoe", expires_at - 1)
+        .await
+        .unwrap()
+        .is_none());
+    let s2 = UsedState {
+        state_hash: "s2",
+        expires_at,
     };
     storage
-        .create_sign_in_attempt("s1", &attempt, now)
+        .record_sso_sign_in(
+            &org.id,
+            &zoe.id,
+            &signed_in,
+            &actor(),
+            &session,
+            None,
+            s2,
+            now,
+        )
         .await
         .unwrap();
-    storage
-        .create_sign_in_attempt("s2", &attempt, now)
+    assert!(storage
+        .load_session("session-of-zoe", expires_at - 1)
+        .await
+        .unwrap()
+        .is_some());
+    let audit = storage
+        .list_audit(&org.id, PageRequest::new(None, 50))
         .await
         .unwrap();
-    let used = storage
-        .consume_sign_in_attempt("s1", now)
-        .await
-        .unwrap()
-        .expect("first use");
-    assert_eq!(used.attempt.return_to.as_deref(), Some("/account"));
-    let organization = used.organization.expect("the organization");
-    assert_eq!(organization.organization.id, org.id);
-    assert_eq!(organization.organization.slug, org.slug);
-    assert_eq!(organization.active_config, None, "no active connection yet");
-    assert!(storage
-        .consume_sign_in_attempt("s1", now)
-        .await
-        .unwrap()
-        .is_none());
-    let late = now + Duration::minutes(11);
-    assert!(storage
-        .consume_sign_in_attempt("s2", late)
-        .await
-        .unwrap()
-        .is_none());
+    let sign_ins: Vec<_> = audit
+        .items
+        .iter()
+        .filter(|e| e.action == "sso.sign_in")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(sign_ins, ["success", "failure", "failure"]);
+    assert!(audit.items[1].detail.contains("replay"));
+    assert!(!audit.items[2].detail.contains("replay"));
+
+    // Once their attempts have expired, used states are forgotten.
+    let late = now + Duration::minutes(10);
     assert_eq!(
-        storage
-            .delete_finished_sign_in_attempts(late)
-            .await
-            .unwrap(),
+        storage.delete_expired_sign_in_states(late).await.unwrap(),
         2
     );
+    assert!(!storage.sign_in_state_used("s1").await.unwrap());
 }
 
 #[tokio::test]
@@ -730,7 +786,19 @@ async fn members_are_searched_filtered_and_sorted() {
         expires_at: gatehouse::clock::to_millis(now + Duration::hours(1)),
     };
     storage
-        .record_sso_sign_in(&org.id, &ids[0], &entry, &actor(), &session, None, now)
+        .record_sso_sign_in(
+            &org.id,
+            &ids[0],
+            &entry,
+            &actor(),
+            &session,
+            None,
+            gatehouse::storage::UsedState {
+                state_hash: "state-of-zoe",
+                expires_at: session.expires_at,
+            },
+            now,
+        )
         .await
         .unwrap();
     let names = |filter, sort, search: &'static str| {
@@ -1069,4 +1137,54 @@ async fn a_write_that_fails_half_way_leaves_nothing_and_the_next_write_goes_thro
         .await
         .unwrap();
     assert_eq!(listed(storage.clone(), org.id.clone()).await, 1);
+}
+
+#[tokio::test]
+async fn a_sign_in_reads_its_organization_as_changed_at_once() {
+    use gatehouse::storage::{AuditEntry, OrganizationKey};
+    let (storage, _dir, org, now) = with_contoso().await;
+    let read = |key: &'static str| {
+        let storage = storage.clone();
+        let id = org.id.clone();
+        async move {
+            let key = match key {
+                "slug" => OrganizationKey::Slug("contoso"),
+                _ => OrganizationKey::Id(&id),
+            };
+            storage.find_sign_in_organization(key).await.unwrap()
+        }
+    };
+    let active = |found: Option<gatehouse::storage::SignInOrganization>| {
+        found.expect("contoso").active_config
+    };
+    assert_eq!(active(read("slug").await), None);
+    let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "-");
+    storage
+        .save_connection_draft(&org.id, 0, r#"{"v":1}"#, &entry, &actor(), now)
+        .await
+        .unwrap();
+    assert_eq!(active(read("id").await), None, "a draft is not active");
+    storage
+        .activate_connection(&org.id, 1, &[], &actor(), now)
+        .await
+        .unwrap();
+    assert_eq!(active(read("slug").await).as_deref(), Some(r#"{"v":1}"#));
+    assert_eq!(active(read("id").await).as_deref(), Some(r#"{"v":1}"#));
+    storage
+        .disable_connection(&org.id, &actor(), now)
+        .await
+        .unwrap();
+    assert_eq!(active(read("slug").await), None, "disabled at once");
+    assert_eq!(active(read("id").await), None);
+    storage
+        .rename_organization(&org.id, "Contoso Ltd", &actor(), now)
+        .await
+        .unwrap();
+    assert_eq!(read("id").await.unwrap().organization.name, "Contoso Ltd");
+    storage
+        .delete_organization(&org.id, &actor(), now)
+        .await
+        .unwrap();
+    assert!(read("slug").await.is_none());
+    assert!(read("id").await.is_none());
 }

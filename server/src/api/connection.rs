@@ -2,7 +2,6 @@ use super::ApiJson;
 use crate::auth::SignedIn;
 use crate::connections;
 use crate::error::{ApiError, ApiResult};
-use crate::sign_in::browser::BrowserKey;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
@@ -10,7 +9,6 @@ use app::types::{
     VersionRequest,
 };
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::BTreeMap;
@@ -160,12 +158,11 @@ async fn start_test_sign_in(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let org = organization(&state, &signed_in, &id).await?;
-    let browser = BrowserKey::of(&headers);
-    let authorize_url = connections::test_sign_in::start(&state, &org, &browser).await?;
+    let (authorize_url, attempt) = connections::test_sign_in::start(&state, &org).await?;
     let mut response = Json(TestSignInStart { authorize_url }).into_response();
-    browser.hand_over(state.config.is_https(), response.headers_mut())?;
+    let https = state.config.is_https();
+    attempt.hand_over(&state.sealing_key, https, response.headers_mut())?;
     Ok(response)
 }

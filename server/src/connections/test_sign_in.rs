@@ -10,10 +10,10 @@ use crate::crypto::tokens;
 use crate::entra::aadsts;
 use crate::error::{ApiError, ApiResult};
 use crate::oidc::{self, Identity};
-use crate::sign_in::browser::BrowserKey;
+use crate::sign_in::attempt::SignInAttempt;
 use crate::sign_in::decision;
 use crate::state::AppState;
-use crate::storage::{Actor, AuditEntry, OrganizationRecord, SignInAttempt};
+use crate::storage::{Actor, AuditEntry, OrganizationRecord, StorageError};
 use app::types::TestSignInView;
 use serde::{Deserialize, Serialize};
 
@@ -50,12 +50,12 @@ fn draft_registration(
     open_registration(state, org, draft)?.ok_or_else(|| not_saved("test_sign_in"))
 }
 
-/// Starts a test sign-in with the draft's values; answers where to send the browser.
+/// Starts a test sign-in with the draft's values; answers where to send the browser, and the
+/// attempt it keeps until the callback.
 pub async fn start(
     state: &AppState,
     org: &OrganizationRecord,
-    browser: &BrowserKey,
-) -> ApiResult<String> {
+) -> ApiResult<(String, SignInAttempt)> {
     let Loaded { draft, record } = load(state, org).await?;
     if record.is_none() {
         return Err(not_saved("test_sign_in"));
@@ -74,10 +74,8 @@ pub async fn start(
             format!("{} Verify the connection first.", f.message),
         )
     })?;
-    browser
-        .save_attempt(state, &org.id, PURPOSE, &started, None)
-        .await?;
-    Ok(started.authorize_url)
+    let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, None, state.now());
+    Ok((started.authorize_url, attempt))
 }
 
 pub use crate::sign_in::Answer;
@@ -129,7 +127,15 @@ pub async fn complete(
         view: result,
     };
     let json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
-    state.storage.save_test_sign_in(&org.id, &json).await?;
+    let saved = state
+        .storage
+        .save_test_sign_in(&org.id, &json, attempt.used_state())
+        .await;
+    if let Err(StorageError::Conflict("state")) = saved {
+        // Another callback with the same state got there first.
+        return Err(ApiError::LinkInvalid);
+    }
+    saved?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
 }
 

@@ -3,7 +3,7 @@
 //! Who gets in is decided by `decision`; every outcome goes to the audit log with a reference
 //! id that the page shown to the person carries too.
 
-pub mod browser;
+pub mod attempt;
 pub mod decision;
 pub mod page;
 
@@ -16,15 +16,15 @@ use crate::oidc::{self, Identity, Registration};
 use crate::state::AppState;
 use crate::storage::{
     Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
-    OrganizationRecord, SessionRecord, SignInAttempt, SignInOrganization, StorageError,
+    OrganizationRecord, SessionRecord, SignInOrganization, StorageError, UsedState,
 };
 use app::navigation::safe_return_to;
+use attempt::SignInAttempt;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use browser::BrowserKey;
 use decision::{Decision, Refusal};
 use page::Problem;
 use rand::Rng;
@@ -55,6 +55,17 @@ pub fn new_reference() -> String {
     text
 }
 
+/// The page for a callback whose state was answered before.
+pub fn already_used() -> Response {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in has expired or was already used. Start the sign-in again.",
+    )
+    .with_retry("/signin")
+    .into_response()
+}
+
 fn too_many() -> Problem {
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -66,20 +77,19 @@ fn too_many() -> Problem {
 async fn start_handler(
     State(state): State<AppState>,
     ClientAddr(client_addr): ClientAddr,
-    headers: HeaderMap,
     Path(slug): Path<String>,
     Query(query): Query<StartQuery>,
 ) -> Response {
     if !state.sso_limit.allow(&client_addr) {
         return too_many().into_response();
     }
-    let browser = BrowserKey::of(&headers);
-    let url = match start(&state, &browser, &client_addr, &slug, &query).await {
-        Ok(url) => url,
+    let (url, attempt) = match start(&state, &client_addr, &slug, &query).await {
+        Ok(started) => started,
         Err(problem) => return problem.into_response(),
     };
     let mut response = Redirect::to(&url).into_response();
-    match browser.hand_over(state.config.is_https(), response.headers_mut()) {
+    let https = state.config.is_https();
+    match attempt.hand_over(&state.sealing_key, https, response.headers_mut()) {
         Ok(()) => response,
         Err(e) => Problem::ours("starting the sign-in failed", e).into_response(),
     }
@@ -121,13 +131,13 @@ fn not_connected(org: &OrganizationRecord) -> Problem {
     .with_retry("/signin")
 }
 
+/// Answers where to send the browser, and the attempt it keeps until the callback.
 async fn start(
     state: &AppState,
-    browser: &BrowserKey,
     client_addr: &str,
     slug: &str,
     query: &StartQuery,
-) -> Result<String, Problem> {
+) -> Result<(String, SignInAttempt), Problem> {
     let target = match state
         .storage
         .find_sign_in_organization(OrganizationKey::Slug(slug))
@@ -167,7 +177,10 @@ async fn start(
                     label: "anonymous".into(),
                     client_addr: client_addr.into(),
                 };
-                let reference = record_failure(state, org, &actor, "-", f.reason, &f.message).await;
+                // No state came back yet: never a replay.
+                let reference = record_failure(state, org, &actor, None, "-", f.reason, &f.message)
+                    .await
+                    .unwrap_or_default();
                 return Err(Problem::new(
                     StatusCode::BAD_GATEWAY,
                     "The directory could not be reached",
@@ -182,11 +195,8 @@ async fn start(
         .as_deref()
         .and_then(safe_return_to)
         .map(str::to_string);
-    browser
-        .save_attempt(state, &org.id, PURPOSE, &started, return_to)
-        .await
-        .map_err(|e| Problem::ours("saving the sign-in attempt failed", e))?;
-    Ok(started.authorize_url)
+    let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, return_to, state.now());
+    Ok((started.authorize_url, attempt))
 }
 
 /// What the directory answered at the callback.
@@ -198,16 +208,18 @@ pub enum Answer<'a> {
     },
 }
 
-/// Writes a failed sign-in to the audit log and as the connection's last error; answers the
-/// reference shown to the person.
+/// Writes a failed sign-in to the audit log and as the connection's last error, with the state
+/// it came back with (if any) as used; answers the reference shown to the person, or `None`
+/// when that state had been used before (a replay, audited as one).
 async fn record_failure(
     state: &AppState,
     org: &OrganizationRecord,
     actor: &Actor,
+    used: Option<UsedState<'_>>,
     target: &str,
     reason: &str,
     message: &str,
-) -> String {
+) -> Option<String> {
     let reference = new_reference();
     let detail = format!("ref {reference}: {reason}");
     let entry = AuditEntry {
@@ -215,20 +227,25 @@ async fn record_failure(
         detail: &detail,
         ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, target)
     };
-    if let Err(e) = state
+    match state
         .storage
         .record_sso_failure(
             &org.id,
             &format!("{message} ({reason})"),
             &entry,
             actor,
+            used,
             state.now(),
         )
         .await
     {
-        tracing::error!(error = %e, reference, "recording a failed sign-in failed");
+        Ok(true) => Some(reference),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::error!(error = %e, reference, "recording a failed sign-in failed");
+            Some(reference)
+        }
     }
-    reference
 }
 
 fn refusal_page(refusal: Refusal, reference: Option<&str>) -> Problem {
@@ -258,18 +275,23 @@ pub async fn complete(
         label: "anonymous".into(),
         client_addr: client_addr.into(),
     };
+    let used = Some(attempt.used_state());
     let active = match active_connection(state, target) {
         Ok(Some(active)) => active,
         Ok(None) => {
-            let reference = record_failure(
+            let Some(reference) = record_failure(
                 state,
                 org,
                 &anonymous,
+                used,
                 "-",
                 "sso_not_active",
                 "SSO is not active",
             )
-            .await;
+            .await
+            else {
+                return already_used();
+            };
             return refusal_page(Refusal::SsoDisabled, Some(&reference)).into_response();
         }
         Err(problem) => return problem.into_response(),
@@ -288,15 +310,19 @@ pub async fn complete(
                 Some(c) => format!("provider_error AADSTS{c}"),
                 None => format!("provider_error {error}"),
             };
-            let reference = record_failure(
+            let Some(reference) = record_failure(
                 state,
                 org,
                 &anonymous,
+                used,
                 "-",
                 &reason,
                 "The directory refused the sign-in",
             )
-            .await;
+            .await
+            else {
+                return already_used();
+            };
             let message = match guidance {
                 Some(g) => format!("Your directory refused the sign-in. Your admin can fix it: {g}"),
                 None if error == "access_denied" => "The sign-in was cancelled or refused at your directory. Try again; if it is refused again, ask your admin.".to_string(),
@@ -325,7 +351,11 @@ pub async fn complete(
     {
         Ok(identity) => identity,
         Err(f) => {
-            let reference = record_failure(state, org, &anonymous, "-", f.reason, &f.message).await;
+            let Some(reference) =
+                record_failure(state, org, &anonymous, used, "-", f.reason, &f.message).await
+            else {
+                return already_used();
+            };
             return Problem::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", format!("{} Nothing was changed. Try again; if it keeps happening, give the reference to your admin.", f.message))
                 .with_reference(&reference)
                 .with_details(f.details)
@@ -361,15 +391,19 @@ pub async fn complete(
     let admitted = match admitted {
         Ok(m) => m,
         Err(refusal) => {
-            let reference = record_failure(
+            let Some(reference) = record_failure(
                 state,
                 org,
                 &actor,
+                used,
                 &target,
                 refusal.reason(),
                 refusal.message(),
             )
-            .await;
+            .await
+            else {
+                return already_used();
+            };
             return refusal_page(refusal, Some(&reference)).into_response();
         }
     };
@@ -482,10 +516,15 @@ async fn admit(
             actor,
             &record,
             session.replaces.as_deref(),
+            attempt.used_state(),
             state.now(),
         )
         .await
     {
+        if matches!(e, StorageError::Conflict("state")) {
+            // Another callback with the same state got there first.
+            return already_used();
+        }
         tracing::error!(error = %e, reference, "recording the sign-in failed");
         return Problem::internal(&reference).into_response();
     }

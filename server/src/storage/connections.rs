@@ -1,7 +1,8 @@
 //! SSO connections: a versioned draft and the active configuration, as JSON documents.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::{SessionRecord, Storage, StorageError, StorageResult};
+use super::sign_in_states::{UsedState, MARK_USED};
+use super::{unique_as, SessionRecord, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -136,6 +137,7 @@ impl Storage {
         )
         .await?;
         tx.commit().await?;
+        self.sign_in_cache.clear();
         Ok(())
     }
 
@@ -154,7 +156,9 @@ impl Storage {
         .bind(organization_id);
         let entry =
             AuditEntry::success(Some(organization_id), "connection.disable", organization_id);
-        self.change_one_audited(change, &entry, actor, now).await
+        let disabled = self.change_one_audited(change, &entry, actor, now).await;
+        self.sign_in_cache.clear();
+        disabled
     }
 
     /// The organizations with active SSO that proved this email domain.
@@ -170,10 +174,11 @@ impl Storage {
         .await?)
     }
 
-    /// A successful SSO sign-in, all or nothing: the audit entry, the member's last sign-in,
-    /// and the new session (ending the one it replaces). Sent as one statement on PostgreSQL and
-    /// in one transaction of one batch on SQLite: sign-ins spend their time waiting on these
-    /// round trips.
+    /// A successful SSO sign-in, all or nothing: its state kept as used, the audit entry, the
+    /// member's last sign-in, and the new session (ending the one it replaces). Sent as one
+    /// statement on PostgreSQL and in one transaction of one batch on SQLite: sign-ins spend
+    /// their time waiting on these round trips. A state used already is a `Conflict("state")`
+    /// and writes nothing.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_sso_sign_in(
         &self,
@@ -183,6 +188,7 @@ impl Storage {
         actor: &Actor,
         session: &SessionRecord<'_>,
         replaces: Option<&str>,
+        used: UsedState<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         const TOUCH_MEMBER: &str =
@@ -192,12 +198,13 @@ impl Storage {
             "INSERT INTO web_session (id, data, expires_at) VALUES ($12, $13, $14)";
         let sql = match self.backend {
             super::Backend::Sqlite => format!(
-                "BEGIN IMMEDIATE; {}; {TOUCH_MEMBER}; {END_OLD_SESSION}; {START_SESSION}; COMMIT",
+                "BEGIN IMMEDIATE; {MARK_USED} ($16, $17); {}; {TOUCH_MEMBER}; {END_OLD_SESSION}; \
+                 {START_SESSION}; COMMIT",
                 audit::INSERT
             ),
             super::Backend::Postgres => format!(
-                "WITH audited AS ({}), touched AS ({TOUCH_MEMBER}), ended AS ({END_OLD_SESSION}) \
-                 {START_SESSION}",
+                "WITH used AS ({MARK_USED} ($16, $17)), audited AS ({}), touched AS ({TOUCH_MEMBER}), \
+                 ended AS ({END_OLD_SESSION}) {START_SESSION}",
                 audit::INSERT
             ),
         };
@@ -208,22 +215,53 @@ impl Storage {
             .bind(session.id)
             .bind(session.data)
             .bind(session.expires_at)
-            .bind(replaces);
-        self.write().await?.execute_transaction(statement).await?;
+            .bind(replaces)
+            .bind(used.state_hash)
+            .bind(used.expires_at);
+        self.write()
+            .await?
+            .execute_transaction(statement)
+            .await
+            .map_err(unique_as("state"))?;
         Ok(())
     }
 
-    /// A failed SSO sign-in: the connection's last error and the audit entry, together.
+    /// A failed SSO sign-in: the connection's last error and the audit entry, together, and
+    /// the state it came back with (if it got that far) kept as used. Answers false when that
+    /// state had been used before: the failure is a replay.
     pub async fn record_sso_failure(
         &self,
         organization_id: &str,
         error: &str,
         entry: &AuditEntry<'_>,
         actor: &Actor,
+        used: Option<UsedState<'_>>,
         now: OffsetDateTime,
-    ) -> StorageResult<()> {
+    ) -> StorageResult<bool> {
         let at = to_millis(now);
         let mut tx = self.begin().await?;
+        let mut first_use = true;
+        if let Some(used) = used {
+            let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{MARK_USED} ($1, $2) ON CONFLICT (state_hash) DO NOTHING"
+            )))
+            .bind(used.state_hash)
+            .bind(used.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            first_use = marked.rows_affected() == 1;
+        }
+        if !first_use {
+            // A replay says nothing about the connection's health: it is only audited.
+            let detail = format!("{} (replay: the state was used before)", entry.detail);
+            let replay = AuditEntry {
+                detail: &detail,
+                ..*entry
+            };
+            audit::write(&mut tx, actor, &replay, now).await?;
+            tx.commit().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE sso_connection SET last_error = $1, last_error_at = $2 WHERE organization_id = $3",
         )
@@ -234,6 +272,6 @@ impl Storage {
         .await?;
         audit::write(&mut tx, actor, entry, now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 }

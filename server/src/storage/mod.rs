@@ -11,7 +11,8 @@ mod readers;
 mod search_halves;
 mod sessions;
 mod setup_links;
-mod sign_in_attempts;
+mod sign_in_cache;
+mod sign_in_states;
 mod writer;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
@@ -27,7 +28,7 @@ pub use members::{
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
-pub use sign_in_attempts::{SignInAttempt, UsedAttempt, ATTEMPT_LIFETIME};
+pub use sign_in_states::{UsedState, ATTEMPT_LIFETIME};
 
 use sqlx::any::{AnyPoolOptions, AnyQueryResult};
 use std::time::Duration;
@@ -101,6 +102,8 @@ pub struct Storage {
     backend: Backend,
     /// Where SQLite splits each organization's search index for a search's two halves.
     search_splits: search_halves::SearchSplits,
+    /// Organizations as sign-ins read them.
+    sign_in_cache: std::sync::Arc<sign_in_cache::SignInCache>,
 }
 
 /// How many connections read SQLite at the same time.
@@ -181,6 +184,7 @@ impl Storage {
             writer,
             backend,
             search_splits: Default::default(),
+            sign_in_cache: Default::default(),
         };
         storage.migrate().await?;
         Ok(storage)
@@ -211,6 +215,14 @@ impl Storage {
     /// A connection to read on.
     async fn read(&self) -> StorageResult<readers::ReadConnection> {
         Ok(self.readers.connection().await?)
+    }
+
+    /// A connection for a point read on the sign-in path. On SQLite it is the writing
+    /// connection: its page cache stays warm, while a reader's is dropped whenever another
+    /// connection has written (every sign-in writes), and the read then fetches every page it
+    /// touches again. Such a read waits behind writes, which on this path are short.
+    async fn read_hot(&self) -> StorageResult<writer::WriteConnection> {
+        Ok(self.writer.connection().await?)
     }
 
     /// The writing connection, for a write that needs no transaction of its own.

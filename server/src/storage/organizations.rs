@@ -88,18 +88,26 @@ impl Storage {
         &self,
         key: OrganizationKey<'_>,
     ) -> StorageResult<Option<SignInOrganization>> {
-        let (column, value) = match key {
-            OrganizationKey::Slug(slug) => ("o.slug", slug),
-            OrganizationKey::Id(id) => ("o.id", id),
+        let (column, value, cache_key) = match key {
+            OrganizationKey::Slug(slug) => ("o.slug", slug, format!("slug:{slug}")),
+            OrganizationKey::Id(id) => ("o.id", id, format!("id:{id}")),
         };
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        if let Some(found) = self.sign_in_cache.get(&cache_key) {
+            return Ok(Some(found));
+        }
+        let generation = self.sign_in_cache.generation();
+        let found: Option<SignInOrganization> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, 0 AS member_count, \
              c.active_config FROM organization o LEFT JOIN sso_connection c \
              ON c.organization_id = o.id AND c.status = 'active' WHERE {column} = $1"
         )))
         .bind(value)
-        .fetch_optional(&mut *self.read().await?)
-        .await?)
+        .fetch_optional(&mut *self.read_hot().await?)
+        .await?;
+        if let Some(found) = &found {
+            self.sign_in_cache.keep(generation, found);
+        }
+        Ok(found)
     }
 
     /// Organizations whose name or slug contains `search`, by name.
@@ -143,7 +151,9 @@ impl Storage {
         .bind(to_millis(now))
         .bind(id);
         let entry = AuditEntry::success(Some(id), "organization.rename", name);
-        self.change_one_audited(change, &entry, actor, now).await
+        let renamed = self.change_one_audited(change, &entry, actor, now).await;
+        self.sign_in_cache.clear();
+        renamed
     }
 
     /// Deletes the organization with its members and invites; the audit log keeps its history.
@@ -178,6 +188,7 @@ impl Storage {
         )
         .await?;
         tx.commit().await?;
+        self.sign_in_cache.clear();
         Ok(())
     }
 }

@@ -1,10 +1,11 @@
 //! Which sign-in states were used. A sign-in in progress lives in the browser that started it
 //! (`sign_in::attempt`); the server keeps only the states that came back, each written in the
 //! transaction of the outcome it led to (the session and its audit entry, the failure, the
-//! wizard's test result). Two callbacks with the same state can both get that far, but only the
-//! first commits: a state never starts two sessions.
+//! wizard's test result). A replayed state is found there when its outcome is written, and two
+//! callbacks with one state can both get that far, but only the first commits: a state never
+//! starts two sessions.
 
-use super::{unique_as, SignInOrganization, Storage, StorageError, StorageResult};
+use super::{unique_as, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -20,45 +21,10 @@ pub struct UsedState<'a> {
     pub expires_at: i64,
 }
 
-/// The organization a callback comes back to, as it is now, and whether its state was used.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CallbackTarget {
-    #[sqlx(flatten)]
-    pub target: SignInOrganization,
-    state_used: i64,
-}
-
-impl CallbackTarget {
-    pub fn state_used(&self) -> bool {
-        self.state_used > 0
-    }
-}
-
 /// Adds the state to the used ones; a state used already breaks the primary key.
-pub(super) const MARK_USED: &str =
-    "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES";
+pub(super) const MARK_USED: &str = "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES";
 
 impl Storage {
-    /// The organization a callback returns to, with its active configuration, and whether the
-    /// state was used already. `None` when the organization no longer exists.
-    pub async fn find_callback_target(
-        &self,
-        organization_id: &str,
-        state_hash: &str,
-    ) -> StorageResult<Option<CallbackTarget>> {
-        Ok(sqlx::query_as(
-            "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, 0 AS member_count, \
-             c.active_config, \
-             (SELECT COUNT(*) FROM used_sign_in_state u WHERE u.state_hash = $2) AS state_used \
-             FROM organization o LEFT JOIN sso_connection c \
-             ON c.organization_id = o.id AND c.status = 'active' WHERE o.id = $1",
-        )
-        .bind(organization_id)
-        .bind(state_hash)
-        .fetch_optional(&mut *self.read().await?)
-        .await?)
-    }
-
     /// Whether the state was used already.
     pub async fn sign_in_state_used(&self, state_hash: &str) -> StorageResult<bool> {
         let used: Option<i64> =
@@ -116,7 +82,7 @@ impl Storage {
         object_id: &str,
     ) -> StorageResult<Option<super::MemberRecord>> {
         super::members::find_by_directory_identity(
-            &mut *self.read().await?,
+            &mut *self.read_hot().await?,
             organization_id,
             tenant_id,
             object_id,
