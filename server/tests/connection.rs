@@ -525,3 +525,39 @@ async fn a_test_sign_in_proves_the_email_domain_of_its_upn() {
     assert_eq!(audit["items"][0]["action"], "connection.domain.verified");
     assert_eq!(audit["items"][0]["target"], "contoso.com");
 }
+
+#[tokio::test]
+async fn a_replayed_test_sign_in_callback_is_refused_and_keeps_the_result() {
+    let w = wizard().await;
+    w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
+    let started = w
+        .app
+        .post(&w.admin, &w.path("/test-sign-in"), json!({}))
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    // The attempt's cookie, as someone who copied it would hold it.
+    let attempt_cookie =
+        common::cookie_set(&started, "gatehouse_sign_in_").expect("the attempt's cookie");
+    let url = body(started).await["authorize_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let callback =
+        callback_from_provider(&w.admin, &url, "B.Simon@contoso.com", "Contoso-Demo-2026!").await;
+    let first = w.admin.get(callback.clone()).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(w.connection().await["test_sign_in"]["passed"], true);
+
+    let replay = w
+        .app
+        .browser()
+        .get(callback)
+        .header("cookie", attempt_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("already used"));
+    let kept = w.connection().await["test_sign_in"].clone();
+    assert_eq!(kept["passed"], true, "the first result stays: {kept}");
+}

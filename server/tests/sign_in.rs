@@ -101,15 +101,9 @@ async fn assert_refused(
 
 /// The session id the callback hands to the browser.
 fn session_cookie(callback: &Response) -> String {
-    callback
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("gatehouse_session="))
-        .and_then(|rest| rest.split(';').next())
+    common::cookie_set(callback, "gatehouse_session=")
+        .and_then(|c| c.strip_prefix("gatehouse_session=").map(str::to_string))
         .expect("a session cookie")
-        .to_string()
 }
 
 /// Whether a browser holding only this session id is signed in.

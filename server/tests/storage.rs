@@ -676,18 +676,17 @@ async fn a_sign_in_state_is_used_once_by_its_outcome_and_then_forgotten() {
         expires_at,
     };
     let signed_in = AuditEntry::success(Some(&org.id), "sso.sign_in", OID);
-    let replayed = storage
-        .record_sso_sign_in(
-            &org.id,
-            &zoe.id,
-            &signed_in,
-            &actor(),
-            &session,
-            None,
-            s1,
-            now,
-        )
-        .await;
+    let sign_in = |used| {
+        let (storage, org, zoe) = (&storage, &org.id, &zoe.id);
+        let (signed_in, session) = (&signed_in, &session);
+        async move {
+            let zoe_signs_in = actor();
+            storage
+                .record_sso_sign_in(org, zoe, signed_in, &zoe_signs_in, session, None, used, now)
+                .await
+        }
+    };
+    let replayed = sign_in(s1).await;
     assert!(matches!(replayed, Err(StorageError::Conflict("state"))));
     assert!(storage
         .load_session("session-of-zoe", expires_at - 1)
@@ -698,19 +697,7 @@ async fn a_sign_in_state_is_used_once_by_its_outcome_and_then_forgotten() {
         state_hash: "s2",
         expires_at,
     };
-    storage
-        .record_sso_sign_in(
-            &org.id,
-            &zoe.id,
-            &signed_in,
-            &actor(),
-            &session,
-            None,
-            s2,
-            now,
-        )
-        .await
-        .unwrap();
+    sign_in(s2).await.unwrap();
     assert!(storage
         .load_session("session-of-zoe", expires_at - 1)
         .await

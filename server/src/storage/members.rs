@@ -106,6 +106,22 @@ pub(super) const COLUMNS: &str = "id, organization_id, email, display_name, role
      updated_at";
 
 impl Storage {
+    /// The member mapped to this directory user, if any.
+    pub async fn find_member_by_directory_identity(
+        &self,
+        organization_id: &str,
+        tenant_id: &str,
+        object_id: &str,
+    ) -> StorageResult<Option<MemberRecord>> {
+        find_by_directory_identity(
+            &mut *self.read_hot().await?,
+            organization_id,
+            tenant_id,
+            object_id,
+        )
+        .await
+    }
+
     pub async fn create_member(
         &self,
         organization_id: &str,

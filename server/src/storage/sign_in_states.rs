@@ -5,7 +5,7 @@
 //! callbacks with one state can both get that far, but only the first commits: a state never
 //! starts two sessions.
 
-use super::{unique_as, Storage, StorageError, StorageResult};
+use super::{expect_one, unique_as, Storage, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -67,26 +67,8 @@ impl Storage {
                 .bind(organization_id)
                 .execute(&mut *tx)
                 .await?;
-        if changed.rows_affected() != 1 {
-            return Err(StorageError::NotFound);
-        }
+        expect_one(changed)?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The member mapped to this directory user, if any.
-    pub async fn find_member_by_directory_identity(
-        &self,
-        organization_id: &str,
-        tenant_id: &str,
-        object_id: &str,
-    ) -> StorageResult<Option<super::MemberRecord>> {
-        super::members::find_by_directory_identity(
-            &mut *self.read_hot().await?,
-            organization_id,
-            tenant_id,
-            object_id,
-        )
-        .await
     }
 }

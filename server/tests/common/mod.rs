@@ -250,6 +250,18 @@ impl TestApp {
     }
 }
 
+/// The `name=value` of the first cookie a response sets whose name starts with `prefix`.
+pub fn cookie_set(response: &Response, prefix: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(prefix))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
 pub async fn body(response: Response) -> Value {
     response.json().await.expect("a JSON body")
 }
