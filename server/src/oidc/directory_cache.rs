@@ -3,7 +3,7 @@
 //! once per `key_refetch_interval` per directory, so a key rotation never fails a sign-in and a
 //! flood of unknown `kid`s cannot make Gatehouse hammer the directory.
 
-use super::{failure, OidcFailure};
+use super::{failure, EntraClient, OidcFailure, Registration};
 use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::IssuerUrl;
 use std::collections::HashMap;
@@ -20,6 +20,20 @@ struct Entry {
     fetched_at: Instant,
     /// When an unknown key last made the keys be fetched again.
     keys_refetched_at: Option<Instant>,
+    /// Clients built from `metadata`, by registration (`client_key`).
+    clients: HashMap<String, Arc<EntraClient>>,
+}
+
+/// At most this many clients are kept per directory (one per registration that signs in there).
+const MAX_CLIENTS: usize = 256;
+
+fn client_key(registration: &Registration<'_>) -> String {
+    [
+        registration.client_id,
+        registration.client_secret,
+        registration.redirect_uri,
+    ]
+    .join("\n")
 }
 
 pub struct DirectoryCache {
@@ -101,6 +115,7 @@ impl DirectoryCache {
                 metadata: metadata.clone(),
                 fetched_at: Instant::now(),
                 keys_refetched_at: None,
+                clients: HashMap::new(),
             },
         );
         Ok(metadata)
@@ -143,7 +158,108 @@ impl DirectoryCache {
         let refreshed = Arc::new((*current).clone().set_jwks(keys));
         if let Some(entry) = lock(&self.entries).get_mut(issuer) {
             entry.metadata = refreshed.clone();
+            entry.clients.clear();
         }
         super::validate::has_key(&refreshed, kid).then_some(refreshed)
+    }
+
+    /// The OpenID Connect client for `registration` at the directory `metadata` describes:
+    /// built once per registration and document (building copies the whole document and parses
+    /// its addresses), then shared by every sign-in.
+    pub fn client(
+        &self,
+        issuer: &str,
+        metadata: &Arc<CoreProviderMetadata>,
+        registration: &Registration<'_>,
+    ) -> Result<Arc<EntraClient>, OidcFailure> {
+        let key = client_key(registration);
+        let cached = lock(&self.entries).get(issuer).and_then(|entry| {
+            Arc::ptr_eq(&entry.metadata, metadata)
+                .then(|| entry.clients.get(&key).cloned())
+                .flatten()
+        });
+        if let Some(client) = cached {
+            return Ok(client);
+        }
+        let client = Arc::new(registration.client(metadata)?);
+        if let Some(entry) = lock(&self.entries).get_mut(issuer) {
+            if Arc::ptr_eq(&entry.metadata, metadata) {
+                if entry.clients.len() >= MAX_CLIENTS {
+                    entry.clients.clear();
+                }
+                entry.clients.insert(key, client.clone());
+            }
+        }
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metadata(issuer: &str) -> Arc<CoreProviderMetadata> {
+        let document = serde_json::json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/keys"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        Arc::new(serde_json::from_value(document).expect("a discovery document"))
+    }
+
+    fn cached(cache: &DirectoryCache, issuer: &str, metadata: &Arc<CoreProviderMetadata>) {
+        lock(&cache.entries).insert(
+            issuer.to_string(),
+            Entry {
+                metadata: metadata.clone(),
+                fetched_at: Instant::now(),
+                keys_refetched_at: None,
+                clients: HashMap::new(),
+            },
+        );
+    }
+
+    fn registration<'a>(client_secret: &'a str) -> Registration<'a> {
+        Registration {
+            authority_host: "https://login.example",
+            tenant_id: "tenant",
+            client_id: "client",
+            client_secret,
+            redirect_uri: "https://gatehouse.example/auth/callback",
+        }
+    }
+
+    #[test]
+    fn a_registration_reuses_its_client_until_the_document_or_its_credentials_change() {
+        let cache = DirectoryCache::default();
+        let issuer = "https://login.example/tenant/v2.0";
+        let first = metadata(issuer);
+        cached(&cache, issuer, &first);
+
+        let client = cache.client(issuer, &first, &registration("one")).unwrap();
+        let again = cache.client(issuer, &first, &registration("one")).unwrap();
+        assert!(Arc::ptr_eq(&client, &again), "built once, then shared");
+
+        let new_secret = cache.client(issuer, &first, &registration("two")).unwrap();
+        assert!(
+            !Arc::ptr_eq(&client, &new_secret),
+            "a new secret gets its own client"
+        );
+
+        // The keys were fetched again: the document was replaced.
+        let second = metadata(issuer);
+        cached(&cache, issuer, &second);
+        let rebuilt = cache.client(issuer, &second, &registration("one")).unwrap();
+        assert!(
+            !Arc::ptr_eq(&client, &rebuilt),
+            "a new document, a new client"
+        );
+        // A sign-in still holding the old document gets a client of its own, not the cache's.
+        let stale = cache.client(issuer, &first, &registration("one")).unwrap();
+        assert!(!Arc::ptr_eq(&stale, &rebuilt));
     }
 }

@@ -147,8 +147,9 @@ pub async fn begin(
     registration: &Registration<'_>,
     login_hint: Option<&str>,
 ) -> Result<Started, OidcFailure> {
-    let metadata = directories.metadata(http, &registration.issuer()).await?;
-    let client = registration.client(&metadata)?;
+    let issuer = registration.issuer();
+    let metadata = directories.metadata(http, &issuer).await?;
+    let client = directories.client(&issuer, &metadata, registration)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
@@ -190,7 +191,7 @@ pub async fn finish(
 ) -> Result<Identity, OidcFailure> {
     let issuer = registration.issuer();
     let mut metadata = directories.metadata(http, &issuer).await?;
-    let client = registration.client(&metadata)?;
+    let client = directories.client(&issuer, &metadata, registration)?;
     let response = client
         .exchange_code(AuthorizationCode::new(completion.code.to_string()))
         .map_err(|e| failure("provider_metadata", "The directory has no token endpoint.", e))?
