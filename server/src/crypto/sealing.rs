@@ -80,8 +80,10 @@ impl SealingKey {
     }
 
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, SealingError> {
+        // A random 192-bit nonce never repeats in practice. The thread's generator is a CSPRNG
+        // seeded from the operating system: no system call per seal, as `OsRng` would make.
         let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        rand::thread_rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .0
             .encrypt(

@@ -236,7 +236,7 @@ impl Storage {
 
     /// Copies what the SQLite write-ahead log holds into the database file, without waiting for
     /// readers or the writer, so the writer never stops to do it in the middle of a request.
-    /// Run every second by the server; nothing to do on PostgreSQL.
+    /// Run ten times a second by the server; nothing to do on PostgreSQL.
     pub async fn checkpoint(&self) -> StorageResult<()> {
         if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
