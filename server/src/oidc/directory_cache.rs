@@ -109,16 +109,21 @@ impl DirectoryCache {
                     )
                 })?,
         );
+        self.remember(issuer, metadata.clone());
+        Ok(metadata)
+    }
+
+    /// Keeps a freshly read discovery document, in place of what the directory had.
+    fn remember(&self, issuer: &str, metadata: Arc<CoreProviderMetadata>) {
         lock(&self.entries).insert(
             issuer.to_string(),
             Entry {
-                metadata: metadata.clone(),
+                metadata,
                 fetched_at: Instant::now(),
                 keys_refetched_at: None,
                 clients: HashMap::new(),
             },
         );
-        Ok(metadata)
     }
 
     /// Reads the directory's keys again because a token names `kid`, which the cached keys lack.
@@ -211,18 +216,6 @@ mod tests {
         Arc::new(serde_json::from_value(document).expect("a discovery document"))
     }
 
-    fn cached(cache: &DirectoryCache, issuer: &str, metadata: &Arc<CoreProviderMetadata>) {
-        lock(&cache.entries).insert(
-            issuer.to_string(),
-            Entry {
-                metadata: metadata.clone(),
-                fetched_at: Instant::now(),
-                keys_refetched_at: None,
-                clients: HashMap::new(),
-            },
-        );
-    }
-
     fn registration<'a>(client_secret: &'a str) -> Registration<'a> {
         Registration {
             authority_host: "https://login.example",
@@ -238,7 +231,7 @@ mod tests {
         let cache = DirectoryCache::default();
         let issuer = "https://login.example/tenant/v2.0";
         let first = metadata(issuer);
-        cached(&cache, issuer, &first);
+        cache.remember(issuer, first.clone());
 
         let client = cache.client(issuer, &first, &registration("one")).unwrap();
         let again = cache.client(issuer, &first, &registration("one")).unwrap();
@@ -252,7 +245,7 @@ mod tests {
 
         // The keys were fetched again: the document was replaced.
         let second = metadata(issuer);
-        cached(&cache, issuer, &second);
+        cache.remember(issuer, second.clone());
         let rebuilt = cache.client(issuer, &second, &registration("one")).unwrap();
         assert!(
             !Arc::ptr_eq(&client, &rebuilt),
