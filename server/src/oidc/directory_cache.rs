@@ -243,7 +243,7 @@ mod tests {
             "a new secret gets its own client"
         );
 
-        // The keys were fetched again: the document was replaced.
+        // The document was read again (its day was up): a new document replaces the old one.
         let second = metadata(issuer);
         cache.remember(issuer, second.clone());
         let rebuilt = cache.client(issuer, &second, &registration("one")).unwrap();
