@@ -2,9 +2,14 @@
 
 use super::audit::{self, Actor, AuditEntry};
 use super::sign_in_states::{UsedState, MARK_USED};
-use super::{unique_as, SessionRecord, Storage, StorageError, StorageResult};
+use super::{inline, unique_as, SessionRecord, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
+
+/// Keeps a sign-in's state as used, its hash at `$16` and expiry at `$17`
+/// (`record_sso_sign_in`).
+static KEEP_USED: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{MARK_USED} ($16, $17)"));
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectionRecord {
@@ -176,9 +181,9 @@ impl Storage {
 
     /// A successful SSO sign-in, all or nothing: its state kept as used, the audit entry, the
     /// member's last sign-in, and the new session (ending the one it replaces). Sent as one
-    /// statement on PostgreSQL and in one transaction of one batch on SQLite: sign-ins spend
-    /// their time waiting on these round trips. A state used already is a `Conflict("state")`
-    /// and writes nothing.
+    /// statement on PostgreSQL, and run in place as one transaction on SQLite (`inline`):
+    /// sign-ins spend their time waiting on these round trips. A state used already is a
+    /// `Conflict("state")` and writes nothing.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_sso_sign_in(
         &self,
@@ -196,18 +201,50 @@ impl Storage {
         const END_OLD_SESSION: &str = "DELETE FROM web_session WHERE id = $15";
         const START_SESSION: &str =
             "INSERT INTO web_session (id, data, expires_at) VALUES ($12, $13, $14)";
-        let sql = match self.backend {
-            super::Backend::Sqlite => format!(
-                "BEGIN IMMEDIATE; {MARK_USED} ($16, $17); {}; {TOUCH_MEMBER}; {END_OLD_SESSION}; \
-                 {START_SESSION}; COMMIT",
-                audit::INSERT
-            ),
-            super::Backend::Postgres => format!(
-                "WITH used AS ({MARK_USED} ($16, $17)), audited AS ({}), touched AS ({TOUCH_MEMBER}), \
-                 ended AS ({END_OLD_SESSION}) {START_SESSION}",
-                audit::INSERT
-            ),
-        };
+        if let Some(mut inline) = self.inline().await? {
+            let at = to_millis(now);
+            let values: [&dyn rusqlite::ToSql; 17] = [
+                &entry.organization_id,
+                &actor.label,
+                &entry.action,
+                &entry.target,
+                &entry.outcome,
+                &entry.detail,
+                &actor.client_addr,
+                &at,
+                &at,
+                &member_id,
+                &organization_id,
+                &session.id,
+                &session.data,
+                &session.expires_at,
+                &replaces,
+                &used.state_hash,
+                &used.expires_at,
+            ];
+            let statements = [
+                KEEP_USED.as_str(),
+                audit::INSERT,
+                TOUCH_MEMBER,
+                END_OLD_SESSION,
+                START_SESSION,
+            ];
+            return inline
+                .execute_transaction(&statements, &values)
+                .map_err(|e| {
+                    if inline::is_unique_violation(&e) {
+                        StorageError::Conflict("state")
+                    } else {
+                        StorageError::Inline(e)
+                    }
+                });
+        }
+        let sql = format!(
+            "WITH used AS ({}), audited AS ({}), touched AS ({TOUCH_MEMBER}), \
+             ended AS ({END_OLD_SESSION}) {START_SESSION}",
+            KEEP_USED.as_str(),
+            audit::INSERT
+        );
         let statement = audit::bind_entry(sqlx::query(sqlx::AssertSqlSafe(sql)), actor, entry, now)
             .bind(to_millis(now))
             .bind(member_id)

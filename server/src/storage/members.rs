@@ -34,6 +34,25 @@ impl MemberRecord {
     pub fn is_active_admin(&self) -> bool {
         self.role == "admin" && self.status == "active"
     }
+
+    /// A row of `COLUMNS`, in their order, from SQLite's in-place connection.
+    fn from_inline_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(MemberRecord {
+            id: row.get(0)?,
+            organization_id: row.get(1)?,
+            email: row.get(2)?,
+            display_name: row.get(3)?,
+            role: row.get(4)?,
+            status: row.get(5)?,
+            directory_tenant_id: row.get(6)?,
+            directory_object_id: row.get(7)?,
+            directory_upn: row.get(8)?,
+            sso_enabled: row.get(9)?,
+            last_sso_sign_in_at: row.get(10)?,
+            created_at: row.get(11)?,
+            updated_at: row.get(12)?,
+        })
+    }
 }
 
 pub struct NewMember<'a> {
@@ -113,8 +132,15 @@ impl Storage {
         tenant_id: &str,
         object_id: &str,
     ) -> StorageResult<Option<MemberRecord>> {
+        if let Some(inline) = self.inline().await? {
+            return Ok(inline.query_optional(
+                &BY_DIRECTORY_IDENTITY,
+                &[&organization_id, &tenant_id, &object_id],
+                MemberRecord::from_inline_row,
+            )?);
+        }
         find_by_directory_identity(
-            &mut *self.read_hot().await?,
+            &mut *self.read().await?,
             organization_id,
             tenant_id,
             object_id,
@@ -842,21 +868,28 @@ pub(super) async fn member_by_id(
     .await?)
 }
 
+/// The member mapped to a directory user: the organization at `$1`, the pair at `$2`, `$3`.
+static BY_DIRECTORY_IDENTITY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS} FROM member \
+         WHERE organization_id = $1 AND directory_tenant_id = $2 AND directory_object_id = $3"
+    )
+});
+
 pub(super) async fn find_by_directory_identity(
     conn: &mut sqlx::AnyConnection,
     organization_id: &str,
     tenant_id: &str,
     object_id: &str,
 ) -> StorageResult<Option<MemberRecord>> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM member \
-         WHERE organization_id = $1 AND directory_tenant_id = $2 AND directory_object_id = $3"
-    )))
-    .bind(organization_id)
-    .bind(tenant_id)
-    .bind(object_id)
-    .fetch_optional(conn)
-    .await?)
+    Ok(
+        sqlx::query_as(sqlx::AssertSqlSafe(BY_DIRECTORY_IDENTITY.as_str()))
+            .bind(organization_id)
+            .bind(tenant_id)
+            .bind(object_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// A search as PostgreSQL's trigram index serves it (a `LIKE` pattern): the condition with the

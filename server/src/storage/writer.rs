@@ -4,6 +4,7 @@
 //! outside sqlx's pool: a pool pings every connection it takes back, which on SQLite is one more
 //! round trip to the connection's worker thread after every write.
 
+use super::inline::InlineConnection;
 use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
 use sqlx::{Any, AnyPool, Executor};
@@ -27,18 +28,30 @@ impl std::fmt::Debug for Writer {
 }
 
 /// SQLite's writing connection, and whether a transaction may still be open on it: one whose
-/// holder went away (an error, or a request dropped half-way) before it committed.
+/// holder went away (an error, or a request dropped half-way) before it committed. Beside it,
+/// the connection the sign-in path writes on in place (`inline`), under the same lock.
 pub(super) struct SqliteWriter {
     conn: AnyConnection,
     in_transaction: bool,
+    inline: InlineConnection,
 }
 
 impl Writer {
-    pub(super) fn sqlite(conn: AnyConnection) -> Self {
+    pub(super) fn sqlite(conn: AnyConnection, inline: InlineConnection) -> Self {
         Writer::Sqlite(Arc::new(Mutex::new(SqliteWriter {
             conn,
             in_transaction: false,
+            inline,
         })))
+    }
+
+    /// On SQLite, the in-place connection, held with the writer's lock: no other write runs
+    /// until it is dropped. `None` on PostgreSQL.
+    pub(super) async fn inline(&self) -> Result<Option<InlineWriter>, sqlx::Error> {
+        Ok(match self {
+            Writer::Pool(_) => None,
+            Writer::Sqlite(writer) => Some(InlineWriter(lock(writer).await?)),
+        })
     }
 
     /// The writing connection, for writes that need no transaction of their own.
@@ -84,6 +97,22 @@ async fn lock(
         writer.in_transaction = false;
     }
     Ok(writer)
+}
+
+/// SQLite's in-place connection, holding the writer's lock while it lives.
+pub(super) struct InlineWriter(OwnedMutexGuard<SqliteWriter>);
+
+impl Deref for InlineWriter {
+    type Target = InlineConnection;
+    fn deref(&self) -> &InlineConnection {
+        &self.0.inline
+    }
+}
+
+impl DerefMut for InlineWriter {
+    fn deref_mut(&mut self) -> &mut InlineConnection {
+        &mut self.0.inline
+    }
 }
 
 pub(super) enum WriteConnection {

@@ -1,0 +1,155 @@
+//! The sign-in path's statements on SQLite, run in place. sqlx runs every SQLite connection on
+//! a worker thread of its own: each statement is a message to that thread and its answer one
+//! back, two thread switches that a sign-in paid twice (its member lookup, then its write) and
+//! that cost more than the statements themselves. Here those two steps run on a second
+//! connection to the same database (rusqlite), on the calling thread, and only while the writing
+//! connection's lock is held (`writer::Writer::inline`), so writes still go one at a time.
+//!
+//! Both are point statements over a warm page cache, tens of microseconds. Nothing slow may run
+//! here: this connection never checkpoints inside a request (`Storage::checkpoint` keeps the
+//! write-ahead log bounded, on sqlx's threads), and it waits for no other writer, since it
+//! writes only under the writer's lock.
+
+use rusqlite::{Connection, OpenFlags, Statement, ToSql};
+use std::path::Path;
+
+/// How long the log may grow before this connection checkpoints it itself, inside a request.
+/// Only reached if the server's own checkpoints stop (four times their bound).
+const LOG_BACKSTOP_PAGES: i64 = 4 * super::LOG_BOUND_PAGES;
+
+pub(super) struct InlineConnection(Connection);
+
+impl InlineConnection {
+    /// Opens the database file that the writing connection (which created it) uses.
+    pub(super) fn open(path: &Path) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // The same durability as sqlx's connections (`sqlite_settings`).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", LOG_BACKSTOP_PAGES)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(InlineConnection(conn))
+    }
+
+    /// The first row of `sql` (numbered `$n` parameters, `values[n - 1]` bound to each), read by
+    /// `read`.
+    pub(super) fn query_optional<T>(
+        &self,
+        sql: &str,
+        values: &[&dyn ToSql],
+        read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        let mut statement = self.0.prepare_cached(sql)?;
+        bind_numbered(&mut statement, values)?;
+        let mut rows = statement.raw_query();
+        match rows.next()? {
+            Some(row) => read(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `statements` as one transaction (`BEGIN IMMEDIATE`), all or nothing; each takes its
+    /// numbered `$n` parameters from `values`, as in one script.
+    pub(super) fn execute_transaction(
+        &mut self,
+        statements: &[&str],
+        values: &[&dyn ToSql],
+    ) -> rusqlite::Result<()> {
+        // Rolled back when dropped before `commit`, should a statement fail.
+        let tx = self
+            .0
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for sql in statements {
+            let mut statement = tx.prepare_cached(sql)?;
+            bind_numbered(&mut statement, values)?;
+            statement.raw_execute()?;
+        }
+        tx.commit()
+    }
+}
+
+/// Whether `e` is a broken uniqueness rule (a primary key or a unique index).
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
+}
+
+/// Binds `values[n - 1]` to each parameter `$n` of `statement`: the numbering the SQL shared
+/// with sqlx uses (for SQLite, `$16` is a parameter named "$16", not the 16th).
+fn bind_numbered(statement: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    for index in 1..=statement.parameter_count() {
+        let number = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=values.len()).contains(n))
+            .ok_or(rusqlite::Error::InvalidParameterCount(index, values.len()))?;
+        statement.raw_bind_parameter(index, values[number - 1])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> (tempfile::TempDir, InlineConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inline.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; \
+                 CREATE TABLE pair (a TEXT PRIMARY KEY, b INTEGER NOT NULL)",
+            )
+            .unwrap();
+        let conn = InlineConnection::open(&path).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn numbered_parameters_take_their_own_values_whatever_their_order() {
+        let (_dir, mut conn) = open();
+        conn.execute_transaction(
+            &["INSERT INTO pair (b, a) VALUES ($3, $1)"],
+            &[&"first", &"unused", &7_i64],
+        )
+        .unwrap();
+        let b = conn
+            .query_optional("SELECT b FROM pair WHERE a = $2", &[&0, &"first"], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap();
+        assert_eq!(b, Some(7));
+    }
+
+    #[test]
+    fn a_failing_statement_leaves_nothing_of_its_transaction() {
+        let (_dir, mut conn) = open();
+        let twice = ["INSERT INTO pair (a, b) VALUES ($1, 1)"; 2];
+        let e = conn.execute_transaction(&twice, &[&"x"]).unwrap_err();
+        assert!(is_unique_violation(&e), "{e}");
+        let rows = conn
+            .query_optional("SELECT COUNT(*) FROM pair", &[], |row| row.get::<_, i64>(0))
+            .unwrap();
+        assert_eq!(rows, Some(0));
+        // The connection is usable again: no transaction was left open.
+        conn.execute_transaction(&["INSERT INTO pair (a, b) VALUES ($1, 1)"], &[&"x"])
+            .unwrap();
+    }
+
+    #[test]
+    fn a_parameter_without_a_value_is_an_error_not_a_null() {
+        let (_dir, mut conn) = open();
+        let e = conn
+            .execute_transaction(&["INSERT INTO pair (a, b) VALUES ($1, $2)"], &[&"x"])
+            .unwrap_err();
+        assert!(matches!(e, rusqlite::Error::InvalidParameterCount(2, 1)));
+    }
+}
