@@ -204,11 +204,15 @@ mod tests {
     use super::*;
 
     fn metadata(issuer: &str) -> Arc<CoreProviderMetadata> {
+        metadata_with_keys_at(issuer, &format!("{issuer}/keys"))
+    }
+
+    fn metadata_with_keys_at(issuer: &str, jwks_uri: &str) -> Arc<CoreProviderMetadata> {
         let document = serde_json::json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": format!("{issuer}/token"),
-            "jwks_uri": format!("{issuer}/keys"),
+            "jwks_uri": jwks_uri,
             "response_types_supported": ["code"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -254,5 +258,54 @@ mod tests {
         // A sign-in still holding the old document gets a client of its own, not the cache's.
         let stale = cache.client(issuer, &first, &registration("one")).unwrap();
         assert!(!Arc::ptr_eq(&stale, &rebuilt));
+    }
+
+    #[tokio::test]
+    async fn keys_read_again_for_a_new_key_give_every_registration_a_new_client() {
+        // The directory's keys, now with the key "rotated-in" that the cached document lacks.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let keys_at = format!("http://{}/keys", listener.local_addr().unwrap());
+        let public = {
+            use rsa::pkcs1::DecodeRsaPrivateKey;
+            let pem = include_str!("testdata/unit-test-signing-key.pem");
+            rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+                .unwrap()
+                .to_public_key()
+        };
+        let jwks = {
+            use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+            use rsa::traits::PublicKeyParts;
+            serde_json::json!({"keys": [{
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": "rotated-in",
+                "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+                "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+            }]})
+        };
+        let keys = axum::Router::new().route(
+            "/keys",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, keys).await });
+
+        let cache = DirectoryCache::default();
+        let issuer = "https://login.example/tenant/v2.0";
+        let before = metadata_with_keys_at(issuer, &keys_at);
+        cache.remember(issuer, before.clone());
+        let client = cache.client(issuer, &before, &registration("one")).unwrap();
+
+        let after = cache
+            .refresh_keys(&reqwest::Client::new(), issuer, "rotated-in")
+            .await
+            .expect("the new key is found");
+        let rebuilt = cache.client(issuer, &after, &registration("one")).unwrap();
+        assert!(
+            !Arc::ptr_eq(&client, &rebuilt),
+            "a client holding the old keys is not handed out with the new document"
+        );
+        let again = cache.client(issuer, &after, &registration("one")).unwrap();
+        assert!(Arc::ptr_eq(&rebuilt, &again), "then shared again");
     }
 }

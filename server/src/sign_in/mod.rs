@@ -57,13 +57,22 @@ pub fn new_reference() -> String {
 
 /// The page for a callback whose state was answered before.
 pub fn already_used() -> Response {
+    expired_or_used().into_response()
+}
+
+fn expired_or_used() -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "Sign-in expired",
         "This sign-in has expired or was already used. Start the sign-in again.",
     )
     .with_retry("/signin")
-    .into_response()
+}
+
+/// The page for a callback whose state was used before, with the reference of the audit entry
+/// that recorded the replay.
+fn replayed(reference: &str) -> Response {
+    expired_or_used().with_reference(reference).into_response()
 }
 
 fn too_many() -> Problem {
@@ -180,6 +189,7 @@ async fn start(
                 // No state came back yet: never a replay.
                 let reference = record_failure(state, org, &actor, None, "-", f.reason, &f.message)
                     .await
+                    .ok()
                     .unwrap_or_default();
                 return Err(Problem::new(
                     StatusCode::BAD_GATEWAY,
@@ -209,8 +219,8 @@ pub enum Answer<'a> {
 }
 
 /// Writes a failed sign-in to the audit log and as the connection's last error, with the state
-/// it came back with (if any) as used; answers the reference shown to the person, or `None`
-/// when that state had been used before (a replay, audited as one).
+/// it came back with (if any) as used; answers the reference shown to the person, or, when that
+/// state had been used before (a replay, audited as one), the page that says so.
 async fn record_failure(
     state: &AppState,
     org: &OrganizationRecord,
@@ -219,7 +229,7 @@ async fn record_failure(
     target: &str,
     reason: &str,
     message: &str,
-) -> Option<String> {
+) -> Result<String, Response> {
     let reference = new_reference();
     let detail = format!("ref {reference}: {reason}");
     let entry = AuditEntry {
@@ -239,11 +249,11 @@ async fn record_failure(
         )
         .await
     {
-        Ok(true) => Some(reference),
-        Ok(false) => None,
+        Ok(true) => Ok(reference),
+        Ok(false) => Err(replayed(&reference)),
         Err(e) => {
             tracing::error!(error = %e, reference, "recording a failed sign-in failed");
-            Some(reference)
+            Ok(reference)
         }
     }
 }
@@ -279,7 +289,7 @@ pub async fn complete(
     let active = match active_connection(state, target) {
         Ok(Some(active)) => active,
         Ok(None) => {
-            let Some(reference) = record_failure(
+            let reference = match record_failure(
                 state,
                 org,
                 &anonymous,
@@ -289,8 +299,9 @@ pub async fn complete(
                 "SSO is not active",
             )
             .await
-            else {
-                return already_used();
+            {
+                Ok(reference) => reference,
+                Err(replayed) => return replayed,
             };
             return refusal_page(Refusal::SsoDisabled, Some(&reference)).into_response();
         }
@@ -310,7 +321,7 @@ pub async fn complete(
                 Some(c) => format!("provider_error AADSTS{c}"),
                 None => format!("provider_error {error}"),
             };
-            let Some(reference) = record_failure(
+            let reference = match record_failure(
                 state,
                 org,
                 &anonymous,
@@ -320,8 +331,9 @@ pub async fn complete(
                 "The directory refused the sign-in",
             )
             .await
-            else {
-                return already_used();
+            {
+                Ok(reference) => reference,
+                Err(replayed) => return replayed,
             };
             let message = match guidance {
                 Some(g) => format!("Your directory refused the sign-in. Your admin can fix it: {g}"),
@@ -351,11 +363,12 @@ pub async fn complete(
     {
         Ok(identity) => identity,
         Err(f) => {
-            let Some(reference) =
-                record_failure(state, org, &anonymous, used, "-", f.reason, &f.message).await
-            else {
-                return already_used();
-            };
+            let reference =
+                match record_failure(state, org, &anonymous, used, "-", f.reason, &f.message).await
+                {
+                    Ok(reference) => reference,
+                    Err(replayed) => return replayed,
+                };
             return Problem::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", format!("{} Nothing was changed. Try again; if it keeps happening, give the reference to your admin.", f.message))
                 .with_reference(&reference)
                 .with_details(f.details)
@@ -391,7 +404,7 @@ pub async fn complete(
     let admitted = match admitted {
         Ok(m) => m,
         Err(refusal) => {
-            let Some(reference) = record_failure(
+            let reference = match record_failure(
                 state,
                 org,
                 &actor,
@@ -401,8 +414,9 @@ pub async fn complete(
                 refusal.message(),
             )
             .await
-            else {
-                return already_used();
+            {
+                Ok(reference) => reference,
+                Err(replayed) => return replayed,
             };
             return refusal_page(refusal, Some(&reference)).into_response();
         }
@@ -522,8 +536,22 @@ async fn admit(
         .await
     {
         if matches!(e, StorageError::Conflict("state")) {
-            // Another callback with the same state got there first.
-            return already_used();
+            // Another callback with the same state got there first (a directory that redeemed
+            // its code twice): audited as a replay.
+            let replay = record_failure(
+                state,
+                org,
+                actor,
+                Some(attempt.used_state()),
+                target,
+                "replay",
+                "The sign-in's state was used before",
+            )
+            .await;
+            return match replay {
+                Err(replayed) => replayed,
+                Ok(reference) => replayed(&reference),
+            };
         }
         tracing::error!(error = %e, reference, "recording the sign-in failed");
         return Problem::internal(&reference).into_response();
