@@ -1,3 +1,4 @@
+use super::values::{self, Value};
 use super::{PageRequest, Paged, Storage, StorageResult};
 use crate::clock::to_millis;
 use sqlx::AnyConnection;
@@ -67,6 +68,24 @@ pub(super) const INSERT: &str = "INSERT INTO audit_event \
      (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
+/// An entry's values, for `INSERT`'s `$1` to `$8`.
+pub(super) fn entry_values<'q>(
+    actor: &'q Actor,
+    entry: &AuditEntry<'q>,
+    now: OffsetDateTime,
+) -> [Value<'q>; 8] {
+    [
+        entry.organization_id.into(),
+        actor.label.as_str().into(),
+        entry.action.into(),
+        entry.target.into(),
+        entry.outcome.into(),
+        entry.detail.into(),
+        actor.client_addr.as_str().into(),
+        to_millis(now).into(),
+    ]
+}
+
 /// Binds an entry's values to `$1` to `$8` of a statement starting with `INSERT`.
 pub(super) fn bind_entry<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
@@ -74,15 +93,7 @@ pub(super) fn bind_entry<'q>(
     entry: &AuditEntry<'q>,
     now: OffsetDateTime,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    query
-        .bind(entry.organization_id)
-        .bind(&actor.label)
-        .bind(entry.action)
-        .bind(entry.target)
-        .bind(entry.outcome)
-        .bind(entry.detail)
-        .bind(&actor.client_addr)
-        .bind(to_millis(now))
+    values::bind_all(query, &entry_values(actor, entry, now))
 }
 
 /// Writes the entry on `conn`, inside the caller's transaction when it has one.

@@ -2,6 +2,7 @@
 
 use super::audit::{self, Actor, AuditEntry};
 use super::sign_in_states::{UsedState, MARK_USED};
+use super::values;
 use super::{inline, unique_as, SessionRecord, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
@@ -201,27 +202,20 @@ impl Storage {
         const END_OLD_SESSION: &str = "DELETE FROM web_session WHERE id = $15";
         const START_SESSION: &str =
             "INSERT INTO web_session (id, data, expires_at) VALUES ($12, $13, $14)";
+        // `$1` to `$8` the audit entry's, then the sign-in's own.
+        let mut values = audit::entry_values(actor, entry, now).to_vec();
+        values.extend::<[values::Value<'_>; 9]>([
+            to_millis(now).into(),
+            member_id.into(),
+            organization_id.into(),
+            session.id.into(),
+            session.data.into(),
+            session.expires_at.into(),
+            replaces.into(),
+            used.state_hash.into(),
+            used.expires_at.into(),
+        ]);
         if let Some(mut inline) = self.inline().await? {
-            let at = to_millis(now);
-            let values: [&dyn rusqlite::ToSql; 17] = [
-                &entry.organization_id,
-                &actor.label,
-                &entry.action,
-                &entry.target,
-                &entry.outcome,
-                &entry.detail,
-                &actor.client_addr,
-                &at,
-                &at,
-                &member_id,
-                &organization_id,
-                &session.id,
-                &session.data,
-                &session.expires_at,
-                &replaces,
-                &used.state_hash,
-                &used.expires_at,
-            ];
             let statements = [
                 KEEP_USED.as_str(),
                 audit::INSERT,
@@ -245,16 +239,7 @@ impl Storage {
             KEEP_USED.as_str(),
             audit::INSERT
         );
-        let statement = audit::bind_entry(sqlx::query(sqlx::AssertSqlSafe(sql)), actor, entry, now)
-            .bind(to_millis(now))
-            .bind(member_id)
-            .bind(organization_id)
-            .bind(session.id)
-            .bind(session.data)
-            .bind(session.expires_at)
-            .bind(replaces)
-            .bind(used.state_hash)
-            .bind(used.expires_at);
+        let statement = values::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values);
         self.write()
             .await?
             .execute_transaction(statement)

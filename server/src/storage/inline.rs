@@ -10,7 +10,8 @@
 //! write-ahead log bounded, on sqlx's threads), and it waits for no other writer, since it
 //! writes only under the writer's lock.
 
-use rusqlite::{Connection, OpenFlags, Statement, ToSql};
+use super::values::Value;
+use rusqlite::{Connection, OpenFlags, Statement};
 use std::path::Path;
 
 /// How long the log may grow before this connection checkpoints it itself, inside a request.
@@ -38,7 +39,7 @@ impl InlineConnection {
     pub(super) fn query_optional<T>(
         &self,
         sql: &str,
-        values: &[&dyn ToSql],
+        values: &[Value<'_>],
         read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<Option<T>> {
         let mut statement = self.0.prepare_cached(sql)?;
@@ -55,7 +56,7 @@ impl InlineConnection {
     pub(super) fn execute_transaction(
         &mut self,
         statements: &[&str],
-        values: &[&dyn ToSql],
+        values: &[Value<'_>],
     ) -> rusqlite::Result<()> {
         // Rolled back when dropped before `commit`, should a statement fail.
         let tx = self
@@ -82,7 +83,7 @@ pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// Binds `values[n - 1]` to each parameter `$n` of `statement`: the numbering the SQL shared
 /// with sqlx uses (for SQLite, `$16` is a parameter named "$16", not the 16th).
-fn bind_numbered(statement: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+fn bind_numbered(statement: &mut Statement<'_>, values: &[Value<'_>]) -> rusqlite::Result<()> {
     for index in 1..=statement.parameter_count() {
         let number = statement
             .parameter_name(index)
@@ -118,13 +119,15 @@ mod tests {
         let (_dir, mut conn) = open();
         conn.execute_transaction(
             &["INSERT INTO pair (b, a) VALUES ($3, $1)"],
-            &[&"first", &"unused", &7_i64],
+            &["first".into(), "unused".into(), 7_i64.into()],
         )
         .unwrap();
         let b = conn
-            .query_optional("SELECT b FROM pair WHERE a = $2", &[&0, &"first"], |row| {
-                row.get::<_, i64>(0)
-            })
+            .query_optional(
+                "SELECT b FROM pair WHERE a = $2",
+                &[0_i64.into(), "first".into()],
+                |row| row.get::<_, i64>(0),
+            )
             .unwrap();
         assert_eq!(b, Some(7));
     }
@@ -133,14 +136,14 @@ mod tests {
     fn a_failing_statement_leaves_nothing_of_its_transaction() {
         let (_dir, mut conn) = open();
         let twice = ["INSERT INTO pair (a, b) VALUES ($1, 1)"; 2];
-        let e = conn.execute_transaction(&twice, &[&"x"]).unwrap_err();
+        let e = conn.execute_transaction(&twice, &["x".into()]).unwrap_err();
         assert!(is_unique_violation(&e), "{e}");
         let rows = conn
             .query_optional("SELECT COUNT(*) FROM pair", &[], |row| row.get::<_, i64>(0))
             .unwrap();
         assert_eq!(rows, Some(0));
         // The connection is usable again: no transaction was left open.
-        conn.execute_transaction(&["INSERT INTO pair (a, b) VALUES ($1, 1)"], &[&"x"])
+        conn.execute_transaction(&["INSERT INTO pair (a, b) VALUES ($1, 1)"], &["x".into()])
             .unwrap();
     }
 
@@ -148,7 +151,7 @@ mod tests {
     fn a_parameter_without_a_value_is_an_error_not_a_null() {
         let (_dir, mut conn) = open();
         let e = conn
-            .execute_transaction(&["INSERT INTO pair (a, b) VALUES ($1, $2)"], &[&"x"])
+            .execute_transaction(&["INSERT INTO pair (a, b) VALUES ($1, $2)"], &["x".into()])
             .unwrap_err();
         assert!(matches!(e, rusqlite::Error::InvalidParameterCount(2, 1)));
     }

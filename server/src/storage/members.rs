@@ -135,7 +135,7 @@ impl Storage {
         if let Some(inline) = self.inline().await? {
             return Ok(inline.query_optional(
                 &BY_DIRECTORY_IDENTITY,
-                &[&organization_id, &tenant_id, &object_id],
+                &[organization_id.into(), tenant_id.into(), object_id.into()],
                 MemberRecord::from_inline_row,
             )?);
         }

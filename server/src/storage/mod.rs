@@ -14,6 +14,7 @@ mod sessions;
 mod setup_links;
 mod sign_in_cache;
 mod sign_in_states;
+mod values;
 mod writer;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
