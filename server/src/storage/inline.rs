@@ -27,7 +27,8 @@ impl InlineConnection {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // The same durability as sqlx's connections (`sqlite_settings`).
+        // The same settings as sqlx's connections (`sqlite_settings`).
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "wal_autocheckpoint", LOG_BACKSTOP_PAGES)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -144,6 +144,10 @@ async fn sqlite_connection(url: &str) -> Result<sqlx::AnyConnection, sqlx::Error
 }
 
 async fn sqlite_settings(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    // Write-ahead logging lets readers and the writer work at the same time. Set on every
+    // connection, not only the first: one that has not read yet would not know the database
+    // uses it, and a checkpoint on it would do nothing.
+    sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await?;
     // With write-ahead logging, NORMAL keeps every committed transaction through a crash of
     // Gatehouse; only a power loss may drop the last few.
     sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
@@ -211,13 +215,7 @@ impl Storage {
     async fn migrate(&self) -> StorageResult<()> {
         let mut conn = self.write().await?;
         match self.backend {
-            Backend::Sqlite => {
-                // Write-ahead logging lets readers and the writer work at the same time.
-                sqlx::query("PRAGMA journal_mode = WAL")
-                    .execute(&mut *conn)
-                    .await?;
-                SQLITE_MIGRATIONS.run(&mut *conn).await?
-            }
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&mut *conn).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&mut *conn).await?,
         }
         Ok(())
@@ -378,4 +376,59 @@ pub(super) fn placeholders(start: usize, rows: usize, width: usize) -> String {
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values::Value;
+    use super::*;
+
+    /// The log's size in pages, as a checkpoint pass that finds nothing to copy reports it.
+    async fn log_pages(storage: &Storage) -> i64 {
+        let (_busy, log, _copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut *storage.read().await.unwrap())
+                .await
+                .unwrap();
+        log
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_a_steady_stream_of_writes_the_log_keeps_starting_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("log.db").display());
+        let storage = Storage::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)")
+            .execute(&mut *storage.write().await.unwrap())
+            .await
+            .unwrap();
+        // Writes of 20 pages each, one after another as sign-ins come, while checkpoints run
+        // beside them as the server runs them, until the log has taken four bounds' worth.
+        // Without the pass under the writer's lock the log never starts over (it grows to the
+        // in-place connection's backstop, four bounds).
+        const FILL: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+             WHERE i < $1) INSERT INTO filler SELECT zeroblob(4000) FROM n";
+        let writer = storage.clone();
+        let writes = tokio::spawn(async move {
+            for _ in 0..(4 * LOG_BOUND_PAGES / 20) {
+                let mut inline = writer.inline().await.unwrap().unwrap();
+                inline
+                    .execute_transaction(&[FILL], &[Value::Integer(20)])
+                    .unwrap();
+                drop(inline);
+                tokio::task::yield_now().await;
+            }
+        });
+        let mut largest = 0;
+        while !writes.is_finished() {
+            storage.checkpoint().await.unwrap();
+            largest = largest.max(log_pages(&storage).await);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        writes.await.unwrap();
+        assert!(
+            largest < 3 * LOG_BOUND_PAGES,
+            "the log grew to {largest} pages"
+        );
+    }
 }
