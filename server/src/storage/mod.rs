@@ -233,16 +233,10 @@ impl Storage {
         Ok(self.readers.connection().await?)
     }
 
-    /// A connection for a point read on the sign-in path. On SQLite it is the writing
-    /// connection: its page cache stays warm, while a reader's is dropped whenever another
-    /// connection has written (every sign-in writes), and the read then fetches every page it
-    /// touches again. Such a read waits behind writes, which on this path are short.
-    async fn read_hot(&self) -> StorageResult<writer::WriteConnection> {
-        Ok(self.writer.connection().await?)
-    }
-
     /// On SQLite, the sign-in path's in-place connection (`inline`), with the writer's lock;
-    /// `None` on PostgreSQL. Its page cache stays warm for the same reason as `read_hot`'s.
+    /// `None` on PostgreSQL. Point reads on the sign-in path go there too: its page cache stays
+    /// warm, while any other connection's is dropped whenever another one has written (every
+    /// sign-in writes), and its next read fetches every page it touches again.
     async fn inline(&self) -> StorageResult<Option<writer::InlineWriter>> {
         Ok(self.writer.inline().await?)
     }
@@ -268,11 +262,15 @@ impl Storage {
     pub async fn checkpoint(&self) -> StorageResult<()> {
         if self.backend == Backend::Sqlite {
             const PASS: &str = "PRAGMA wal_checkpoint(PASSIVE)";
-            let (_busy, log_pages, _copied): (i64, i64, i64) = sqlx::query_as(PASS)
-                .fetch_one(&mut *self.read().await?)
-                .await?;
+            let mut reader = self.read().await?;
+            let (_busy, log_pages, _copied): (i64, i64, i64) =
+                sqlx::query_as(PASS).fetch_one(&mut *reader).await?;
             if log_pages >= LOG_BOUND_PAGES {
-                sqlx::query(PASS).execute(&mut *self.write().await?).await?;
+                // Held, not used: no write begins until the log is copied whole. The pass runs
+                // on the same reader (on the writing connection, sqlx's worker kept growing its
+                // memory, about 8 KiB a pass).
+                let _writers_wait = self.write().await?;
+                sqlx::query(PASS).execute(&mut *reader).await?;
             }
         }
         Ok(())

@@ -96,14 +96,34 @@ impl Storage {
             return Ok(Some(found));
         }
         let generation = self.sign_in_cache.generation();
-        let found: Option<SignInOrganization> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, 0 AS member_count, \
              c.active_config FROM organization o LEFT JOIN sso_connection c \
              ON c.organization_id = o.id AND c.status = 'active' WHERE {column} = $1"
-        )))
-        .bind(value)
-        .fetch_optional(&mut *self.read_hot().await?)
-        .await?;
+        );
+        let found = match self.inline().await? {
+            // On SQLite, the in-place connection: the one whose page cache every sign-in keeps
+            // warm (another connection reads every page again after each write).
+            Some(inline) => inline.query_optional(&sql, &[value.into()], |row| {
+                Ok(SignInOrganization {
+                    organization: OrganizationRecord {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        slug: row.get(2)?,
+                        created_at: row.get(3)?,
+                        updated_at: row.get(4)?,
+                        member_count: row.get(5)?,
+                    },
+                    active_config: row.get(6)?,
+                })
+            })?,
+            None => {
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(value)
+                    .fetch_optional(&mut *self.read().await?)
+                    .await?
+            }
+        };
         if let Some(found) = &found {
             self.sign_in_cache.keep(generation, found);
         }
