@@ -1,11 +1,14 @@
 //! The sign-in path's statements on SQLite, run in place. sqlx runs every SQLite connection on
 //! a worker thread of its own: each statement is a message to that thread and its answer one
-//! back, two thread switches that a sign-in paid twice (its member lookup, then its write) and
-//! that cost more than the statements themselves. Here those two steps run on a second
-//! connection to the same database (rusqlite), on the calling thread, and only while the writing
-//! connection's lock is held (`writer::Writer::inline`), so writes still go one at a time.
+//! back, two thread switches that a sign-in paid for each step (its member lookup, then its
+//! write) and that cost more than the statements themselves. Here the sign-in's steps (and its
+//! organization lookup, when not cached) run on a second connection to the same database
+//! (rusqlite), on the calling thread, and only while the writing connection's lock is held
+//! (`writer::Writer::inline`), so writes still go one at a time. Because every sign-in writes
+//! here, this connection's page cache stays warm; any other connection drops its cache after
+//! each write and reads its pages again.
 //!
-//! Both are point statements over a warm page cache, tens of microseconds. Nothing slow may run
+//! All are point statements over a warm page cache, tens of microseconds. Nothing slow may run
 //! here: this connection never checkpoints inside a request (`Storage::checkpoint` keeps the
 //! write-ahead log bounded, on sqlx's threads), and it waits for no other writer, since it
 //! writes only under the writer's lock.
