@@ -504,6 +504,80 @@ fn map_to(oid: &str) -> MemberUpdate<'_> {
     }
 }
 
+/// On SQLite the sign-in reads its member on a second connection, mapping the row's columns by
+/// position: every field must come back as the one the rest of Gatehouse reads.
+#[tokio::test]
+async fn the_sign_in_reads_a_member_as_the_rest_of_gatehouse_does() {
+    use gatehouse::storage::{AuditEntry, UsedState};
+    let (storage, _dir, org, created) = with_contoso().await;
+    let simon = storage
+        .create_member(
+            &org.id,
+            &member("B.Simon@x.com", "b.simon@x.com", "B. Simon"),
+            &actor(),
+            created,
+        )
+        .await
+        .unwrap();
+    let mapped = created + Duration::seconds(1);
+    let identity = DirectoryIdentity {
+        user_principal_name: Some("b.simon@contoso.example"),
+        ..DirectoryIdentity::new(TENANT, OID)
+    };
+    let update = MemberUpdate {
+        directory_identity: Some(Some(identity)),
+        ..MemberUpdate::default()
+    };
+    storage
+        .update_member(&org.id, &simon.id, &update, &actor(), mapped)
+        .await
+        .unwrap();
+    let signed_in = mapped + Duration::seconds(1);
+    let expires_at = gatehouse::clock::to_millis(signed_in + Duration::minutes(10));
+    storage
+        .record_sso_sign_in(
+            &org.id,
+            &simon.id,
+            &AuditEntry::success(Some(&org.id), "sso.sign_in", OID),
+            &actor(),
+            &SessionRecord {
+                id: "session-of-simon",
+                data: "{}",
+                expires_at,
+            },
+            None,
+            UsedState {
+                state_hash: "s1",
+                expires_at,
+            },
+            signed_in,
+        )
+        .await
+        .unwrap();
+
+    let by_identity = storage
+        .find_member_by_directory_identity(&org.id, TENANT, OID)
+        .await
+        .unwrap()
+        .expect("mapped");
+    let by_id = storage.find_member(&org.id, &simon.id).await.unwrap();
+    assert_eq!(Some(&by_identity), by_id.as_ref());
+    // Fields of the same type hold different values, so two columns read in each other's
+    // place would show.
+    assert_eq!(by_identity.email, "B.Simon@x.com");
+    assert_eq!(by_identity.display_name, "B. Simon");
+    assert_eq!(
+        by_identity.directory_upn.as_deref(),
+        Some("b.simon@contoso.example")
+    );
+    assert_eq!(
+        by_identity.last_sso_sign_in_at,
+        Some(gatehouse::clock::to_millis(signed_in))
+    );
+    assert_eq!(by_identity.created_at, gatehouse::clock::to_millis(created));
+    assert_eq!(by_identity.updated_at, gatehouse::clock::to_millis(mapped));
+}
+
 #[tokio::test]
 async fn a_directory_user_maps_to_one_member_per_organization() {
     let (storage, _dir) = fresh_storage().await;
