@@ -88,11 +88,11 @@ pub(super) fn entry_values<'q>(
 
 /// Binds an entry's values to `$1` to `$8` of a statement starting with `INSERT`.
 pub(super) fn bind_entry<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    query: super::AnyQuery<'q>,
     actor: &'q Actor,
     entry: &AuditEntry<'q>,
     now: OffsetDateTime,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+) -> super::AnyQuery<'q> {
     values::bind_all(query, &entry_values(actor, entry, now))
 }
 

@@ -3,7 +3,7 @@ use super::{contains_pattern, new_id, unique_as, PageRequest, Paged, Storage, St
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrganizationRecord {
     pub id: String,
     pub name: String,
