@@ -10,7 +10,7 @@ use crate::crypto::sealing::{SealingError, SealingKey};
 use crate::directory::DirectoryReader;
 use crate::members::import_jobs::ImportJobs;
 use crate::oidc::DirectoryCache;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::storage::{Storage, StorageError};
 use crate::web_settings::{WebSettings, WebSettingsError};
 use crate::{api, callback, first_run, ops, sign_in, web_guard};
@@ -83,10 +83,11 @@ impl Application {
         let first_run_url =
             first_run::issue_link_if_needed(&storage, clock.as_ref(), &config.public_url).await?;
 
-        let state = AppState {
+        let state = AppState::new(Shared {
             leptos_options: web.leptos_options(addr),
             storage,
             sso_limit: Arc::new(AddressLimit::per_minute(config.sso_requests_per_minute)),
+            active_connections: Default::default(),
             directories: Arc::new(DirectoryCache::default()),
             directory_reader: Arc::new(DirectoryReader::default()),
             member_imports: Arc::new(ImportJobs::default()),
@@ -95,7 +96,7 @@ impl Application {
             sign_in_limits: Arc::new(SignInLimits::default()),
             sealing_key: Arc::new(sealing_key),
             http: outbound_client()?,
-        };
+        });
         ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
         Ok(Application {

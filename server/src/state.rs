@@ -8,9 +8,36 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
-/// Everything a request handler may need, cloned cheaply into each request.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Everything a request handler may need: one shared allocation, so that the clone every
+/// request takes (and drops) is one reference count, not a copy of every field.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What server-rendered pages read.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub storage: Storage,
     pub config: Arc<Config>,
@@ -18,6 +45,8 @@ pub struct AppState {
     pub sign_in_limits: Arc<SignInLimits>,
     /// Single sign-on starts and callbacks per client address.
     pub sso_limit: Arc<AddressLimit>,
+    /// Each organization's active connection, read and opened for sign-ins.
+    pub active_connections: crate::sign_in::active::ActiveConnections,
     /// Each directory's discovery document and keys.
     pub directories: Arc<DirectoryCache>,
     /// Microsoft Graph tokens and recent whole-directory reads, per app registration.
@@ -27,10 +56,4 @@ pub struct AppState {
     pub sealing_key: Arc<SealingKey>,
     /// The one HTTP client for calls to Entra, with timeouts.
     pub http: reqwest::Client,
-}
-
-impl AppState {
-    pub fn now(&self) -> time::OffsetDateTime {
-        self.clock.now()
-    }
 }

@@ -3,13 +3,13 @@
 //! Who gets in is decided by `decision`; every outcome goes to the audit log with a reference
 //! id that the page shown to the person carries too.
 
+pub mod active;
 pub mod attempt;
 pub mod decision;
 pub mod page;
 
 use crate::auth::session_cookie::NewSession;
 use crate::auth::{Account, ClientAddr};
-use crate::connections::{self, ConnectionConfig, OpenedRegistration};
 use crate::domain::EmailAddress;
 use crate::entra::aadsts;
 use crate::oidc::{self, Identity, Registration};
@@ -18,6 +18,7 @@ use crate::storage::{
     Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
     OrganizationRecord, SessionRecord, SignInOrganization, StorageError, UsedState,
 };
+use active::ActiveConnection;
 use app::navigation::safe_return_to;
 use attempt::SignInAttempt;
 use axum::extract::{Path, Query, State};
@@ -29,6 +30,7 @@ use decision::{Decision, Refusal};
 use page::Problem;
 use rand::Rng;
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// The purpose of a sign-in attempt started here.
 pub const PURPOSE: &str = "sign_in";
@@ -104,28 +106,14 @@ async fn start_handler(
     }
 }
 
-/// The organization's active configuration with its registration opened.
-struct ActiveConnection {
-    config: ConnectionConfig,
-    opened: OpenedRegistration,
-}
-
 fn active_connection(
     state: &AppState,
     target: &SignInOrganization,
-) -> Result<Option<ActiveConnection>, Problem> {
-    let internal =
-        |e: crate::error::ApiError| Problem::ours("loading the active connection failed", e);
-    let Some(json) = target.active_config.as_deref() else {
-        return Ok(None);
-    };
-    let config = connections::parse_active(json).map_err(internal)?;
-    let Some(opened) =
-        connections::open_registration(state, &target.organization, &config).map_err(internal)?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(ActiveConnection { config, opened }))
+) -> Result<Option<Arc<ActiveConnection>>, Problem> {
+    state
+        .active_connections
+        .get(state, target)
+        .map_err(|e| Problem::ours("loading the active connection failed", e))
 }
 
 fn not_connected(org: &OrganizationRecord) -> Problem {
