@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod connections;
 mod inline;
+mod log_batching;
 mod mapping;
 mod members;
 mod organizations;
