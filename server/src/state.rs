@@ -37,6 +37,7 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
+/// What every `AppState` clone shares.
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub storage: Storage,
