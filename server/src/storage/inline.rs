@@ -119,17 +119,21 @@ fn bind_numbered(statement: &mut Statement<'_>, values: &[Value<'_>]) -> rusqlit
 mod tests {
     use super::*;
 
-    fn open() -> (tempfile::TempDir, InlineConnection) {
+    /// A fresh database in write-ahead-log mode holding `schema`, and this connection to it.
+    fn open_with(schema: &str) -> (tempfile::TempDir, std::path::PathBuf, InlineConnection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("inline.db");
         Connection::open(&path)
             .unwrap()
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; \
-                 CREATE TABLE pair (a TEXT PRIMARY KEY, b INTEGER NOT NULL)",
-            )
+            .execute_batch(&format!("PRAGMA journal_mode = WAL; {schema}"))
             .unwrap();
         let conn = InlineConnection::open(&path).unwrap();
+        (dir, path, conn)
+    }
+
+    fn open() -> (tempfile::TempDir, InlineConnection) {
+        let (dir, _, conn) =
+            open_with("CREATE TABLE pair (a TEXT PRIMARY KEY, b INTEGER NOT NULL)");
         (dir, conn)
     }
 
@@ -168,19 +172,11 @@ mod tests {
 
     /// A table whose rows change several pages each: the row and three indexes.
     fn open_indexed() -> (tempfile::TempDir, std::path::PathBuf, InlineConnection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; \
-                 CREATE TABLE item (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c TEXT); \
-                 CREATE INDEX item_a ON item (a); CREATE INDEX item_b ON item (b); \
-                 CREATE INDEX item_c ON item (c)",
-            )
-            .unwrap();
-        let conn = InlineConnection::open(&path).unwrap();
-        (dir, path, conn)
+        open_with(
+            "CREATE TABLE item (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c TEXT); \
+             CREATE INDEX item_a ON item (a); CREATE INDEX item_b ON item (b); \
+             CREATE INDEX item_c ON item (c)",
+        )
     }
 
     const INSERT_ITEM: &str = "INSERT INTO item (a, b, c) VALUES \
@@ -203,7 +199,7 @@ mod tests {
     #[test]
     fn a_commit_reaches_the_log_in_one_write_and_its_page_and_other_connections_see_it_at_once() {
         let (_dir, path, mut conn) = open_indexed();
-        let log = path.with_file_name("log.db-wal");
+        let log = path.with_file_name("inline.db-wal");
         // The log's first commit also writes the log's header and syncs it.
         conn.execute_transaction(&[INSERT_ITEM], &[]).unwrap();
         for round in 2..=50 {
