@@ -261,11 +261,22 @@ impl Storage {
     /// copied holding the writer's lock (the few pages written since the first pass, and the
     /// database file's sync), and the next write starts the log over.
     pub async fn checkpoint(&self) -> StorageResult<()> {
+        self.checkpoint_with(std::future::ready(())).await
+    }
+
+    /// `checkpoint`, awaiting `after_first_pass` between the pass that runs beside the writer
+    /// and the one that holds it back. Tests end there what kept the first pass from copying
+    /// the whole log, as the writes it ran beside would have ended.
+    async fn checkpoint_with(
+        &self,
+        after_first_pass: impl std::future::Future<Output = ()>,
+    ) -> StorageResult<()> {
         if self.backend == Backend::Sqlite {
             const PASS: &str = "PRAGMA wal_checkpoint(PASSIVE)";
             let mut reader = self.read().await?;
             let (_busy, log_pages, _copied): (i64, i64, i64) =
                 sqlx::query_as(PASS).fetch_one(&mut *reader).await?;
+            after_first_pass.await;
             if log_pages >= LOG_BOUND_PAGES {
                 // Held, not used: no write begins until the log is copied whole. The pass runs
                 // on the same reader (on the writing connection, sqlx's worker kept growing its
@@ -392,8 +403,17 @@ mod tests {
         log
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn under_a_steady_stream_of_writes_the_log_keeps_starting_over() {
+    /// Writes `pages` pages of filler in place, as sign-ins write.
+    fn fill(connection: &mut inline::InlineConnection, pages: i64) {
+        const FILL: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+             WHERE i < $1) INSERT INTO filler SELECT zeroblob(4000) FROM n";
+        connection
+            .execute_transaction(&[FILL], &[Value::Integer(pages)])
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_log_past_its_bound_starts_over_even_when_a_pass_could_not_copy_it_all() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("log.db").display());
         let storage = Storage::connect(&url).await.unwrap();
@@ -401,33 +421,34 @@ mod tests {
             .execute(&mut *storage.write().await.unwrap())
             .await
             .unwrap();
-        // Writes of 20 pages each, one after another as sign-ins come, while checkpoints run
-        // beside them as the server runs them, until the log has taken four bounds' worth.
-        // Without the pass under the writer's lock the log never starts over (it grows to the
-        // in-place connection's backstop, four bounds).
-        const FILL: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
-             WHERE i < $1) INSERT INTO filler SELECT zeroblob(4000) FROM n";
-        let writer = storage.clone();
-        let writes = tokio::spawn(async move {
-            for _ in 0..(4 * LOG_BOUND_PAGES / 20) {
-                let mut inline = writer.inline().await.unwrap().unwrap();
-                inline
-                    .execute_transaction(&[FILL], &[Value::Integer(20)])
-                    .unwrap();
-                drop(inline);
-                tokio::task::yield_now().await;
-            }
-        });
-        let mut largest = 0;
-        while !writes.is_finished() {
-            storage.checkpoint().await.unwrap();
-            largest = largest.max(log_pages(&storage).await);
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        for _ in 0..(LOG_BOUND_PAGES / 1000 + 1) {
+            fill(&mut storage.inline().await.unwrap().unwrap(), 1000);
         }
-        writes.await.unwrap();
+        // Under a steady stream of sign-ins, every pass runs beside a write and copies only what
+        // the log held when it began. A reader keeping its view from before one more write does
+        // the same to the first pass here, and lets go once that pass is over.
+        let mut reader = storage.read().await.unwrap();
+        sqlx::query("BEGIN").execute(&mut *reader).await.unwrap();
+        sqlx::query("SELECT count(*) FROM filler")
+            .execute(&mut *reader)
+            .await
+            .unwrap();
+        fill(&mut storage.inline().await.unwrap().unwrap(), 20);
+        let before = log_pages(&storage).await;
+        assert!(before > LOG_BOUND_PAGES, "the log holds {before} pages");
+
+        storage
+            .checkpoint_with(async move {
+                sqlx::query("COMMIT").execute(&mut *reader).await.unwrap();
+            })
+            .await
+            .unwrap();
+        fill(&mut storage.inline().await.unwrap().unwrap(), 20);
+
+        let after = log_pages(&storage).await;
         assert!(
-            largest < 3 * LOG_BOUND_PAGES,
-            "the log grew to {largest} pages"
+            after < 100,
+            "the log went on from {before} to {after} pages"
         );
     }
 }
