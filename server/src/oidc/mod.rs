@@ -34,6 +34,10 @@ pub struct EntraClaims {
     pub tid: Option<String>,
     #[serde(default)]
     pub xms_edov: Option<serde_json::Value>,
+    /// Not valid before this time (seconds since the epoch): standard for JWTs, but not among
+    /// the crate's ID token claims.
+    #[serde(default)]
+    pub nbf: Option<i64>,
 }
 
 impl AdditionalClaims for EntraClaims {}
@@ -210,16 +214,14 @@ pub async fn finish(
                 error_chain(&e),
             ),
         })?;
-    let raw = response
-        .id_token()
-        .ok_or_else(|| {
-            failure(
-                "token_missing",
-                "The directory sent no ID token.",
-                "id_token missing",
-            )
-        })?
-        .to_string();
+    let token = response.id_token().ok_or_else(|| {
+        failure(
+            "token_missing",
+            "The directory sent no ID token.",
+            "id_token missing",
+        )
+    })?;
+    let raw = token.to_string();
     if let Some(kid) = validate::key_id(&raw) {
         if !validate::has_key(&metadata, &kid) {
             if let Some(refreshed) = directories.refresh_keys(http, &issuer, &kid).await {
@@ -234,7 +236,7 @@ pub async fn finish(
         now: completion.now,
         skew: completion.skew,
     };
-    validate::validate(&raw, &metadata, &expected)
+    validate::validate(token, &raw, &metadata, &expected)
         .map_err(|r| failure(r.reason(), r.message(), r.reason()))
 }
 
