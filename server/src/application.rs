@@ -86,15 +86,15 @@ impl Application {
         let state = AppState::new(Shared {
             leptos_options: web.leptos_options(addr),
             storage,
-            sso_limit: Arc::new(AddressLimit::per_minute(config.sso_requests_per_minute)),
+            sso_limit: AddressLimit::per_minute(config.sso_requests_per_minute),
             active_connections: Default::default(),
-            directories: Arc::new(DirectoryCache::default()),
-            directory_reader: Arc::new(DirectoryReader::default()),
-            member_imports: Arc::new(ImportJobs::default()),
-            config: Arc::new(config),
+            directories: DirectoryCache::default(),
+            directory_reader: DirectoryReader::default(),
+            member_imports: ImportJobs::default(),
+            config,
             clock,
-            sign_in_limits: Arc::new(SignInLimits::default()),
-            sealing_key: Arc::new(sealing_key),
+            sign_in_limits: SignInLimits::default(),
+            sealing_key,
             http: outbound_client()?,
         });
         ops::prometheus(); // installed before the first request is counted

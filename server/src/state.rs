@@ -41,20 +41,20 @@ impl FromRef<AppState> for LeptosOptions {
 pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub storage: Storage,
-    pub config: Arc<Config>,
+    pub config: Config,
     pub clock: Arc<dyn Clock>,
-    pub sign_in_limits: Arc<SignInLimits>,
+    pub sign_in_limits: SignInLimits,
     /// Single sign-on starts and callbacks per client address.
-    pub sso_limit: Arc<AddressLimit>,
+    pub sso_limit: AddressLimit,
     /// Each organization's active connection, read and opened for sign-ins.
     pub active_connections: crate::sign_in::active::ActiveConnections,
     /// Each directory's discovery document and keys.
-    pub directories: Arc<DirectoryCache>,
+    pub directories: DirectoryCache,
     /// Microsoft Graph tokens and recent whole-directory reads, per app registration.
-    pub directory_reader: Arc<crate::directory::DirectoryReader>,
+    pub directory_reader: crate::directory::DirectoryReader,
     /// Members CSV imports in progress or recently finished.
-    pub member_imports: Arc<crate::members::import_jobs::ImportJobs>,
-    pub sealing_key: Arc<SealingKey>,
+    pub member_imports: crate::members::import_jobs::ImportJobs,
+    pub sealing_key: SealingKey,
     /// The one HTTP client for calls to Entra, with timeouts.
     pub http: reqwest::Client,
 }
