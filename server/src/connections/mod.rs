@@ -125,6 +125,20 @@ pub struct OpenedRegistration {
     redirect_uri: String,
 }
 
+#[cfg(test)]
+impl OpenedRegistration {
+    /// A registration for `config` with a made-up secret and redirect URI.
+    pub(crate) fn for_tests(config: &ConnectionConfig) -> Self {
+        OpenedRegistration {
+            authority_host: config.authority_host.clone(),
+            tenant_id: config.tenant_id.clone().unwrap_or_default(),
+            client_id: config.client_id.clone().unwrap_or_default(),
+            client_secret: "test secret".into(),
+            redirect_uri: "https://gatehouse.example/auth/callback".into(),
+        }
+    }
+}
+
 impl OpenedRegistration {
     pub fn registration(&self) -> crate::oidc::Registration<'_> {
         crate::oidc::Registration {

@@ -41,6 +41,18 @@ impl ActiveConnections {
         state: &AppState,
         target: &SignInOrganization,
     ) -> ApiResult<Option<Arc<ActiveConnection>>> {
+        self.get_or_open(target, |config| {
+            connections::open_registration(state, &target.organization, config)
+        })
+    }
+
+    /// The cached connection while `target` still shows what it was made from; otherwise the
+    /// configuration read again and its registration opened with `open`.
+    fn get_or_open(
+        &self,
+        target: &SignInOrganization,
+        open: impl FnOnce(&ConnectionConfig) -> ApiResult<Option<OpenedRegistration>>,
+    ) -> ApiResult<Option<Arc<ActiveConnection>>> {
         let Some(stored) = target.active_config.as_deref() else {
             return Ok(None);
         };
@@ -51,7 +63,7 @@ impl ActiveConnections {
             }
         }
         let config = connections::parse_active(stored)?;
-        let Some(opened) = connections::open_registration(state, org, &config)? else {
+        let Some(opened) = open(&config)? else {
             return Ok(None);
         };
         let active = Arc::new(ActiveConnection { config, opened });
@@ -73,5 +85,112 @@ impl ActiveConnections {
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         // A panic while holding the lock leaves a map that is still whole.
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::OrganizationRecord;
+    use std::cell::Cell;
+
+    fn target(id: &str, slug: &str, stored: Option<&str>) -> SignInOrganization {
+        SignInOrganization {
+            organization: OrganizationRecord {
+                id: id.into(),
+                name: format!("Organization {id}"),
+                slug: slug.into(),
+                member_count: 0,
+                created_at: 0,
+                updated_at: 0,
+            },
+            active_config: stored.map(str::to_string),
+        }
+    }
+
+    fn stored(tenant_id: &str) -> String {
+        serde_json::to_string(&ConnectionConfig {
+            tenant_id: Some(tenant_id.into()),
+            ..ConnectionConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Gets the connection and tells whether it had to be opened.
+    fn get(
+        cache: &ActiveConnections,
+        target: &SignInOrganization,
+    ) -> (Option<Arc<ActiveConnection>>, bool) {
+        let opened = Cell::new(false);
+        let active = cache
+            .get_or_open(target, |config| {
+                opened.set(true);
+                Ok(Some(OpenedRegistration::for_tests(config)))
+            })
+            .unwrap();
+        (active, opened.get())
+    }
+
+    #[test]
+    fn a_connection_is_opened_once_until_its_configuration_or_slug_changes() {
+        let cache = ActiveConnections::default();
+        let contoso = target("o1", "contoso", Some(&stored("tenant-a")));
+        let (first, opened) = get(&cache, &contoso);
+        assert!(opened);
+        let (again, opened) = get(&cache, &contoso);
+        assert!(!opened, "the second sign-in uses the opened connection");
+        assert!(Arc::ptr_eq(
+            first.as_ref().unwrap(),
+            again.as_ref().unwrap()
+        ));
+
+        let reconfigured = target("o1", "contoso", Some(&stored("tenant-b")));
+        let (changed, opened) = get(&cache, &reconfigured);
+        assert!(opened, "a changed configuration is read again");
+        assert_eq!(
+            changed.unwrap().config.tenant_id.as_deref(),
+            Some("tenant-b")
+        );
+
+        // The redirect URI is made from the slug.
+        let renamed = target("o1", "contoso-ltd", Some(&stored("tenant-b")));
+        assert!(get(&cache, &renamed).1, "a changed slug opens it again");
+    }
+
+    #[test]
+    fn nothing_is_kept_for_an_organization_without_a_usable_connection() {
+        let cache = ActiveConnections::default();
+        let (active, opened) = get(&cache, &target("o1", "contoso", None));
+        assert!(active.is_none());
+        assert!(!opened, "no active configuration, nothing to open");
+
+        let incomplete = target("o1", "contoso", Some(&stored("tenant-a")));
+        let none = cache.get_or_open(&incomplete, |_| Ok(None)).unwrap();
+        assert!(none.is_none());
+        assert!(
+            get(&cache, &incomplete).1,
+            "credentials that were incomplete are looked at again"
+        );
+
+        let broken = target("o2", "fabrikam", Some("not JSON"));
+        assert!(cache.get_or_open(&broken, |_| unreachable!()).is_err());
+    }
+
+    #[test]
+    fn past_its_bound_the_cache_starts_over() {
+        let cache = ActiveConnections::default();
+        let config = stored("tenant-a");
+        let first = target("org-0", "org-0", Some(&config));
+        get(&cache, &first);
+        for i in 1..MAX_ENTRIES {
+            let id = format!("org-{i}");
+            get(&cache, &target(&id, &id, Some(&config)));
+        }
+        assert!(!get(&cache, &first).1, "still kept at the bound");
+        assert_eq!(cache.entries().len(), MAX_ENTRIES);
+
+        get(&cache, &target("one-more", "one-more", Some(&config)));
+        assert_eq!(cache.entries().len(), 1, "the whole map started over");
+        assert!(get(&cache, &first).1, "so the first one is opened again");
     }
 }
