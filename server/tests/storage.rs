@@ -840,28 +840,28 @@ async fn members_are_searched_filtered_and_sorted() {
         )
         .await
         .unwrap();
-    let entry = gatehouse::storage::AuditEntry::success(Some(&org.id), "sso.sign_in", OID);
-    let session = SessionRecord {
-        id: "session-of-zoe",
-        data: "{}",
-        expires_at: gatehouse::clock::to_millis(now + Duration::hours(1)),
-    };
-    storage
-        .record_sso_sign_in(
-            &org.id,
-            &ids[0],
-            &entry,
-            &actor(),
-            &session,
-            None,
-            gatehouse::storage::UsedState {
-                state_hash: "state-of-zoe",
-                expires_at: session.expires_at,
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    // Zoe signed in now, Adam forty days ago, Mia never.
+    for (member, who, at) in [
+        (&ids[0], "zoe", now),
+        (&ids[1], "adam", now - Duration::days(40)),
+    ] {
+        let entry = gatehouse::storage::AuditEntry::success(Some(&org.id), "sso.sign_in", who);
+        let session_id = format!("session-of-{who}");
+        let state_hash = format!("state-of-{who}");
+        let session = SessionRecord {
+            id: &session_id,
+            data: "{}",
+            expires_at: gatehouse::clock::to_millis(at + Duration::hours(1)),
+        };
+        let used = gatehouse::storage::UsedState {
+            state_hash: &state_hash,
+            expires_at: session.expires_at,
+        };
+        storage
+            .record_sso_sign_in(&org.id, member, &entry, &actor(), &session, None, used, at)
+            .await
+            .unwrap();
+    }
     let names = |filter, sort, search: &'static str| {
         let storage = storage.clone();
         let org = org.id.clone();
@@ -903,9 +903,22 @@ async fn members_are_searched_filtered_and_sorted() {
         ["Zoe"]
     );
     assert_eq!(
-        names(MemberFilter::All, MemberSort::LastSignIn, "").await[0],
-        "Zoe",
-        "the newest sign-in first"
+        names(MemberFilter::All, MemberSort::LastSignIn, "").await,
+        ["Zoe", "Adam", "Mia"],
+        "the newest sign-in first, never signed in last"
+    );
+    assert_eq!(
+        names(MemberFilter::Mapped, MemberSort::LastSignIn, "").await,
+        ["Zoe", "Adam"]
+    );
+    assert_eq!(
+        names(MemberFilter::RecentSso, MemberSort::LastSignIn, "x.com").await,
+        ["Zoe"],
+        "a search of recent sign-ins"
+    );
+    assert_eq!(
+        names(MemberFilter::Unmapped, MemberSort::LastSignIn, "x.com").await,
+        ["Mia"]
     );
     assert_eq!(
         names(MemberFilter::All, MemberSort::Name, "3b2e8a").await,

@@ -42,8 +42,8 @@ impl Storage {
     ) -> StorageResult<Option<ConnectionRecord>> {
         Ok(sqlx::query_as(
             "SELECT organization_id, status, draft_config, draft_version, active_config, activated_at, \
-             test_sign_in, (SELECT MAX(m.last_sso_sign_in_at) FROM member m \
-             WHERE m.organization_id = c.organization_id) AS last_sign_in_at, last_error, \
+             test_sign_in, (SELECT MAX(s.last_sso_sign_in_at) FROM member_last_sign_in s \
+             WHERE s.organization_id = c.organization_id) AS last_sign_in_at, last_error, \
              last_error_at FROM sso_connection c WHERE organization_id = $1",
         )
         .bind(organization_id)
@@ -197,8 +197,8 @@ impl Storage {
         used: UsedState<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        const TOUCH_MEMBER: &str =
-            "UPDATE member SET last_sso_sign_in_at = $9 WHERE id = $10 AND organization_id = $11";
+        const TOUCH_MEMBER: &str = "UPDATE member_last_sign_in SET last_sso_sign_in_at = $9 \
+             WHERE member_id = $10 AND organization_id = $11";
         const END_OLD_SESSION: &str = "DELETE FROM web_session WHERE id = $15";
         const START_SESSION: &str =
             "INSERT INTO web_session (id, data, expires_at) VALUES ($12, $13, $14)";

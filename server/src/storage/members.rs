@@ -120,9 +120,22 @@ pub struct InviteRecord {
     pub expires_at: i64,
 }
 
-pub(super) const COLUMNS: &str = "id, organization_id, email, display_name, role, status, \
-     directory_tenant_id, directory_object_id, directory_upn, sso_enabled, last_sso_sign_in_at, created_at, \
-     updated_at";
+/// A member's last SSO sign-in, in a statement over `member`. It lives in a table of its own,
+/// `member_last_sign_in`, out of `member`'s indexes, so that a sign-in's update of it touches
+/// two small indexes instead of every one of the list's.
+macro_rules! last_sign_in_of_member {
+    () => {
+        "(SELECT s.last_sso_sign_in_at FROM member_last_sign_in s WHERE s.member_id = member.id)"
+    };
+}
+pub(super) const LAST_SIGN_IN: &str = last_sign_in_of_member!();
+
+pub(super) const COLUMNS: &str = concat!(
+    "id, organization_id, email, display_name, role, status, directory_tenant_id, \
+     directory_object_id, directory_upn, sso_enabled, ",
+    last_sign_in_of_member!(),
+    " AS last_sso_sign_in_at, created_at, updated_at"
+);
 
 impl Storage {
     /// The member mapped to this directory user, if any.
@@ -198,13 +211,17 @@ impl Storage {
                 .search_members(organization_id, search, query, page)
                 .await;
         }
-        let (condition, next) = member_condition(query.filter, None);
+        let listed = ListSource::of_list(Some(query.sort), query.filter, "member");
+        let (condition, next) = member_condition(query.filter, None, listed);
         let order = order_of(query.sort);
         let ids_sql = format!(
-            "SELECT id FROM member WHERE {condition} ORDER BY {order} LIMIT ${next} OFFSET ${}",
+            "SELECT id FROM {} WHERE {condition} ORDER BY {order} LIMIT ${next} OFFSET ${}",
+            listed.from,
             next + 1
         );
-        let count_sql = format!("SELECT COUNT(*) FROM member WHERE {condition}");
+        let counted = ListSource::of_list(None, query.filter, "member");
+        let (condition, _) = member_condition(query.filter, None, counted);
+        let count_sql = format!("SELECT COUNT(*) FROM {} WHERE {condition}", counted.from);
         let mut ids = sqlx::query_as(sqlx::AssertSqlSafe(ids_sql)).bind(organization_id);
         let mut total = sqlx::query_as(sqlx::AssertSqlSafe(count_sql)).bind(organization_id);
         if query.filter == MemberFilter::RecentSso {
@@ -275,7 +292,11 @@ impl Storage {
         page: PageRequest,
     ) -> StorageResult<(Vec<String>, i64)> {
         let term = contains_pattern(search);
-        let (condition, next) = member_condition(query.filter, Some(POSTGRES_INDEXED_MATCHES));
+        let (condition, next) = member_condition(
+            query.filter,
+            Some(POSTGRES_INDEXED_MATCHES),
+            ListSource::MEMBERS,
+        );
         let indexed = IndexedSearch {
             condition: &condition,
             next,
@@ -297,8 +318,9 @@ impl Storage {
         }
         let sorted_sql = format!(
             "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
-             email_normalized, last_sso_sign_in_at FROM member WHERE {} LIMIT {}) \
+             email_normalized, {} AS last_sso_sign_in_at FROM member WHERE {} LIMIT {}) \
              SELECT id, COUNT(*) OVER () FROM matches ORDER BY {} LIMIT ${} OFFSET ${}",
+            last_sign_in_column(query.sort),
             indexed.condition,
             SORTED_MATCHES_MAX + 1,
             order_of(query.sort),
@@ -364,9 +386,9 @@ impl Storage {
         query: &MemberListQuery<'_>,
         page: PageRequest,
     ) -> StorageResult<Vec<String>> {
-        let (index, condition, next) = self.walk_condition(query);
+        let (from, condition, next) = self.walk_condition(Some(query.sort), query.filter);
         let sql = format!(
-            "SELECT id FROM member{index} WHERE {condition} ORDER BY {} \
+            "SELECT id FROM {from} WHERE {condition} ORDER BY {} \
              LIMIT ${next} OFFSET ${}",
             order_of(query.sort),
             next + 1
@@ -387,8 +409,8 @@ impl Storage {
         search: &str,
         query: &MemberListQuery<'_>,
     ) -> StorageResult<i64> {
-        let (index, condition, _) = self.walk_condition(query);
-        let sql = format!("SELECT COUNT(*) FROM member{index} WHERE {condition}");
+        let (from, condition, _) = self.walk_condition(None, query.filter);
+        let sql = format!("SELECT COUNT(*) FROM {from} WHERE {condition}");
         let term = search.to_lowercase();
         let statement = self.member_query(sql, organization_id, &term, query);
         self.count(statement, counting_plan(query.filter)).await
@@ -417,23 +439,27 @@ impl Storage {
         Ok(rows.first().map_or(0, |(n,)| *n))
     }
 
-    /// Where a walk reads (SQLite names the order index), and its condition: the search as a
-    /// plain substring test, which PostgreSQL cannot hand to its trigram index. Answers the
-    /// next placeholder's number too.
-    fn walk_condition(&self, query: &MemberListQuery<'_>) -> (&'static str, String, usize) {
-        let (contains, index) = match self.backend {
-            super::Backend::Sqlite => (
+    /// What a searched walk in `sort`'s order (or, with `None`, its count) reads, SQLite naming
+    /// the order index, and its condition: the search as a plain substring test, which
+    /// PostgreSQL cannot hand to its trigram index. Answers the next placeholder's number too.
+    fn walk_condition(
+        &self,
+        sort: Option<MemberSort>,
+        filter: MemberFilter,
+    ) -> (&'static str, String, usize) {
+        let (contains, members) = match (self.backend, sort) {
+            (super::Backend::Sqlite, Some(MemberSort::Email)) => (
                 SQLITE_MATCHES,
-                match query.sort {
-                    MemberSort::Name => " INDEXED BY member_org_name_list_idx",
-                    MemberSort::Email => " INDEXED BY member_org_email_list_idx",
-                    MemberSort::LastSignIn => " INDEXED BY member_org_last_sso_list_idx",
-                },
+                "member INDEXED BY member_org_email_list_idx",
             ),
-            super::Backend::Postgres => (POSTGRES_MATCHES, ""),
+            (super::Backend::Sqlite, _) => {
+                (SQLITE_MATCHES, "member INDEXED BY member_org_name_list_idx")
+            }
+            (super::Backend::Postgres, _) => (POSTGRES_MATCHES, "member"),
         };
-        let (condition, next) = member_condition(query.filter, Some(contains));
-        (index, condition, next)
+        let source = ListSource::of_list(sort, filter, members);
+        let (condition, next) = member_condition(filter, Some(contains), source);
+        (source.from, condition, next)
     }
 
     /// Runs a statement that pages through one of the list's order indexes and answers the ids
@@ -972,9 +998,58 @@ pub(super) fn order_of(sort: MemberSort) -> &'static str {
     }
 }
 
+/// Where a list statement reads its members, and how it names their last sign-in there.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ListSource {
+    /// What follows `FROM`.
+    pub from: &'static str,
+    /// The last sign-in, as the statement's condition names it.
+    pub last_sign_in: &'static str,
+}
+
+impl ListSource {
+    /// The members themselves.
+    pub const MEMBERS: ListSource = ListSource {
+        from: "member",
+        last_sign_in: LAST_SIGN_IN,
+    };
+    /// The members in last sign-in order: the view over the sign-in table's index.
+    const BY_LAST_SIGN_IN: ListSource = ListSource {
+        from: "member_by_last_sign_in",
+        last_sign_in: "last_sso_sign_in_at",
+    };
+
+    /// What a list in `sort`'s order (or, with `None`, its count) reads: the members in last
+    /// sign-in order when it is in that order or shows recent sign-ins only (that index finds
+    /// them), else the members themselves, read `from` there (SQLite may name an index).
+    fn of_list(sort: Option<MemberSort>, filter: MemberFilter, from: &'static str) -> ListSource {
+        if sort == Some(MemberSort::LastSignIn) || filter == MemberFilter::RecentSso {
+            ListSource::BY_LAST_SIGN_IN
+        } else {
+            ListSource {
+                from,
+                last_sign_in: LAST_SIGN_IN,
+            }
+        }
+    }
+}
+
+/// A searched pass's last sign-in column: read only when the list is in that order.
+pub(super) fn last_sign_in_column(sort: MemberSort) -> &'static str {
+    match sort {
+        MemberSort::LastSignIn => LAST_SIGN_IN,
+        MemberSort::Name | MemberSort::Email => "NULL",
+    }
+}
+
 /// Which of an organization's members (`$1`) a list shows: those matching the search (`$2`,
-/// tested by `matching`) and the filter. Answers the clause and the next placeholder's number.
-pub(super) fn member_condition(filter: MemberFilter, matching: Option<&str>) -> (String, usize) {
+/// tested by `matching`) and the filter, as a statement reading `source` tests them. Answers
+/// the clause and the next placeholder's number.
+pub(super) fn member_condition(
+    filter: MemberFilter,
+    matching: Option<&str>,
+    source: ListSource,
+) -> (String, usize) {
     let mut condition = String::from("organization_id = $1");
     let mut next = 2;
     if let Some(matching) = matching {
@@ -988,7 +1063,7 @@ pub(super) fn member_condition(filter: MemberFilter, matching: Option<&str>) -> 
         MemberFilter::Unmapped => condition.push_str(" AND directory_object_id IS NULL"),
         MemberFilter::SsoEnabled => condition.push_str(" AND sso_enabled = 1"),
         MemberFilter::RecentSso => {
-            condition.push_str(&format!(" AND last_sso_sign_in_at >= ${next}"));
+            condition.push_str(&format!(" AND {} >= ${next}", source.last_sign_in));
             next += 1;
         }
     }

@@ -12,7 +12,9 @@
 //! index in all. When a half has more (a company's email domain matches everyone), the page is
 //! read by walking the list's order index while another connection counts each such half.
 
-use super::members::{member_condition, order_of, MemberListQuery, SQLITE_MATCHES};
+use super::members::{
+    last_sign_in_column, member_condition, order_of, ListSource, MemberListQuery, SQLITE_MATCHES,
+};
 use super::{PageRequest, Storage, StorageResult};
 use app::types::MemberSort;
 use std::cmp::Ordering;
@@ -197,7 +199,11 @@ impl Storage {
     /// The statement's condition for one half, with the split at `$next`; answers the
     /// placeholder after the last one it uses.
     fn half_condition(search: &HalfSearch<'_>, half: Half) -> (String, usize) {
-        let (mut condition, next) = member_condition(search.query.filter, Some(SQLITE_MATCHES));
+        let (mut condition, next) = member_condition(
+            search.query.filter,
+            Some(SQLITE_MATCHES),
+            ListSource::MEMBERS,
+        );
         match half {
             Half::All => return (condition, next),
             Half::Below => condition.push_str(&format!(" AND search_text < ${next}")),
@@ -238,13 +244,14 @@ impl Storage {
         let (condition, next) = Self::half_condition(search, half);
         let sql = format!(
             "WITH matches AS MATERIALIZED (SELECT id, display_name_normalized, \
-             email_normalized, last_sso_sign_in_at FROM member INDEXED BY member_org_search_idx \
-             WHERE {condition} LIMIT {}), \
+             email_normalized, {} AS last_sso_sign_in_at \
+             FROM member INDEXED BY member_org_search_idx WHERE {condition} LIMIT {}), \
              counted AS MATERIALIZED (SELECT COUNT(*) AS matches FROM matches) \
              SELECT (SELECT matches FROM counted), \
              (SELECT json_group_array(json_array({})) FROM (SELECT * FROM matches \
               WHERE (SELECT matches FROM counted) <= {HALF_MATCHES_MAX} \
               ORDER BY {} LIMIT ${next}))",
+            last_sign_in_column(search.query.sort),
             HALF_MATCHES_MAX + 1,
             sort_columns(search.query.sort),
             order_of(search.query.sort),
