@@ -1038,6 +1038,27 @@ async fn broad_searches_page_like_narrow_ones() {
             assert_eq!(searched, listed, "{sort:?} {filter:?}");
         }
     }
+    // The list in last sign-in order reads its own table's copies of the filtered columns:
+    // the same members as the list by name, for every filter.
+    for filter in [
+        MemberFilter::Mapped,
+        MemberFilter::Unmapped,
+        MemberFilter::SsoEnabled,
+    ] {
+        let by = |sort| {
+            all(MemberListQuery {
+                sort,
+                filter,
+                ..everyone
+            })
+        };
+        let (mut by_sign_in, total) = by(MemberSort::LastSignIn).await;
+        let (mut by_name, _) = by(MemberSort::Name).await;
+        by_sign_in.sort();
+        by_name.sort();
+        assert_eq!(by_sign_in, by_name, "{filter:?}");
+        assert!(total > 0 && total < MEMBERS as i64, "{filter:?}: {total}");
+    }
     // Every mapped member's Object ID starts with "0000"; no name or email has "-4000-8000".
     assert_eq!(
         all(MemberListQuery {
