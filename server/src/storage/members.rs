@@ -122,7 +122,7 @@ pub struct InviteRecord {
 
 /// A member's last SSO sign-in, in a statement over `member`. It lives in a table of its own,
 /// `member_last_sign_in`, out of `member`'s indexes, so that a sign-in's update of it touches
-/// two small indexes instead of every one of the list's.
+/// that table's two indexes instead of every index on `member`.
 macro_rules! last_sign_in_of_member {
     () => {
         "(SELECT s.last_sso_sign_in_at FROM member_last_sign_in s WHERE s.member_id = member.id)"
@@ -1028,7 +1028,7 @@ impl ListSource {
         } else {
             ListSource {
                 from,
-                last_sign_in: LAST_SIGN_IN,
+                ..ListSource::MEMBERS
             }
         }
     }
