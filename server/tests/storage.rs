@@ -1115,6 +1115,109 @@ async fn broad_searches_page_like_narrow_ones() {
 /// SQLite reads a search in two halves of its search index; a half with more matches than it
 /// sorts leaves the page to the walk and is counted on its own. Pages and totals must come out
 /// as the unsearched list gives them, whether both halves have many matches or only one.
+/// The list in last sign-in order reads copies of the filtered and searched columns kept with
+/// each member's last sign-in: an import that renames, maps and selects members must show there
+/// as everywhere else, also in a search broad enough to be walked.
+#[tokio::test]
+async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
+    use app::types::{MemberFilter, MemberSort};
+    use gatehouse::storage::ImportedUpdate;
+    const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const MEMBERS: usize = 6_000;
+    let (storage, _dir, org, now) = with_contoso().await;
+    let creates = (0..MEMBERS)
+        .map(|i| {
+            let email = format!("user{i:05}@contoso.com");
+            ImportedMember {
+                email_normalized: email.clone(),
+                email,
+                display_name: format!("Lee {i}"),
+                role: "member",
+                object_id: None,
+                sso_enabled: false,
+            }
+        })
+        .collect();
+    import_members(&storage, &org.id, Some(TENANT_ID), creates, now)
+        .await
+        .unwrap();
+    let all = |search: &'static str, filter, sort| {
+        let storage = storage.clone();
+        let org = org.id.clone();
+        async move {
+            let query = MemberListQuery {
+                search,
+                filter,
+                sort,
+                ..MemberListQuery::default()
+            };
+            let got = storage
+                .list_members(&org, &query, PageRequest::new(Some(1), 10_000))
+                .await
+                .unwrap();
+            (got.items, got.total)
+        }
+    };
+    let (members, _) = all("", MemberFilter::All, MemberSort::Name).await;
+    // Every member renamed; every second one mapped, every third one selected for SSO.
+    let updates = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| ImportedUpdate {
+            id: m.id.clone(),
+            display_name: format!("Renamed {i}"),
+            role: "member",
+            object_id: (i % 2 == 0).then(|| format!("{i:08}-0000-4000-8000-000000000000")),
+            object_changed: i % 2 == 0,
+            sso_enabled: i % 3 == 0,
+        })
+        .collect();
+    storage
+        .apply_member_import(
+            &org.id,
+            Some(TENANT_ID),
+            |_| {
+                Ok::<_, ()>(ImportChanges {
+                    updates,
+                    ..ImportChanges::default()
+                })
+            },
+            &std::sync::atomic::AtomicU64::new(0),
+            &actor(),
+            now,
+        )
+        .await
+        .unwrap()
+        .expect("the plan is given");
+    let ids = |items: Vec<gatehouse::storage::MemberRecord>| {
+        let mut ids: Vec<_> = items.into_iter().map(|m| m.id).collect();
+        ids.sort();
+        ids
+    };
+    for (filter, expected) in [
+        (MemberFilter::All, MEMBERS),
+        (MemberFilter::Mapped, MEMBERS / 2),
+        (MemberFilter::Unmapped, MEMBERS / 2),
+        (MemberFilter::SsoEnabled, MEMBERS / 3),
+    ] {
+        let (by_name, total) = all("", filter, MemberSort::Name).await;
+        assert_eq!(total, expected as i64, "{filter:?}");
+        let (by_sign_in, total) = all("", filter, MemberSort::LastSignIn).await;
+        assert_eq!(total, expected as i64, "{filter:?}");
+        let (renamed, total) = all("renamed", filter, MemberSort::LastSignIn).await;
+        assert_eq!(total, expected as i64, "{filter:?}, searched");
+        assert_eq!(ids(by_sign_in), ids(by_name.clone()), "{filter:?}");
+        assert_eq!(ids(renamed), ids(by_name), "{filter:?}, searched");
+    }
+    assert_eq!(
+        all("lee", MemberFilter::All, MemberSort::LastSignIn)
+            .await
+            .1,
+        0,
+        "the old names are gone"
+    );
+}
+
 #[tokio::test]
 async fn searches_with_many_matches_in_either_half_page_like_the_list() {
     use app::types::{MemberFilter, MemberSort};
