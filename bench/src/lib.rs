@@ -1,6 +1,7 @@
-//! What both benchmarks share: a release Gatehouse process, its CPU time and memory, and
-//! percentiles.
+//! What both benchmarks share: a release Gatehouse process, its CPU time and memory, the CPU
+//! time of a PostgreSQL database's processes, and percentiles.
 
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -139,4 +140,55 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     }
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_secs_f64() * 1000.0
+}
+
+/// The PostgreSQL server processes serving one database (Gatehouse's connections to it), when
+/// that database runs on this machine: a sign-in's work there is CPU time too, and none of it
+/// is the server's own. Counted from the processes' CPU time between two readings.
+pub struct DatabaseProcesses {
+    monitor: sqlx::PgConnection,
+    at_start: HashMap<u32, CpuTime>,
+}
+
+impl DatabaseProcesses {
+    /// Starts counting, or `None` when the database's processes cannot be read here (a database
+    /// on another machine).
+    pub async fn start(database_url: &str) -> Option<Self> {
+        let mut monitor = <sqlx::PgConnection as sqlx::Connection>::connect(database_url)
+            .await
+            .ok()?;
+        let at_start = Self::read(&mut monitor).await?;
+        Some(DatabaseProcesses { monitor, at_start })
+    }
+
+    /// The CPU time the database's processes spent since `start`, including any that started
+    /// since then.
+    pub async fn spent(mut self) -> Option<CpuTime> {
+        let now = Self::read(&mut self.monitor).await?;
+        Some(now.into_iter().fold(CpuTime::default(), |sum, (pid, cpu)| {
+            let before = self.at_start.get(&pid).copied().unwrap_or_default();
+            let spent = cpu - before;
+            CpuTime {
+                user: sum.user + spent.user,
+                system: sum.system + spent.system,
+            }
+        }))
+    }
+
+    async fn read(monitor: &mut sqlx::PgConnection) -> Option<HashMap<u32, CpuTime>> {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(monitor)
+        .await
+        .ok()?;
+        let readable: HashMap<u32, CpuTime> = pids
+            .into_iter()
+            .filter_map(|pid| u32::try_from(pid).ok())
+            .filter(|pid| std::path::Path::new(&format!("/proc/{pid}/stat")).exists())
+            .map(|pid| (pid, cpu_time(pid)))
+            .collect();
+        (!readable.is_empty()).then_some(readable)
+    }
 }

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bench::{cpu_time, memory_mib, percentile, start_server};
+use bench::{cpu_time, memory_mib, percentile, start_server, DatabaseProcesses};
 use clap::Parser;
 use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
 use gatehouse::crypto::sealing::SealingKey;
@@ -518,6 +518,10 @@ async fn main() {
         provider.keys.load(Ordering::Relaxed),
     );
     let cpu_before = cpu_time(pid);
+    let database = match args.database.as_str() {
+        "sqlite" => None,
+        url => DatabaseProcesses::start(url).await,
+    };
     let sampler = {
         let seconds = args.seconds;
         tokio::spawn(async move {
@@ -533,6 +537,10 @@ async fn main() {
     let (mut latencies, failed) = run(args.seconds, true).await;
     let elapsed = began.elapsed().as_secs_f64();
     let cpu = cpu_time(pid) - cpu_before;
+    let database_cpu = match database {
+        Some(database) => database.spent().await,
+        None => None,
+    };
     let samples = sampler.await.unwrap_or_default();
     let (_, peak) = memory_mib(pid);
     latencies.sort();
@@ -572,6 +580,18 @@ async fn main() {
         fetches.0,
         fetches.1,
     );
+    // SQLite's work is the server's own; PostgreSQL's is in its processes.
+    if backend == "postgres" {
+        match database_cpu {
+            Some(spent) => println!(
+                "postgres processes cpu/sign-in={:.3}ms (user {:.3}, system {:.3})",
+                per_sign_in(spent.total()),
+                per_sign_in(spent.user),
+                per_sign_in(spent.system),
+            ),
+            None => println!("postgres processes cpu/sign-in: not readable (not on this machine)"),
+        }
+    }
     if std::env::var_os("BENCH_MEMORY_CURVE").is_some() {
         let curve: Vec<String> = samples.iter().map(|m| format!("{m:.1}")).collect();
         println!("rss per second (MiB): {}", curve.join(" "));
