@@ -87,6 +87,16 @@ impl CpuTime {
     }
 }
 
+impl std::ops::Add for CpuTime {
+    type Output = CpuTime;
+    fn add(self, other: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user + other.user,
+            system: self.system + other.system,
+        }
+    }
+}
+
 impl std::ops::Sub for CpuTime {
     type Output = CpuTime;
     fn sub(self, earlier: CpuTime) -> CpuTime {
@@ -166,12 +176,7 @@ impl DatabaseProcesses {
     pub async fn spent(mut self) -> Option<CpuTime> {
         let now = Self::read(&mut self.monitor).await?;
         Some(now.into_iter().fold(CpuTime::default(), |sum, (pid, cpu)| {
-            let before = self.at_start.get(&pid).copied().unwrap_or_default();
-            let spent = cpu - before;
-            CpuTime {
-                user: sum.user + spent.user,
-                system: sum.system + spent.system,
-            }
+            sum + (cpu - self.at_start.get(&pid).copied().unwrap_or_default())
         }))
     }
 
