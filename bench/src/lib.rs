@@ -191,7 +191,12 @@ impl DatabaseProcesses {
         let readable: HashMap<u32, CpuTime> = pids
             .into_iter()
             .filter_map(|pid| u32::try_from(pid).ok())
-            .filter(|pid| std::path::Path::new(&format!("/proc/{pid}/stat")).exists())
+            // A database elsewhere names processes of its own machine: a process here with
+            // the same number is not one of them.
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|name| name.starts_with("postgres"))
+            })
             .map(|pid| (pid, cpu_time(pid)))
             .collect();
         (!readable.is_empty()).then_some(readable)
