@@ -48,16 +48,26 @@ async fn import_members(
     creates: Vec<ImportedMember>,
     now: OffsetDateTime,
 ) -> Result<(), StorageError> {
+    let changes = ImportChanges {
+        creates,
+        ..ImportChanges::default()
+    };
+    apply_import(storage, organization_id, tenant_id, changes, now).await
+}
+
+/// Applies these changes as one import, in one transaction.
+async fn apply_import(
+    storage: &gatehouse::storage::Storage,
+    organization_id: &str,
+    tenant_id: Option<&str>,
+    changes: ImportChanges,
+    now: OffsetDateTime,
+) -> Result<(), StorageError> {
     storage
         .apply_member_import(
             organization_id,
             tenant_id,
-            |_| {
-                Ok::<_, ()>(ImportChanges {
-                    creates,
-                    ..ImportChanges::default()
-                })
-            },
+            |_| Ok::<_, ()>(changes),
             &std::sync::atomic::AtomicU64::new(0),
             &actor(),
             now,
@@ -1172,23 +1182,13 @@ async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
             sso_enabled: i % 3 == 0,
         })
         .collect();
-    storage
-        .apply_member_import(
-            &org.id,
-            Some(TENANT_ID),
-            |_| {
-                Ok::<_, ()>(ImportChanges {
-                    updates,
-                    ..ImportChanges::default()
-                })
-            },
-            &std::sync::atomic::AtomicU64::new(0),
-            &actor(),
-            now,
-        )
+    let changes = ImportChanges {
+        updates,
+        ..ImportChanges::default()
+    };
+    apply_import(&storage, &org.id, Some(TENANT_ID), changes, now)
         .await
-        .unwrap()
-        .expect("the plan is given");
+        .unwrap();
     let ids = |items: Vec<gatehouse::storage::MemberRecord>| {
         let mut ids: Vec<_> = items.into_iter().map(|m| m.id).collect();
         ids.sort();
