@@ -24,6 +24,39 @@ fn member<'a>(email: &'a str, normalized: &'a str, name: &'a str) -> NewMember<'
     }
 }
 
+/// The `i`th member of an import, `user{i:05}@contoso.com`: a member, unmapped, not selected
+/// for SSO.
+fn imported_member(i: usize, display_name: String) -> ImportedMember {
+    let email = format!("user{i:05}@contoso.com");
+    ImportedMember {
+        email_normalized: email.clone(),
+        email,
+        display_name,
+        role: "member",
+        object_id: None,
+        sso_enabled: false,
+    }
+}
+
+/// An Object ID for the `i`th member.
+fn object_id(i: usize) -> String {
+    format!("{i:08}-0000-4000-8000-000000000000")
+}
+
+/// One page of an organization's members list as `query` asks for it, and the number of matches.
+async fn list_page(
+    storage: &gatehouse::storage::Storage,
+    organization_id: &str,
+    query: MemberListQuery<'_>,
+    page: PageRequest,
+) -> (Vec<gatehouse::storage::MemberRecord>, i64) {
+    let got = storage
+        .list_members(organization_id, &query, page)
+        .await
+        .unwrap();
+    (got.items, got.total)
+}
+
 /// A fresh database holding one organization, Contoso; and the time it was created.
 async fn with_contoso() -> (
     gatehouse::storage::Storage,
@@ -986,14 +1019,11 @@ async fn broad_searches_page_like_narrow_ones() {
     let creates: Vec<ImportedMember> = (0..MEMBERS)
         .map(|i| {
             // Names out of insertion order, with ties broken by id; every third is mapped.
-            let email = format!("user{i:05}@contoso.com");
+            let name = format!("{} {}", ["Lee", "Ada", "Mia"][i % 3], (i * 7919) % 1000);
             ImportedMember {
-                email_normalized: email.clone(),
-                email,
-                display_name: format!("{} {}", ["Lee", "Ada", "Mia"][i % 3], (i * 7919) % 1000),
-                role: "member",
-                object_id: (i % 3 == 0).then(|| format!("{i:08}-0000-4000-8000-000000000000")),
+                object_id: (i % 3 == 0).then(|| object_id(i)),
                 sso_enabled: i % 2 == 0,
+                ..imported_member(i, name)
             }
         })
         .collect();
@@ -1136,37 +1166,19 @@ async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
     const MEMBERS: usize = 6_000;
     let (storage, _dir, org, now) = with_contoso().await;
     let creates = (0..MEMBERS)
-        .map(|i| {
-            let email = format!("user{i:05}@contoso.com");
-            ImportedMember {
-                email_normalized: email.clone(),
-                email,
-                display_name: format!("Lee {i}"),
-                role: "member",
-                object_id: None,
-                sso_enabled: false,
-            }
-        })
+        .map(|i| imported_member(i, format!("Lee {i}")))
         .collect();
     import_members(&storage, &org.id, Some(TENANT_ID), creates, now)
         .await
         .unwrap();
-    let all = |search: &'static str, filter, sort| {
-        let storage = storage.clone();
-        let org = org.id.clone();
-        async move {
-            let query = MemberListQuery {
-                search,
-                filter,
-                sort,
-                ..MemberListQuery::default()
-            };
-            let got = storage
-                .list_members(&org, &query, PageRequest::new(Some(1), 10_000))
-                .await
-                .unwrap();
-            (got.items, got.total)
-        }
+    let all = |search, filter, sort| {
+        let query = MemberListQuery {
+            search,
+            filter,
+            sort,
+            ..MemberListQuery::default()
+        };
+        list_page(&storage, &org.id, query, PageRequest::new(Some(1), 10_000))
     };
     let (members, _) = all("", MemberFilter::All, MemberSort::Name).await;
     // Every member renamed; every second one mapped, every third one selected for SSO.
@@ -1177,7 +1189,7 @@ async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
             id: m.id.clone(),
             display_name: format!("Renamed {i}"),
             role: "member",
-            object_id: (i % 2 == 0).then(|| format!("{i:08}-0000-4000-8000-000000000000")),
+            object_id: (i % 2 == 0).then(|| object_id(i)),
             object_changed: i % 2 == 0,
             sso_enabled: i % 3 == 0,
         })
@@ -1226,39 +1238,32 @@ async fn searches_with_many_matches_in_either_half_page_like_the_list() {
     const MEMBERS: usize = 21_000;
     let creates: Vec<ImportedMember> = (0..MEMBERS)
         .map(|i| {
-            let email = format!("user{i:05}@contoso.com");
             let name = if i < ADAS { "Ada" } else { "Zed" };
             ImportedMember {
-                email_normalized: email.clone(),
-                email,
-                display_name: format!("{name} {}", (i * 7919) % 5000),
-                role: "member",
-                object_id: None,
                 sso_enabled: i % 2 == 0,
+                ..imported_member(i, format!("{name} {}", (i * 7919) % 5000))
             }
         })
         .collect();
     import_members(&storage, &org.id, None, creates, now)
         .await
         .unwrap();
-    let page_of = |search: &'static str, filter, number| {
-        let storage = storage.clone();
-        let org = org.id.clone();
+    let page_of = |search, filter, number| {
+        let query = MemberListQuery {
+            search,
+            filter,
+            sort: MemberSort::Name,
+            ..MemberListQuery::default()
+        };
+        let page = list_page(
+            &storage,
+            &org.id,
+            query,
+            PageRequest::new(Some(number), 100),
+        );
         async move {
-            let query = MemberListQuery {
-                search,
-                filter,
-                sort: MemberSort::Name,
-                ..MemberListQuery::default()
-            };
-            let got = storage
-                .list_members(&org, &query, PageRequest::new(Some(number), 100))
-                .await
-                .unwrap();
-            (
-                got.items.into_iter().map(|m| m.id).collect::<Vec<_>>(),
-                got.total,
-            )
+            let (items, total) = page.await;
+            (items.into_iter().map(|m| m.id).collect::<Vec<_>>(), total)
         }
     };
     // Everyone matches "contoso": both halves have more than they sort.
@@ -1289,17 +1294,7 @@ async fn searches_with_many_matches_in_either_half_page_like_the_list() {
 #[tokio::test]
 async fn a_write_that_fails_half_way_leaves_nothing_and_the_next_write_goes_through() {
     let (storage, _dir, org, now) = with_contoso().await;
-    let member = |i: usize| {
-        let email = format!("user{i}@contoso.com");
-        ImportedMember {
-            email_normalized: email.clone(),
-            email,
-            display_name: format!("User {i}"),
-            role: "member",
-            object_id: None,
-            sso_enabled: false,
-        }
-    };
+    let member = |i: usize| imported_member(i, format!("User {i}"));
     // The first rows go in; the last one repeats the first email, so the import fails after
     // it has written.
     let mut creates: Vec<ImportedMember> = (0..450).map(member).collect();
