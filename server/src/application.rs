@@ -132,7 +132,6 @@ impl Application {
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
-        let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
         let result = axum::serve(
             self.listener,
             self.router
@@ -142,7 +141,6 @@ impl Application {
         .await;
         housekeeping.abort();
         metrics_upkeep.abort();
-        checkpoints.abort();
         self.state.storage.close().await;
         result
     }
@@ -238,23 +236,6 @@ impl MakeRequestId for RequestIds {
         axum::http::HeaderValue::from_str(&id.to_string())
             .ok()
             .map(RequestId::new)
-    }
-}
-
-/// How often the write-ahead log is moved into the database file (`Storage::checkpoint`). A busy
-/// sign-in load writes about 15,000 log pages a second; copied this often, each pass is short,
-/// and when the log reaches its bound only the last few milliseconds' pages are left to copy
-/// while writers wait (every 300 ms instead was no cheaper and its stops were longer).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
-async fn checkpoints(storage: Storage) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = storage.checkpoint().await {
-            tracing::warn!(error = %e, "database checkpoint failed");
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Gatehouse's server: the JSON API, the pages, storage and everything around them.
 #![recursion_limit = "256"]
+#![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

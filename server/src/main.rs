@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 use clap::Parser;
 use gatehouse::config::{Cli, Config, LogFormat};
 use gatehouse::Application;

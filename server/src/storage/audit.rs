@@ -1,4 +1,3 @@
-use super::values::{self, Value};
 use super::{PageRequest, Paged, Storage, StorageResult};
 use crate::clock::to_millis;
 use sqlx::AnyConnection;
@@ -62,40 +61,6 @@ pub struct AuditRecord {
     pub created_at: i64,
 }
 
-/// The statement that writes one entry, its values at `$1` to `$8` (`bind_entry`), so that
-/// other statements can be written in the same round trip.
-pub(super) const INSERT: &str = "INSERT INTO audit_event \
-     (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-/// An entry's values, for `INSERT`'s `$1` to `$8`.
-pub(super) fn entry_values<'q>(
-    actor: &'q Actor,
-    entry: &AuditEntry<'q>,
-    now: OffsetDateTime,
-) -> [Value<'q>; 8] {
-    [
-        entry.organization_id.into(),
-        actor.label.as_str().into(),
-        entry.action.into(),
-        entry.target.into(),
-        entry.outcome.into(),
-        entry.detail.into(),
-        actor.client_addr.as_str().into(),
-        to_millis(now).into(),
-    ]
-}
-
-/// Binds an entry's values to `$1` to `$8` of a statement starting with `INSERT`.
-pub(super) fn bind_entry<'q>(
-    query: super::AnyQuery<'q>,
-    actor: &'q Actor,
-    entry: &AuditEntry<'q>,
-    now: OffsetDateTime,
-) -> super::AnyQuery<'q> {
-    values::bind_all(query, &entry_values(actor, entry, now))
-}
-
 /// Writes the entry on `conn`, inside the caller's transaction when it has one.
 pub(super) async fn write(
     conn: &mut AnyConnection,
@@ -103,9 +68,21 @@ pub(super) async fn write(
     entry: &AuditEntry<'_>,
     now: OffsetDateTime,
 ) -> StorageResult<()> {
-    bind_entry(sqlx::query(INSERT), actor, entry, now)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_event \
+         (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(entry.organization_id)
+    .bind(actor.label.as_str())
+    .bind(entry.action)
+    .bind(entry.target)
+    .bind(entry.outcome)
+    .bind(entry.detail)
+    .bind(actor.client_addr.as_str())
+    .bind(to_millis(now))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

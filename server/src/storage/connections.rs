@@ -1,16 +1,10 @@
 //! SSO connections: a versioned draft and the active configuration, as JSON documents.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::sign_in_states::{UsedState, MARK_USED};
-use super::values;
-use super::{inline, unique_as, SessionRecord, Storage, StorageError, StorageResult};
+use super::sign_in_states::{mark_used, UsedState};
+use super::{SessionRecord, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
-
-/// Keeps a sign-in's state as used, its hash at `$16` and expiry at `$17`
-/// (`record_sso_sign_in`).
-static KEEP_USED: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{MARK_USED} ($16, $17)"));
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectionRecord {
@@ -143,7 +137,6 @@ impl Storage {
         )
         .await?;
         tx.commit().await?;
-        self.sign_in_cache.clear();
         Ok(())
     }
 
@@ -162,9 +155,7 @@ impl Storage {
         .bind(organization_id);
         let entry =
             AuditEntry::success(Some(organization_id), "connection.disable", organization_id);
-        let disabled = self.change_one_audited(change, &entry, actor, now).await;
-        self.sign_in_cache.clear();
-        disabled
+        self.change_one_audited(change, &entry, actor, now).await
     }
 
     /// The organizations with active SSO that proved this email domain.
@@ -181,10 +172,8 @@ impl Storage {
     }
 
     /// A successful SSO sign-in, all or nothing: its state kept as used, the audit entry, the
-    /// member's last sign-in, and the new session (ending the one it replaces). Sent as one
-    /// statement on PostgreSQL, and run in place as one transaction on SQLite (`inline`):
-    /// sign-ins spend their time waiting on these round trips. A state used already is a
-    /// `Conflict("state")` and writes nothing.
+    /// member's last sign-in, and the new session (ending the one it replaces). A state used
+    /// already is a `Conflict("state")` and writes nothing.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_sso_sign_in(
         &self,
@@ -197,54 +186,27 @@ impl Storage {
         used: UsedState<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        const TOUCH_MEMBER: &str = "UPDATE member_last_sign_in SET last_sso_sign_in_at = $9 \
-             WHERE member_id = $10 AND organization_id = $11";
-        const END_OLD_SESSION: &str = "DELETE FROM web_session WHERE id = $15";
-        const START_SESSION: &str =
-            "INSERT INTO web_session (id, data, expires_at) VALUES ($12, $13, $14)";
-        // `$1` to `$8` the audit entry's, then the sign-in's own.
-        let mut values = audit::entry_values(actor, entry, now).to_vec();
-        values.extend::<[values::Value<'_>; 9]>([
-            to_millis(now).into(),
-            member_id.into(),
-            organization_id.into(),
-            session.id.into(),
-            session.data.into(),
-            session.expires_at.into(),
-            replaces.into(),
-            used.state_hash.into(),
-            used.expires_at.into(),
-        ]);
-        if let Some(mut inline) = self.inline().await? {
-            let statements = [
-                KEEP_USED.as_str(),
-                audit::INSERT,
-                TOUCH_MEMBER,
-                END_OLD_SESSION,
-                START_SESSION,
-            ];
-            return inline
-                .execute_transaction(&statements, &values)
-                .map_err(|e| {
-                    if inline::is_unique_violation(&e) {
-                        StorageError::Conflict("state")
-                    } else {
-                        StorageError::Inline(e)
-                    }
-                });
+        let mut tx = self.begin().await?;
+        if !mark_used(&mut tx, used).await? {
+            return Err(StorageError::Conflict("state"));
         }
-        let sql = format!(
-            "WITH used AS ({}), audited AS ({}), touched AS ({TOUCH_MEMBER}), \
-             ended AS ({END_OLD_SESSION}) {START_SESSION}",
-            KEEP_USED.as_str(),
-            audit::INSERT
-        );
-        let statement = values::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values);
-        self.write()
-            .await?
-            .execute_transaction(statement)
-            .await
-            .map_err(unique_as("state"))?;
+        audit::write(&mut tx, actor, entry, now).await?;
+        sqlx::query(
+            "UPDATE member_last_sign_in SET last_sso_sign_in_at = $1 \
+             WHERE member_id = $2 AND organization_id = $3",
+        )
+        .bind(to_millis(now))
+        .bind(member_id)
+        .bind(organization_id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(replaces) = replaces {
+            super::sessions::delete(&mut tx, replaces).await?;
+        }
+        if !super::sessions::insert(&mut tx, session).await? {
+            return Err(StorageError::Conflict("session"));
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -262,17 +224,10 @@ impl Storage {
     ) -> StorageResult<bool> {
         let at = to_millis(now);
         let mut tx = self.begin().await?;
-        let mut first_use = true;
-        if let Some(used) = used {
-            let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{MARK_USED} ($1, $2) ON CONFLICT (state_hash) DO NOTHING"
-            )))
-            .bind(used.state_hash)
-            .bind(used.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            first_use = marked.rows_affected() == 1;
-        }
+        let first_use = match used {
+            Some(used) => mark_used(&mut tx, used).await?,
+            None => true,
+        };
         if !first_use {
             // A replay says nothing about the connection's health: it is only audited.
             let detail = format!("{} (replay: the state was used before)", entry.detail);

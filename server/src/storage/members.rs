@@ -34,25 +34,6 @@ impl MemberRecord {
     pub fn is_active_admin(&self) -> bool {
         self.role == "admin" && self.status == "active"
     }
-
-    /// A row of `COLUMNS`, in their order, from SQLite's in-place connection.
-    fn from_inline_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok(MemberRecord {
-            id: row.get(0)?,
-            organization_id: row.get(1)?,
-            email: row.get(2)?,
-            display_name: row.get(3)?,
-            role: row.get(4)?,
-            status: row.get(5)?,
-            directory_tenant_id: row.get(6)?,
-            directory_object_id: row.get(7)?,
-            directory_upn: row.get(8)?,
-            sso_enabled: row.get(9)?,
-            last_sso_sign_in_at: row.get(10)?,
-            created_at: row.get(11)?,
-            updated_at: row.get(12)?,
-        })
-    }
 }
 
 pub struct NewMember<'a> {
@@ -145,13 +126,6 @@ impl Storage {
         tenant_id: &str,
         object_id: &str,
     ) -> StorageResult<Option<MemberRecord>> {
-        if let Some(inline) = self.inline().await? {
-            return Ok(inline.query_optional(
-                &BY_DIRECTORY_IDENTITY,
-                &[organization_id.into(), tenant_id.into(), object_id.into()],
-                MemberRecord::from_inline_row,
-            )?);
-        }
         find_by_directory_identity(
             &mut *self.read().await?,
             organization_id,

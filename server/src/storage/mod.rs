@@ -4,8 +4,6 @@
 mod accounts;
 mod audit;
 mod connections;
-mod inline;
-mod log_batching;
 mod mapping;
 mod members;
 mod organizations;
@@ -13,9 +11,7 @@ mod readers;
 mod search_halves;
 mod sessions;
 mod setup_links;
-mod sign_in_cache;
 mod sign_in_states;
-mod values;
 mod writer;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
@@ -59,9 +55,6 @@ pub enum StorageError {
     UnsupportedUrl,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// From the sign-in path's in-place SQLite connection (`inline`).
-    #[error("database error: {0}")]
-    Inline(#[from] rusqlite::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -108,16 +101,10 @@ pub struct Storage {
     backend: Backend,
     /// Where SQLite splits each organization's search index for a search's two halves.
     search_splits: search_halves::SearchSplits,
-    /// Organizations as sign-ins read them.
-    sign_in_cache: std::sync::Arc<sign_in_cache::SignInCache>,
 }
 
 /// How many connections read SQLite at the same time.
 const SQLITE_READERS: usize = 8;
-
-/// How long SQLite's write-ahead log may grow (in 4 KiB pages) before a checkpoint holds the
-/// writers back until the log is copied whole, so that the next write starts it over.
-const LOG_BOUND_PAGES: i64 = 10_000;
 
 /// PostgreSQL's pool, for reads and writes.
 fn postgres_pool_options() -> AnyPoolOptions {
@@ -172,26 +159,17 @@ impl Storage {
                 // SQLite takes one writer at a time. Writes wait their turn for the one writing
                 // connection here, instead of in SQLite's busy handler, which sleeps whole
                 // milliseconds between tries.
-                let mut conn = sqlite_connection(url).await?;
-                // Checkpoints run beside the writer (`checkpoint`); this one only bounds the
-                // log if they stop.
-                sqlx::Executor::execute(
-                    &mut conn,
-                    sqlx::AssertSqlSafe(format!("PRAGMA wal_autocheckpoint = {LOG_BOUND_PAGES}")),
-                )
-                .await?;
-                let path =
-                    <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)?
-                        .get_filename()
-                        .to_owned();
-                let inline = inline::InlineConnection::open(&path)?;
+                // SQLite's own checkpoints run on it, after a commit has grown the write-ahead
+                // log past 1,000 pages, while no other write can begin: the next write starts
+                // the log over.
+                let conn = sqlite_connection(url).await?;
                 let mut readers = Vec::with_capacity(SQLITE_READERS);
                 for _ in 0..SQLITE_READERS {
                     readers.push(sqlite_connection(url).await?);
                 }
                 (
                     readers::Readers::sqlite(readers),
-                    writer::Writer::sqlite(conn, inline),
+                    writer::Writer::sqlite(conn),
                 )
             }
             Backend::Postgres => {
@@ -207,7 +185,6 @@ impl Storage {
             writer,
             backend,
             search_splits: Default::default(),
-            sign_in_cache: Default::default(),
         };
         storage.migrate().await?;
         Ok(storage)
@@ -234,14 +211,6 @@ impl Storage {
         Ok(self.readers.connection().await?)
     }
 
-    /// On SQLite, the sign-in path's in-place connection (`inline`), with the writer's lock;
-    /// `None` on PostgreSQL. Point reads on the sign-in path go there too: its page cache stays
-    /// warm, while any other connection's is dropped whenever another one has written (every
-    /// sign-in writes), and its next read fetches every page it touches again.
-    async fn inline(&self) -> StorageResult<Option<writer::InlineWriter>> {
-        Ok(self.writer.inline().await?)
-    }
-
     /// The writing connection, for a write that needs no transaction of its own.
     async fn write(&self) -> StorageResult<writer::WriteConnection> {
         Ok(self.writer.connection().await?)
@@ -249,43 +218,6 @@ impl Storage {
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// Copies what the SQLite write-ahead log holds into the database file, without waiting for
-    /// readers or the writer, so the writer never stops to do it in the middle of a request.
-    /// Run ten times a second by the server; nothing to do on PostgreSQL.
-    ///
-    /// The log starts over only when a write begins with all of it copied, which a steady
-    /// stream of sign-ins never leaves time for: each pass copies what was there when it began,
-    /// while new writes keep coming. So once the log passes `LOG_BOUND_PAGES`, the rest is
-    /// copied holding the writer's lock (the few pages written since the first pass, and the
-    /// database file's sync), and the next write starts the log over.
-    pub async fn checkpoint(&self) -> StorageResult<()> {
-        self.checkpoint_with(std::future::ready(())).await
-    }
-
-    /// `checkpoint`, awaiting `after_first_pass` between the pass that runs beside the writer
-    /// and the one that holds it back. Tests end there what kept the first pass from copying
-    /// the whole log, as the writes it ran beside would have ended.
-    async fn checkpoint_with(
-        &self,
-        after_first_pass: impl std::future::Future<Output = ()>,
-    ) -> StorageResult<()> {
-        if self.backend == Backend::Sqlite {
-            const PASS: &str = "PRAGMA wal_checkpoint(PASSIVE)";
-            let mut reader = self.read().await?;
-            let (_busy, log_pages, _copied): (i64, i64, i64) =
-                sqlx::query_as(PASS).fetch_one(&mut *reader).await?;
-            after_first_pass.await;
-            if log_pages >= LOG_BOUND_PAGES {
-                // Held, not used: no write begins until the log is copied whole. The pass runs
-                // on the same reader (on the writing connection, sqlx's worker kept growing its
-                // memory, about 8 KiB a pass).
-                let _writers_wait = self.write().await?;
-                sqlx::query(PASS).execute(&mut *reader).await?;
-            }
-        }
-        Ok(())
     }
 
     /// Whether the database answers.
@@ -386,69 +318,4 @@ pub(super) fn placeholders(start: usize, rows: usize, width: usize) -> String {
 
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::values::Value;
-    use super::*;
-
-    /// The log's size in pages, as a checkpoint pass that finds nothing to copy reports it.
-    async fn log_pages(storage: &Storage) -> i64 {
-        let (_busy, log, _copied): (i64, i64, i64) =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&mut *storage.read().await.unwrap())
-                .await
-                .unwrap();
-        log
-    }
-
-    /// Writes `pages` pages of filler in place, as sign-ins write.
-    fn fill(connection: &mut inline::InlineConnection, pages: i64) {
-        const FILL: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
-             WHERE i < $1) INSERT INTO filler SELECT zeroblob(4000) FROM n";
-        connection
-            .execute_transaction(&[FILL], &[Value::Integer(pages)])
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_log_past_its_bound_starts_over_even_when_a_pass_could_not_copy_it_all() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("log.db").display());
-        let storage = Storage::connect(&url).await.unwrap();
-        sqlx::query("CREATE TABLE filler (data BLOB NOT NULL)")
-            .execute(&mut *storage.write().await.unwrap())
-            .await
-            .unwrap();
-        for _ in 0..(LOG_BOUND_PAGES / 1000 + 1) {
-            fill(&mut storage.inline().await.unwrap().unwrap(), 1000);
-        }
-        // Under a steady stream of sign-ins, every pass runs beside a write and copies only what
-        // the log held when it began. A reader keeping its view from before one more write does
-        // the same to the first pass here, and lets go once that pass is over.
-        let mut reader = storage.read().await.unwrap();
-        sqlx::query("BEGIN").execute(&mut *reader).await.unwrap();
-        sqlx::query("SELECT count(*) FROM filler")
-            .execute(&mut *reader)
-            .await
-            .unwrap();
-        fill(&mut storage.inline().await.unwrap().unwrap(), 20);
-        let before = log_pages(&storage).await;
-        assert!(before > LOG_BOUND_PAGES, "the log holds {before} pages");
-
-        storage
-            .checkpoint_with(async move {
-                sqlx::query("COMMIT").execute(&mut *reader).await.unwrap();
-            })
-            .await
-            .unwrap();
-        fill(&mut storage.inline().await.unwrap().unwrap(), 20);
-
-        let after = log_pages(&storage).await;
-        assert!(
-            after < 100,
-            "the log went on from {before} to {after} pages"
-        );
-    }
 }

@@ -88,46 +88,19 @@ impl Storage {
         &self,
         key: OrganizationKey<'_>,
     ) -> StorageResult<Option<SignInOrganization>> {
-        let (column, value, cache_key) = match key {
-            OrganizationKey::Slug(slug) => ("o.slug", slug, format!("slug:{slug}")),
-            OrganizationKey::Id(id) => ("o.id", id, format!("id:{id}")),
+        let (column, value) = match key {
+            OrganizationKey::Slug(slug) => ("o.slug", slug),
+            OrganizationKey::Id(id) => ("o.id", id),
         };
-        if let Some(found) = self.sign_in_cache.get(&cache_key) {
-            return Ok(Some(found));
-        }
-        let generation = self.sign_in_cache.generation();
         let sql = format!(
             "SELECT o.id, o.name, o.slug, o.created_at, o.updated_at, 0 AS member_count, \
              c.active_config FROM organization o LEFT JOIN sso_connection c \
              ON c.organization_id = o.id AND c.status = 'active' WHERE {column} = $1"
         );
-        let found = match self.inline().await? {
-            // On SQLite, the in-place connection: the one whose page cache every sign-in keeps
-            // warm (another connection reads every page again after each write).
-            Some(inline) => inline.query_optional(&sql, &[value.into()], |row| {
-                Ok(SignInOrganization {
-                    organization: OrganizationRecord {
-                        id: row.get(0)?,
-                        name: row.get(1)?,
-                        slug: row.get(2)?,
-                        created_at: row.get(3)?,
-                        updated_at: row.get(4)?,
-                        member_count: row.get(5)?,
-                    },
-                    active_config: row.get(6)?,
-                })
-            })?,
-            None => {
-                sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(value)
-                    .fetch_optional(&mut *self.read().await?)
-                    .await?
-            }
-        };
-        if let Some(found) = &found {
-            self.sign_in_cache.keep(generation, found);
-        }
-        Ok(found)
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .fetch_optional(&mut *self.read().await?)
+            .await?)
     }
 
     /// Organizations whose name or slug contains `search`, by name.
@@ -171,9 +144,7 @@ impl Storage {
         .bind(to_millis(now))
         .bind(id);
         let entry = AuditEntry::success(Some(id), "organization.rename", name);
-        let renamed = self.change_one_audited(change, &entry, actor, now).await;
-        self.sign_in_cache.clear();
-        renamed
+        self.change_one_audited(change, &entry, actor, now).await
     }
 
     /// Deletes the organization with its members and invites; the audit log keeps its history.
@@ -208,7 +179,6 @@ impl Storage {
         )
         .await?;
         tx.commit().await?;
-        self.sign_in_cache.clear();
         Ok(())
     }
 }

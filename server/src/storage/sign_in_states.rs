@@ -5,7 +5,7 @@
 //! callbacks with one state can both get that far, but only the first commits: a state never
 //! starts two sessions.
 
-use super::{expect_one, unique_as, Storage, StorageResult};
+use super::{expect_one, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
 
@@ -21,8 +21,23 @@ pub struct UsedState<'a> {
     pub expires_at: i64,
 }
 
-/// Adds the state to the used ones; a state used already breaks the primary key.
-pub(super) const MARK_USED: &str = "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES";
+/// Keeps the state as used, inside the caller's transaction; false when it was used already
+/// (nothing is written then). Of two transactions racing with one state, the second waits for
+/// the first on the primary key and then finds it used.
+pub(super) async fn mark_used(
+    conn: &mut sqlx::AnyConnection,
+    used: UsedState<'_>,
+) -> StorageResult<bool> {
+    let marked = sqlx::query(
+        "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES ($1, $2) \
+         ON CONFLICT (state_hash) DO NOTHING",
+    )
+    .bind(used.state_hash)
+    .bind(used.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(marked.rows_affected() == 1)
+}
 
 impl Storage {
     /// Whether the state was used already.
@@ -55,12 +70,9 @@ impl Storage {
         used: UsedState<'_>,
     ) -> StorageResult<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("{MARK_USED} ($1, $2)")))
-            .bind(used.state_hash)
-            .bind(used.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(unique_as("state"))?;
+        if !mark_used(&mut tx, used).await? {
+            return Err(StorageError::Conflict("state"));
+        }
         let changed =
             sqlx::query("UPDATE sso_connection SET test_sign_in = $1 WHERE organization_id = $2")
                 .bind(result)

@@ -4,7 +4,6 @@
 //! outside sqlx's pool: a pool pings every connection it takes back, which on SQLite is one more
 //! round trip to the connection's worker thread after every write.
 
-use super::inline::InlineConnection;
 use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
 use sqlx::{Any, AnyPool, Executor};
@@ -28,30 +27,18 @@ impl std::fmt::Debug for Writer {
 }
 
 /// SQLite's writing connection, and whether a transaction may still be open on it: one whose
-/// holder went away (an error, or a request dropped half-way) before it committed. Beside it,
-/// the connection the sign-in path writes on in place (`inline`), under the same lock.
+/// holder went away (an error, or a request dropped half-way) before it committed.
 pub(super) struct SqliteWriter {
     conn: AnyConnection,
     in_transaction: bool,
-    inline: InlineConnection,
 }
 
 impl Writer {
-    pub(super) fn sqlite(conn: AnyConnection, inline: InlineConnection) -> Self {
+    pub(super) fn sqlite(conn: AnyConnection) -> Self {
         Writer::Sqlite(Arc::new(Mutex::new(SqliteWriter {
             conn,
             in_transaction: false,
-            inline,
         })))
-    }
-
-    /// On SQLite, the in-place connection, held with the writer's lock: no other write runs
-    /// until it is dropped. `None` on PostgreSQL.
-    pub(super) async fn inline(&self) -> Result<Option<InlineWriter>, sqlx::Error> {
-        Ok(match self {
-            Writer::Pool(_) => None,
-            Writer::Sqlite(writer) => Some(InlineWriter(lock(writer).await?)),
-        })
     }
 
     /// The writing connection, for writes that need no transaction of their own.
@@ -99,22 +86,6 @@ async fn lock(
     Ok(writer)
 }
 
-/// SQLite's in-place connection, holding the writer's lock while it lives.
-pub(super) struct InlineWriter(OwnedMutexGuard<SqliteWriter>);
-
-impl Deref for InlineWriter {
-    type Target = InlineConnection;
-    fn deref(&self) -> &InlineConnection {
-        &self.0.inline
-    }
-}
-
-impl DerefMut for InlineWriter {
-    fn deref_mut(&mut self) -> &mut InlineConnection {
-        &mut self.0.inline
-    }
-}
-
 pub(super) enum WriteConnection {
     Pooled(PoolConnection<Any>),
     Sqlite(OwnedMutexGuard<SqliteWriter>),
@@ -136,28 +107,6 @@ impl DerefMut for WriteConnection {
             WriteConnection::Pooled(conn) => conn,
             WriteConnection::Sqlite(writer) => &mut writer.conn,
         }
-    }
-}
-
-impl WriteConnection {
-    /// Runs a script that is one whole transaction (`BEGIN IMMEDIATE; …; COMMIT` on SQLite, a
-    /// single statement on PostgreSQL) in one round trip. Should it stop half-way, or be
-    /// abandoned, the transaction it opened is rolled back by the next holder.
-    pub(super) async fn execute_transaction(
-        &mut self,
-        script: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
-    ) -> Result<(), sqlx::Error> {
-        match self {
-            WriteConnection::Pooled(conn) => {
-                script.execute(&mut **conn).await?;
-            }
-            WriteConnection::Sqlite(writer) => {
-                writer.in_transaction = true;
-                script.execute(&mut writer.conn).await?;
-                writer.in_transaction = false;
-            }
-        }
-        Ok(())
     }
 }
 
