@@ -13,7 +13,7 @@ use crate::oidc::DirectoryCache;
 use crate::state::{AppState, Shared};
 use crate::storage::{Storage, StorageError};
 use crate::web_settings::{WebSettings, WebSettingsError};
-use crate::{api, callback, first_run, ops, sign_in, web_guard};
+use crate::{api, first_run, ops, sign_in, web_guard};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
@@ -171,8 +171,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::routes())
-        .merge(callback::routes())
-        .merge(sign_in::routes())
+        .merge(sign_in::web::routes())
         .leptos_routes(&state, pages, {
             let options = state.leptos_options.clone();
             move || app::shell(options.clone())

@@ -7,7 +7,6 @@
 pub mod api;
 pub mod application;
 pub mod auth;
-pub mod callback;
 pub mod clock;
 pub mod config;
 pub mod connections;

@@ -38,6 +38,7 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A session started by a sign-in with the directory, written by the storage layer.
+#[derive(Debug)]
 pub struct NewSession {
     pub id: String,
     /// The record's data, as the session store keeps it.
@@ -49,8 +50,9 @@ pub struct NewSession {
 
 impl NewSession {
     /// A fresh random id holding the principal and the directory's sign-out page.
+    /// `replaces` is the browser's session before this sign-in (`read`), ended by it.
     pub fn start(
-        headers: &HeaderMap,
+        replaces: Option<String>,
         principal: &Principal,
         directory_sign_out: &str,
         now: time::OffsetDateTime,
@@ -70,7 +72,7 @@ impl NewSession {
             id: Id::default().to_string(),
             data,
             expires_at: crate::clock::to_millis(now + IDLE),
-            replaces: read(headers, NAME),
+            replaces,
         })
     }
 

@@ -1,18 +1,22 @@
-//! End-user sign-in with the organization's directory: `/o/<slug>/sso` starts the flow (the
-//! email-first page and the Entra My Apps tile both lead there), `/auth/callback` finishes it.
-//! Who gets in is decided by `decision`; every outcome goes to the audit log with a reference
-//! id that the page shown to the person carries too.
+//! End-user sign-in with the organization's directory, the whole flow in this folder:
+//! `/o/<slug>/sso` starts it (the email-first page and the Entra My Apps tile both lead there)
+//! and `/auth/callback` finishes it (`web`); the attempt travels in a sealed cookie (`attempt`);
+//! each organization's active connection is kept opened (`active`); who gets in is decided by
+//! `decision`. A sign-in ends either `Admitted`, with its session, or on a `Stop`; every stop
+//! after the directory was involved is written to the audit log by one function (`record`),
+//! with a reference that the page shown to the person carries too (`page`).
 
 pub mod active;
 pub mod attempt;
 pub mod decision;
 pub mod page;
+pub mod web;
 
 use crate::auth::session_cookie::NewSession;
-use crate::auth::{Account, ClientAddr};
+use crate::auth::Account;
 use crate::domain::EmailAddress;
 use crate::entra::aadsts;
-use crate::oidc::{self, Identity, Registration};
+use crate::oidc::{self, Identity};
 use crate::state::AppState;
 use crate::storage::{
     Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
@@ -21,30 +25,13 @@ use crate::storage::{
 use active::ActiveConnection;
 use app::navigation::safe_return_to;
 use attempt::SignInAttempt;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use decision::{Decision, Refusal};
-use page::Problem;
 use rand::Rng;
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// The purpose of a sign-in attempt started here.
 pub const PURPOSE: &str = "sign_in";
 const AUDIT_ACTION: &str = "sso.sign_in";
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/o/{slug}/sso", get(start_handler))
-}
-
-#[derive(Debug, Deserialize)]
-struct StartQuery {
-    login_hint: Option<String>,
-    return_to: Option<String>,
-}
 
 /// A short reference shown to the person and written in the audit entry.
 pub fn new_reference() -> String {
@@ -57,138 +44,230 @@ pub fn new_reference() -> String {
     text
 }
 
-/// The page for a callback whose state was answered before.
-pub fn already_used() -> Response {
-    expired_or_used().into_response()
+/// Why a sign-in did not end in a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// No organization has this sign-in address.
+    UnknownOrganization,
+    /// The organization a callback names was deleted meanwhile.
+    OrganizationGone,
+    /// The organization has no active connection with complete credentials.
+    NotConnected { organization: String },
+    /// The policy refused the person (or single sign-on is off).
+    Refused(Refusal),
+    /// The directory's discovery or keys could not be read at the start.
+    DirectoryUnreachable { message: String },
+    /// The directory answered the callback with an error instead of a code.
+    DirectoryRefused {
+        error: String,
+        /// `error: description`, as the directory wrote it.
+        text: String,
+        /// What the admin can do, for the AADSTS codes Gatehouse explains.
+        guidance: Option<String>,
+    },
+    /// The code exchange or the ID token failed.
+    NotCompleted { message: String, details: String },
+    /// The state was answered before.
+    Replayed,
+    /// Our own failure; logged, never audited.
+    Internal { what: &'static str, error: String },
 }
 
-fn expired_or_used() -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "Sign-in expired",
-        "This sign-in has expired or was already used. Start the sign-in again.",
-    )
-    .with_retry("/signin")
-}
-
-/// The page for a callback whose state was used before, with the reference of the audit entry
-/// that recorded the replay.
-fn replayed(reference: &str) -> Response {
-    expired_or_used().with_reference(reference).into_response()
-}
-
-fn too_many() -> Problem {
-    Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too many sign-in attempts",
-        "Too many sign-ins came from your network in the last minute. Wait a minute, then try again.",
-    )
-}
-
-async fn start_handler(
-    State(state): State<AppState>,
-    ClientAddr(client_addr): ClientAddr,
-    Path(slug): Path<String>,
-    Query(query): Query<StartQuery>,
-) -> Response {
-    if !state.sso_limit.allow(&client_addr) {
-        return too_many().into_response();
-    }
-    let (url, attempt) = match start(&state, &client_addr, &slug, &query).await {
-        Ok(started) => started,
-        Err(problem) => return problem.into_response(),
-    };
-    let mut response = Redirect::to(&url).into_response();
-    let https = state.config.is_https();
-    match attempt.hand_over(&state.sealing_key, https, response.headers_mut()) {
-        Ok(()) => response,
-        Err(e) => Problem::ours("starting the sign-in failed", e).into_response(),
+impl Stop {
+    fn internal(what: &'static str, error: impl std::fmt::Display) -> Failure {
+        Failure {
+            stop: Stop::Internal {
+                what,
+                error: error.to_string(),
+            },
+            audit: None,
+        }
     }
 }
 
-fn active_connection(
+impl From<Stop> for Failure {
+    /// A stop that is not audited: nothing reached the directory, or the organization is gone.
+    fn from(stop: Stop) -> Self {
+        Failure { stop, audit: None }
+    }
+}
+
+/// A stop before it is recorded, with what its audit entry says when it gets one.
+#[derive(Debug)]
+pub struct Failure {
+    pub stop: Stop,
+    audit: Option<FailureEntry>,
+}
+
+#[derive(Debug)]
+struct FailureEntry {
+    actor: Actor,
+    /// The directory user's object id, or `-` before the ID token named one.
+    target: String,
+    /// The short reason in the audit entry.
+    reason: String,
+    /// What the connection keeps as its last error.
+    last_error: String,
+}
+
+impl Failure {
+    fn audited(stop: Stop, actor: &Actor, target: &str, reason: &str, last_error: &str) -> Self {
+        Failure {
+            stop,
+            audit: Some(FailureEntry {
+                actor: actor.clone(),
+                target: target.into(),
+                reason: reason.into(),
+                last_error: last_error.into(),
+            }),
+        }
+    }
+}
+
+/// A recorded stop: what the person is shown, and the reference its log entry carries.
+#[derive(Debug)]
+pub struct Stopped {
+    pub stop: Stop,
+    pub reference: Option<String>,
+    /// Where "Try again" leads.
+    pub retry: String,
+}
+
+/// Records a failure, the one place that does: an audited one is written with the state it came
+/// back with (if any) kept as used, and the connection's last error; when that state had been
+/// used before, the stop becomes a replay (audited as one). Our own failures are logged under
+/// the reference instead.
+pub async fn record(
     state: &AppState,
-    target: &SignInOrganization,
-) -> Result<Option<Arc<ActiveConnection>>, Problem> {
-    state
+    org: Option<&OrganizationRecord>,
+    used: Option<UsedState<'_>>,
+    failure: Failure,
+) -> Stopped {
+    let reference = new_reference();
+    let retry = match (&failure.stop, org) {
+        (Stop::DirectoryUnreachable { .. }, Some(org))
+        | (Stop::DirectoryRefused { .. }, Some(org))
+        | (Stop::NotCompleted { .. }, Some(org)) => format!("/o/{}/sso", org.slug),
+        _ => "/signin".to_string(),
+    };
+    let stopped = |stop, reference| Stopped {
+        stop,
+        reference,
+        retry: retry.clone(),
+    };
+    if let Stop::Internal { what, error } = &failure.stop {
+        tracing::error!(error = %error, reference, "{what}");
+        return stopped(failure.stop, Some(reference));
+    }
+    let (Some(entry), Some(org)) = (&failure.audit, org) else {
+        return stopped(failure.stop, None);
+    };
+    let detail = format!("ref {reference}: {}", entry.reason);
+    let audit = AuditEntry {
+        outcome: "failure",
+        detail: &detail,
+        ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, &entry.target)
+    };
+    let last_error = format!("{} ({})", entry.last_error, entry.reason);
+    match state
+        .storage
+        .record_sso_failure(&org.id, &last_error, &audit, &entry.actor, used, state.now())
+        .await
+    {
+        Ok(true) => stopped(failure.stop, Some(reference)),
+        Ok(false) => stopped(Stop::Replayed, Some(reference)),
+        Err(e) => {
+            tracing::error!(error = %e, reference, "recording a failed sign-in failed");
+            stopped(failure.stop, Some(reference))
+        }
+    }
+}
+
+fn anonymous(client_addr: &str) -> Actor {
+    Actor {
+        label: "anonymous".into(),
+        client_addr: client_addr.into(),
+    }
+}
+
+/// The organization a sign-in names, with its active connection opened.
+async fn find(
+    state: &AppState,
+    key: OrganizationKey<'_>,
+) -> Result<(SignInOrganization, Option<Arc<ActiveConnection>>), Failure> {
+    let target = match state.storage.find_sign_in_organization(key).await {
+        Ok(Some(target)) => target,
+        Ok(None) if matches!(key, OrganizationKey::Slug(_)) => {
+            return Err(Stop::UnknownOrganization.into())
+        }
+        Ok(None) => return Err(Stop::OrganizationGone.into()),
+        Err(e) => return Err(Stop::internal("organization lookup failed", e)),
+    };
+    let active = state
         .active_connections
-        .get(state, target)
-        .map_err(|e| Problem::ours("loading the active connection failed", e))
+        .get(state, &target)
+        .map_err(|e| Stop::internal("loading the active connection failed", e))?;
+    Ok((target, active))
 }
 
-fn not_connected(org: &OrganizationRecord) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "Single sign-on is not on",
-        format!(
-            "{} has not turned on single sign-on with its directory. Sign in with your password, or ask your admin to finish the setup.",
-            org.name
-        ),
-    )
-    .with_retry("/signin")
+/// What a start asks for.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct StartRequest {
+    pub login_hint: Option<String>,
+    pub return_to: Option<String>,
 }
 
-/// Answers where to send the browser, and the attempt it keeps until the callback.
-async fn start(
+/// Starts a sign-in at the organization with this slug: answers where to send the browser, and
+/// the attempt it keeps until the callback. Stops are recorded here.
+pub async fn start(
     state: &AppState,
     client_addr: &str,
     slug: &str,
-    query: &StartQuery,
-) -> Result<(String, SignInAttempt), Problem> {
-    let target = match state
-        .storage
-        .find_sign_in_organization(OrganizationKey::Slug(slug))
-        .await
-    {
-        Ok(Some(target)) => target,
-        Ok(None) => {
-            return Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                "Organization not found",
-                "No organization uses this sign-in address. Check the link, or sign in with your email.",
-            )
-            .with_retry("/signin"))
-        }
-        Err(e) => {
-            return Err(Problem::ours("organization lookup failed", e));
-        }
+    request: &StartRequest,
+) -> Result<(String, SignInAttempt), Stopped> {
+    let (target, active) = match find(state, OrganizationKey::Slug(slug)).await {
+        Ok(found) => found,
+        Err(failure) => return Err(record(state, None, None, failure).await),
     };
-    let org = &target.organization;
-    let Some(active) = active_connection(state, &target)? else {
-        return Err(not_connected(org));
+    let org = target.organization;
+    match begin(state, client_addr, &org, active, request).await {
+        Ok(started) => Ok(started),
+        // No state came back yet: never a replay.
+        Err(failure) => Err(record(state, Some(&org), None, failure).await),
+    }
+}
+
+async fn begin(
+    state: &AppState,
+    client_addr: &str,
+    org: &OrganizationRecord,
+    active: Option<Arc<ActiveConnection>>,
+    request: &StartRequest,
+) -> Result<(String, SignInAttempt), Failure> {
+    let Some(active) = active else {
+        return Err(Stop::NotConnected {
+            organization: org.name.clone(),
+        }
+        .into());
     };
     if active.config.policy.mode == app::types::SsoMode::Disabled {
-        return Err(refusal_page(Refusal::SsoDisabled, None));
+        return Err(Stop::Refused(Refusal::SsoDisabled).into());
     }
-    let registration = active.opened.registration();
-    let login_hint = query
+    let login_hint = request
         .login_hint
         .as_deref()
         .map(str::trim)
         .filter(|h| !h.is_empty() && h.len() <= 256);
-    let started =
-        match oidc::begin(&state.directories, &state.http, &registration, login_hint).await {
-            Ok(started) => started,
-            Err(f) => {
-                let actor = Actor {
-                    label: "anonymous".into(),
-                    client_addr: client_addr.into(),
-                };
-                // No state came back yet: never a replay.
-                let reference = record_failure(state, org, &actor, None, "-", f.reason, &f.message)
-                    .await
-                    .ok()
-                    .unwrap_or_default();
-                return Err(Problem::new(
-                    StatusCode::BAD_GATEWAY,
-                    "The directory could not be reached",
-                    format!("{} Nothing else in Gatehouse is affected.", f.message),
-                )
-                .with_reference(&reference)
-                .with_retry(format!("/o/{}/sso", org.slug)));
-            }
-        };
-    let return_to = query
+    let registration = active.opened.registration();
+    let started = oidc::begin(&state.directories, &state.http, &registration, login_hint)
+        .await
+        .map_err(|f| {
+            let stop = Stop::DirectoryUnreachable {
+                message: f.message.clone(),
+            };
+            Failure::audited(stop, &anonymous(client_addr), "-", f.reason, &f.message)
+        })?;
+    let return_to = request
         .return_to
         .as_deref()
         .and_then(safe_return_to)
@@ -206,97 +285,57 @@ pub enum Answer<'a> {
     },
 }
 
-/// Writes a failed sign-in to the audit log and as the connection's last error, with the state
-/// it came back with (if any) as used; answers the reference shown to the person, or, when that
-/// state had been used before (a replay, audited as one), the page that says so.
-async fn record_failure(
-    state: &AppState,
-    org: &OrganizationRecord,
-    actor: &Actor,
-    used: Option<UsedState<'_>>,
-    target: &str,
-    reason: &str,
-    message: &str,
-) -> Result<String, Response> {
-    let reference = new_reference();
-    let detail = format!("ref {reference}: {reason}");
-    let entry = AuditEntry {
-        outcome: "failure",
-        detail: &detail,
-        ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, target)
-    };
-    match state
-        .storage
-        .record_sso_failure(
-            &org.id,
-            &format!("{message} ({reason})"),
-            &entry,
-            actor,
-            used,
-            state.now(),
-        )
-        .await
-    {
-        Ok(true) => Ok(reference),
-        Ok(false) => Err(replayed(&reference)),
-        Err(e) => {
-            tracing::error!(error = %e, reference, "recording a failed sign-in failed");
-            Ok(reference)
-        }
-    }
+/// A sign-in that ends in a session: hand it to the browser and go on to `go_to`.
+#[derive(Debug)]
+pub struct Admitted {
+    pub session: NewSession,
+    pub go_to: String,
 }
 
-fn refusal_page(refusal: Refusal, reference: Option<&str>) -> Problem {
-    let problem = Problem::new(
-        StatusCode::FORBIDDEN,
-        "You cannot sign in here yet",
-        refusal.message(),
-    );
-    match reference {
-        Some(r) => problem.with_reference(r),
-        None => problem,
-    }
+/// What a callback brings to `complete`.
+pub struct Callback<'a> {
+    pub attempt: &'a SignInAttempt,
+    pub answer: Answer<'a>,
+    pub client_addr: &'a str,
+    /// The browser's session before this sign-in, which the new one replaces.
+    pub previous_session: Option<String>,
 }
 
 /// Finishes a sign-in started by `start`: validates what came back, applies the policy, and
-/// starts the session. Answers where the browser goes next, or the page that says why not.
-pub async fn complete(
-    state: &AppState,
-    headers: &HeaderMap,
-    client_addr: &str,
-    target: &SignInOrganization,
-    attempt: &SignInAttempt,
-    answer: Answer<'_>,
-) -> Response {
-    let org = &target.organization;
-    let anonymous = Actor {
-        label: "anonymous".into(),
-        client_addr: client_addr.into(),
+/// writes the session with its audit entry. A stop is recorded before it is answered.
+pub async fn complete(state: &AppState, callback: Callback<'_>) -> Result<Admitted, Stopped> {
+    let attempt = callback.attempt;
+    let (target, active) = match find(state, OrganizationKey::Id(&attempt.organization_id)).await
+    {
+        Ok(found) => found,
+        Err(failure) => return Err(record(state, None, None, failure).await),
     };
-    let used = Some(attempt.used_state());
-    let active = match active_connection(state, target) {
-        Ok(Some(active)) => active,
-        Ok(None) => {
-            let reference = match record_failure(
-                state,
-                org,
-                &anonymous,
-                used,
-                "-",
-                "sso_not_active",
-                "SSO is not active",
-            )
-            .await
-            {
-                Ok(reference) => reference,
-                Err(replayed) => return replayed,
-            };
-            return refusal_page(Refusal::SsoDisabled, Some(&reference)).into_response();
-        }
-        Err(problem) => return problem.into_response(),
+    let org = &target.organization;
+    match admit(state, org, active, callback).await {
+        Ok(admitted) => Ok(admitted),
+        Err(failure) => Err(record(state, Some(org), Some(attempt.used_state()), failure).await),
+    }
+}
+
+async fn admit(
+    state: &AppState,
+    org: &OrganizationRecord,
+    active: Option<Arc<ActiveConnection>>,
+    callback: Callback<'_>,
+) -> Result<Admitted, Failure> {
+    let Callback {
+        attempt,
+        answer,
+        client_addr,
+        previous_session,
+    } = callback;
+    let anonymous = anonymous(client_addr);
+    let Some(active) = active else {
+        let stop = Stop::Refused(Refusal::SsoDisabled);
+        let failure = Failure::audited(stop, &anonymous, "-", "sso_not_active", "SSO is not active");
+        return Err(failure);
     };
     let registration = active.opened.registration();
-    let retry = format!("/o/{}/sso", org.slug);
     let code = match answer {
         Answer::Code(code) => code,
         Answer::Error { error, description } => {
@@ -309,34 +348,13 @@ pub async fn complete(
                 Some(c) => format!("provider_error AADSTS{c}"),
                 None => format!("provider_error {error}"),
             };
-            let reference = match record_failure(
-                state,
-                org,
-                &anonymous,
-                used,
-                "-",
-                &reason,
-                "The directory refused the sign-in",
-            )
-            .await
-            {
-                Ok(reference) => reference,
-                Err(replayed) => return replayed,
+            let stop = Stop::DirectoryRefused {
+                error: error.into(),
+                text,
+                guidance,
             };
-            let message = match guidance {
-                Some(g) => format!("Your directory refused the sign-in. Your admin can fix it: {g}"),
-                None if error == "access_denied" => "The sign-in was cancelled or refused at your directory. Try again; if it is refused again, ask your admin.".to_string(),
-                None => format!("Your directory did not complete the sign-in ({error}). Try again; if it keeps happening, ask your admin."),
-            };
-            return Problem::new(
-                StatusCode::FORBIDDEN,
-                "Sign-in refused by your directory",
-                message,
-            )
-            .with_reference(&reference)
-            .with_details(text)
-            .with_retry(retry)
-            .into_response();
+            let message = "The directory refused the sign-in";
+            return Err(Failure::audited(stop, &anonymous, "-", &reason, message));
         }
     };
     let completion = oidc::Completion {
@@ -346,24 +364,15 @@ pub async fn complete(
         now: state.now(),
         skew: state.config.clock_skew,
     };
-    let identity = match oidc::finish(&state.directories, &state.http, &registration, &completion)
+    let identity = oidc::finish(&state.directories, &state.http, &registration, &completion)
         .await
-    {
-        Ok(identity) => identity,
-        Err(f) => {
-            let reference =
-                match record_failure(state, org, &anonymous, used, "-", f.reason, &f.message).await
-                {
-                    Ok(reference) => reference,
-                    Err(replayed) => return replayed,
-                };
-            return Problem::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", format!("{} Nothing was changed. Try again; if it keeps happening, give the reference to your admin.", f.message))
-                .with_reference(&reference)
-                .with_details(f.details)
-                .with_retry(retry)
-                .into_response();
-        }
-    };
+        .map_err(|f| {
+            let stop = Stop::NotCompleted {
+                message: f.message.clone(),
+                details: f.details,
+            };
+            Failure::audited(stop, &anonymous, "-", f.reason, &f.message)
+        })?;
     let actor = Actor {
         label: format!(
             "sso:{}",
@@ -371,55 +380,78 @@ pub async fn complete(
         ),
         client_addr: client_addr.into(),
     };
-    let target = identity.object_id.clone();
-    let member = match state
+    let target = identity.object_id.as_str();
+    let member = state
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await
-    {
-        Ok(member) => member,
-        Err(e) => {
-            return Problem::ours("member lookup failed", e).into_response();
-        }
-    };
+        .map_err(|e| Stop::internal("member lookup failed", e))?;
     let tenant = registration.tenant_id;
-    let admitted = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref())
-    {
-        Decision::Admit(m) => Ok(m.clone()),
-        Decision::Create(role) => create_member(state, org, &identity, role, &actor).await,
-        Decision::Refuse(refusal) => Err(refusal),
+    let refused = |refusal: Refusal| {
+        let reason = refusal.reason();
+        Failure::audited(Stop::Refused(refusal), &actor, target, reason, refusal.message())
     };
-    let admitted = match admitted {
-        Ok(m) => m,
-        Err(refusal) => {
-            let reference = match record_failure(
-                state,
-                org,
-                &actor,
-                used,
-                &target,
-                refusal.reason(),
-                refusal.message(),
-            )
+    let member = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref()) {
+        Decision::Admit(m) => m.clone(),
+        Decision::Create(role) => create_member(state, org, &identity, role, &actor)
             .await
-            {
-                Ok(reference) => reference,
-                Err(replayed) => return replayed,
-            };
-            return refusal_page(refusal, Some(&reference)).into_response();
-        }
+            .map_err(refused)?,
+        Decision::Refuse(refusal) => return Err(refused(refusal)),
     };
-    admit(
-        state,
-        headers,
-        org,
-        &admitted,
-        &registration,
-        attempt,
-        &actor,
-        &target,
+    let reference = new_reference();
+    let detail = format!("ref {reference}: signed in as {}", member.email);
+    let entry = AuditEntry {
+        detail: &detail,
+        ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, target)
+    };
+    let principal = Account::principal_of_member(&member);
+    let session = NewSession::start(
+        previous_session,
+        &principal,
+        &registration.sign_out_url(),
+        state.now(),
     )
-    .await
+    .map_err(|e| Stop::internal("starting the session failed", e))?;
+    // The session, the audit entry and the member's last sign-in are written together: no
+    // sign-in goes unaudited, and a failed write leaves no session behind.
+    let record = SessionRecord {
+        id: &session.id,
+        data: &session.data,
+        expires_at: session.expires_at,
+    };
+    let written = state
+        .storage
+        .record_sso_sign_in(
+            &org.id,
+            &member.id,
+            &entry,
+            &actor,
+            &record,
+            session.replaces.as_deref(),
+            attempt.used_state(),
+            state.now(),
+        )
+        .await;
+    match written {
+        Ok(()) => {}
+        // Another callback with the same state got there first (a directory that redeemed its
+        // code twice): recording it finds the state used, and audits a replay.
+        Err(StorageError::Conflict("state")) => {
+            let reason = "replay";
+            let message = "The sign-in's state was used before";
+            return Err(Failure::audited(Stop::Replayed, &actor, target, reason, message));
+        }
+        Err(e) => return Err(Stop::internal("recording the sign-in failed", e)),
+    }
+    let home = if member.role == "admin" {
+        "/console"
+    } else {
+        "/account"
+    };
+    Ok(Admitted {
+        session,
+        go_to: attempt.return_to.clone().unwrap_or_else(|| home.into()),
+    })
 }
 
 /// Creates the member for a first sign-in, mapped to the directory user. Never links to an
@@ -468,93 +500,6 @@ async fn create_member(
         Err(e) => {
             tracing::error!(error = %e, "creating a member on first sign-in failed");
             Err(Refusal::Unknown)
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn admit(
-    state: &AppState,
-    headers: &HeaderMap,
-    org: &OrganizationRecord,
-    member: &MemberRecord,
-    registration: &Registration<'_>,
-    attempt: &SignInAttempt,
-    actor: &Actor,
-    target: &str,
-) -> Response {
-    let reference = new_reference();
-    let detail = format!("ref {reference}: signed in as {}", member.email);
-    let entry = AuditEntry {
-        detail: &detail,
-        ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, target)
-    };
-    let principal = Account::principal_of_member(member);
-    let session = match NewSession::start(
-        headers,
-        &principal,
-        &registration.sign_out_url(),
-        state.now(),
-    ) {
-        Ok(session) => session,
-        Err(e) => {
-            tracing::error!(error = %e, reference, "starting the session failed");
-            return Problem::internal(&reference).into_response();
-        }
-    };
-    // The session, the audit entry and the member's last sign-in are written together: no
-    // sign-in goes unaudited, and a failed write leaves no session behind.
-    let record = SessionRecord {
-        id: &session.id,
-        data: &session.data,
-        expires_at: session.expires_at,
-    };
-    if let Err(e) = state
-        .storage
-        .record_sso_sign_in(
-            &org.id,
-            &member.id,
-            &entry,
-            actor,
-            &record,
-            session.replaces.as_deref(),
-            attempt.used_state(),
-            state.now(),
-        )
-        .await
-    {
-        if matches!(e, StorageError::Conflict("state")) {
-            // Another callback with the same state got there first (a directory that redeemed
-            // its code twice): audited as a replay.
-            let replay = record_failure(
-                state,
-                org,
-                actor,
-                Some(attempt.used_state()),
-                target,
-                "replay",
-                "The sign-in's state was used before",
-            )
-            .await;
-            return match replay {
-                Err(replayed) => replayed,
-                Ok(reference) => replayed(&reference),
-            };
-        }
-        tracing::error!(error = %e, reference, "recording the sign-in failed");
-        return Problem::internal(&reference).into_response();
-    }
-    let home = if member.role == "admin" {
-        "/console"
-    } else {
-        "/account"
-    };
-    let mut response = Redirect::to(attempt.return_to.as_deref().unwrap_or(home)).into_response();
-    match session.hand_over(state.config.is_https(), response.headers_mut()) {
-        Ok(()) => response,
-        Err(e) => {
-            tracing::error!(error = %e, reference, "handing over the session failed");
-            Problem::internal(&reference).into_response()
         }
     }
 }

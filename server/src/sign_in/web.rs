@@ -1,0 +1,264 @@
+//! The sign-in's web side: `/o/<slug>/sso` starts it, `/auth/callback` is where the directory
+//! sends the browser back (OpenID Connect Core 3.1.2.5). The browser must hold the sealed attempt
+//! for the state it brings back; then the flow it started is finished: a person's sign-in, or
+//! the wizard's test sign-in. Every stop ends on a page that says what happened (`page_for`).
+
+use super::attempt::{NotKept, SignInAttempt};
+use super::page::Problem;
+use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
+use crate::auth::session_cookie;
+use crate::auth::ClientAddr;
+use crate::connections::test_sign_in;
+use crate::crypto::tokens;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::OrganizationKey;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/o/{slug}/sso", get(start))
+        .route("/auth/callback", get(callback))
+}
+
+fn too_many() -> Response {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in attempts",
+        "Too many sign-ins came from your network in the last minute. Wait a minute, then try again.",
+    )
+    .into_response()
+}
+
+async fn start(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    Path(slug): Path<String>,
+    Query(request): Query<StartRequest>,
+) -> Response {
+    if !state.sso_limit.allow(&client_addr) {
+        return too_many();
+    }
+    let (url, attempt) = match super::start(&state, &client_addr, &slug, &request).await {
+        Ok(started) => started,
+        Err(stopped) => return page_for(stopped).into_response(),
+    };
+    let mut response = Redirect::to(&url).into_response();
+    let https = state.config.is_https();
+    match attempt.hand_over(&state.sealing_key, https, response.headers_mut()) {
+        Ok(()) => response,
+        Err(e) => Problem::ours("starting the sign-in failed", e).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+fn start_again(title: &'static str, message: &str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, title, message)
+        .with_retry("/signin")
+        .into_response()
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    if !state.sso_limit.allow(&client_addr) {
+        return too_many();
+    }
+    let Some(state_param) = query.state.as_deref().filter(|s| !s.is_empty()) else {
+        return start_again(
+            "Sign-in incomplete",
+            "This address is missing its sign-in state. Start the sign-in again.",
+        );
+    };
+    let state_hash = tokens::hash(state_param);
+    let attempt = match SignInAttempt::kept(&headers, &state.sealing_key, &state_hash, state.now())
+    {
+        Ok(attempt) => attempt,
+        Err(NotKept::Expired) => return already_used(None),
+        Err(NotKept::Missing) => return without_attempt(&state, &state_hash).await,
+    };
+    let answer = match (&query.code, &query.error) {
+        (_, Some(error)) => Answer::Error {
+            error,
+            description: query.error_description.as_deref().unwrap_or(""),
+        },
+        (Some(code), None) => Answer::Code(code),
+        (None, None) => Answer::Error {
+            error: "invalid_response",
+            description: "The directory sent neither a code nor an error.",
+        },
+    };
+    let https = state.config.is_https();
+    let mut response = match attempt.purpose.as_str() {
+        super::PURPOSE => {
+            let callback = Callback {
+                attempt: &attempt,
+                answer,
+                client_addr: &client_addr,
+                previous_session: session_cookie::read(&headers, session_cookie::NAME),
+            };
+            match super::complete(&state, callback).await {
+                Ok(admitted) => admitted_response(admitted, https),
+                Err(stopped) => page_for(stopped).into_response(),
+            }
+        }
+        test_sign_in::PURPOSE => test_sign_in_done(&state, &attempt, answer).await,
+        _ => start_again("Sign-in refused", "Unknown sign-in."),
+    };
+    // Answered: the browser has no more use for the attempt.
+    match SignInAttempt::forget(&state_hash, https, response.headers_mut()) {
+        Ok(()) => response,
+        Err(e) => Problem::ours("ending the sign-in attempt failed", e).into_response(),
+    }
+}
+
+/// Hands the session to the browser and sends it on.
+fn admitted_response(admitted: Admitted, https: bool) -> Response {
+    let mut response = Redirect::to(&admitted.go_to).into_response();
+    match admitted.session.hand_over(https, response.headers_mut()) {
+        Ok(()) => response,
+        Err(e) => Problem::ours("handing over the session failed", e).into_response(),
+    }
+}
+
+/// The wizard's test sign-in came back: its result is kept, and the admin goes back to the
+/// wizard.
+async fn test_sign_in_done(state: &AppState, attempt: &SignInAttempt, answer: Answer<'_>) -> Response {
+    let org = match state
+        .storage
+        .find_sign_in_organization(OrganizationKey::Id(&attempt.organization_id))
+        .await
+    {
+        Ok(Some(target)) => target.organization,
+        Ok(None) => return page_for(gone()).into_response(),
+        Err(e) => return Problem::ours("sign-in organization lookup failed", e).into_response(),
+    };
+    match test_sign_in::complete(state, &org, attempt, answer).await {
+        Ok(wizard) => Redirect::to(&wizard).into_response(),
+        Err(ApiError::LinkInvalid) => already_used(None),
+        Err(e) => Problem::ours("test sign-in failed", e)
+            .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
+            .into_response(),
+    }
+}
+
+fn gone() -> Stopped {
+    Stopped {
+        stop: Stop::OrganizationGone,
+        reference: None,
+        retry: "/signin".into(),
+    }
+}
+
+/// A callback whose browser holds no attempt for its state: answered before (the browser let
+/// go of the attempt then), or started in another browser.
+async fn without_attempt(state: &AppState, state_hash: &str) -> Response {
+    match state.storage.sign_in_state_used(state_hash).await {
+        Ok(true) => already_used(None),
+        Ok(false) => start_again(
+            "Sign-in refused",
+            "This sign-in was started in another browser or session. Start it again here.",
+        ),
+        Err(e) => Problem::ours("sign-in state lookup failed", e).into_response(),
+    }
+}
+
+/// The page for a callback whose state was answered before.
+fn already_used(reference: Option<&str>) -> Response {
+    let problem = Problem::new(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in has expired or was already used. Start the sign-in again.",
+    )
+    .with_retry("/signin");
+    match reference {
+        Some(r) => problem.with_reference(r),
+        None => problem,
+    }
+    .into_response()
+}
+
+/// The page a stopped sign-in ends on: what happened, who can fix it, and the reference of its
+/// log entry.
+fn page_for(stopped: Stopped) -> Response {
+    let Stopped {
+        stop,
+        reference,
+        retry,
+    } = stopped;
+    let problem = match stop {
+        Stop::Replayed => return already_used(reference.as_deref()),
+        Stop::UnknownOrganization => Problem::new(
+            StatusCode::NOT_FOUND,
+            "Organization not found",
+            "No organization uses this sign-in address. Check the link, or sign in with your email.",
+        )
+        .with_retry(retry),
+        Stop::OrganizationGone => Problem::new(
+            StatusCode::NOT_FOUND,
+            "Sign-in failed",
+            "This organization no longer exists.",
+        ),
+        Stop::NotConnected { organization } => Problem::new(
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not on",
+            format!(
+                "{organization} has not turned on single sign-on with its directory. Sign in with your password, or ask your admin to finish the setup."
+            ),
+        )
+        .with_retry(retry),
+        Stop::Refused(refusal) => Problem::new(
+            StatusCode::FORBIDDEN,
+            "You cannot sign in here yet",
+            refusal.message(),
+        ),
+        Stop::DirectoryUnreachable { message } => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "The directory could not be reached",
+            format!("{message} Nothing else in Gatehouse is affected."),
+        )
+        .with_retry(retry),
+        Stop::DirectoryRefused {
+            error,
+            text,
+            guidance,
+        } => {
+            let message = match guidance {
+                Some(g) => format!("Your directory refused the sign-in. Your admin can fix it: {g}"),
+                None if error == "access_denied" => "The sign-in was cancelled or refused at your directory. Try again; if it is refused again, ask your admin.".to_string(),
+                None => format!("Your directory did not complete the sign-in ({error}). Try again; if it keeps happening, ask your admin."),
+            };
+            Problem::new(StatusCode::FORBIDDEN, "Sign-in refused by your directory", message)
+                .with_details(text)
+                .with_retry(retry)
+        }
+        Stop::NotCompleted { message, details } => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "Sign-in could not be completed",
+            format!("{message} Nothing was changed. Try again; if it keeps happening, give the reference to your admin."),
+        )
+        .with_details(details)
+        .with_retry(retry),
+        Stop::Internal { .. } => Problem::internal(reference.as_deref().unwrap_or_default()),
+    };
+    match reference {
+        Some(r) => problem.with_reference(&r),
+        None => problem,
+    }
+    .into_response()
+}
