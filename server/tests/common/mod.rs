@@ -82,6 +82,16 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(dir, url).await
 }
 
+/// Gatehouse on a SQLite file in a fresh folder, whatever database the other tests use.
+pub async fn spawn_app_on_sqlite() -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("gatehouse.db").display()
+    );
+    spawn_app_on(dir, url).await
+}
+
 /// Starts Gatehouse on an existing data folder and database (a "restart").
 pub async fn spawn_app_on(dir: Arc<TempDir>, database_url: String) -> TestApp {
     let cli = Cli::parse_from([

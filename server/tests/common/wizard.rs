@@ -22,7 +22,11 @@ pub fn future_date(days: i64) -> String {
 }
 
 pub async fn wizard() -> Wizard {
-    let app = spawn_app().await;
+    wizard_on(spawn_app().await).await
+}
+
+/// Contoso's admin on `app`, with Gatehouse registered in Contoso's directory.
+pub async fn wizard_on(app: TestApp) -> Wizard {
     let idp = Idp::start();
     let operator = app.operator().await;
     let org = app.create_org(&operator, "Contoso", "contoso").await;
