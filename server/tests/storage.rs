@@ -845,7 +845,7 @@ async fn a_sign_in_state_is_used_once_by_its_outcome_and_then_forgotten() {
 
 #[tokio::test]
 async fn members_are_searched_filtered_and_sorted() {
-    use app::types::{MemberFilter, MemberSort};
+    use gatehouse::storage::{MemberFilter, MemberSort};
     let (storage, _dir, org, now) = with_contoso().await;
     let mut ids = Vec::new();
     for (email, name) in [
@@ -1013,7 +1013,7 @@ async fn members_are_searched_filtered_and_sorted() {
 /// page, order and filter must still come out exactly as sorting all matches would give.
 #[tokio::test]
 async fn broad_searches_page_like_narrow_ones() {
-    use app::types::{MemberFilter, MemberSort};
+    use gatehouse::storage::{MemberFilter, MemberSort};
     let (storage, _dir, org, now) = with_contoso().await;
     const MEMBERS: usize = 6_000;
     let creates: Vec<ImportedMember> = (0..MEMBERS)
@@ -1160,7 +1160,7 @@ async fn broad_searches_page_like_narrow_ones() {
 /// as everywhere else, also in a search broad enough to be walked.
 #[tokio::test]
 async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
-    use app::types::{MemberFilter, MemberSort};
+    use gatehouse::storage::{MemberFilter, MemberSort};
     use gatehouse::storage::ImportedUpdate;
     const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const MEMBERS: usize = 6_000;
@@ -1232,7 +1232,7 @@ async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
 
 #[tokio::test]
 async fn searches_with_many_matches_in_either_half_page_like_the_list() {
-    use app::types::{MemberFilter, MemberSort};
+    use gatehouse::storage::{MemberFilter, MemberSort};
     let (storage, _dir, org, now) = with_contoso().await;
     const ADAS: usize = 12_000;
     const MEMBERS: usize = 21_000;

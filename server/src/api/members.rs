@@ -6,6 +6,7 @@ use crate::domain::{EmailAddress, FieldErrors, Guid, Name};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{
+    self,
     DirectoryIdentity, MemberListQuery, MemberRecord, MemberUpdate, NewMember, PageRequest,
     StorageError,
 };
@@ -86,8 +87,8 @@ async fn list_members(
     signed_in.account.require_organization(&id)?;
     let list = MemberListQuery {
         search: &query.q,
-        filter: query.filter,
-        sort: query.sort,
+        filter: listed_members(query.filter),
+        sort: list_order(query.sort),
         signed_in_since: crate::clock::to_millis(state.now() - time::Duration::days(30)),
     };
     let paged = state
@@ -95,6 +96,24 @@ async fn list_members(
         .list_members(&id, &list, PageRequest::new(query.page, PER_PAGE))
         .await?;
     Ok(Json(page(paged, member_view)))
+}
+
+fn listed_members(filter: MemberFilter) -> storage::MemberFilter {
+    match filter {
+        MemberFilter::All => storage::MemberFilter::All,
+        MemberFilter::Mapped => storage::MemberFilter::Mapped,
+        MemberFilter::Unmapped => storage::MemberFilter::Unmapped,
+        MemberFilter::SsoEnabled => storage::MemberFilter::SsoEnabled,
+        MemberFilter::RecentSso => storage::MemberFilter::RecentSso,
+    }
+}
+
+fn list_order(sort: MemberSort) -> storage::MemberSort {
+    match sort {
+        MemberSort::Name => storage::MemberSort::Name,
+        MemberSort::Email => storage::MemberSort::Email,
+        MemberSort::LastSignIn => storage::MemberSort::LastSignIn,
+    }
 }
 
 /// Adds a member to the organization.

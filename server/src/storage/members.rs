@@ -6,7 +6,6 @@ use super::{
     StorageResult,
 };
 use crate::clock::to_millis;
-use app::types::{MemberFilter, MemberSort};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -70,6 +69,28 @@ impl<'a> DirectoryIdentity<'a> {
             user_principal_name: None,
         }
     }
+}
+
+/// Which members a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberFilter {
+    All,
+    /// Mapped to a directory user.
+    Mapped,
+    Unmapped,
+    /// Selected for SSO.
+    SsoEnabled,
+    /// Signed in with SSO since `MemberListQuery::signed_in_since`.
+    RecentSso,
+}
+
+/// The order of a members list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberSort {
+    Name,
+    Email,
+    /// Newest first; members who never signed in last.
+    LastSignIn,
 }
 
 /// Which members a list shows, and in which order.

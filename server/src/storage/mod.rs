@@ -22,7 +22,8 @@ pub use mapping::{
     UnmappedMember,
 };
 pub use members::{
-    DirectoryIdentity, InviteRecord, MemberListQuery, MemberRecord, MemberUpdate, NewMember,
+    DirectoryIdentity, InviteRecord, MemberFilter, MemberListQuery, MemberRecord, MemberSort,
+    MemberUpdate, NewMember,
 };
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use sessions::SessionRecord;

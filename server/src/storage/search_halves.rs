@@ -16,7 +16,7 @@ use super::members::{
     last_sign_in_column, member_condition, order_of, ListSource, MemberListQuery, SQLITE_MATCHES,
 };
 use super::{PageRequest, Storage, StorageResult};
-use app::types::MemberSort;
+use super::MemberSort;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
