@@ -157,6 +157,12 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<crate::crypto::passwords::HashingError> for ApiError {
+    fn from(e: crate::crypto::passwords::HashingError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 /// JSON bodies that do not parse become a validation error naming the problem.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {

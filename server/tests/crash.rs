@@ -56,14 +56,13 @@ async fn preview(url: &str, admin: &Client, org: &str, csv: String) -> String {
         .await
         .expect("upload");
     assert_eq!(uploaded.status(), StatusCode::ACCEPTED);
-    let id = body(uploaded).await["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = body(uploaded).await["id"].as_str().expect("id").to_string();
     for _ in 0..1200 {
         let view: Value = body(
             admin
-                .get(format!("{url}/api/v1/organizations/{org}/member-imports/{id}"))
+                .get(format!(
+                    "{url}/api/v1/organizations/{org}/member-imports/{id}"
+                ))
                 .send()
                 .await
                 .expect("import"),
@@ -113,9 +112,14 @@ async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_i
 ) {
     let w = wizard_on(spawn_app_on_sqlite().await).await;
     w.connect(json!({ "mode": "selected_members" })).await;
-    w.add_mapped_member(SIMON, "B. Simon", SIMON_OID, true).await;
+    w.add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
+        .await;
     let Wizard {
-        app, idp, admin, org, ..
+        app,
+        idp,
+        admin,
+        org,
+        ..
     } = w;
     let (url, dir, database_url) = (app.url.clone(), app.dir.clone(), app.database_url.clone());
     app.stop().await;
@@ -138,13 +142,20 @@ async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_i
         .expect("total");
     let mut csv = String::from("email,display name,role,object id,sso enabled\n");
     for i in 0..IMPORTED {
-        csv.push_str(&format!("person{i:05}@contoso.com,Person {i:05},member,,no\n"));
+        csv.push_str(&format!(
+            "person{i:05}@contoso.com,Person {i:05},member,,no\n"
+        ));
     }
     let import = preview(&url, &admin, &org, csv).await;
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let load: Vec<_> = (0..3)
-        .map(|_| tokio::spawn(sign_in_forever(format!("{url}/o/contoso/sso"), seen.clone())))
+        .map(|_| {
+            tokio::spawn(sign_in_forever(
+                format!("{url}/o/contoso/sso"),
+                seen.clone(),
+            ))
+        })
         .collect();
     while seen.lock().unwrap().len() < SIGN_INS_BEFORE_KILL {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -200,7 +211,10 @@ async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_i
         "{} sign-ins succeeded, {signed_in} audited",
         seen.len()
     );
-    assert_eq!(signed_in, sso_sessions, "every audited sign-in has its session");
+    assert_eq!(
+        signed_in, sso_sessions,
+        "every audited sign-in has its session"
+    );
 
     // Restarted on the same data.
     let app = spawn_app_on(dir, database_url).await;
@@ -213,8 +227,11 @@ async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_i
             .expect("session");
         assert_eq!(session.status(), StatusCode::OK, "the session {id} is kept");
     }
-    let members_after = body(app.get(&admin, &format!("/organizations/{org}/members")).await)
-        .await["total"]
+    let members_after = body(
+        app.get(&admin, &format!("/organizations/{org}/members"))
+            .await,
+    )
+    .await["total"]
         .as_i64()
         .expect("total");
     assert!(

@@ -1160,8 +1160,8 @@ async fn broad_searches_page_like_narrow_ones() {
 /// as everywhere else, also in a search broad enough to be walked.
 #[tokio::test]
 async fn the_list_in_last_sign_in_order_follows_changes_to_members() {
-    use gatehouse::storage::{MemberFilter, MemberSort};
     use gatehouse::storage::ImportedUpdate;
+    use gatehouse::storage::{MemberFilter, MemberSort};
     const TENANT_ID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const MEMBERS: usize = 6_000;
     let (storage, _dir, org, now) = with_contoso().await;

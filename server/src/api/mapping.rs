@@ -159,7 +159,7 @@ async fn start_import(
     file: Bytes,
 ) -> ApiResult<(StatusCode, Json<MemberImport>)> {
     signed_in.account.require_organization(&id)?;
-    let started = import_jobs::start(&state, &signed_in, &id, file).await?;
+    let started = import_jobs::start(&state, &signed_in, &id, file.into()).await?;
     Ok((StatusCode::ACCEPTED, Json(started)))
 }
 

@@ -6,8 +6,7 @@ use crate::domain::{EmailAddress, FieldErrors, Guid, Name};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{
-    self,
-    DirectoryIdentity, MemberListQuery, MemberRecord, MemberUpdate, NewMember, PageRequest,
+    self, DirectoryIdentity, MemberListQuery, MemberRecord, MemberUpdate, NewMember, PageRequest,
     StorageError,
 };
 use app::types::{

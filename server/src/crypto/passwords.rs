@@ -38,13 +38,20 @@ pub fn verify_dummy(password: &str) {
     let _ = verify(password, stored);
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    #[error("password hashing: {0}")]
+    Hash(argon2::password_hash::Error),
+    #[error("password hashing stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+}
+
 /// Hashes on a blocking thread: Argon2 takes tens of milliseconds of CPU by design.
-pub async fn hash_blocking(password: String) -> Result<String, crate::error::ApiError> {
-    let internal = |e: String| crate::error::ApiError::Internal(format!("password hashing: {e}"));
+pub async fn hash_blocking(password: String) -> Result<String, HashingError> {
     tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|e| internal(e.to_string()))?
-        .map_err(|e| internal(e.to_string()))
+        .await?
+        .map_err(HashingError::Hash)
 }
 
 /// Verifies on a blocking thread.

@@ -125,7 +125,7 @@ pub async fn start(
     state: &AppState,
     signed_in: &SignedIn,
     organization_id: &str,
-    file: axum::body::Bytes,
+    file: Vec<u8>,
 ) -> ApiResult<MemberImport> {
     if state
         .storage

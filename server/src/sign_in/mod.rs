@@ -9,7 +9,6 @@
 pub mod active;
 pub mod attempt;
 pub mod decision;
-pub mod page;
 pub mod web;
 
 use crate::auth::session_cookie::NewSession;
@@ -171,7 +170,14 @@ pub async fn record(
     let last_error = format!("{} ({})", entry.last_error, entry.reason);
     match state
         .storage
-        .record_sso_failure(&org.id, &last_error, &audit, &entry.actor, used, state.now())
+        .record_sso_failure(
+            &org.id,
+            &last_error,
+            &audit,
+            &entry.actor,
+            used,
+            state.now(),
+        )
         .await
     {
         Ok(true) => stopped(failure.stop, Some(reference)),
@@ -305,8 +311,7 @@ pub struct Callback<'a> {
 /// writes the session with its audit entry. A stop is recorded before it is answered.
 pub async fn complete(state: &AppState, callback: Callback<'_>) -> Result<Admitted, Stopped> {
     let attempt = callback.attempt;
-    let (target, active) = match find(state, OrganizationKey::Id(&attempt.organization_id)).await
-    {
+    let (target, active) = match find(state, OrganizationKey::Id(&attempt.organization_id)).await {
         Ok(found) => found,
         Err(failure) => return Err(record(state, None, None, failure).await),
     };
@@ -332,7 +337,8 @@ async fn admit(
     let anonymous = anonymous(client_addr);
     let Some(active) = active else {
         let stop = Stop::Refused(Refusal::SsoDisabled);
-        let failure = Failure::audited(stop, &anonymous, "-", "sso_not_active", "SSO is not active");
+        let failure =
+            Failure::audited(stop, &anonymous, "-", "sso_not_active", "SSO is not active");
         return Err(failure);
     };
     let registration = active.opened.registration();
@@ -389,7 +395,13 @@ async fn admit(
     let tenant = registration.tenant_id;
     let refused = |refusal: Refusal| {
         let reason = refusal.reason();
-        Failure::audited(Stop::Refused(refusal), &actor, target, reason, refusal.message())
+        Failure::audited(
+            Stop::Refused(refusal),
+            &actor,
+            target,
+            reason,
+            refusal.message(),
+        )
     };
     let member = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref()) {
         Decision::Admit(m) => m.clone(),
@@ -439,7 +451,13 @@ async fn admit(
         Err(StorageError::Conflict("state")) => {
             let reason = "replay";
             let message = "The sign-in's state was used before";
-            return Err(Failure::audited(Stop::Replayed, &actor, target, reason, message));
+            return Err(Failure::audited(
+                Stop::Replayed,
+                &actor,
+                target,
+                reason,
+                message,
+            ));
         }
         Err(e) => return Err(Stop::internal("recording the sign-in failed", e)),
     }

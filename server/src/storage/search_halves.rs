@@ -15,8 +15,8 @@
 use super::members::{
     last_sign_in_column, member_condition, order_of, ListSource, MemberListQuery, SQLITE_MATCHES,
 };
-use super::{PageRequest, Storage, StorageResult};
 use super::MemberSort;
+use super::{PageRequest, Storage, StorageResult};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -55,7 +55,7 @@ impl Problem {
     /// Our own failure (`what` failed with `error`): logged under a fresh reference, which
     /// the page shows.
     pub fn ours(what: &str, error: impl std::fmt::Display) -> Self {
-        let reference = super::new_reference();
+        let reference = crate::sign_in::new_reference();
         tracing::error!(error = %error, reference, "{what}");
         Problem::internal(&reference)
     }

@@ -3,8 +3,9 @@
 //! for the state it brings back; then the flow it started is finished: a person's sign-in, or
 //! the wizard's test sign-in. Every stop ends on a page that says what happened (`page_for`).
 
+pub mod page;
+
 use super::attempt::{NotKept, SignInAttempt};
-use super::page::Problem;
 use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
 use crate::auth::session_cookie;
 use crate::auth::ClientAddr;
@@ -18,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use page::Problem;
 use serde::Deserialize;
 
 pub fn routes() -> Router<AppState> {
@@ -138,7 +140,11 @@ fn admitted_response(admitted: Admitted, https: bool) -> Response {
 
 /// The wizard's test sign-in came back: its result is kept, and the admin goes back to the
 /// wizard.
-async fn test_sign_in_done(state: &AppState, attempt: &SignInAttempt, answer: Answer<'_>) -> Response {
+async fn test_sign_in_done(
+    state: &AppState,
+    attempt: &SignInAttempt,
+    answer: Answer<'_>,
+) -> Response {
     let org = match state
         .storage
         .find_sign_in_organization(OrganizationKey::Id(&attempt.organization_id))
