@@ -607,6 +607,39 @@ async fn invites_are_single_use_and_expire_after_seven_days() {
     assert_eq!(members["total"], 1);
 }
 
+/// The link is checked before the form: a request with a link that does not work answers 410
+/// whatever it holds, so nobody without a live link can make the server check or hash a
+/// password.
+#[tokio::test]
+async fn a_one_time_link_that_does_not_work_is_refused_before_its_form_is_read() {
+    let app = spawn_app().await;
+    let weak = json!({"email": "eve@example.com", "name": "Eve", "password": "short"});
+    let mut first_run = weak.clone();
+    first_run["token"] = json!("not-a-first-run-token");
+    for (path, form) in [
+        ("/first-run".to_string(), first_run),
+        ("/invites/not-an-invite/accept".to_string(), weak.clone()),
+        (
+            "/setup-links/not-a-setup-link/accept".to_string(),
+            weak.clone(),
+        ),
+    ] {
+        let response = app.post(&app.browser(), &path, form).await;
+        assert_eq!(response.status(), StatusCode::GONE, "{path}");
+        assert_eq!(body(response).await["error"]["code"], "link_invalid");
+    }
+    // A live link still reads the form and says what to fix.
+    let weak_operator = app
+        .post(
+            &app.browser(),
+            "/first-run",
+            json!({"token": app.first_run_token(), "email": "ops@vendor.example",
+                "name": "Ops", "password": "short"}),
+        )
+        .await;
+    assert_eq!(weak_operator.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 #[tokio::test]
 async fn sign_in_attempts_are_in_the_audit_log() {
     let app = spawn_app().await;

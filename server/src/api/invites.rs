@@ -1,18 +1,15 @@
 use super::ApiJson;
-use crate::auth::{Account, ClientAddr, SignedIn};
+use crate::auth::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
-use crate::domain::{EmailAddress, FieldErrors};
+use crate::domain::EmailAddress;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::StorageError;
-use app::types::{
-    AcceptInviteRequest, CreateInviteRequest, ErrorBody, InviteCreated, InviteInfo, Me,
-};
+use app::types::{CreateInviteRequest, ErrorBody, InviteCreated};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use tower_sessions::Session;
 use tracing::instrument;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -20,10 +17,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub const INVITE_LIFETIME: time::Duration = time::Duration::days(7);
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_invite))
-        .routes(routes!(get_invite))
-        .routes(routes!(accept_invite))
+    OpenApiRouter::new().routes(routes!(create_invite))
 }
 
 /// Invites a person to become an admin of the organization (operators only). The link is in
@@ -69,55 +63,4 @@ async fn create_invite(
             expires_at: rfc3339_millis(crate::clock::to_millis(expires_at)),
         }),
     ))
-}
-
-/// What an invite is for, while it is valid.
-#[utoipa::path(get, path = "/invites/{token}", tag = "invites",
-    params(("token" = String, Path, description = "The token from the invite link")),
-    responses((status = 200, body = InviteInfo), (status = 410, body = ErrorBody)))]
-#[instrument(skip_all)]
-async fn get_invite(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> ApiResult<Json<InviteInfo>> {
-    let invite = state
-        .storage
-        .find_invite(&tokens::hash(&token), state.now())
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
-    Ok(Json(InviteInfo {
-        organization_name: invite.organization_name,
-        email: invite.email,
-        expires_at: rfc3339_millis(invite.expires_at),
-    }))
-}
-
-/// Accepts an invite: sets the admin's name and password and signs them in. Single use.
-#[utoipa::path(post, path = "/invites/{token}/accept", tag = "invites",
-    params(("token" = String, Path, description = "The token from the invite link")),
-    request_body = AcceptInviteRequest,
-    responses((status = 200, body = Me), (status = 410, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
-#[instrument(skip_all)]
-async fn accept_invite(
-    State(state): State<AppState>,
-    ClientAddr(client_addr): ClientAddr,
-    session: Session,
-    Path(token): Path<String>,
-    ApiJson(request): ApiJson<AcceptInviteRequest>,
-) -> ApiResult<Json<Me>> {
-    let (name, password_hash) =
-        super::new_account(&request.name, &request.password, FieldErrors::default()).await?;
-    let member = state
-        .storage
-        .accept_invite(
-            &tokens::hash(&token),
-            &name.0,
-            &password_hash,
-            &client_addr,
-            state.now(),
-        )
-        .await
-        .map_err(super::link_gone)?;
-    super::signed_in_as(&state, &session, Account::Admin(member)).await
 }

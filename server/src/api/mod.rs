@@ -4,10 +4,10 @@
 
 mod audit;
 mod connection;
-mod first_run;
 mod invites;
 mod mapping;
 mod members;
+mod one_time_links;
 mod organizations;
 mod session;
 mod setup_links;
@@ -43,7 +43,7 @@ struct ApiDoc;
 pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(session::routes())
-        .merge(first_run::routes())
+        .merge(one_time_links::routes())
         .merge(organizations::routes())
         .merge(invites::routes())
         .merge(members::routes())
@@ -96,49 +96,4 @@ fn page<T, U>(paged: crate::storage::Paged<T>, f: impl FnMut(T) -> U) -> app::ty
         page: paged.page.page,
         per_page: paged.page.per_page,
     }
-}
-
-/// Checks the name and password of an account someone creates through a one-time link, after
-/// the caller's own field `errors`, and hashes the password: the name and the hash.
-async fn new_account(
-    name: &str,
-    password: &str,
-    mut errors: crate::domain::FieldErrors,
-) -> Result<(crate::domain::Name, String), ApiError> {
-    use crate::domain::{Name, NewPassword};
-    let name = errors.check("name", Name::parse(name));
-    let password = errors.check("password", NewPassword::parse(password));
-    match (name, password) {
-        (Some(name), Some(password)) if errors.is_empty() => Ok((
-            name,
-            crate::crypto::passwords::hash_blocking(password.0).await?,
-        )),
-        _ => Err(ApiError::Validation(errors)),
-    }
-}
-
-/// The email of a new account, checked with the other fields by `new_account`.
-fn checked_email(
-    errors: &mut crate::domain::FieldErrors,
-    email: &str,
-) -> Option<crate::domain::EmailAddress> {
-    errors.check("email", crate::domain::EmailAddress::parse(email))
-}
-
-/// A one-time link that was used, revoked or expired answers 410 Gone.
-fn link_gone(e: crate::storage::StorageError) -> ApiError {
-    match e {
-        crate::storage::StorageError::NotFound => ApiError::LinkInvalid,
-        other => other.into(),
-    }
-}
-
-/// Starts a fresh session for the account and answers who is signed in.
-async fn signed_in_as(
-    state: &AppState,
-    session: &tower_sessions::Session,
-    account: crate::auth::Account,
-) -> Result<Json<app::types::Me>, ApiError> {
-    crate::auth::start_session(session, &account.principal()).await?;
-    Ok(Json(crate::auth::describe(state, &account).await?))
 }

@@ -1,19 +1,14 @@
 use super::ApiJson;
-use crate::auth::{Account, ClientAddr, SignedIn};
+use crate::auth::SignedIn;
 use crate::clock::{rfc3339_millis, to_millis};
 use crate::crypto::tokens;
-use crate::domain::FieldErrors;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::{SetupLinkRecord, StorageError};
-use app::types::{
-    CreateSetupLinkRequest, ErrorBody, Me, SetupLink, SetupLinkCreated, SetupLinkInfo,
-    UseSetupLinkRequest,
-};
+use app::types::{CreateSetupLinkRequest, ErrorBody, SetupLink, SetupLinkCreated};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use tower_sessions::Session;
 use tracing::instrument;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -21,8 +16,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_setup_links, create_setup_link))
         .routes(routes!(revoke_setup_link))
-        .routes(routes!(get_setup_link))
-        .routes(routes!(use_setup_link))
 }
 
 fn to_api(link: SetupLinkRecord, now: i64) -> SetupLink {
@@ -134,59 +127,4 @@ async fn revoke_setup_link(
             other => other.into(),
         })?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Which organization a setup link is for, while it works.
-#[utoipa::path(get, path = "/setup-links/{token}", tag = "setup-links",
-    params(("token" = String, Path, description = "The token from the setup link")),
-    responses((status = 200, body = SetupLinkInfo), (status = 410, body = ErrorBody)))]
-#[instrument(skip_all)]
-async fn get_setup_link(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-) -> ApiResult<Json<SetupLinkInfo>> {
-    let link = state
-        .storage
-        .find_open_setup_link(&tokens::hash(&token), state.now())
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
-    Ok(Json(SetupLinkInfo {
-        organization_id: link.organization_id,
-        organization_name: link.organization_name,
-        expires_at: rfc3339_millis(link.expires_at),
-    }))
-}
-
-/// Uses a setup link: creates the person's admin account in that organization and signs them
-/// in. The link then stops working.
-#[utoipa::path(post, path = "/setup-links/{token}/accept", tag = "setup-links",
-    params(("token" = String, Path, description = "The token from the setup link")),
-    request_body = UseSetupLinkRequest,
-    responses((status = 200, body = Me), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
-#[instrument(skip_all)]
-async fn use_setup_link(
-    State(state): State<AppState>,
-    ClientAddr(client_addr): ClientAddr,
-    session: Session,
-    Path(token): Path<String>,
-    ApiJson(request): ApiJson<UseSetupLinkRequest>,
-) -> ApiResult<Json<Me>> {
-    let mut errors = FieldErrors::default();
-    let email = super::checked_email(&mut errors, &request.email);
-    let (name, password_hash) =
-        super::new_account(&request.name, &request.password, errors).await?;
-    let email = email.ok_or_else(|| ApiError::field("email", "Enter an email address."))?;
-    let member = state
-        .storage
-        .use_setup_link(
-            &tokens::hash(&token),
-            (&email.display, &email.normalized),
-            &name.0,
-            &password_hash,
-            &client_addr,
-            state.now(),
-        )
-        .await
-        .map_err(super::link_gone)?;
-    super::signed_in_as(&state, &session, Account::Admin(member)).await
 }

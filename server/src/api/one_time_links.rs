@@ -1,0 +1,266 @@
+//! The three one-time links as one flow: the first-run link Gatehouse prints at its first start,
+//! an admin's invite, and an organization's setup link. Each is checked by the hash of its
+//! token; using one checks the link first, then the account form (the password is hashed only
+//! for a live link, so nobody can make the server hash at will), creates the account in the
+//! same transaction that spends the link, and signs the person in. Operators create invites and
+//! setup links in `invites.rs` and `setup_links.rs`.
+
+use super::ApiJson;
+use crate::auth::{Account, ClientAddr};
+use crate::clock::rfc3339_millis;
+use crate::crypto::tokens;
+use crate::domain::{EmailAddress, FieldErrors, Name, NewPassword};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::{Actor, StorageError};
+use app::types::{
+    AcceptInviteRequest, ErrorBody, FirstRunRequest, InviteInfo, LinkStatus, Me, SetupLinkInfo,
+    UseSetupLinkRequest,
+};
+use axum::extract::{Path, State};
+use axum::Json;
+use tower_sessions::Session;
+use tracing::instrument;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(first_run_status))
+        .routes(routes!(complete_first_run))
+        .routes(routes!(get_invite))
+        .routes(routes!(accept_invite))
+        .routes(routes!(get_setup_link))
+        .routes(routes!(use_setup_link))
+}
+
+/// The account a one-time link creates, checked as one form.
+struct NewAccount {
+    /// For links that are not bound to an email (first run, setup link).
+    email: Option<EmailAddress>,
+    name: Name,
+    password_hash: String,
+}
+
+impl NewAccount {
+    /// Checks every field at once, then hashes the password. Call it only for a live link.
+    async fn check(email: Option<&str>, name: &str, password: &str) -> ApiResult<Self> {
+        let mut errors = FieldErrors::default();
+        let email = email.and_then(|email| errors.check("email", EmailAddress::parse(email)));
+        let name = errors.check("name", Name::parse(name));
+        let password = errors.check("password", NewPassword::parse(password));
+        match (name, password) {
+            (Some(name), Some(password)) if errors.is_empty() => Ok(NewAccount {
+                email,
+                name,
+                password_hash: crate::crypto::passwords::hash_blocking(password.0).await?,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
+    }
+
+    fn email(&self) -> ApiResult<(&str, &str)> {
+        self.email
+            .as_ref()
+            .map(|e| (e.display.as_str(), e.normalized.as_str()))
+            .ok_or_else(|| ApiError::field("email", "Enter an email address."))
+    }
+}
+
+/// A link that was used, revoked or expired answers 410 Gone.
+fn gone_unless(live: bool) -> ApiResult<()> {
+    if live {
+        Ok(())
+    } else {
+        Err(ApiError::LinkInvalid)
+    }
+}
+
+/// A link spent by someone else meanwhile is gone too.
+fn link_gone(e: StorageError) -> ApiError {
+    match e {
+        StorageError::NotFound => ApiError::LinkInvalid,
+        other => other.into(),
+    }
+}
+
+/// Starts a fresh session for the new account and answers who is signed in.
+async fn signed_in_as(
+    state: &AppState,
+    session: &Session,
+    account: Account,
+) -> ApiResult<Json<Me>> {
+    crate::auth::start_session(session, &account.principal()).await?;
+    Ok(Json(crate::auth::describe(state, &account).await?))
+}
+
+/// Whether a first-run link can still create the first operator.
+#[utoipa::path(get, path = "/first-run/{token}", tag = "first-run",
+    params(("token" = String, Path, description = "The token from the first-run link")),
+    responses((status = 200, body = LinkStatus)))]
+#[instrument(skip_all)]
+async fn first_run_status(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<LinkStatus>> {
+    let link = state
+        .storage
+        .find_first_run_link(&tokens::hash(&token), state.now())
+        .await?;
+    Ok(Json(LinkStatus {
+        valid: link.is_some(),
+        expires_at: link.map(|l| rfc3339_millis(l.expires_at)),
+    }))
+}
+
+/// Creates the first operator with the first-run link and signs them in.
+#[utoipa::path(post, path = "/first-run", tag = "first-run", request_body = FirstRunRequest,
+    responses((status = 200, body = Me), (status = 410, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn complete_first_run(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    session: Session,
+    ApiJson(request): ApiJson<FirstRunRequest>,
+) -> ApiResult<Json<Me>> {
+    let hash = tokens::hash(&request.token);
+    let link = state
+        .storage
+        .find_first_run_link(&hash, state.now())
+        .await?;
+    gone_unless(link.is_some())?;
+    let account = NewAccount::check(Some(&request.email), &request.name, &request.password).await?;
+    let email = account.email()?;
+    let actor = Actor {
+        label: format!("first-run:{}", email.1),
+        client_addr,
+    };
+    let operator = state
+        .storage
+        .create_first_operator(
+            &hash,
+            email,
+            &account.name.0,
+            &account.password_hash,
+            &actor,
+            state.now(),
+        )
+        .await
+        .map_err(link_gone)?;
+    signed_in_as(&state, &session, Account::Operator(operator)).await
+}
+
+/// What an invite is for, while it is valid.
+#[utoipa::path(get, path = "/invites/{token}", tag = "invites",
+    params(("token" = String, Path, description = "The token from the invite link")),
+    responses((status = 200, body = InviteInfo), (status = 410, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn get_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<InviteInfo>> {
+    let invite = state
+        .storage
+        .find_invite(&tokens::hash(&token), state.now())
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    Ok(Json(InviteInfo {
+        organization_name: invite.organization_name,
+        email: invite.email,
+        expires_at: rfc3339_millis(invite.expires_at),
+    }))
+}
+
+/// Accepts an invite: sets the admin's name and password and signs them in. Single use.
+#[utoipa::path(post, path = "/invites/{token}/accept", tag = "invites",
+    params(("token" = String, Path, description = "The token from the invite link")),
+    request_body = AcceptInviteRequest,
+    responses((status = 200, body = Me), (status = 410, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn accept_invite(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    session: Session,
+    Path(token): Path<String>,
+    ApiJson(request): ApiJson<AcceptInviteRequest>,
+) -> ApiResult<Json<Me>> {
+    let hash = tokens::hash(&token);
+    gone_unless(
+        state
+            .storage
+            .find_invite(&hash, state.now())
+            .await?
+            .is_some(),
+    )?;
+    let account = NewAccount::check(None, &request.name, &request.password).await?;
+    let member = state
+        .storage
+        .accept_invite(
+            &hash,
+            &account.name.0,
+            &account.password_hash,
+            &client_addr,
+            state.now(),
+        )
+        .await
+        .map_err(link_gone)?;
+    signed_in_as(&state, &session, Account::Admin(member)).await
+}
+
+/// Which organization a setup link is for, while it works.
+#[utoipa::path(get, path = "/setup-links/{token}", tag = "setup-links",
+    params(("token" = String, Path, description = "The token from the setup link")),
+    responses((status = 200, body = SetupLinkInfo), (status = 410, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn get_setup_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<Json<SetupLinkInfo>> {
+    let link = state
+        .storage
+        .find_open_setup_link(&tokens::hash(&token), state.now())
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    Ok(Json(SetupLinkInfo {
+        organization_id: link.organization_id,
+        organization_name: link.organization_name,
+        expires_at: rfc3339_millis(link.expires_at),
+    }))
+}
+
+/// Uses a setup link: creates the person's admin account in that organization and signs them
+/// in. The link then stops working.
+#[utoipa::path(post, path = "/setup-links/{token}/accept", tag = "setup-links",
+    params(("token" = String, Path, description = "The token from the setup link")),
+    request_body = UseSetupLinkRequest,
+    responses((status = 200, body = Me), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn use_setup_link(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    session: Session,
+    Path(token): Path<String>,
+    ApiJson(request): ApiJson<UseSetupLinkRequest>,
+) -> ApiResult<Json<Me>> {
+    let hash = tokens::hash(&token);
+    let link = state
+        .storage
+        .find_open_setup_link(&hash, state.now())
+        .await?;
+    gone_unless(link.is_some())?;
+    let account = NewAccount::check(Some(&request.email), &request.name, &request.password).await?;
+    let member = state
+        .storage
+        .use_setup_link(
+            &hash,
+            account.email()?,
+            &account.name.0,
+            &account.password_hash,
+            &client_addr,
+            state.now(),
+        )
+        .await
+        .map_err(link_gone)?;
+    signed_in_as(&state, &session, Account::Admin(member)).await
+}
