@@ -163,6 +163,12 @@ impl From<crate::crypto::passwords::HashingError> for ApiError {
     }
 }
 
+impl From<crate::connections::StoredConnectionError> for ApiError {
+    fn from(e: crate::connections::StoredConnectionError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 /// JSON bodies that do not parse become a validation error naming the problem.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {

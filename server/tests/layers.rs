@@ -39,12 +39,6 @@ const STILL_TO_MOVE: &[(&str, &str)] = &[
     ("members/mapping.rs", "api"),
     ("members/mapping.rs", "error"),
     ("members/mapping.rs", "state"),
-    ("sign_in/active.rs", "error"),
-    ("sign_in/active.rs", "state"),
-    ("sign_in/attempt.rs", "axum"),
-    ("sign_in/attempt.rs", "error"),
-    ("sign_in/attempt.rs", "tower_sessions"),
-    ("sign_in/mod.rs", "state"),
 ];
 
 /// Crates only the web layer may use.

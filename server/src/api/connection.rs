@@ -2,6 +2,7 @@ use super::ApiJson;
 use crate::auth::SignedIn;
 use crate::connections;
 use crate::error::{ApiError, ApiResult};
+use crate::sign_in::web::attempt_cookie;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
@@ -163,6 +164,6 @@ async fn start_test_sign_in(
     let (authorize_url, attempt) = connections::test_sign_in::start(&state, &org).await?;
     let mut response = Json(TestSignInStart { authorize_url }).into_response();
     let https = state.config.is_https();
-    attempt.hand_over(&state.sealing_key, https, response.headers_mut())?;
+    attempt_cookie::hand_over(&attempt, &state.sealing_key, https, response.headers_mut())?;
     Ok(response)
 }

@@ -4,6 +4,7 @@
 pub mod test_sign_in;
 
 use crate::clock::{rfc3339_millis, to_millis};
+use crate::crypto::sealing::SealingKey;
 use crate::domain::{parse_date, AuthorityHost, Domain, FieldErrors, Guid};
 use crate::entra::verify::{self, Candidate};
 use crate::error::{ApiError, ApiResult};
@@ -103,17 +104,25 @@ pub fn seal_secret(
     })
 }
 
+/// Why a stored configuration or its client secret could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredConnectionError {
+    #[error("opening the client secret: {0}")]
+    Sealing(#[from] crate::crypto::sealing::SealingError),
+    #[error("the client secret is not text: {0}")]
+    NotText(#[from] std::string::FromUtf8Error),
+    #[error("stored connection: {0}")]
+    Unreadable(#[from] serde_json::Error),
+}
+
 /// The client secret in clear, for a call to the directory; it never leaves this process.
 fn open_secret(
-    state: &AppState,
+    key: &SealingKey,
     organization_id: &str,
     secret: &StoredSecret,
-) -> ApiResult<String> {
-    let bytes = state
-        .sealing_key
-        .open(&secret.sealed, &secret_context(organization_id))
-        .map_err(|e| ApiError::Internal(format!("opening the client secret: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| ApiError::Internal(e.to_string()))
+) -> Result<String, StoredConnectionError> {
+    let bytes = key.open(&secret.sealed, &secret_context(organization_id))?;
+    Ok(String::from_utf8(bytes)?)
 }
 
 /// A configuration's app registration with its secret opened, for one sign-in's calls.
@@ -151,12 +160,14 @@ impl OpenedRegistration {
     }
 }
 
-/// The registration `config` describes, or `None` while its credentials are incomplete.
+/// The registration `config` describes, or `None` while its credentials are incomplete; its
+/// redirect URI is on `public_url`.
 pub fn open_registration(
-    state: &AppState,
+    key: &SealingKey,
+    public_url: &str,
     org: &OrganizationRecord,
     config: &ConnectionConfig,
-) -> ApiResult<Option<OpenedRegistration>> {
+) -> Result<Option<OpenedRegistration>, StoredConnectionError> {
     let (Some(tenant_id), Some(client_id), Some(secret)) =
         (&config.tenant_id, &config.client_id, &config.secret)
     else {
@@ -166,8 +177,8 @@ pub fn open_registration(
         authority_host: config.authority_host.clone(),
         tenant_id: tenant_id.clone(),
         client_id: client_id.clone(),
-        client_secret: open_secret(state, &org.id, secret)?,
-        redirect_uri: entra_urls(&state.config.public_url, &org.slug).redirect_uri,
+        client_secret: open_secret(key, &org.id, secret)?,
+        redirect_uri: entra_urls(public_url, &org.slug).redirect_uri,
     }))
 }
 
@@ -228,8 +239,8 @@ impl ConnectionConfig {
 }
 
 /// The active configuration as stored (see `Storage::find_sign_in_organization`).
-pub fn parse_active(json: &str) -> ApiResult<ConnectionConfig> {
-    parse_config(json)
+pub fn parse_active(json: &str) -> Result<ConnectionConfig, StoredConnectionError> {
+    Ok(serde_json::from_str(json)?)
 }
 
 /// The app registration Gatehouse reads the organization's directory with (Microsoft Graph,
@@ -260,7 +271,7 @@ pub async fn directory_app(
                 authority_host: config.authority_host,
                 tenant_id,
                 client_id,
-                client_secret: open_secret(state, organization_id, secret)?,
+                client_secret: open_secret(&state.sealing_key, organization_id, secret)?,
             }));
         }
     }
@@ -562,7 +573,7 @@ pub async fn verify_draft(
     else {
         return Err(not_saved("verify"));
     };
-    let plaintext = open_secret(state, &org.id, secret)?;
+    let plaintext = open_secret(&state.sealing_key, &org.id, secret)?;
     let expires_on = parse_date(&secret.expires_on).map_err(ApiError::Internal)?;
     let urls = entra_urls(&state.config.public_url, &org.slug);
     let candidate = Candidate {

@@ -47,7 +47,8 @@ fn draft_registration(
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
 ) -> ApiResult<OpenedRegistration> {
-    open_registration(state, org, draft)?.ok_or_else(|| not_saved("test_sign_in"))
+    open_registration(&state.sealing_key, &state.config.public_url, org, draft)?
+        .ok_or_else(|| not_saved("test_sign_in"))
 }
 
 /// Starts a test sign-in with the draft's values; answers where to send the browser, and the

@@ -4,9 +4,8 @@
 //! while the organization's stored configuration and slug are still the ones it was made from,
 //! so a change is used as soon as the organization's record shows it.
 
-use crate::connections::{self, ConnectionConfig, OpenedRegistration};
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::connections::{self, ConnectionConfig, OpenedRegistration, StoredConnectionError};
+use crate::crypto::sealing::SealingKey;
 use crate::storage::SignInOrganization;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,14 +34,15 @@ struct Entry {
 
 impl ActiveConnections {
     /// The organization's active connection, or `None` when it has none with complete
-    /// credentials.
+    /// credentials. Its secret is opened with `key`, its redirect URI is on `public_url`.
     pub fn get(
         &self,
-        state: &AppState,
+        key: &SealingKey,
+        public_url: &str,
         target: &SignInOrganization,
-    ) -> ApiResult<Option<Arc<ActiveConnection>>> {
+    ) -> Result<Option<Arc<ActiveConnection>>, StoredConnectionError> {
         self.get_or_open(target, |config| {
-            connections::open_registration(state, &target.organization, config)
+            connections::open_registration(key, public_url, &target.organization, config)
         })
     }
 
@@ -51,8 +51,10 @@ impl ActiveConnections {
     fn get_or_open(
         &self,
         target: &SignInOrganization,
-        open: impl FnOnce(&ConnectionConfig) -> ApiResult<Option<OpenedRegistration>>,
-    ) -> ApiResult<Option<Arc<ActiveConnection>>> {
+        open: impl FnOnce(
+            &ConnectionConfig,
+        ) -> Result<Option<OpenedRegistration>, StoredConnectionError>,
+    ) -> Result<Option<Arc<ActiveConnection>>, StoredConnectionError> {
         let Some(stored) = target.active_config.as_deref() else {
             return Ok(None);
         };

@@ -13,15 +13,17 @@ pub mod web;
 
 use crate::auth::session_cookie::NewSession;
 use crate::auth::Account;
+use crate::clock::Clock;
+use crate::crypto::sealing::SealingKey;
 use crate::domain::EmailAddress;
 use crate::entra::aadsts;
+use crate::oidc::DirectoryCache;
 use crate::oidc::{self, Identity};
-use crate::state::AppState;
 use crate::storage::{
     Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
-    OrganizationRecord, SessionRecord, SignInOrganization, StorageError, UsedState,
+    OrganizationRecord, SessionRecord, SignInOrganization, Storage, StorageError, UsedState,
 };
-use active::ActiveConnection;
+use active::{ActiveConnection, ActiveConnections};
 use app::navigation::safe_return_to;
 use attempt::SignInAttempt;
 use decision::{Decision, Refusal};
@@ -41,6 +43,28 @@ pub fn new_reference() -> String {
         .collect();
     text.insert(4, '-');
     text
+}
+
+/// What the sign-in flow works with, lent by the web side from the application's state.
+pub struct SignInServices<'a> {
+    pub storage: &'a Storage,
+    pub clock: &'a dyn Clock,
+    pub directories: &'a DirectoryCache,
+    /// For calls to directories.
+    pub http: &'a reqwest::Client,
+    pub active_connections: &'a ActiveConnections,
+    /// Opens the connections' client secrets.
+    pub sealing_key: &'a SealingKey,
+    /// Gatehouse's base URL, which redirect URIs are on.
+    pub public_url: &'a str,
+    /// Allowed on ID token times.
+    pub clock_skew: std::time::Duration,
+}
+
+impl SignInServices<'_> {
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
 }
 
 /// Why a sign-in did not end in a session.
@@ -137,7 +161,7 @@ pub struct Stopped {
 /// used before, the stop becomes a replay (audited as one). Our own failures are logged under
 /// the reference instead.
 pub async fn record(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: Option<&OrganizationRecord>,
     used: Option<UsedState<'_>>,
     failure: Failure,
@@ -168,7 +192,7 @@ pub async fn record(
         ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, &entry.target)
     };
     let last_error = format!("{} ({})", entry.last_error, entry.reason);
-    match state
+    match services
         .storage
         .record_sso_failure(
             &org.id,
@@ -176,7 +200,7 @@ pub async fn record(
             &audit,
             &entry.actor,
             used,
-            state.now(),
+            services.now(),
         )
         .await
     {
@@ -198,10 +222,10 @@ fn anonymous(client_addr: &str) -> Actor {
 
 /// The organization a sign-in names, with its active connection opened.
 async fn find(
-    state: &AppState,
+    services: &SignInServices<'_>,
     key: OrganizationKey<'_>,
 ) -> Result<(SignInOrganization, Option<Arc<ActiveConnection>>), Failure> {
-    let target = match state.storage.find_sign_in_organization(key).await {
+    let target = match services.storage.find_sign_in_organization(key).await {
         Ok(Some(target)) => target,
         Ok(None) if matches!(key, OrganizationKey::Slug(_)) => {
             return Err(Stop::UnknownOrganization.into())
@@ -209,9 +233,9 @@ async fn find(
         Ok(None) => return Err(Stop::OrganizationGone.into()),
         Err(e) => return Err(Stop::internal("organization lookup failed", e)),
     };
-    let active = state
+    let active = services
         .active_connections
-        .get(state, &target)
+        .get(services.sealing_key, services.public_url, &target)
         .map_err(|e| Stop::internal("loading the active connection failed", e))?;
     Ok((target, active))
 }
@@ -226,25 +250,25 @@ pub struct StartRequest {
 /// Starts a sign-in at the organization with this slug: answers where to send the browser, and
 /// the attempt it keeps until the callback. Stops are recorded here.
 pub async fn start(
-    state: &AppState,
+    services: &SignInServices<'_>,
     client_addr: &str,
     slug: &str,
     request: &StartRequest,
 ) -> Result<(String, SignInAttempt), Stopped> {
-    let (target, active) = match find(state, OrganizationKey::Slug(slug)).await {
+    let (target, active) = match find(services, OrganizationKey::Slug(slug)).await {
         Ok(found) => found,
-        Err(failure) => return Err(record(state, None, None, failure).await),
+        Err(failure) => return Err(record(services, None, None, failure).await),
     };
     let org = target.organization;
-    match begin(state, client_addr, &org, active, request).await {
+    match begin(services, client_addr, &org, active, request).await {
         Ok(started) => Ok(started),
         // No state came back yet: never a replay.
-        Err(failure) => Err(record(state, Some(&org), None, failure).await),
+        Err(failure) => Err(record(services, Some(&org), None, failure).await),
     }
 }
 
 async fn begin(
-    state: &AppState,
+    services: &SignInServices<'_>,
     client_addr: &str,
     org: &OrganizationRecord,
     active: Option<Arc<ActiveConnection>>,
@@ -265,20 +289,25 @@ async fn begin(
         .map(str::trim)
         .filter(|h| !h.is_empty() && h.len() <= 256);
     let registration = active.opened.registration();
-    let started = oidc::begin(&state.directories, &state.http, &registration, login_hint)
-        .await
-        .map_err(|f| {
-            let stop = Stop::DirectoryUnreachable {
-                message: f.message.clone(),
-            };
-            Failure::audited(stop, &anonymous(client_addr), "-", f.reason, &f.message)
-        })?;
+    let started = oidc::begin(
+        &services.directories,
+        &services.http,
+        &registration,
+        login_hint,
+    )
+    .await
+    .map_err(|f| {
+        let stop = Stop::DirectoryUnreachable {
+            message: f.message.clone(),
+        };
+        Failure::audited(stop, &anonymous(client_addr), "-", f.reason, &f.message)
+    })?;
     let return_to = request
         .return_to
         .as_deref()
         .and_then(safe_return_to)
         .map(str::to_string);
-    let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, return_to, state.now());
+    let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, return_to, services.now());
     Ok((started.authorize_url, attempt))
 }
 
@@ -309,21 +338,25 @@ pub struct Callback<'a> {
 
 /// Finishes a sign-in started by `start`: validates what came back, applies the policy, and
 /// writes the session with its audit entry. A stop is recorded before it is answered.
-pub async fn complete(state: &AppState, callback: Callback<'_>) -> Result<Admitted, Stopped> {
+pub async fn complete(
+    services: &SignInServices<'_>,
+    callback: Callback<'_>,
+) -> Result<Admitted, Stopped> {
     let attempt = callback.attempt;
-    let (target, active) = match find(state, OrganizationKey::Id(&attempt.organization_id)).await {
+    let (target, active) = match find(services, OrganizationKey::Id(&attempt.organization_id)).await
+    {
         Ok(found) => found,
-        Err(failure) => return Err(record(state, None, None, failure).await),
+        Err(failure) => return Err(record(services, None, None, failure).await),
     };
     let org = &target.organization;
-    match admit(state, org, active, callback).await {
+    match admit(services, org, active, callback).await {
         Ok(admitted) => Ok(admitted),
-        Err(failure) => Err(record(state, Some(org), Some(attempt.used_state()), failure).await),
+        Err(failure) => Err(record(services, Some(org), Some(attempt.used_state()), failure).await),
     }
 }
 
 async fn admit(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
     active: Option<Arc<ActiveConnection>>,
     callback: Callback<'_>,
@@ -367,18 +400,23 @@ async fn admit(
         code,
         pkce_verifier: &attempt.pkce_verifier,
         nonce: &attempt.nonce,
-        now: state.now(),
-        skew: state.config.clock_skew,
+        now: services.now(),
+        skew: services.clock_skew,
     };
-    let identity = oidc::finish(&state.directories, &state.http, &registration, &completion)
-        .await
-        .map_err(|f| {
-            let stop = Stop::NotCompleted {
-                message: f.message.clone(),
-                details: f.details,
-            };
-            Failure::audited(stop, &anonymous, "-", f.reason, &f.message)
-        })?;
+    let identity = oidc::finish(
+        &services.directories,
+        &services.http,
+        &registration,
+        &completion,
+    )
+    .await
+    .map_err(|f| {
+        let stop = Stop::NotCompleted {
+            message: f.message.clone(),
+            details: f.details,
+        };
+        Failure::audited(stop, &anonymous, "-", f.reason, &f.message)
+    })?;
     let actor = Actor {
         label: format!(
             "sso:{}",
@@ -387,7 +425,7 @@ async fn admit(
         client_addr: client_addr.into(),
     };
     let target = identity.object_id.as_str();
-    let member = state
+    let member = services
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await
@@ -405,7 +443,7 @@ async fn admit(
     };
     let member = match decision::decide(&active.config.policy, tenant, &identity, member.as_ref()) {
         Decision::Admit(m) => m.clone(),
-        Decision::Create(role) => create_member(state, org, &identity, role, &actor)
+        Decision::Create(role) => create_member(services, org, &identity, role, &actor)
             .await
             .map_err(refused)?,
         Decision::Refuse(refusal) => return Err(refused(refusal)),
@@ -421,7 +459,7 @@ async fn admit(
         previous_session,
         &principal,
         &registration.sign_out_url(),
-        state.now(),
+        services.now(),
     )
     .map_err(|e| Stop::internal("starting the session failed", e))?;
     // The session, the audit entry and the member's last sign-in are written together: no
@@ -431,7 +469,7 @@ async fn admit(
         data: &session.data,
         expires_at: session.expires_at,
     };
-    let written = state
+    let written = services
         .storage
         .record_sso_sign_in(
             &org.id,
@@ -441,7 +479,7 @@ async fn admit(
             &record,
             session.replaces.as_deref(),
             attempt.used_state(),
-            state.now(),
+            services.now(),
         )
         .await;
     match written {
@@ -475,7 +513,7 @@ async fn admit(
 /// Creates the member for a first sign-in, mapped to the directory user. Never links to an
 /// existing member by email (the nOAuth rule): an email already in use refuses instead.
 async fn create_member(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
     identity: &Identity,
     role: app::types::MemberRole,
@@ -497,7 +535,7 @@ async fn create_member(
         display_name: &name,
         role: role.as_str(),
     };
-    match state
+    match services
         .storage
         .create_member_from_directory(
             &org.id,
@@ -509,7 +547,7 @@ async fn create_member(
             },
             "created on first sign-in with the directory",
             actor,
-            state.now(),
+            services.now(),
         )
         .await
     {

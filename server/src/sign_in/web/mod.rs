@@ -3,10 +3,11 @@
 //! for the state it brings back; then the flow it started is finished: a person's sign-in, or
 //! the wizard's test sign-in. Every stop ends on a page that says what happened (`page_for`).
 
+pub mod attempt_cookie;
 pub mod page;
 
 use super::attempt::{NotKept, SignInAttempt};
-use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
+use super::{Admitted, Answer, Callback, SignInServices, StartRequest, Stop, Stopped};
 use crate::auth::session_cookie;
 use crate::auth::ClientAddr;
 use crate::connections::test_sign_in;
@@ -28,6 +29,20 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/callback", get(callback))
 }
 
+/// What the sign-in flow works with, from the application's state.
+fn services(state: &AppState) -> SignInServices<'_> {
+    SignInServices {
+        storage: &state.storage,
+        clock: state.clock.as_ref(),
+        directories: &state.directories,
+        http: &state.http,
+        active_connections: &state.active_connections,
+        sealing_key: &state.sealing_key,
+        public_url: &state.config.public_url,
+        clock_skew: state.config.clock_skew,
+    }
+}
+
 fn too_many() -> Response {
     Problem::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -46,13 +61,14 @@ async fn start(
     if !state.sso_limit.allow(&client_addr) {
         return too_many();
     }
-    let (url, attempt) = match super::start(&state, &client_addr, &slug, &request).await {
+    let (url, attempt) = match super::start(&services(&state), &client_addr, &slug, &request).await
+    {
         Ok(started) => started,
         Err(stopped) => return page_for(stopped).into_response(),
     };
     let mut response = Redirect::to(&url).into_response();
     let https = state.config.is_https();
-    match attempt.hand_over(&state.sealing_key, https, response.headers_mut()) {
+    match attempt_cookie::hand_over(&attempt, &state.sealing_key, https, response.headers_mut()) {
         Ok(()) => response,
         Err(e) => Problem::ours("starting the sign-in failed", e).into_response(),
     }
@@ -88,7 +104,7 @@ async fn callback(
         );
     };
     let state_hash = tokens::hash(state_param);
-    let attempt = match SignInAttempt::kept(&headers, &state.sealing_key, &state_hash, state.now())
+    let attempt = match attempt_cookie::kept(&headers, &state.sealing_key, &state_hash, state.now())
     {
         Ok(attempt) => attempt,
         Err(NotKept::Expired) => return already_used(None),
@@ -114,7 +130,7 @@ async fn callback(
                 client_addr: &client_addr,
                 previous_session: session_cookie::read(&headers, session_cookie::NAME),
             };
-            match super::complete(&state, callback).await {
+            match super::complete(&services(&state), callback).await {
                 Ok(admitted) => admitted_response(admitted, https),
                 Err(stopped) => page_for(stopped).into_response(),
             }
@@ -123,7 +139,7 @@ async fn callback(
         _ => start_again("Sign-in refused", "Unknown sign-in."),
     };
     // Answered: the browser has no more use for the attempt.
-    match SignInAttempt::forget(&state_hash, https, response.headers_mut()) {
+    match attempt_cookie::forget(&state_hash, https, response.headers_mut()) {
         Ok(()) => response,
         Err(e) => Problem::ours("ending the sign-in attempt failed", e).into_response(),
     }
