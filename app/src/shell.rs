@@ -1,7 +1,12 @@
 use crate::pages::{
-    account::AccountPage, audit::AuditPage, console::ConsoleHome, console::ConsoleLayout,
-    first_run::FirstRunPage, home::HomePage, invite::AcceptInvitePage,
-    organization::OrganizationPage, setup_link::SetupLinkPage, signin::SignInPage,
+    account::AccountPage,
+    audit::AuditPage,
+    console::ConsoleHome,
+    console::ConsoleLayout,
+    home::HomePage,
+    one_time_link::{OneTimeLink, OneTimeLinkPage},
+    organization::OrganizationPage,
+    signin::SignInPage,
     sso::SsoWizardPage,
 };
 use leptos::prelude::*;
@@ -51,9 +56,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=HomePage />
                     <Route path=path!("/signin") view=SignInPage />
                     <Route path=path!("/account") view=AccountPage />
-                    <Route path=path!("/setup/:token") view=FirstRunPage />
-                    <Route path=path!("/invite/:token") view=AcceptInvitePage />
-                    <Route path=path!("/connect/:token") view=SetupLinkPage />
+                    <Route path=path!("/setup/:token")
+                        view=|| view! { <OneTimeLinkPage link=OneTimeLink::FirstRun /> } />
+                    <Route path=path!("/invite/:token")
+                        view=|| view! { <OneTimeLinkPage link=OneTimeLink::Invite /> } />
+                    <Route path=path!("/connect/:token")
+                        view=|| view! { <OneTimeLinkPage link=OneTimeLink::SetupLink /> } />
                     <ParentRoute path=path!("/console") view=ConsoleLayout>
                         <Route path=path!("") view=ConsoleHome />
                         <Route path=path!("orgs/:id") view=OrganizationPage />

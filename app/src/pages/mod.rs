@@ -2,12 +2,10 @@
 pub mod account;
 pub mod audit;
 pub mod console;
-pub mod first_run;
 pub mod home;
-pub mod invite;
 pub mod mapping;
+pub mod one_time_link;
 pub mod organization;
-pub mod setup_link;
 pub mod signin;
 pub mod sso;
 
