@@ -36,7 +36,6 @@ const STILL_TO_MOVE: &[(&str, &str)] = &[
     ("members/import.rs", "error"),
     ("members/import_jobs.rs", "error"),
     ("members/import_jobs.rs", "state"),
-    ("members/mapping.rs", "api"),
     ("members/mapping.rs", "error"),
     ("members/mapping.rs", "state"),
 ];

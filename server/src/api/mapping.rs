@@ -91,9 +91,11 @@ async fn add_from_directory(
     ApiJson(request): ApiJson<AddFromDirectoryRequest>,
 ) -> ApiResult<Json<AddFromDirectoryResult>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(
-        mapping::add_from_directory(&state, &signed_in, &id, &request.object_ids).await?,
-    ))
+    let done = mapping::add_from_directory(&state, &signed_in, &id, &request.object_ids).await?;
+    Ok(Json(AddFromDirectoryResult {
+        added: done.added.into_iter().map(member_view).collect(),
+        skipped: done.skipped,
+    }))
 }
 
 /// Directory users whose UPN or mail equals an unmapped member's email, for the admin to

@@ -68,8 +68,6 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
 
-pub(crate) use members::member_view;
-
 /// `?page=` for paged lists.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -141,6 +141,12 @@ pub async fn map_member(
 /// How many directory users "Add from directory" reads at the same time.
 const DIRECTORY_READS_AT_ONCE: usize = 8;
 
+/// The members "Add from directory" created, and the users it could not add, with why.
+pub struct AddedFromDirectory {
+    pub added: Vec<MemberRecord>,
+    pub skipped: Vec<SkippedUser>,
+}
+
 /// Creates a member from each picked directory user; users that cannot become members are
 /// listed with the reason.
 pub async fn add_from_directory(
@@ -148,7 +154,7 @@ pub async fn add_from_directory(
     signed_in: &SignedIn,
     organization_id: &str,
     object_ids: &[String],
-) -> ApiResult<AddFromDirectoryResult> {
+) -> ApiResult<AddedFromDirectory> {
     if object_ids.is_empty() || object_ids.len() > 100 {
         return Err(ApiError::field(
             "object_ids",
@@ -158,7 +164,7 @@ pub async fn add_from_directory(
     let directory = Directory::of(state, organization_id)
         .await?
         .map_err(unreadable_error)?;
-    let mut result = AddFromDirectoryResult {
+    let mut result = AddedFromDirectory {
         added: Vec::new(),
         skipped: Vec::new(),
     };
@@ -207,7 +213,7 @@ pub async fn add_from_directory(
             )
             .await
         {
-            Ok(record) => result.added.push(crate::api::member_view(record)),
+            Ok(record) => result.added.push(record),
             Err(StorageError::Conflict("email")) => result.skipped.push(skip(
                 "A member with this email already exists: map them instead.",
             )),
