@@ -2,10 +2,11 @@
 //! shortly before they expire, and whole-directory reads kept for a few minutes so the
 //! suggestions and the stale count of one visit share one read.
 
-use crate::connections::{self, DirectoryApp};
+use crate::clock::Clock;
+use crate::connections::{self, DirectoryApp, StoredConnectionError};
+use crate::crypto::sealing::SealingKey;
 use crate::entra::graph::{self, DirectoryUser, GraphFailure};
-use crate::error::ApiResult;
-use crate::state::AppState;
+use crate::storage::Storage;
 use app::types::DirectoryAccess;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -50,21 +51,36 @@ impl From<GraphFailure> for Unreadable {
     }
 }
 
+/// What reading a directory needs, lent from the application's state.
+#[derive(Clone, Copy)]
+pub struct DirectoryServices<'a> {
+    pub storage: &'a Storage,
+    /// Opens the connection's client secret.
+    pub sealing_key: &'a SealingKey,
+    pub reader: &'a DirectoryReader,
+    pub http: &'a reqwest::Client,
+    pub clock: &'a dyn Clock,
+}
+
 /// The organization's directory, ready to read.
-pub struct Directory {
+pub struct Directory<'a> {
+    services: DirectoryServices<'a>,
     app: DirectoryApp,
     base: String,
     /// Identifies the registration (and its secret) in the caches.
     key: String,
 }
 
-impl Directory {
+impl<'a> Directory<'a> {
     /// The directory of the organization's connection, or why there is none.
     pub async fn of(
-        state: &AppState,
+        services: DirectoryServices<'a>,
         organization_id: &str,
-    ) -> ApiResult<Result<Directory, Unreadable>> {
-        let Some(app) = connections::directory_app(state, organization_id).await? else {
+    ) -> Result<Result<Directory<'a>, Unreadable>, StoredConnectionError> {
+        let found =
+            connections::directory_app(services.storage, services.sealing_key, organization_id)
+                .await?;
+        let Some(app) = found else {
             return Ok(Err(Unreadable {
                 access: DirectoryAccess::NotConnected,
                 message: "Connect the organization's directory first (the SSO setup wizard), then Gatehouse can read its users.".into(),
@@ -78,6 +94,7 @@ impl Directory {
             .as_bytes(),
         ));
         Ok(Ok(Directory {
+            services,
             base: graph::graph_base(app.cloud, &app.authority_host),
             app,
             key,
@@ -88,8 +105,8 @@ impl Directory {
         &self.app.tenant_id
     }
 
-    async fn token(&self, state: &AppState, fresh: bool) -> Result<String, GraphFailure> {
-        let reader = &state.directory_reader;
+    async fn token(&self, fresh: bool) -> Result<String, GraphFailure> {
+        let reader = self.services.reader;
         if !fresh {
             let tokens = reader.tokens.lock().unwrap_or_else(|e| e.into_inner());
             if let Some((token, until)) = tokens.get(&self.key) {
@@ -99,7 +116,7 @@ impl Directory {
             }
         }
         let (token, lifetime) = graph::app_token(
-            &state.http,
+            self.services.http,
             &self.app.authority_host,
             &self.app.tenant_id,
             self.app.cloud,
@@ -118,15 +135,15 @@ impl Directory {
 
     /// Runs a Graph call with the cached token; on a missing permission, once more with a new
     /// token (a consent granted a minute ago is only in tokens issued after it).
-    async fn call<T, F, Fut>(&self, state: &AppState, f: F) -> Result<T, Unreadable>
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T, Unreadable>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, GraphFailure>>,
     {
-        let token = self.token(state, false).await?;
+        let token = self.token(false).await?;
         match f(token).await {
             Err(GraphFailure::PermissionMissing) => {
-                let token = self.token(state, true).await?;
+                let token = self.token(true).await?;
                 Ok(f(token).await?)
             }
             other => Ok(other?),
@@ -134,34 +151,27 @@ impl Directory {
     }
 
     /// Users whose name, UPN or mail starts with `text`.
-    pub async fn search(
-        &self,
-        state: &AppState,
-        text: &str,
-    ) -> Result<Vec<DirectoryUser>, Unreadable> {
-        self.call(state, |token| async move {
-            graph::search_users(&state.http, &self.base, &token, text).await
+    pub async fn search(&self, text: &str) -> Result<Vec<DirectoryUser>, Unreadable> {
+        self.call(|token| async move {
+            graph::search_users(self.services.http, &self.base, &token, text).await
         })
         .await
     }
 
     /// One user by Object ID.
-    pub async fn user(
-        &self,
-        state: &AppState,
-        object_id: &str,
-    ) -> Result<Option<DirectoryUser>, Unreadable> {
-        self.call(state, |token| async move {
-            graph::get_user(&state.http, &self.base, &token, object_id).await
+    pub async fn user(&self, object_id: &str) -> Result<Option<DirectoryUser>, Unreadable> {
+        self.call(|token| async move {
+            graph::get_user(self.services.http, &self.base, &token, object_id).await
         })
         .await
     }
 
     /// Every user, read at most every few minutes (`fresh` reads again now).
-    pub async fn scan(&self, state: &AppState, fresh: bool) -> Result<Arc<Scan>, Unreadable> {
+    pub async fn scan(&self, fresh: bool) -> Result<Arc<Scan>, Unreadable> {
         if !fresh {
-            let scans = state
-                .directory_reader
+            let scans = self
+                .services
+                .reader
                 .scans
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
@@ -171,18 +181,19 @@ impl Directory {
                 }
             }
         }
-        let users = self
-            .call(state, |token| async move {
-                graph::all_users(&state.http, &self.base, &token).await
+        let users =
+            self.call(|token| async move {
+                graph::all_users(self.services.http, &self.base, &token).await
             })
             .await?;
         let scan = Arc::new(Scan {
-            read_at: state.now(),
+            read_at: self.services.clock.now(),
             fresh_until: Instant::now() + SCAN_LIFETIME,
             users,
         });
-        let mut scans = state
-            .directory_reader
+        let mut scans = self
+            .services
+            .reader
             .scans
             .lock()
             .unwrap_or_else(|e| e.into_inner());

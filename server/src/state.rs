@@ -21,6 +21,17 @@ impl AppState {
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
     }
+
+    /// What reading an organization's directory needs.
+    pub fn directory_services(&self) -> crate::directory::DirectoryServices<'_> {
+        crate::directory::DirectoryServices {
+            storage: &self.storage,
+            sealing_key: &self.sealing_key,
+            reader: &self.directory_reader,
+            http: &self.http,
+            clock: self.clock.as_ref(),
+        }
+    }
 }
 
 impl std::ops::Deref for AppState {

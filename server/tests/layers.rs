@@ -31,8 +31,6 @@ const STILL_TO_MOVE: &[(&str, &str)] = &[
     ("connections/mod.rs", "state"),
     ("connections/test_sign_in.rs", "error"),
     ("connections/test_sign_in.rs", "state"),
-    ("directory.rs", "error"),
-    ("directory.rs", "state"),
     ("members/import.rs", "error"),
     ("members/import_jobs.rs", "error"),
     ("members/import_jobs.rs", "state"),

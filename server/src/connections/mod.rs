@@ -107,6 +107,8 @@ pub fn seal_secret(
 /// Why a stored configuration or its client secret could not be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum StoredConnectionError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error("opening the client secret: {0}")]
     Sealing(#[from] crate::crypto::sealing::SealingError),
     #[error("the client secret is not text: {0}")]
@@ -254,15 +256,16 @@ pub struct DirectoryApp {
 }
 
 pub async fn directory_app(
-    state: &AppState,
+    storage: &crate::storage::Storage,
+    key: &SealingKey,
     organization_id: &str,
-) -> ApiResult<Option<DirectoryApp>> {
-    let Some(record) = state.storage.find_connection(organization_id).await? else {
+) -> Result<Option<DirectoryApp>, StoredConnectionError> {
+    let Some(record) = storage.find_connection(organization_id).await? else {
         return Ok(None);
     };
     let candidates = [record.active_config.as_deref(), Some(&record.draft_config)];
     for json in candidates.into_iter().flatten() {
-        let config = parse_config(json)?;
+        let config = parse_active(json)?;
         if let (Some(tenant_id), Some(client_id), Some(secret)) =
             (config.tenant_id, config.client_id, config.secret.as_ref())
         {
@@ -271,7 +274,7 @@ pub async fn directory_app(
                 authority_host: config.authority_host,
                 tenant_id,
                 client_id,
-                client_secret: open_secret(&state.sealing_key, organization_id, secret)?,
+                client_secret: open_secret(key, organization_id, secret)?,
             }));
         }
     }

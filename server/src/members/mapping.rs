@@ -36,7 +36,7 @@ pub async fn search(
         message: Some(u.message),
         users: Vec::new(),
     };
-    let directory = match Directory::of(state, organization_id).await? {
+    let directory = match Directory::of(state.directory_services(), organization_id).await? {
         Ok(d) => d,
         Err(u) => return Ok(unreadable(u)),
     };
@@ -47,7 +47,7 @@ pub async fn search(
             users: Vec::new(),
         });
     }
-    let users = match directory.search(state, text).await {
+    let users = match directory.search(text).await {
         Ok(users) => users,
         Err(u) => return Ok(unreadable(u)),
     };
@@ -82,14 +82,10 @@ fn unreadable_error(u: Unreadable) -> ApiError {
 }
 
 /// A directory user read by Object ID, or a precise error.
-async fn read_user(
-    state: &AppState,
-    directory: &Directory,
-    object_id: &str,
-) -> ApiResult<(Guid, DirectoryUser)> {
+async fn read_user(directory: &Directory<'_>, object_id: &str) -> ApiResult<(Guid, DirectoryUser)> {
     let guid = Guid::parse(object_id).map_err(|e| ApiError::field("object_id", e))?;
     let user = directory
-        .user(state, &guid.0)
+        .user(&guid.0)
         .await
         .map_err(unreadable_error)?
         .ok_or_else(|| {
@@ -110,10 +106,10 @@ pub async fn map_member(
     member_id: &str,
     object_id: &str,
 ) -> ApiResult<MemberRecord> {
-    let directory = Directory::of(state, organization_id)
+    let directory = Directory::of(state.directory_services(), organization_id)
         .await?
         .map_err(unreadable_error)?;
-    let (guid, user) = read_user(state, &directory, object_id).await?;
+    let (guid, user) = read_user(&directory, object_id).await?;
     let update = crate::storage::MemberUpdate {
         directory_identity: Some(Some(DirectoryIdentity {
             tenant_id: directory.tenant_id(),
@@ -161,7 +157,7 @@ pub async fn add_from_directory(
             "Pick between 1 and 100 directory users at a time.",
         ));
     }
-    let directory = Directory::of(state, organization_id)
+    let directory = Directory::of(state.directory_services(), organization_id)
         .await?
         .map_err(unreadable_error)?;
     let mut result = AddedFromDirectory {
@@ -172,7 +168,7 @@ pub async fn add_from_directory(
     // milliseconds, and a burst of a hundred requests would only be throttled.
     let directory = &directory;
     let users: Vec<(Guid, DirectoryUser)> = futures_util::stream::iter(object_ids.to_vec())
-        .map(|object_id| async move { read_user(state, directory, &object_id).await })
+        .map(|object_id| async move { read_user(directory, &object_id).await })
         .buffered(DIRECTORY_READS_AT_ONCE)
         .try_collect()
         .await?;
@@ -304,11 +300,11 @@ pub async fn suggestions(state: &AppState, organization_id: &str) -> ApiResult<S
         suggestions: Vec::new(),
         total: 0,
     };
-    let directory = match Directory::of(state, organization_id).await? {
+    let directory = match Directory::of(state.directory_services(), organization_id).await? {
         Ok(d) => d,
         Err(u) => return Ok(unreadable(u)),
     };
-    let scan = match directory.scan(state, true).await {
+    let scan = match directory.scan(true).await {
         Ok(s) => s,
         Err(u) => return Ok(unreadable(u)),
     };
@@ -348,13 +344,10 @@ pub async fn confirm(
             format!("Confirm between 1 and {SUGGESTION_LIMIT} suggestions at a time."),
         ));
     }
-    let directory = Directory::of(state, organization_id)
+    let directory = Directory::of(state.directory_services(), organization_id)
         .await?
         .map_err(unreadable_error)?;
-    let scan = directory
-        .scan(state, false)
-        .await
-        .map_err(unreadable_error)?;
+    let scan = directory.scan(false).await.map_err(unreadable_error)?;
     let members = Unmatched::load(state, organization_id, directory.tenant_id()).await?;
     let current: HashMap<(&str, &str), &DirectoryUser> = members
         .matches(&scan.users)
@@ -402,7 +395,7 @@ pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<Mappin
         message: None,
         checked_at: None,
     };
-    let directory = match Directory::of(state, organization_id).await? {
+    let directory = match Directory::of(state.directory_services(), organization_id).await? {
         Ok(d) => d,
         Err(u) => {
             health.access = u.access;
@@ -410,7 +403,7 @@ pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<Mappin
             return Ok(health);
         }
     };
-    match directory.scan(state, false).await {
+    match directory.scan(false).await {
         Ok(scan) => {
             let present: std::collections::HashSet<&str> =
                 scan.users.iter().map(|u| u.id.as_str()).collect();
