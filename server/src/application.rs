@@ -132,6 +132,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
+        let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
         let result = axum::serve(
             self.listener,
             self.router
@@ -141,6 +142,7 @@ impl Application {
         .await;
         housekeeping.abort();
         metrics_upkeep.abort();
+        checkpoints.abort();
         self.state.storage.close().await;
         result
     }
@@ -235,6 +237,19 @@ impl MakeRequestId for RequestIds {
         axum::http::HeaderValue::from_str(&id.to_string())
             .ok()
             .map(RequestId::new)
+    }
+}
+
+/// Moves SQLite's write-ahead log into the database file ten times a second
+/// (`Storage::checkpoint`), so that sign-ins seldom wait for it.
+async fn checkpoints(storage: Storage) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = storage.checkpoint().await {
+            tracing::warn!(error = %e, "database checkpoint failed");
+        }
     }
 }
 
