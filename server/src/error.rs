@@ -169,6 +169,18 @@ impl From<crate::connections::StoredConnectionError> for ApiError {
     }
 }
 
+impl From<crate::auth::password::PasswordSignInError> for ApiError {
+    fn from(e: crate::auth::password::PasswordSignInError) -> Self {
+        use crate::auth::password::PasswordSignInError as E;
+        match e {
+            E::Invalid(errors) => ApiError::Validation(errors),
+            E::RateLimited => ApiError::RateLimited,
+            E::BadCredentials => ApiError::BadCredentials,
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
 /// JSON bodies that do not parse become a validation error naming the problem.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {

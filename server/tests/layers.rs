@@ -21,8 +21,6 @@ const STILL_TO_MOVE: &[(&str, &str)] = &[
     ("auth/mod.rs", "error"),
     ("auth/mod.rs", "state"),
     ("auth/mod.rs", "tower_sessions"),
-    ("auth/password.rs", "error"),
-    ("auth/password.rs", "state"),
     ("auth/session_cookie.rs", "axum"),
     ("auth/session_cookie.rs", "error"),
     ("auth/session_cookie.rs", "tower_sessions"),

@@ -37,7 +37,14 @@ async fn sign_in(
     session: Session,
     ApiJson(request): ApiJson<SignInRequest>,
 ) -> ApiResult<Json<Me>> {
-    let account = auth::password::sign_in(&state, &request, &client_addr).await?;
+    let account = auth::password::sign_in(
+        &state.storage,
+        &state.sign_in_limits,
+        state.now(),
+        &request,
+        &client_addr,
+    )
+    .await?;
     auth::start_session(&session, &account.principal()).await?;
     Ok(Json(auth::describe(&state, &account).await?))
 }
