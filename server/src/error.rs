@@ -157,18 +157,6 @@ impl From<StorageError> for ApiError {
     }
 }
 
-impl From<crate::crypto::passwords::HashingError> for ApiError {
-    fn from(e: crate::crypto::passwords::HashingError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
-impl From<crate::connections::StoredConnectionError> for ApiError {
-    fn from(e: crate::connections::StoredConnectionError) -> Self {
-        ApiError::Internal(e.to_string())
-    }
-}
-
 impl From<crate::auth::password::PasswordSignInError> for ApiError {
     fn from(e: crate::auth::password::PasswordSignInError) -> Self {
         use crate::auth::password::PasswordSignInError as E;
@@ -180,6 +168,24 @@ impl From<crate::auth::password::PasswordSignInError> for ApiError {
         }
     }
 }
+
+/// Failures of the layers below that are ours alone (nothing the person can fix): logged under
+/// `Internal`, never shown.
+macro_rules! internal_errors {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                ApiError::Internal(e.to_string())
+            }
+        })*
+    };
+}
+
+internal_errors!(
+    crate::crypto::passwords::HashingError,
+    crate::connections::StoredConnectionError,
+    crate::members::import::ExportError,
+);
 
 /// JSON bodies that do not parse become a validation error naming the problem.
 impl From<axum::extract::rejection::JsonRejection> for ApiError {

@@ -29,7 +29,6 @@ const STILL_TO_MOVE: &[(&str, &str)] = &[
     ("connections/mod.rs", "state"),
     ("connections/test_sign_in.rs", "error"),
     ("connections/test_sign_in.rs", "state"),
-    ("members/import.rs", "error"),
     ("members/import_jobs.rs", "error"),
     ("members/import_jobs.rs", "state"),
     ("members/mapping.rs", "error"),

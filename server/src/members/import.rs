@@ -351,26 +351,31 @@ pub fn plan(
     }
 }
 
+/// Why the export could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("writing CSV: {0}")]
+    Flush(#[from] csv::IntoInnerError<csv::Writer<Vec<u8>>>),
+    #[error("writing CSV: {0}")]
+    NotText(#[from] std::string::FromUtf8Error),
+}
+
 /// Every member as a CSV file in the import's columns: importing it back changes nothing.
-pub fn to_csv(members: &[crate::storage::MemberRecord]) -> Result<String, crate::error::ApiError> {
-    let failed = |e: csv::Error| crate::error::ApiError::Internal(format!("writing CSV: {e}"));
+pub fn to_csv(members: &[crate::storage::MemberRecord]) -> Result<String, ExportError> {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(members.len() * 96));
-    writer.write_record(MEMBER_CSV_COLUMNS).map_err(failed)?;
+    writer.write_record(MEMBER_CSV_COLUMNS)?;
     for m in members {
-        writer
-            .write_record([
-                m.email.as_str(),
-                m.display_name.as_str(),
-                m.role.as_str(),
-                m.directory_object_id.as_deref().unwrap_or(""),
-                if m.sso_enabled != 0 { "yes" } else { "no" },
-            ])
-            .map_err(failed)?;
+        writer.write_record([
+            m.email.as_str(),
+            m.display_name.as_str(),
+            m.role.as_str(),
+            m.directory_object_id.as_deref().unwrap_or(""),
+            if m.sso_enabled != 0 { "yes" } else { "no" },
+        ])?;
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| crate::error::ApiError::Internal(format!("writing CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| crate::error::ApiError::Internal(e.to_string()))
+    Ok(String::from_utf8(writer.into_inner()?)?)
 }
 
 #[cfg(test)]
