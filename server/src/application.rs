@@ -2,8 +2,8 @@
 //! it on port 0 and drive the real thing.
 
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
-use crate::auth::session_cookie;
-use crate::auth::session_store::DbSessionStore;
+use crate::auth::web::session_cookie;
+use crate::auth::web::session_store::DbSessionStore;
 use crate::clock::{to_millis, Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::sealing::{SealingError, SealingKey};

@@ -169,6 +169,15 @@ impl From<crate::auth::password::PasswordSignInError> for ApiError {
     }
 }
 
+impl From<crate::auth::AccessDenied> for ApiError {
+    fn from(e: crate::auth::AccessDenied) -> Self {
+        match e {
+            crate::auth::AccessDenied::Forbidden => ApiError::Forbidden,
+            crate::auth::AccessDenied::UnknownOrganization => ApiError::NotFound("organization"),
+        }
+    }
+}
+
 /// Failures of the layers below that are ours alone (nothing the person can fix): logged under
 /// `Internal`, never shown.
 macro_rules! internal_errors {

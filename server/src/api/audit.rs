@@ -1,5 +1,5 @@
 use super::{page, PageQuery};
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::error::ApiResult;
 use crate::state::AppState;

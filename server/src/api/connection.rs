@@ -1,5 +1,5 @@
 use super::ApiJson;
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::connections;
 use crate::error::{ApiError, ApiResult};
 use crate::sign_in::web::attempt_cookie;

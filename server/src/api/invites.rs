@@ -1,5 +1,5 @@
 use super::ApiJson;
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::domain::EmailAddress;

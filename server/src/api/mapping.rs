@@ -2,7 +2,7 @@
 //! directory, suggestions, the health of the mapping, and CSV import and export.
 
 use super::{members::member_view, ApiJson};
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::error::ApiResult;
 use crate::members::{import_jobs, mapping};
 use crate::state::AppState;

@@ -1,5 +1,5 @@
 use super::{page, ApiJson};
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::connections;
 use crate::domain::{EmailAddress, FieldErrors, Guid, Name};

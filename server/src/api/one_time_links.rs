@@ -6,7 +6,8 @@
 //! setup links in `invites.rs` and `setup_links.rs`.
 
 use super::ApiJson;
-use crate::auth::{Account, ClientAddr};
+use crate::auth::web::ClientAddr;
+use crate::auth::Account;
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::domain::{EmailAddress, FieldErrors, Name, NewPassword};
@@ -89,8 +90,8 @@ async fn signed_in_as(
     session: &Session,
     account: Account,
 ) -> ApiResult<Json<Me>> {
-    crate::auth::start_session(session, &account.principal()).await?;
-    Ok(Json(crate::auth::describe(state, &account).await?))
+    crate::auth::web::start_session(session, &account.principal()).await?;
+    Ok(Json(super::session::describe(state, &account).await?))
 }
 
 /// Whether a first-run link can still create the first operator.

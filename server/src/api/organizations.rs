@@ -1,5 +1,5 @@
 use super::{page, ApiJson, SearchQuery};
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::domain::{FieldErrors, Name, Slug};
 use crate::error::{ApiError, ApiResult};

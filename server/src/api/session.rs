@@ -1,7 +1,9 @@
 use super::ApiJson;
-use crate::auth::{self, ClientAddr, SignedInPerson};
+use crate::auth::web::{self as auth_web, ClientAddr, SignedInPerson};
+use crate::auth::{self, Account};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use app::types::{AccountKind, OrganizationRef};
 use app::types::{ErrorBody, Me, SignInMethod, SignInMethodRequest, SignInRequest, SignedOut};
 use axum::extract::State;
 use axum::Json;
@@ -23,7 +25,7 @@ async fn current_session(
     State(state): State<AppState>,
     SignedInPerson(signed_in): SignedInPerson,
 ) -> ApiResult<Json<Me>> {
-    Ok(Json(auth::describe(&state, &signed_in.account).await?))
+    Ok(Json(describe(&state, &signed_in.account).await?))
 }
 
 /// Signs an operator or admin in with email and password (rate-limited).
@@ -45,8 +47,8 @@ async fn sign_in(
         &client_addr,
     )
     .await?;
-    auth::start_session(&session, &account.principal()).await?;
-    Ok(Json(auth::describe(&state, &account).await?))
+    auth_web::start_session(&session, &account.principal()).await?;
+    Ok(Json(describe(&state, &account).await?))
 }
 
 /// Signs out: the session is deleted on the server. A session started with the directory
@@ -123,4 +125,39 @@ async fn sign_in_method(
         organization_name: owner.name.clone(),
         sso_url,
     }))
+}
+
+/// What `GET /api/v1/session` answers.
+pub(super) async fn describe(state: &AppState, account: &Account) -> ApiResult<Me> {
+    Ok(match account {
+        Account::Operator(o) => Me {
+            kind: AccountKind::Operator,
+            id: o.id.clone(),
+            email: o.email.clone(),
+            name: o.name.clone(),
+            organization: None,
+        },
+        Account::Admin(m) | Account::Member(m) => {
+            let org = state
+                .storage
+                .find_organization(&m.organization_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            Me {
+                kind: if matches!(account, Account::Admin(_)) {
+                    AccountKind::Admin
+                } else {
+                    AccountKind::Member
+                },
+                id: m.id.clone(),
+                email: m.email.clone(),
+                name: m.display_name.clone(),
+                organization: Some(OrganizationRef {
+                    id: org.id,
+                    name: org.name,
+                    slug: org.slug,
+                }),
+            }
+        }
+    })
 }

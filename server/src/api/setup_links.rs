@@ -1,5 +1,5 @@
 use super::ApiJson;
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::clock::{rfc3339_millis, to_millis};
 use crate::crypto::tokens;
 use crate::error::{ApiError, ApiResult};
@@ -40,7 +40,7 @@ fn to_api(link: SetupLinkRecord, now: i64) -> SetupLink {
 
 fn operator_only(signed_in: &SignedIn, organization_id: &str) -> ApiResult<()> {
     signed_in.account.require_organization(organization_id)?;
-    signed_in.account.require_operator()
+    Ok(signed_in.account.require_operator()?)
 }
 
 /// Creates a setup link for the organization (operators only); it is shown only in this answer.

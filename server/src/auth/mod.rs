@@ -3,18 +3,13 @@
 
 pub mod password;
 pub mod rate_limit;
-pub mod session_cookie;
-pub mod session_store;
+pub mod web;
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::storage::{Actor, MemberRecord, OperatorRecord};
-use app::types::{AccountKind, Me, OrganizationRef};
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
+use crate::storage::{MemberRecord, OperatorRecord, Storage, StorageError};
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
-use tower_sessions::Session;
+
+/// Sessions end after this long without a request.
+pub const IDLE: time::Duration = time::Duration::hours(12);
 
 /// The session key holding the principal.
 pub const PRINCIPAL_KEY: &str = "principal";
@@ -101,113 +96,80 @@ impl Account {
         }
     }
 
-    pub fn require_operator(&self) -> ApiResult<()> {
+    pub fn require_operator(&self) -> Result<(), AccessDenied> {
         match self {
             Account::Operator(_) => Ok(()),
-            Account::Admin(_) | Account::Member(_) => Err(ApiError::Forbidden),
+            Account::Admin(_) | Account::Member(_) => Err(AccessDenied::Forbidden),
         }
     }
 
     /// Operators reach every organization, an admin only their own. Another organization's
     /// ids answer "not found", so they reveal nothing.
-    pub fn require_organization(&self, organization_id: &str) -> ApiResult<()> {
+    pub fn require_organization(&self, organization_id: &str) -> Result<(), AccessDenied> {
         match self {
             Account::Operator(_) => Ok(()),
             Account::Admin(m) if m.organization_id == organization_id => Ok(()),
-            Account::Admin(_) => Err(ApiError::NotFound("organization")),
-            Account::Member(_) => Err(ApiError::Forbidden),
+            Account::Admin(_) => Err(AccessDenied::UnknownOrganization),
+            Account::Member(_) => Err(AccessDenied::Forbidden),
         }
     }
 }
 
-/// The client's address as seen by the server.
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientAddr(addr))
-    }
+/// Why an account may not reach something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessDenied {
+    #[error("not allowed")]
+    Forbidden,
+    /// Another organization's: it is answered as if it did not exist.
+    #[error("no such organization")]
+    UnknownOrganization,
 }
 
-/// A request from a signed-in operator or admin: the console's API. Anyone else is answered
-/// with 401, and a member signed in with SSO with 403.
-pub struct SignedIn {
-    pub account: Account,
-    pub actor: Actor,
-    pub session: Session,
+/// A session that a sign-in with the directory starts, written by the storage layer in the
+/// sign-in's own transaction.
+#[derive(Debug)]
+pub struct NewSession {
+    pub id: String,
+    /// The record's data, as the session store keeps it.
+    pub data: String,
+    pub expires_at: i64,
+    /// The session this browser had before, ended by the sign-in (the id is rotated).
+    pub replaces: Option<String>,
 }
 
-/// A request from anyone signed in, members included: their own session only.
-pub struct SignedInPerson(pub SignedIn);
-
-async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<SignedIn, ApiError> {
-    let session = Session::from_request_parts(parts, state)
-        .await
-        .map_err(|(_, msg)| ApiError::Internal(format!("session layer missing: {msg}")))?;
-    let ClientAddr(client_addr) = ClientAddr::from_request_parts(parts, state)
-        .await
-        .unwrap_or(ClientAddr("unknown".into()));
-    let principal: Option<Principal> = session
-        .get(PRINCIPAL_KEY)
-        .await
-        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
-    let account = match principal {
-        Some(p) => resolve(state, &p).await?,
-        None => None,
-    };
-    let account = account.ok_or(ApiError::Unauthorized)?;
-    let actor = Actor {
-        label: account.audit_label(),
-        client_addr,
-    };
-    Ok(SignedIn {
-        account,
-        actor,
-        session,
-    })
-}
-
-impl FromRequestParts<AppState> for SignedIn {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let person = signed_in(parts, state).await?;
-        match person.account {
-            Account::Member(_) => Err(ApiError::Forbidden),
-            _ => Ok(person),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for SignedInPerson {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        signed_in(parts, state).await.map(SignedInPerson)
+impl NewSession {
+    /// The session `id` (fresh, from the session layer) holding the principal and the
+    /// directory's sign-out page; `replaces` is the browser's session before this sign-in.
+    pub fn start(
+        id: String,
+        replaces: Option<String>,
+        principal: &Principal,
+        directory_sign_out: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Self, serde_json::Error> {
+        let mut data = serde_json::Map::new();
+        data.insert(PRINCIPAL_KEY.into(), serde_json::to_value(principal)?);
+        data.insert(DIRECTORY_SIGN_OUT_KEY.into(), directory_sign_out.into());
+        Ok(NewSession {
+            id,
+            data: serde_json::to_string(&data)?,
+            expires_at: crate::clock::to_millis(now + IDLE),
+            replaces,
+        })
     }
 }
 
 /// The account behind a principal, when it still exists and may still sign in.
-async fn resolve(state: &AppState, principal: &Principal) -> ApiResult<Option<Account>> {
+pub async fn resolve(
+    storage: &Storage,
+    principal: &Principal,
+) -> Result<Option<Account>, StorageError> {
     Ok(match principal {
-        Principal::Operator { id } => state
-            .storage
-            .find_operator(id)
-            .await?
-            .map(Account::Operator),
+        Principal::Operator { id } => storage.find_operator(id).await?.map(Account::Operator),
         Principal::Admin {
             organization_id,
             member_id,
-        } => state
-            .storage
+        } => storage
             .find_member(organization_id, member_id)
             .await?
             .filter(MemberRecord::is_active_admin)
@@ -215,60 +177,10 @@ async fn resolve(state: &AppState, principal: &Principal) -> ApiResult<Option<Ac
         Principal::Member {
             organization_id,
             member_id,
-        } => state
-            .storage
+        } => storage
             .find_member(organization_id, member_id)
             .await?
             .filter(|m| m.status == "active")
             .map(Account::Member),
-    })
-}
-
-/// Starts a fresh session for this principal: a new session id, so an id planted before
-/// sign-in is worthless after it.
-pub async fn start_session(session: &Session, principal: &Principal) -> ApiResult<()> {
-    session
-        .cycle_id()
-        .await
-        .map_err(|e| ApiError::Internal(format!("session cycle: {e}")))?;
-    session
-        .insert(PRINCIPAL_KEY, principal)
-        .await
-        .map_err(|e| ApiError::Internal(format!("session write: {e}")))?;
-    Ok(())
-}
-
-/// What `GET /api/v1/session` answers.
-pub async fn describe(state: &AppState, account: &Account) -> ApiResult<Me> {
-    Ok(match account {
-        Account::Operator(o) => Me {
-            kind: AccountKind::Operator,
-            id: o.id.clone(),
-            email: o.email.clone(),
-            name: o.name.clone(),
-            organization: None,
-        },
-        Account::Admin(m) | Account::Member(m) => {
-            let org = state
-                .storage
-                .find_organization(&m.organization_id)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            Me {
-                kind: if matches!(account, Account::Admin(_)) {
-                    AccountKind::Admin
-                } else {
-                    AccountKind::Member
-                },
-                id: m.id.clone(),
-                email: m.email.clone(),
-                name: m.display_name.clone(),
-                organization: Some(OrganizationRef {
-                    id: org.id,
-                    name: org.name,
-                    slug: org.slug,
-                }),
-            }
-        }
     })
 }

@@ -3,7 +3,7 @@
 //! all or nothing, so a crash or a refused row leaves the members as they were.
 
 use super::import::{self, ImportRow};
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::Actor;

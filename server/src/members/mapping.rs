@@ -4,7 +4,7 @@
 //! Suggestions match a directory user's UPN or mail to a member's email, which the directory's
 //! own admins can set to anything: they are never applied without the admin's confirmation.
 
-use crate::auth::SignedIn;
+use crate::auth::web::SignedIn;
 use crate::directory::{Directory, Unreadable};
 use crate::domain::{EmailAddress, Guid, Name};
 use crate::entra::graph::DirectoryUser;

@@ -11,8 +11,7 @@ pub mod attempt;
 pub mod decision;
 pub mod web;
 
-use crate::auth::session_cookie::NewSession;
-use crate::auth::Account;
+use crate::auth::{Account, NewSession};
 use crate::clock::Clock;
 use crate::crypto::sealing::SealingKey;
 use crate::domain::EmailAddress;
@@ -334,6 +333,8 @@ pub struct Callback<'a> {
     pub client_addr: &'a str,
     /// The browser's session before this sign-in, which the new one replaces.
     pub previous_session: Option<String>,
+    /// A fresh id for the session a successful sign-in starts.
+    pub new_session_id: String,
 }
 
 /// Finishes a sign-in started by `start`: validates what came back, applies the policy, and
@@ -366,6 +367,7 @@ async fn admit(
         answer,
         client_addr,
         previous_session,
+        new_session_id,
     } = callback;
     let anonymous = anonymous(client_addr);
     let Some(active) = active else {
@@ -456,6 +458,7 @@ async fn admit(
     };
     let principal = Account::principal_of_member(&member);
     let session = NewSession::start(
+        new_session_id,
         previous_session,
         &principal,
         &registration.sign_out_url(),

@@ -1,7 +1,7 @@
 //! The cookie a browser keeps its sign-in attempt in (`sign_in::attempt`): HttpOnly, sealed,
 //! named after the start of the state's hash, and sent back only to the callback.
 
-use crate::auth::session_cookie;
+use crate::auth::web::session_cookie;
 use crate::crypto::sealing::SealingKey;
 use crate::error::{ApiError, ApiResult};
 use crate::sign_in::attempt::{NotKept, SignInAttempt};

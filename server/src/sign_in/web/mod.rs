@@ -8,8 +8,8 @@ pub mod page;
 
 use super::attempt::{NotKept, SignInAttempt};
 use super::{Admitted, Answer, Callback, SignInServices, StartRequest, Stop, Stopped};
-use crate::auth::session_cookie;
-use crate::auth::ClientAddr;
+use crate::auth::web::session_cookie;
+use crate::auth::web::ClientAddr;
 use crate::connections::test_sign_in;
 use crate::crypto::tokens;
 use crate::error::ApiError;
@@ -129,6 +129,7 @@ async fn callback(
                 answer,
                 client_addr: &client_addr,
                 previous_session: session_cookie::read(&headers, session_cookie::NAME),
+                new_session_id: session_cookie::new_id(),
             };
             match super::complete(&services(&state), callback).await {
                 Ok(admitted) => admitted_response(admitted, https),
@@ -148,7 +149,7 @@ async fn callback(
 /// Hands the session to the browser and sends it on.
 fn admitted_response(admitted: Admitted, https: bool) -> Response {
     let mut response = Redirect::to(&admitted.go_to).into_response();
-    match admitted.session.hand_over(https, response.headers_mut()) {
+    match session_cookie::hand_over(&admitted.session, https, response.headers_mut()) {
         Ok(()) => response,
         Err(e) => Problem::ours("handing over the session failed", e).into_response(),
     }

@@ -1,0 +1,103 @@
+//! The web side of who is signed in: the extractors handlers use (the client's address, the
+//! signed-in account), the session cookie and the session store.
+
+pub mod session_cookie;
+pub mod session_store;
+
+use super::{resolve, Account, Principal, PRINCIPAL_KEY};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::storage::Actor;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use std::net::SocketAddr;
+use tower_sessions::Session;
+
+/// The client's address as seen by the server.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientAddr(addr))
+    }
+}
+
+/// A request from a signed-in operator or admin: the console's API. Anyone else is answered
+/// with 401, and a member signed in with SSO with 403.
+pub struct SignedIn {
+    pub account: Account,
+    pub actor: Actor,
+    pub session: Session,
+}
+
+/// A request from anyone signed in, members included: their own session only.
+pub struct SignedInPerson(pub SignedIn);
+
+async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<SignedIn, ApiError> {
+    let session = Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, msg)| ApiError::Internal(format!("session layer missing: {msg}")))?;
+    let ClientAddr(client_addr) = ClientAddr::from_request_parts(parts, state)
+        .await
+        .unwrap_or(ClientAddr("unknown".into()));
+    let principal: Option<Principal> = session
+        .get(PRINCIPAL_KEY)
+        .await
+        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
+    let account = match principal {
+        Some(p) => resolve(&state.storage, &p).await?,
+        None => None,
+    };
+    let account = account.ok_or(ApiError::Unauthorized)?;
+    let actor = Actor {
+        label: account.audit_label(),
+        client_addr,
+    };
+    Ok(SignedIn {
+        account,
+        actor,
+        session,
+    })
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let person = signed_in(parts, state).await?;
+        match person.account {
+            Account::Member(_) => Err(ApiError::Forbidden),
+            _ => Ok(person),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for SignedInPerson {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        signed_in(parts, state).await.map(SignedInPerson)
+    }
+}
+
+/// Starts a fresh session for this principal: a new session id, so an id planted before
+/// sign-in is worthless after it.
+pub async fn start_session(session: &Session, principal: &Principal) -> ApiResult<()> {
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| ApiError::Internal(format!("session cycle: {e}")))?;
+    session
+        .insert(PRINCIPAL_KEY, principal)
+        .await
+        .map_err(|e| ApiError::Internal(format!("session write: {e}")))?;
+    Ok(())
+}
