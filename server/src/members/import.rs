@@ -357,7 +357,7 @@ pub enum ExportError {
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("writing CSV: {0}")]
-    Flush(#[from] csv::IntoInnerError<csv::Writer<Vec<u8>>>),
+    Flush(#[from] std::io::Error),
     #[error("writing CSV: {0}")]
     NotText(#[from] std::string::FromUtf8Error),
 }
@@ -375,7 +375,8 @@ pub fn to_csv(members: &[crate::storage::MemberRecord]) -> Result<String, Export
             if m.sso_enabled != 0 { "yes" } else { "no" },
         ])?;
     }
-    Ok(String::from_utf8(writer.into_inner()?)?)
+    let bytes = writer.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8(bytes)?)
 }
 
 #[cfg(test)]

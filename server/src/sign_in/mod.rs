@@ -289,8 +289,8 @@ async fn begin(
         .filter(|h| !h.is_empty() && h.len() <= 256);
     let registration = active.opened.registration();
     let started = oidc::begin(
-        &services.directories,
-        &services.http,
+        services.directories,
+        services.http,
         &registration,
         login_hint,
     )
@@ -406,8 +406,8 @@ async fn admit(
         skew: services.clock_skew,
     };
     let identity = oidc::finish(
-        &services.directories,
-        &services.http,
+        services.directories,
+        services.http,
         &registration,
         &completion,
     )
