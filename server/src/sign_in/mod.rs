@@ -95,18 +95,6 @@ pub enum Stop {
     Internal { what: &'static str, error: String },
 }
 
-impl Stop {
-    fn internal(what: &'static str, error: impl std::fmt::Display) -> Failure {
-        Failure {
-            stop: Stop::Internal {
-                what,
-                error: error.to_string(),
-            },
-            audit: None,
-        }
-    }
-}
-
 impl From<Stop> for Failure {
     /// A stop that is not audited: nothing reached the directory, or the organization is gone.
     fn from(stop: Stop) -> Self {
@@ -133,6 +121,17 @@ struct FailureEntry {
 }
 
 impl Failure {
+    /// Our own failure (`what` failed with `error`): logged when recorded, never audited.
+    fn internal(what: &'static str, error: impl std::fmt::Display) -> Self {
+        Failure {
+            stop: Stop::Internal {
+                what,
+                error: error.to_string(),
+            },
+            audit: None,
+        }
+    }
+
     fn audited(stop: Stop, actor: &Actor, target: &str, reason: &str, last_error: &str) -> Self {
         Failure {
             stop,
@@ -230,12 +229,12 @@ async fn find(
             return Err(Stop::UnknownOrganization.into())
         }
         Ok(None) => return Err(Stop::OrganizationGone.into()),
-        Err(e) => return Err(Stop::internal("organization lookup failed", e)),
+        Err(e) => return Err(Failure::internal("organization lookup failed", e)),
     };
     let active = services
         .active_connections
         .get(services.sealing_key, services.public_url, &target)
-        .map_err(|e| Stop::internal("loading the active connection failed", e))?;
+        .map_err(|e| Failure::internal("loading the active connection failed", e))?;
     Ok((target, active))
 }
 
@@ -431,7 +430,7 @@ async fn admit(
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await
-        .map_err(|e| Stop::internal("member lookup failed", e))?;
+        .map_err(|e| Failure::internal("member lookup failed", e))?;
     let tenant = registration.tenant_id;
     let refused = |refusal: Refusal| {
         let reason = refusal.reason();
@@ -464,7 +463,7 @@ async fn admit(
         &registration.sign_out_url(),
         services.now(),
     )
-    .map_err(|e| Stop::internal("starting the session failed", e))?;
+    .map_err(|e| Failure::internal("starting the session failed", e))?;
     // The session, the audit entry and the member's last sign-in are written together: no
     // sign-in goes unaudited, and a failed write leaves no session behind.
     let record = SessionRecord {
@@ -500,7 +499,7 @@ async fn admit(
                 message,
             ));
         }
-        Err(e) => return Err(Stop::internal("recording the sign-in failed", e)),
+        Err(e) => return Err(Failure::internal("recording the sign-in failed", e)),
     }
     let home = if member.role == "admin" {
         "/console"
