@@ -694,6 +694,11 @@ async fn access_denied_from_the_directory_ends_on_a_clear_page() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let page = response.text().await.unwrap();
     assert!(page.contains("cancelled or refused"));
+    // "Try again" starts over at the organization's own address.
+    assert!(
+        page.contains(r#"<a href="/o/contoso/sso">Try again</a>"#),
+        "{page}"
+    );
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.contains("<script>alert(1)"));
     assert_eq!(member_count(&w).await, before);
@@ -764,11 +769,12 @@ async fn a_directory_that_is_down_gives_a_clear_page_and_gatehouse_keeps_serving
     drop(idp);
     let response = browser.get(callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(response
-        .text()
-        .await
-        .unwrap()
-        .contains("could not be reached"));
+    let page = response.text().await.unwrap();
+    assert!(page.contains("could not be reached"));
+    assert!(
+        page.contains(r#"<a href="/o/contoso/sso">Try again</a>"#),
+        "{page}"
+    );
     assert_eq!(app.get(&admin, "/session").await.status(), StatusCode::OK);
     assert_eq!(
         app.get(&browser, "/session").await.status(),

@@ -150,8 +150,8 @@ impl Failure {
 pub struct Stopped {
     pub stop: Stop,
     pub reference: Option<String>,
-    /// Where "Try again" leads.
-    pub retry: String,
+    /// The organization's slug, once it was found.
+    pub organization_slug: Option<String>,
 }
 
 /// Records a failure, the one place that does: an audited one is written with the state it came
@@ -165,16 +165,10 @@ pub async fn record(
     failure: Failure,
 ) -> Stopped {
     let reference = new_reference();
-    let retry = match (&failure.stop, org) {
-        (Stop::DirectoryUnreachable { .. }, Some(org))
-        | (Stop::DirectoryRefused { .. }, Some(org))
-        | (Stop::NotCompleted { .. }, Some(org)) => format!("/o/{}/sso", org.slug),
-        _ => "/signin".to_string(),
-    };
     let stopped = |stop, reference| Stopped {
         stop,
         reference,
-        retry: retry.clone(),
+        organization_slug: org.map(|o| o.slug.clone()),
     };
     if let Stop::Internal { what, error } = &failure.stop {
         tracing::error!(error = %error, reference, "{what}");

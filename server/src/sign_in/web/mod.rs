@@ -184,7 +184,7 @@ fn gone() -> Stopped {
     Stopped {
         stop: Stop::OrganizationGone,
         reference: None,
-        retry: "/signin".into(),
+        organization_slug: None,
     }
 }
 
@@ -222,8 +222,11 @@ fn page_for(stopped: Stopped) -> Response {
     let Stopped {
         stop,
         reference,
-        retry,
+        organization_slug,
     } = stopped;
+    // A stop at the directory is tried again at the organization's own start address.
+    let retry = "/signin".to_string();
+    let sso_again = organization_slug.map_or_else(|| retry.clone(), |s| format!("/o/{s}/sso"));
     let problem = match stop {
         Stop::Replayed => return already_used(reference.as_deref()),
         Stop::UnknownOrganization => Problem::new(
@@ -255,7 +258,7 @@ fn page_for(stopped: Stopped) -> Response {
             "The directory could not be reached",
             format!("{message} Nothing else in Gatehouse is affected."),
         )
-        .with_retry(retry),
+        .with_retry(sso_again),
         Stop::DirectoryRefused {
             error,
             text,
@@ -268,7 +271,7 @@ fn page_for(stopped: Stopped) -> Response {
             };
             Problem::new(StatusCode::FORBIDDEN, "Sign-in refused by your directory", message)
                 .with_details(text)
-                .with_retry(retry)
+                .with_retry(sso_again)
         }
         Stop::NotCompleted { message, details } => Problem::new(
             StatusCode::BAD_REQUEST,
@@ -276,7 +279,7 @@ fn page_for(stopped: Stopped) -> Response {
             format!("{message} Nothing was changed. Try again; if it keeps happening, give the reference to your admin."),
         )
         .with_details(details)
-        .with_retry(retry),
+        .with_retry(sso_again),
         Stop::Internal { .. } => Problem::internal(reference.as_deref().unwrap_or_default()),
     };
     match reference {
