@@ -178,6 +178,50 @@ impl From<crate::auth::AccessDenied> for ApiError {
     }
 }
 
+impl From<crate::connections::ConnectionError> for ApiError {
+    fn from(e: crate::connections::ConnectionError) -> Self {
+        use crate::connections::ConnectionError as E;
+        match e {
+            E::Invalid(errors) => ApiError::Validation(errors),
+            E::ChangedMeanwhile => ApiError::Conflict(FieldErrors::single(
+                "version",
+                "Someone else changed this connection since you opened it. Reload to see their changes, then make yours again.",
+            )),
+            E::AlreadyAnswered => ApiError::LinkInvalid,
+            E::Storage(e) => e.into(),
+            E::Stored(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::members::import_jobs::ImportError> for ApiError {
+    fn from(e: crate::members::import_jobs::ImportError) -> Self {
+        use crate::members::import_jobs::ImportError as E;
+        match e {
+            E::UnknownOrganization => ApiError::NotFound("organization"),
+            E::UnknownImport => ApiError::NotFound("import"),
+            E::NotReady => ApiError::field(
+                "import",
+                "Only a checked import without problems can be applied, once.",
+            ),
+            E::Storage(e) => e.into(),
+            E::Stored(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::members::mapping::MappingError> for ApiError {
+    fn from(e: crate::members::mapping::MappingError) -> Self {
+        use crate::members::mapping::MappingError as E;
+        match e {
+            E::Invalid(errors) => ApiError::Validation(errors),
+            E::UnknownMember => ApiError::NotFound("member"),
+            E::Storage(e) => e.into(),
+            E::Stored(e) => e.into(),
+        }
+    }
+}
+
 /// Failures of the layers below that are ours alone (nothing the person can fix): logged under
 /// `Internal`, never shown.
 macro_rules! internal_errors {

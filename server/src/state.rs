@@ -34,6 +34,33 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// What the sign-in flow (and the wizard's test sign-in) works with.
+    pub fn sign_in_services(&self) -> crate::sign_in::SignInServices<'_> {
+        crate::sign_in::SignInServices {
+            storage: &self.storage,
+            clock: self.clock.as_ref(),
+            directories: &self.directories,
+            http: &self.http,
+            active_connections: &self.active_connections,
+            sealing_key: &self.sealing_key,
+            public_url: &self.config.public_url,
+            clock_skew: self.config.clock_skew,
+        }
+    }
+
+    /// What the wizard's steps work with.
+    pub fn connection_services(&self) -> crate::connections::ConnectionServices<'_> {
+        crate::connections::ConnectionServices {
+            storage: &self.storage,
+            clock: self.clock.as_ref(),
+            http: &self.http,
+            sealing_key: &self.sealing_key,
+            public_url: &self.config.public_url,
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {

@@ -8,26 +8,10 @@
 //! 5. web: `api`, each concept's `web` module, and what wires them (`application`, `error`,
 //!    `ops`, `state`, `web_guard`, `web_settings`, `main`)
 //!
-//! `STILL_TO_MOVE` lists the imports that break these rules today, each to be removed by moving
-//! the code to its layer; the test fails when one of them is gone (take it off the list) and
-//! when any other import breaks a rule.
+//! The test fails when any import breaks a rule: move the code to its layer.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-/// (file, what it imports) pairs that break a rule today.
-const STILL_TO_MOVE: &[(&str, &str)] = &[
-    ("connections/mod.rs", "error"),
-    ("connections/mod.rs", "state"),
-    ("connections/test_sign_in.rs", "error"),
-    ("connections/test_sign_in.rs", "state"),
-    ("members/import_jobs.rs", "auth::web"),
-    ("members/import_jobs.rs", "error"),
-    ("members/import_jobs.rs", "state"),
-    ("members/mapping.rs", "auth::web"),
-    ("members/mapping.rs", "error"),
-    ("members/mapping.rs", "state"),
-];
 
 /// Crates only the web layer may use.
 const WEB_CRATES: &[&str] = &[
@@ -139,16 +123,9 @@ fn no_module_imports_a_layer_above_its_own_and_only_the_web_layer_speaks_http() 
             }
         }
     }
-    let known: BTreeSet<(String, String)> = STILL_TO_MOVE
-        .iter()
-        .map(|(file, module)| (file.to_string(), module.to_string()))
-        .collect();
-    let new: Vec<_> = breaking.difference(&known).collect();
-    assert!(new.is_empty(), "imports that run up a layer: {new:?}");
-    let moved: Vec<_> = known.difference(&breaking).collect();
     assert!(
-        moved.is_empty(),
-        "no longer breaking a rule, take them off STILL_TO_MOVE: {moved:?}"
+        breaking.is_empty(),
+        "imports that run up a layer: {breaking:?}"
     );
 }
 

@@ -1,12 +1,15 @@
 use super::ApiJson;
 use crate::auth::web::SignedIn;
-use crate::connections;
+use crate::clock::rfc3339_millis;
+use crate::connections::{self, Connection, ConnectionConfig};
+use crate::domain::parse_date;
 use crate::error::{ApiError, ApiResult};
 use crate::sign_in::web::attempt_cookie;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
-    ConnectionView, ErrorBody, SaveCredentialsRequest, SavePolicyRequest, TestSignInStart,
+    ConnectionConfigView, ConnectionStatus, ConnectionView, EmailDomainView, ErrorBody, PolicyView,
+    SaveCredentialsRequest, SavePolicyRequest, SecretHint, TestSignInStart, VerificationView,
     VersionRequest,
 };
 use axum::extract::{Path, State};
@@ -40,6 +43,88 @@ async fn organization(
         .ok_or(ApiError::NotFound("organization"))
 }
 
+fn config_view(config: &ConnectionConfig, today: time::Date) -> ConnectionConfigView {
+    ConnectionConfigView {
+        cloud: config.cloud,
+        authority_host: config.authority_host.clone(),
+        tenant_id: config.tenant_id.clone(),
+        client_id: config.client_id.clone(),
+        secret: config.secret.as_ref().map(|s| SecretHint {
+            last4: s.last4.clone(),
+            expires_on: s.expires_on.clone(),
+            days_left: parse_date(&s.expires_on)
+                .map(|d| (d - today).whole_days())
+                .unwrap_or(0),
+        }),
+        policy: PolicyView {
+            mode: config.policy.mode,
+            allow_admins: config.policy.allow_admins,
+            create_members: config.policy.create_members,
+            new_member_role: config.policy.new_member_role,
+            email_domains: config
+                .policy
+                .email_domains
+                .iter()
+                .map(|d| EmailDomainView {
+                    domain: d.domain.clone(),
+                    verified: d.verified,
+                })
+                .collect(),
+        },
+        verification: config.verification.as_ref().map(|v| VerificationView {
+            checked_at: rfc3339_millis(v.checked_at),
+            passed: v.passed,
+            checks: v.checks.clone(),
+        }),
+    }
+}
+
+/// The connection as the API shows it: secrets only as hints, days left counted from `today`.
+pub(super) fn connection_view(connection: Connection, today: time::Date) -> ConnectionView {
+    let Connection {
+        record,
+        draft,
+        active,
+        urls,
+        test_sign_in,
+        warnings,
+    } = connection;
+    let status = match record.as_ref().map(|r| r.status.as_str()) {
+        None => ConnectionStatus::None,
+        Some("active") => ConnectionStatus::Active,
+        Some("disabled") => ConnectionStatus::Disabled,
+        Some(_) => ConnectionStatus::Draft,
+    };
+    ConnectionView {
+        status,
+        redirect_uri: urls.redirect_uri,
+        home_page_url: urls.home_page_url,
+        logout_url: urls.logout_url,
+        draft_version: record.as_ref().map(|r| r.draft_version).unwrap_or(0),
+        draft: record.as_ref().map(|_| config_view(&draft, today)),
+        active: active.as_ref().map(|a| config_view(a, today)),
+        activated_at: record
+            .as_ref()
+            .and_then(|r| r.activated_at)
+            .map(rfc3339_millis),
+        test_sign_in,
+        last_sign_in_at: record
+            .as_ref()
+            .and_then(|r| r.last_sign_in_at)
+            .map(rfc3339_millis),
+        last_error: record.as_ref().and_then(|r| r.last_error.clone()),
+        last_error_at: record
+            .as_ref()
+            .and_then(|r| r.last_error_at)
+            .map(rfc3339_millis),
+        warnings,
+    }
+}
+
+fn view(state: &AppState, connection: Connection) -> Json<ConnectionView> {
+    Json(connection_view(connection, state.now().date()))
+}
+
 /// The organization's SSO connection: the values to register in Entra, the draft and the
 /// active configuration (secrets only as hints).
 #[utoipa::path(get, path = "/organizations/{id}/connection", tag = "connection",
@@ -52,8 +137,10 @@ async fn get_connection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
-    Ok(Json(
-        connections::view(&state, &org, BTreeMap::new()).await?,
+    let services = state.connection_services();
+    Ok(view(
+        &state,
+        connections::read(&services, &org, BTreeMap::new()).await?,
     ))
 }
 
@@ -71,8 +158,10 @@ async fn save_credentials(
     ApiJson(request): ApiJson<SaveCredentialsRequest>,
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
-    Ok(Json(
-        connections::save_credentials(&state, &org, &request, &signed_in.actor).await?,
+    let services = state.connection_services();
+    Ok(view(
+        &state,
+        connections::save_credentials(&services, &org, &request, &signed_in.actor).await?,
     ))
 }
 
@@ -90,8 +179,10 @@ async fn verify_connection(
     ApiJson(request): ApiJson<VersionRequest>,
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
-    Ok(Json(
-        connections::verify_draft(&state, &org, &request, &signed_in.actor).await?,
+    let services = state.connection_services();
+    Ok(view(
+        &state,
+        connections::verify_draft(&services, &org, &request, &signed_in.actor).await?,
     ))
 }
 
@@ -109,8 +200,10 @@ async fn save_policy(
     ApiJson(request): ApiJson<SavePolicyRequest>,
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
-    Ok(Json(
-        connections::save_policy(&state, &org, &request, &signed_in.actor).await?,
+    let services = state.connection_services();
+    Ok(view(
+        &state,
+        connections::save_policy(&services, &org, &request, &signed_in.actor).await?,
     ))
 }
 
@@ -128,8 +221,10 @@ async fn activate_connection(
     ApiJson(request): ApiJson<VersionRequest>,
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
-    Ok(Json(
-        connections::activate(&state, &org, &request, &signed_in.actor).await?,
+    let services = state.connection_services();
+    Ok(view(
+        &state,
+        connections::activate(&services, &org, &request, &signed_in.actor).await?,
     ))
 }
 
@@ -144,8 +239,10 @@ async fn disable_connection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
-    Ok(Json(
-        connections::disable(&state, &org, &signed_in.actor).await?,
+    let services = state.connection_services();
+    Ok(view(
+        &state,
+        connections::disable(&services, &org, &signed_in.actor).await?,
     ))
 }
 
@@ -161,7 +258,8 @@ async fn start_test_sign_in(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let org = organization(&state, &signed_in, &id).await?;
-    let (authorize_url, attempt) = connections::test_sign_in::start(&state, &org).await?;
+    let (authorize_url, attempt) =
+        connections::test_sign_in::start(&state.sign_in_services(), &org).await?;
     let mut response = Json(TestSignInStart { authorize_url }).into_response();
     let https = state.config.is_https();
     attempt_cookie::hand_over(&attempt, &state.sealing_key, https, response.headers_mut())?;

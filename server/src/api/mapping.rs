@@ -31,6 +31,17 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export_members))
 }
 
+/// Who imports: an admin cannot take away their own admin role.
+fn importer(signed_in: &SignedIn) -> import_jobs::Importer<'_> {
+    import_jobs::Importer {
+        actor: &signed_in.actor,
+        member_id: match &signed_in.account {
+            crate::auth::Account::Admin(m) => Some(&m.id),
+            _ => None,
+        },
+    }
+}
+
 /// `?q=` for the directory picker.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -53,7 +64,9 @@ async fn search_directory(
     Query(query): Query<DirectoryQuery>,
 ) -> ApiResult<Json<DirectorySearch>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(mapping::search(&state, &id, &query.q).await?))
+    Ok(Json(
+        mapping::search(state.directory_services(), &id, &query.q).await?,
+    ))
 }
 
 /// Maps the member to a directory user picked in the console (read from the directory).
@@ -72,8 +85,14 @@ async fn map_to_directory_user(
     ApiJson(request): ApiJson<MapToDirectoryUserRequest>,
 ) -> ApiResult<Json<Member>> {
     signed_in.account.require_organization(&id)?;
-    let member =
-        mapping::map_member(&state, &signed_in, &id, &member_id, &request.object_id).await?;
+    let member = mapping::map_member(
+        state.directory_services(),
+        &signed_in.actor,
+        &id,
+        &member_id,
+        &request.object_id,
+    )
+    .await?;
     Ok(Json(member_view(member)))
 }
 
@@ -91,7 +110,13 @@ async fn add_from_directory(
     ApiJson(request): ApiJson<AddFromDirectoryRequest>,
 ) -> ApiResult<Json<AddFromDirectoryResult>> {
     signed_in.account.require_organization(&id)?;
-    let done = mapping::add_from_directory(&state, &signed_in, &id, &request.object_ids).await?;
+    let done = mapping::add_from_directory(
+        state.directory_services(),
+        &signed_in.actor,
+        &id,
+        &request.object_ids,
+    )
+    .await?;
     Ok(Json(AddFromDirectoryResult {
         added: done.added.into_iter().map(member_view).collect(),
         skipped: done.skipped,
@@ -110,7 +135,9 @@ async fn suggestions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Suggestions>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(mapping::suggestions(&state, &id).await?))
+    Ok(Json(
+        mapping::suggestions(state.directory_services(), &id).await?,
+    ))
 }
 
 /// Maps the suggestions the admin confirmed, in one transaction.
@@ -128,7 +155,13 @@ async fn confirm_suggestions(
 ) -> ApiResult<Json<ConfirmSuggestionsResult>> {
     signed_in.account.require_organization(&id)?;
     Ok(Json(
-        mapping::confirm(&state, &signed_in, &id, &request.choices).await?,
+        mapping::confirm(
+            state.directory_services(),
+            &signed_in.actor,
+            &id,
+            &request.choices,
+        )
+        .await?,
     ))
 }
 
@@ -143,7 +176,9 @@ async fn mapping_health(
     Path(id): Path<String>,
 ) -> ApiResult<Json<MappingHealth>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(mapping::health(&state, &id).await?))
+    Ok(Json(
+        mapping::health(state.directory_services(), &id).await?,
+    ))
 }
 
 /// Starts importing a members CSV file (columns: email, display name, role, object id, sso
@@ -161,7 +196,15 @@ async fn start_import(
     file: Bytes,
 ) -> ApiResult<(StatusCode, Json<MemberImport>)> {
     signed_in.account.require_organization(&id)?;
-    let started = import_jobs::start(&state, &signed_in, &id, file.into()).await?;
+    let importer = importer(&signed_in);
+    let started = import_jobs::start(
+        &state.storage,
+        &state.member_imports,
+        importer,
+        &id,
+        file.into(),
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(started)))
 }
 
@@ -177,7 +220,11 @@ async fn import_status(
     Path((id, import_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MemberImport>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(import_jobs::view(&state, &id, &import_id)?))
+    Ok(Json(import_jobs::view(
+        &state.member_imports,
+        &id,
+        &import_id,
+    )?))
 }
 
 /// Applies a previewed import without problems, in one transaction (all or nothing).
@@ -194,7 +241,15 @@ async fn apply_import(
     Path((id, import_id)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<MemberImport>)> {
     signed_in.account.require_organization(&id)?;
-    let applying = import_jobs::apply(&state, &signed_in, &id, &import_id).await?;
+    let applying = import_jobs::apply(
+        &state.storage,
+        &state.member_imports,
+        importer(&signed_in),
+        &id,
+        &import_id,
+        state.now(),
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(applying)))
 }
 

@@ -198,7 +198,7 @@ async fn update_member(
         })?)),
     };
     let tenant_id = match &object_id {
-        Some(Some(_)) => Some(connections::directory_tenant_id(&state, &id).await?.ok_or_else(
+        Some(Some(_)) => Some(connections::directory_tenant_id(&state.storage, &id).await?.ok_or_else(
             || {
                 ApiError::field(
                     "directory_object_id",

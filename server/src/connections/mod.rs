@@ -3,14 +3,17 @@
 
 pub mod test_sign_in;
 
-use crate::clock::{rfc3339_millis, to_millis};
+use crate::clock::{to_millis, Clock};
 use crate::crypto::sealing::SealingKey;
 use crate::domain::{parse_date, AuthorityHost, Domain, FieldErrors, Guid};
 use crate::entra::verify::{self, Candidate};
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::storage::{Actor, AuditEntry, ConnectionRecord, OrganizationRecord, StorageError};
-use app::types::*;
+use crate::storage::{
+    Actor, AuditEntry, ConnectionRecord, OrganizationRecord, Storage, StorageError,
+};
+use app::types::{
+    CheckResult, Cloud, MemberRole, SaveCredentialsRequest, SavePolicyRequest, SsoMode,
+    TestSignInView, VersionRequest,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -115,6 +118,54 @@ pub enum StoredConnectionError {
     NotText(#[from] std::string::FromUtf8Error),
     #[error("stored connection: {0}")]
     Unreadable(#[from] serde_json::Error),
+    #[error("stored date: {0}")]
+    Date(String),
+}
+
+/// Why a step of the wizard was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The input, or the step in the connection's current state, is not acceptable; each
+    /// field says why.
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    /// Someone else saved the connection since the version the request names.
+    #[error("the connection changed since it was read")]
+    ChangedMeanwhile,
+    /// A test sign-in's answer came back a second time.
+    #[error("the test sign-in was already answered")]
+    AlreadyAnswered,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Stored(#[from] StoredConnectionError),
+}
+
+impl ConnectionError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ConnectionError::Invalid(FieldErrors::single(field, message))
+    }
+}
+
+pub type ConnectionResult<T> = Result<T, ConnectionError>;
+
+/// What the wizard's steps need, lent from the application's state.
+#[derive(Clone, Copy)]
+pub struct ConnectionServices<'a> {
+    pub storage: &'a Storage,
+    pub clock: &'a dyn Clock,
+    /// For the live checks against the directory.
+    pub http: &'a reqwest::Client,
+    /// Seals and opens the client secrets.
+    pub sealing_key: &'a SealingKey,
+    /// Gatehouse's base URL, which the addresses registered in Entra are on.
+    pub public_url: &'a str,
+}
+
+impl ConnectionServices<'_> {
+    fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
 }
 
 /// The client secret in clear, for a call to the directory; it never leaves this process.
@@ -184,60 +235,12 @@ pub fn open_registration(
     }))
 }
 
-fn parse_config(json: &str) -> ApiResult<ConnectionConfig> {
-    serde_json::from_str(json).map_err(|e| ApiError::Internal(format!("stored connection: {e}")))
+fn parse_config(json: &str) -> Result<ConnectionConfig, StoredConnectionError> {
+    Ok(serde_json::from_str(json)?)
 }
 
-fn to_json(config: &ConnectionConfig) -> ApiResult<String> {
-    serde_json::to_string(config)
-        .map_err(|e| ApiError::Internal(format!("connection to JSON: {e}")))
-}
-
-fn status_of(record: Option<&ConnectionRecord>) -> ConnectionStatus {
-    match record.map(|r| r.status.as_str()) {
-        None => ConnectionStatus::None,
-        Some("active") => ConnectionStatus::Active,
-        Some("disabled") => ConnectionStatus::Disabled,
-        Some(_) => ConnectionStatus::Draft,
-    }
-}
-
-impl ConnectionConfig {
-    fn view(&self, today: time::Date) -> ConnectionConfigView {
-        ConnectionConfigView {
-            cloud: self.cloud,
-            authority_host: self.authority_host.clone(),
-            tenant_id: self.tenant_id.clone(),
-            client_id: self.client_id.clone(),
-            secret: self.secret.as_ref().map(|s| SecretHint {
-                last4: s.last4.clone(),
-                expires_on: s.expires_on.clone(),
-                days_left: parse_date(&s.expires_on)
-                    .map(|d| (d - today).whole_days())
-                    .unwrap_or(0),
-            }),
-            policy: PolicyView {
-                mode: self.policy.mode,
-                allow_admins: self.policy.allow_admins,
-                create_members: self.policy.create_members,
-                new_member_role: self.policy.new_member_role,
-                email_domains: self
-                    .policy
-                    .email_domains
-                    .iter()
-                    .map(|d| EmailDomainView {
-                        domain: d.domain.clone(),
-                        verified: d.verified,
-                    })
-                    .collect(),
-            },
-            verification: self.verification.as_ref().map(|v| VerificationView {
-                checked_at: rfc3339_millis(v.checked_at),
-                passed: v.passed,
-                checks: v.checks.clone(),
-            }),
-        }
-    }
+fn to_json(config: &ConnectionConfig) -> Result<String, StoredConnectionError> {
+    Ok(serde_json::to_string(config)?)
 }
 
 /// The active configuration as stored (see `Storage::find_sign_in_organization`).
@@ -284,10 +287,10 @@ pub async fn directory_app(
 /// The directory (tenant) ID members of this organization map into: the active
 /// configuration's, else the draft's.
 pub async fn directory_tenant_id(
-    state: &AppState,
+    storage: &Storage,
     organization_id: &str,
-) -> ApiResult<Option<String>> {
-    let Some(record) = state.storage.find_connection(organization_id).await? else {
+) -> Result<Option<String>, StoredConnectionError> {
+    let Some(record) = storage.find_connection(organization_id).await? else {
         return Ok(None);
     };
     let active = match record.active_config.as_deref() {
@@ -315,8 +318,8 @@ struct Loaded {
     draft: ConnectionConfig,
 }
 
-async fn load(state: &AppState, org: &OrganizationRecord) -> ApiResult<Loaded> {
-    let record = state.storage.find_connection(&org.id).await?;
+async fn load(storage: &Storage, org: &OrganizationRecord) -> ConnectionResult<Loaded> {
+    let record = storage.find_connection(&org.id).await?;
     let draft = match &record {
         Some(r) => parse_config(&r.draft_config)?,
         None => ConnectionConfig::default(),
@@ -324,58 +327,54 @@ async fn load(state: &AppState, org: &OrganizationRecord) -> ApiResult<Loaded> {
     Ok(Loaded { record, draft })
 }
 
-/// The connection as the wizard and the overview show it.
-pub async fn view(
-    state: &AppState,
+/// An organization's connection as the wizard and the overview show it.
+pub struct Connection {
+    /// `None` until the first credentials are saved.
+    pub record: Option<ConnectionRecord>,
+    pub draft: ConnectionConfig,
+    pub active: Option<ConnectionConfig>,
+    /// The addresses to register in Entra.
+    pub urls: EntraUrls,
+    /// The draft's last test sign-in, when made with its current credentials.
+    pub test_sign_in: Option<TestSignInView>,
+    /// Per field: what was saved but looks wrong.
+    pub warnings: BTreeMap<String, String>,
+}
+
+/// The organization's connection now.
+pub async fn read(
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     warnings: BTreeMap<String, String>,
-) -> ApiResult<ConnectionView> {
-    let Loaded { record, draft } = load(state, org).await?;
-    let today = state.now().date();
-    let urls = entra_urls(&state.config.public_url, &org.slug);
+) -> ConnectionResult<Connection> {
+    let Loaded { record, draft } = load(services.storage, org).await?;
     let active = match record.as_ref().and_then(|r| r.active_config.as_deref()) {
-        Some(json) => Some(parse_config(json)?.view(today)),
+        Some(json) => Some(parse_config(json)?),
         None => None,
     };
-    Ok(ConnectionView {
-        status: status_of(record.as_ref()),
-        redirect_uri: urls.redirect_uri,
-        home_page_url: urls.home_page_url,
-        logout_url: urls.logout_url,
-        draft_version: record.as_ref().map(|r| r.draft_version).unwrap_or(0),
-        draft: record.as_ref().map(|_| draft.view(today)),
-        active,
-        activated_at: record
-            .as_ref()
-            .and_then(|r| r.activated_at)
-            .map(rfc3339_millis),
+    Ok(Connection {
         test_sign_in: record
             .as_ref()
             .and_then(|r| current_test_sign_in(r, &draft)),
-        last_sign_in_at: record
-            .as_ref()
-            .and_then(|r| r.last_sign_in_at)
-            .map(rfc3339_millis),
-        last_error: record.as_ref().and_then(|r| r.last_error.clone()),
-        last_error_at: record
-            .as_ref()
-            .and_then(|r| r.last_error_at)
-            .map(rfc3339_millis),
+        urls: entra_urls(services.public_url, &org.slug),
+        record,
+        draft,
+        active,
         warnings,
     })
 }
 
 /// Saves `config` as the draft at `version` with its audit entry, and answers the new view.
 async fn save_draft(
-    state: &AppState,
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     version: i64,
     config: &ConnectionConfig,
     entry: &AuditEntry<'_>,
     actor: &Actor,
     warnings: BTreeMap<String, String>,
-) -> ApiResult<ConnectionView> {
-    state
+) -> ConnectionResult<Connection> {
+    services
         .storage
         .save_connection_draft(
             &org.id,
@@ -383,24 +382,21 @@ async fn save_draft(
             &to_json(config)?,
             entry,
             actor,
-            state.now(),
+            services.now(),
         )
         .await
         .map_err(version_conflict)?;
-    view(state, org, warnings).await
+    read(services, org, warnings).await
 }
 
 /// The answer to a step that needs the credentials saved first; `step` names the field.
-fn not_saved(step: &str) -> ApiError {
-    ApiError::field(step, "Save the directory, client ID and secret first.")
+fn not_saved(step: &str) -> ConnectionError {
+    ConnectionError::field(step, "Save the directory, client ID and secret first.")
 }
 
-fn version_conflict(e: StorageError) -> ApiError {
+fn version_conflict(e: StorageError) -> ConnectionError {
     match e {
-        StorageError::Conflict("version") => ApiError::Conflict(FieldErrors::single(
-            "version",
-            "Someone else changed this connection since you opened it. Reload to see their changes, then make yours again.",
-        )),
+        StorageError::Conflict("version") => ConnectionError::ChangedMeanwhile,
         other => other.into(),
     }
 }
@@ -408,15 +404,15 @@ fn version_conflict(e: StorageError) -> ApiError {
 /// Step 2: the values pasted from Entra. Checked field by field; a verified domain is resolved
 /// to the directory GUID through discovery. Changing any credential clears the verification.
 pub async fn save_credentials(
-    state: &AppState,
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     request: &SaveCredentialsRequest,
     actor: &Actor,
-) -> ApiResult<ConnectionView> {
-    let Loaded { draft, .. } = load(state, org).await?;
+) -> ConnectionResult<Connection> {
+    let Loaded { draft, .. } = load(services.storage, org).await?;
     let mut errors = FieldErrors::default();
     let mut warnings = BTreeMap::new();
-    let today = state.now().date();
+    let today = services.now().date();
 
     let authority_host = match request.cloud.authority_host() {
         Some(host) => Some(host.to_string()),
@@ -488,19 +484,19 @@ pub async fn save_credentials(
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(ConnectionError::Invalid(errors));
     }
     let (Some(authority_host), Some(client_id), Some(expires_on)) =
         (authority_host, client_id, expires_on)
     else {
-        return Err(ApiError::Validation(errors));
+        return Err(ConnectionError::Invalid(errors));
     };
 
-    let urls = entra_urls(&state.config.public_url, &org.slug);
+    let urls = entra_urls(services.public_url, &org.slug);
     let tenant_id = match tenant_guid {
         Some(guid) => guid.0,
         None => verify::discover(
-            &state.http,
+            services.http,
             &authority_host,
             tenant_input,
             &urls.redirect_uri,
@@ -508,7 +504,7 @@ pub async fn save_credentials(
         .await
         .map(|d| d.tenant_id)
         .map_err(|f| {
-            ApiError::field(
+            ConnectionError::field(
                 "tenant",
                 format!("No directory found for {tenant_input}. {}", f.message),
             )
@@ -517,8 +513,8 @@ pub async fn save_credentials(
 
     let secret = match new_secret {
         Some(value) => Some(
-            seal_secret(&state.sealing_key, &org.id, value, expires_on)
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
+            seal_secret(services.sealing_key, &org.id, value, expires_on)
+                .map_err(StoredConnectionError::from)?,
         ),
         None => draft
             .secret
@@ -552,7 +548,7 @@ pub async fn save_credentials(
         ..AuditEntry::success(Some(&org.id), "connection.draft.credentials", &org.slug)
     };
     save_draft(
-        state,
+        services,
         org,
         request.version,
         &updated,
@@ -565,20 +561,20 @@ pub async fn save_credentials(
 
 /// Step 3: runs the live checks on the draft's values and keeps the result with the draft.
 pub async fn verify_draft(
-    state: &AppState,
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     request: &VersionRequest,
     actor: &Actor,
-) -> ApiResult<ConnectionView> {
-    let Loaded { draft, .. } = load(state, org).await?;
+) -> ConnectionResult<Connection> {
+    let Loaded { draft, .. } = load(services.storage, org).await?;
     let (Some(tenant_id), Some(client_id), Some(secret)) =
         (&draft.tenant_id, &draft.client_id, &draft.secret)
     else {
         return Err(not_saved("verify"));
     };
-    let plaintext = open_secret(&state.sealing_key, &org.id, secret)?;
-    let expires_on = parse_date(&secret.expires_on).map_err(ApiError::Internal)?;
-    let urls = entra_urls(&state.config.public_url, &org.slug);
+    let plaintext = open_secret(services.sealing_key, &org.id, secret)?;
+    let expires_on = parse_date(&secret.expires_on).map_err(StoredConnectionError::Date)?;
+    let urls = entra_urls(services.public_url, &org.slug);
     let candidate = Candidate {
         cloud: draft.cloud,
         authority_host: &draft.authority_host,
@@ -588,9 +584,9 @@ pub async fn verify_draft(
         secret_expires_on: expires_on,
     };
     let checks = verify::run_checks(
-        &state.http,
+        services.http,
         &candidate,
-        state.now().date(),
+        services.now().date(),
         &urls.redirect_uri,
     )
     .await;
@@ -605,7 +601,7 @@ pub async fn verify_draft(
     let detail = failed.join(", ");
     let updated = ConnectionConfig {
         verification: Some(Verification {
-            checked_at: to_millis(state.now()),
+            checked_at: to_millis(services.now()),
             passed,
             checks,
         }),
@@ -617,7 +613,7 @@ pub async fn verify_draft(
         ..AuditEntry::success(Some(&org.id), "connection.verify", &org.slug)
     };
     save_draft(
-        state,
+        services,
         org,
         request.version,
         &updated,
@@ -630,12 +626,12 @@ pub async fn verify_draft(
 
 /// Step 5: who may sign in with SSO. Domains stay verified only if they were already proven.
 pub async fn save_policy(
-    state: &AppState,
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     request: &SavePolicyRequest,
     actor: &Actor,
-) -> ApiResult<ConnectionView> {
-    let Loaded { draft, record } = load(state, org).await?;
+) -> ConnectionResult<Connection> {
+    let Loaded { draft, record } = load(services.storage, org).await?;
     if record.is_none() {
         return Err(not_saved("policy"));
     }
@@ -661,7 +657,7 @@ pub async fn save_policy(
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(ConnectionError::Invalid(errors));
     }
     let updated = ConnectionConfig {
         policy: Policy {
@@ -675,7 +671,7 @@ pub async fn save_policy(
     };
     let entry = AuditEntry::success(Some(&org.id), "connection.draft.policy", &org.slug);
     save_draft(
-        state,
+        services,
         org,
         request.version,
         &updated,
@@ -689,23 +685,23 @@ pub async fn save_policy(
 /// Step 6: the draft becomes the active configuration, atomically. It must have passed
 /// verification and a test sign-in with its current credentials.
 pub async fn activate(
-    state: &AppState,
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     request: &VersionRequest,
     actor: &Actor,
-) -> ApiResult<ConnectionView> {
-    let Loaded { draft, record } = load(state, org).await?;
+) -> ConnectionResult<Connection> {
+    let Loaded { draft, record } = load(services.storage, org).await?;
     let Some(record) = record else {
         return Err(not_saved("activate"));
     };
     if !draft.verification.as_ref().is_some_and(|v| v.passed) {
-        return Err(ApiError::field(
+        return Err(ConnectionError::field(
             "activate",
             "Verify the connection, and fix what failed, before activating it.",
         ));
     }
     if !current_test_sign_in(&record, &draft).is_some_and(|t| t.passed) {
-        return Err(ApiError::field(
+        return Err(ConnectionError::field(
             "activate",
             "Run a test sign-in that passes with these credentials before activating them.",
         ));
@@ -717,35 +713,35 @@ pub async fn activate(
         .filter(|d| d.verified)
         .map(|d| d.domain.clone())
         .collect();
-    state
+    services
         .storage
         .activate_connection(
             &org.id,
             request.version,
             &verified_domains,
             actor,
-            state.now(),
+            services.now(),
         )
         .await
         .map_err(version_conflict)?;
-    view(state, org, BTreeMap::new()).await
+    read(services, org, BTreeMap::new()).await
 }
 
 /// Turns SSO off at once; password sign-in for admins and operators keeps working.
 pub async fn disable(
-    state: &AppState,
+    services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     actor: &Actor,
-) -> ApiResult<ConnectionView> {
-    state
+) -> ConnectionResult<Connection> {
+    services
         .storage
-        .disable_connection(&org.id, actor, state.now())
+        .disable_connection(&org.id, actor, services.now())
         .await
         .map_err(|e| match e {
             StorageError::NotFound => {
-                ApiError::field("disable", "SSO is not active for this organization.")
+                ConnectionError::field("disable", "SSO is not active for this organization.")
             }
             other => other.into(),
         })?;
-    view(state, org, BTreeMap::new()).await
+    read(services, org, BTreeMap::new()).await
 }

@@ -3,16 +3,15 @@
 //! never creates a session for that identity and never changes members.
 
 use super::{
-    entra_urls, load, not_saved, open_registration, ConnectionConfig, Loaded, OpenedRegistration,
+    entra_urls, load, not_saved, open_registration, ConnectionConfig, ConnectionError,
+    ConnectionResult, Loaded, OpenedRegistration, StoredConnectionError,
 };
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::entra::aadsts;
-use crate::error::{ApiError, ApiResult};
 use crate::oidc::{self, Identity};
 use crate::sign_in::attempt::SignInAttempt;
-use crate::sign_in::decision;
-use crate::state::AppState;
+use crate::sign_in::{decision, SignInServices};
 use crate::storage::{Actor, AuditEntry, OrganizationRecord, StorageError};
 use app::types::TestSignInView;
 use serde::{Deserialize, Serialize};
@@ -43,39 +42,39 @@ pub(super) fn credentials_fingerprint(config: &ConnectionConfig) -> String {
 }
 
 fn draft_registration(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
-) -> ApiResult<OpenedRegistration> {
-    open_registration(&state.sealing_key, &state.config.public_url, org, draft)?
+) -> ConnectionResult<OpenedRegistration> {
+    open_registration(services.sealing_key, services.public_url, org, draft)?
         .ok_or_else(|| not_saved("test_sign_in"))
 }
 
 /// Starts a test sign-in with the draft's values; answers where to send the browser, and the
 /// attempt it keeps until the callback.
 pub async fn start(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
-) -> ApiResult<(String, SignInAttempt)> {
-    let Loaded { draft, record } = load(state, org).await?;
+) -> ConnectionResult<(String, SignInAttempt)> {
+    let Loaded { draft, record } = load(services.storage, org).await?;
     if record.is_none() {
         return Err(not_saved("test_sign_in"));
     }
-    let opened = draft_registration(state, org, &draft)?;
+    let opened = draft_registration(services, org, &draft)?;
     let started = oidc::begin(
-        &state.directories,
-        &state.http,
+        services.directories,
+        services.http,
         &opened.registration(),
         None,
     )
     .await
     .map_err(|f| {
-        ApiError::field(
+        ConnectionError::field(
             "test_sign_in",
             format!("{} Verify the connection first.", f.message),
         )
     })?;
-    let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, None, state.now());
+    let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, None, services.now());
     Ok((started.authorize_url, attempt))
 }
 
@@ -83,14 +82,14 @@ pub use crate::sign_in::Answer;
 
 /// Finishes a test sign-in and keeps its result with the draft; answers where the wizard is.
 pub async fn complete(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
     attempt: &SignInAttempt,
     answer: Answer<'_>,
-) -> ApiResult<String> {
-    let Loaded { draft, record } = load(state, org).await?;
-    let urls = entra_urls(&state.config.public_url, &org.slug);
-    let at = rfc3339_millis(crate::clock::to_millis(state.now()));
+) -> ConnectionResult<String> {
+    let Loaded { draft, record } = load(services.storage, org).await?;
+    let urls = entra_urls(services.public_url, &org.slug);
+    let at = rfc3339_millis(crate::clock::to_millis(services.now()));
     let result = match answer {
         Answer::Error { error, description } => failed(at, &urls.redirect_uri, error, description),
         Answer::Code(code) => {
@@ -98,13 +97,13 @@ pub async fn complete(
                 code,
                 pkce_verifier: &attempt.pkce_verifier,
                 nonce: &attempt.nonce,
-                now: state.now(),
-                skew: state.config.clock_skew,
+                now: services.now(),
+                skew: services.clock_skew,
             };
-            let identity = match draft_registration(state, org, &draft) {
+            let identity = match draft_registration(services, org, &draft) {
                 Ok(opened) => oidc::finish(
-                    &state.directories,
-                    &state.http,
+                    services.directories,
+                    services.http,
                     &opened.registration(),
                     &completion,
                 )
@@ -115,9 +114,9 @@ pub async fn complete(
             match identity {
                 Ok(identity) => {
                     if let Some(version) = record.as_ref().map(|r| r.draft_version) {
-                        prove_domain(state, org, &draft, version, &identity).await?;
+                        prove_domain(services, org, &draft, version, &identity).await?;
                     }
-                    passed(state, org, &draft, at, identity).await?
+                    passed(services, org, &draft, at, identity).await?
                 }
                 Err((message, details)) => failed(at, &urls.redirect_uri, &message, &details),
             }
@@ -127,14 +126,14 @@ pub async fn complete(
         credentials: credentials_fingerprint(&draft),
         view: result,
     };
-    let json = serde_json::to_string(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let saved = state
+    let json = serde_json::to_string(&stored).map_err(StoredConnectionError::from)?;
+    let saved = services
         .storage
         .save_test_sign_in(&org.id, &json, attempt.used_state())
         .await;
     if let Err(StorageError::Conflict("state")) = saved {
         // Another callback with the same state got there first.
-        return Err(ApiError::LinkInvalid);
+        return Err(ConnectionError::AlreadyAnswered);
     }
     saved?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
@@ -143,12 +142,12 @@ pub async fn complete(
 /// Entra only allows UPNs in the directory's verified domains, so a sign-in whose UPN is in one
 /// of the policy's email domains proves that the directory owns it.
 async fn prove_domain(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
     version: i64,
     identity: &Identity,
-) -> ApiResult<()> {
+) -> ConnectionResult<()> {
     let Some(domain) = identity
         .username
         .as_deref()
@@ -174,16 +173,16 @@ async fn prove_domain(
     {
         d.verified = true;
     }
-    let json = serde_json::to_string(&updated).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let json = serde_json::to_string(&updated).map_err(StoredConnectionError::from)?;
     let actor = Actor {
         label: format!("directory:{}", identity.tenant_id),
         client_addr: "-".into(),
     };
     let entry = AuditEntry::success(Some(&org.id), "connection.domain.verified", &domain);
     // A concurrent edit wins: the domain is proven again at the next test sign-in.
-    match state
+    match services
         .storage
-        .save_connection_draft(&org.id, version, &json, &entry, &actor, state.now())
+        .save_connection_draft(&org.id, version, &json, &entry, &actor, services.now())
         .await
     {
         Ok(_) | Err(crate::storage::StorageError::Conflict(_)) => Ok(()),
@@ -216,13 +215,13 @@ fn failed(at: String, redirect_uri: &str, error: &str, description: &str) -> Tes
 }
 
 async fn passed(
-    state: &AppState,
+    services: &SignInServices<'_>,
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
     at: String,
     identity: Identity,
-) -> ApiResult<TestSignInView> {
-    let member = state
+) -> ConnectionResult<TestSignInView> {
+    let member = services
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await?;

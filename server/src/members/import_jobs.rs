@@ -3,10 +3,8 @@
 //! all or nothing, so a crash or a refused row leaves the members as they were.
 
 use super::import::{self, ImportRow};
-use crate::auth::web::SignedIn;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::storage::Actor;
+use crate::connections::{directory_tenant_id, StoredConnectionError};
+use crate::storage::{Actor, Storage, StorageError};
 use app::types::{ImportProblem, ImportStage, MemberImport, IMPORT_PROBLEM_LIMIT};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +16,30 @@ const KEEP_FOR: Duration = Duration::from_secs(3600);
 /// The most imports one organization keeps (a file's rows stay in memory until it is applied):
 /// a new one lets the oldest go.
 const KEEP_PER_ORGANIZATION: usize = 3;
+
+/// Why an import could not be started, read or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("no such organization")]
+    UnknownOrganization,
+    /// Never started, let go, or another organization's.
+    #[error("no such import")]
+    UnknownImport,
+    /// Still being checked, with problems, or already applied.
+    #[error("the import cannot be applied now")]
+    NotReady,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Stored(#[from] StoredConnectionError),
+}
+
+/// Who imports: the audit's actor, and their own member when an admin imports (who cannot
+/// take away their own admin role).
+pub struct Importer<'a> {
+    pub actor: &'a Actor,
+    pub member_id: Option<&'a str>,
+}
 
 /// The imports in progress or recently finished, by id.
 #[derive(Default)]
@@ -102,41 +124,30 @@ impl ImportJobs {
         (id, job)
     }
 
-    fn get(&self, organization_id: &str, id: &str) -> ApiResult<Arc<Job>> {
+    fn get(&self, organization_id: &str, id: &str) -> Result<Arc<Job>, ImportError> {
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .filter(|j| j.organization_id == organization_id)
             .cloned()
-            .ok_or(ApiError::NotFound("import"))
-    }
-}
-
-fn acting_member(signed_in: &SignedIn) -> Option<String> {
-    match &signed_in.account {
-        crate::auth::Account::Admin(m) => Some(m.id.clone()),
-        _ => None,
+            .ok_or(ImportError::UnknownImport)
     }
 }
 
 /// Starts checking a file; the preview is ready when the import's stage is `ready`.
 pub async fn start(
-    state: &AppState,
-    signed_in: &SignedIn,
+    storage: &Storage,
+    jobs: &ImportJobs,
+    importer: Importer<'_>,
     organization_id: &str,
     file: Vec<u8>,
-) -> ApiResult<MemberImport> {
-    if state
-        .storage
-        .find_organization(organization_id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound("organization"));
+) -> Result<MemberImport, ImportError> {
+    if storage.find_organization(organization_id).await?.is_none() {
+        return Err(ImportError::UnknownOrganization);
     }
-    let tenant_id = crate::connections::directory_tenant_id(state, organization_id).await?;
-    let (id, job) = state.member_imports.insert(Job {
+    let tenant_id = directory_tenant_id(storage, organization_id).await?;
+    let (id, job) = jobs.insert(Job {
         organization_id: organization_id.to_string(),
         started: Instant::now(),
         progress: AtomicU64::new(0),
@@ -152,9 +163,9 @@ pub async fn start(
         }),
     });
     let view = job.view(&id);
-    let storage = state.storage.clone();
+    let storage = storage.clone();
     let organization_id = organization_id.to_string();
-    let me = acting_member(signed_in);
+    let me = importer.member_id.map(str::to_string);
     tokio::spawn(async move {
         let parsed = {
             let job = job.clone();
@@ -205,37 +216,39 @@ pub async fn start(
 }
 
 /// Where an import stands.
-pub fn view(state: &AppState, organization_id: &str, id: &str) -> ApiResult<MemberImport> {
-    Ok(state.member_imports.get(organization_id, id)?.view(id))
+pub fn view(
+    jobs: &ImportJobs,
+    organization_id: &str,
+    id: &str,
+) -> Result<MemberImport, ImportError> {
+    Ok(jobs.get(organization_id, id)?.view(id))
 }
 
 /// Applies a ready import in the background, in one transaction.
 pub async fn apply(
-    state: &AppState,
-    signed_in: &SignedIn,
+    storage: &Storage,
+    jobs: &ImportJobs,
+    importer: Importer<'_>,
     organization_id: &str,
     id: &str,
-) -> ApiResult<MemberImport> {
-    let job = state.member_imports.get(organization_id, id)?;
+    now: time::OffsetDateTime,
+) -> Result<MemberImport, ImportError> {
+    let job = jobs.get(organization_id, id)?;
     let rows = {
         let mut job_state = job.state.lock().unwrap_or_else(|e| e.into_inner());
         if job_state.stage != ImportStage::Ready {
-            return Err(ApiError::field(
-                "import",
-                "Only a checked import without problems can be applied, once.",
-            ));
+            return Err(ImportError::NotReady);
         }
         job_state.stage = ImportStage::Applying;
         job_state.rows.clone()
     };
     job.progress.store(0, Ordering::Relaxed);
     let view = job.view(id);
-    let tenant_id = crate::connections::directory_tenant_id(state, organization_id).await?;
-    let storage = state.storage.clone();
+    let tenant_id = directory_tenant_id(storage, organization_id).await?;
+    let storage = storage.clone();
     let organization_id = organization_id.to_string();
-    let me = acting_member(signed_in);
-    let actor: Actor = signed_in.actor.clone();
-    let now = state.now();
+    let me = importer.member_id.map(str::to_string);
+    let actor: Actor = importer.actor.clone();
     tokio::spawn(async move {
         let result = storage
             .apply_member_import(

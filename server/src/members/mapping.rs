@@ -4,16 +4,39 @@
 //! Suggestions match a directory user's UPN or mail to a member's email, which the directory's
 //! own admins can set to anything: they are never applied without the admin's confirmation.
 
-use crate::auth::web::SignedIn;
-use crate::directory::{Directory, Unreadable};
-use crate::domain::{EmailAddress, Guid, Name};
+use crate::connections::StoredConnectionError;
+use crate::directory::{Directory, DirectoryServices, Unreadable};
+use crate::domain::{EmailAddress, FieldErrors, Guid, Name};
 use crate::entra::graph::DirectoryUser;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
-use crate::storage::{ConfirmedMapping, DirectoryIdentity, MemberRecord, NewMember, StorageError};
+use crate::storage::{
+    Actor, ConfirmedMapping, DirectoryIdentity, MemberRecord, NewMember, StorageError,
+};
 use app::types::*;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
+
+/// Why a mapping change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    /// The input, or the directory's answer to it, does not allow the change; each field says
+    /// why (`directory` when the directory cannot be read).
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("no such member")]
+    UnknownMember,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Stored(#[from] StoredConnectionError),
+}
+
+impl MappingError {
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        MappingError::Invalid(FieldErrors::single(field, message))
+    }
+}
+
+type MappingResult<T> = Result<T, MappingError>;
 
 fn user_view(user: &DirectoryUser, mapped_to: Option<MemberRef>) -> DirectoryUserView {
     DirectoryUserView {
@@ -27,16 +50,16 @@ fn user_view(user: &DirectoryUser, mapped_to: Option<MemberRef>) -> DirectoryUse
 
 /// Directory users whose name, UPN or mail starts with `text`, with who they are mapped to.
 pub async fn search(
-    state: &AppState,
+    services: DirectoryServices<'_>,
     organization_id: &str,
     text: &str,
-) -> ApiResult<DirectorySearch> {
+) -> MappingResult<DirectorySearch> {
     let unreadable = |u: Unreadable| DirectorySearch {
         access: u.access,
         message: Some(u.message),
         users: Vec::new(),
     };
-    let directory = match Directory::of(state.directory_services(), organization_id).await? {
+    let directory = match Directory::of(services, organization_id).await? {
         Ok(d) => d,
         Err(u) => return Ok(unreadable(u)),
     };
@@ -52,7 +75,7 @@ pub async fn search(
         Err(u) => return Ok(unreadable(u)),
     };
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let holders: HashMap<String, MemberRef> = state
+    let holders: HashMap<String, MemberRef> = services
         .storage
         .holders_of(organization_id, directory.tenant_id(), &ids)
         .await?
@@ -77,19 +100,22 @@ pub async fn search(
     })
 }
 
-fn unreadable_error(u: Unreadable) -> ApiError {
-    ApiError::field("directory", u.message)
+fn unreadable_error(u: Unreadable) -> MappingError {
+    MappingError::field("directory", u.message)
 }
 
 /// A directory user read by Object ID, or a precise error.
-async fn read_user(directory: &Directory<'_>, object_id: &str) -> ApiResult<(Guid, DirectoryUser)> {
-    let guid = Guid::parse(object_id).map_err(|e| ApiError::field("object_id", e))?;
+async fn read_user(
+    directory: &Directory<'_>,
+    object_id: &str,
+) -> MappingResult<(Guid, DirectoryUser)> {
+    let guid = Guid::parse(object_id).map_err(|e| MappingError::field("object_id", e))?;
     let user = directory
         .user(&guid.0)
         .await
         .map_err(unreadable_error)?
         .ok_or_else(|| {
-            ApiError::field(
+            MappingError::field(
                 "object_id",
                 "The directory has no user with this Object ID any more. Search again.",
             )
@@ -100,13 +126,13 @@ async fn read_user(directory: &Directory<'_>, object_id: &str) -> ApiResult<(Gui
 /// Maps the member to a directory user picked in the console: read from the directory, so the
 /// Object ID is never copied by hand.
 pub async fn map_member(
-    state: &AppState,
-    signed_in: &SignedIn,
+    services: DirectoryServices<'_>,
+    actor: &Actor,
     organization_id: &str,
     member_id: &str,
     object_id: &str,
-) -> ApiResult<MemberRecord> {
-    let directory = Directory::of(state.directory_services(), organization_id)
+) -> MappingResult<MemberRecord> {
+    let directory = Directory::of(services, organization_id)
         .await?
         .map_err(unreadable_error)?;
     let (guid, user) = read_user(&directory, object_id).await?;
@@ -118,18 +144,18 @@ pub async fn map_member(
         })),
         ..Default::default()
     };
-    state
+    services
         .storage
         .update_member(
             organization_id,
             member_id,
             &update,
-            &signed_in.actor,
-            state.now(),
+            actor,
+            services.clock.now(),
         )
         .await
         .map_err(|e| match e {
-            StorageError::NotFound => ApiError::NotFound("member"),
+            StorageError::NotFound => MappingError::UnknownMember,
             other => other.into(),
         })
 }
@@ -146,18 +172,18 @@ pub struct AddedFromDirectory {
 /// Creates a member from each picked directory user; users that cannot become members are
 /// listed with the reason.
 pub async fn add_from_directory(
-    state: &AppState,
-    signed_in: &SignedIn,
+    services: DirectoryServices<'_>,
+    actor: &Actor,
     organization_id: &str,
     object_ids: &[String],
-) -> ApiResult<AddedFromDirectory> {
+) -> MappingResult<AddedFromDirectory> {
     if object_ids.is_empty() || object_ids.len() > 100 {
-        return Err(ApiError::field(
+        return Err(MappingError::field(
             "object_ids",
             "Pick between 1 and 100 directory users at a time.",
         ));
     }
-    let directory = Directory::of(state.directory_services(), organization_id)
+    let directory = Directory::of(services, organization_id)
         .await?
         .map_err(unreadable_error)?;
     let mut result = AddedFromDirectory {
@@ -197,15 +223,15 @@ pub async fn add_from_directory(
             object_id: &guid.0,
             user_principal_name: user.user_principal_name.as_deref(),
         };
-        match state
+        match services
             .storage
             .create_member_from_directory(
                 organization_id,
                 &member,
                 identity,
                 "added from the directory",
-                &signed_in.actor,
-                state.now(),
+                actor,
+                services.clock.now(),
             )
             .await
         {
@@ -237,11 +263,14 @@ struct Unmatched {
 }
 
 impl Unmatched {
-    async fn load(state: &AppState, organization_id: &str, tenant_id: &str) -> ApiResult<Self> {
+    async fn load(
+        storage: &crate::storage::Storage,
+        organization_id: &str,
+        tenant_id: &str,
+    ) -> MappingResult<Self> {
         Ok(Unmatched {
-            members: state.storage.unmapped_members(organization_id).await?,
-            mapped_object_ids: state
-                .storage
+            members: storage.unmapped_members(organization_id).await?,
+            mapped_object_ids: storage
                 .mapped_members(organization_id, tenant_id)
                 .await?
                 .into_iter()
@@ -293,14 +322,17 @@ fn find_matches<'a>(
 }
 
 /// Directory users proposed for unmapped members.
-pub async fn suggestions(state: &AppState, organization_id: &str) -> ApiResult<Suggestions> {
+pub async fn suggestions(
+    services: DirectoryServices<'_>,
+    organization_id: &str,
+) -> MappingResult<Suggestions> {
     let unreadable = |u: Unreadable| Suggestions {
         access: u.access,
         message: Some(u.message),
         suggestions: Vec::new(),
         total: 0,
     };
-    let directory = match Directory::of(state.directory_services(), organization_id).await? {
+    let directory = match Directory::of(services, organization_id).await? {
         Ok(d) => d,
         Err(u) => return Ok(unreadable(u)),
     };
@@ -308,7 +340,7 @@ pub async fn suggestions(state: &AppState, organization_id: &str) -> ApiResult<S
         Ok(s) => s,
         Err(u) => return Ok(unreadable(u)),
     };
-    let members = Unmatched::load(state, organization_id, directory.tenant_id()).await?;
+    let members = Unmatched::load(services.storage, organization_id, directory.tenant_id()).await?;
     let matches = members.matches(&scan.users);
     Ok(Suggestions {
         access: DirectoryAccess::Readable,
@@ -333,22 +365,22 @@ pub async fn suggestions(state: &AppState, organization_id: &str) -> ApiResult<S
 /// Maps the suggestions the admin confirmed. Each choice must still be a suggestion now (the
 /// directory read again if the last read is old): a confirmed pair is never taken on trust.
 pub async fn confirm(
-    state: &AppState,
-    signed_in: &SignedIn,
+    services: DirectoryServices<'_>,
+    actor: &Actor,
     organization_id: &str,
     choices: &[SuggestionChoice],
-) -> ApiResult<ConfirmSuggestionsResult> {
+) -> MappingResult<ConfirmSuggestionsResult> {
     if choices.is_empty() || choices.len() > SUGGESTION_LIMIT {
-        return Err(ApiError::field(
+        return Err(MappingError::field(
             "choices",
             format!("Confirm between 1 and {SUGGESTION_LIMIT} suggestions at a time."),
         ));
     }
-    let directory = Directory::of(state.directory_services(), organization_id)
+    let directory = Directory::of(services, organization_id)
         .await?
         .map_err(unreadable_error)?;
     let scan = directory.scan(false).await.map_err(unreadable_error)?;
-    let members = Unmatched::load(state, organization_id, directory.tenant_id()).await?;
+    let members = Unmatched::load(services.storage, organization_id, directory.tenant_id()).await?;
     let current: HashMap<(&str, &str), &DirectoryUser> = members
         .matches(&scan.users)
         .into_iter()
@@ -369,14 +401,14 @@ pub async fn confirm(
             )),
         }
     }
-    let (mapped, mut refused) = state
+    let (mapped, mut refused) = services
         .storage
         .confirm_mappings(
             organization_id,
             directory.tenant_id(),
             &confirmed,
-            &signed_in.actor,
-            state.now(),
+            actor,
+            services.clock.now(),
         )
         .await?;
     skipped.append(&mut refused);
@@ -385,8 +417,11 @@ pub async fn confirm(
 
 /// Mapped, unmapped and (when the directory is readable) stale mappings: Object IDs the
 /// directory no longer has, and mappings to a directory the organization no longer uses.
-pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<MappingHealth> {
-    let (mapped, unmapped) = state.storage.mapping_counts(organization_id).await?;
+pub async fn health(
+    services: DirectoryServices<'_>,
+    organization_id: &str,
+) -> MappingResult<MappingHealth> {
+    let (mapped, unmapped) = services.storage.mapping_counts(organization_id).await?;
     let mut health = MappingHealth {
         mapped,
         unmapped,
@@ -395,7 +430,7 @@ pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<Mappin
         message: None,
         checked_at: None,
     };
-    let directory = match Directory::of(state.directory_services(), organization_id).await? {
+    let directory = match Directory::of(services, organization_id).await? {
         Ok(d) => d,
         Err(u) => {
             health.access = u.access;
@@ -407,14 +442,14 @@ pub async fn health(state: &AppState, organization_id: &str) -> ApiResult<Mappin
         Ok(scan) => {
             let present: std::collections::HashSet<&str> =
                 scan.users.iter().map(|u| u.id.as_str()).collect();
-            let gone = state
+            let gone = services
                 .storage
                 .mapped_members(organization_id, directory.tenant_id())
                 .await?
                 .iter()
                 .filter(|m| !present.contains(m.directory_object_id.as_str()))
                 .count();
-            let elsewhere = state
+            let elsewhere = services
                 .storage
                 .count_mapped_elsewhere(organization_id, directory.tenant_id())
                 .await?;

@@ -61,7 +61,7 @@ pub struct SignInServices<'a> {
 }
 
 impl SignInServices<'_> {
-    fn now(&self) -> time::OffsetDateTime {
+    pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
     }
 }

@@ -7,12 +7,11 @@ pub mod attempt_cookie;
 pub mod page;
 
 use super::attempt::{NotKept, SignInAttempt};
-use super::{Admitted, Answer, Callback, SignInServices, StartRequest, Stop, Stopped};
+use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
 use crate::auth::web::session_cookie;
 use crate::auth::web::ClientAddr;
-use crate::connections::test_sign_in;
+use crate::connections::{test_sign_in, ConnectionError};
 use crate::crypto::tokens;
-use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::OrganizationKey;
 use axum::extract::{Path, Query, State};
@@ -27,20 +26,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/o/{slug}/sso", get(start))
         .route("/auth/callback", get(callback))
-}
-
-/// What the sign-in flow works with, from the application's state.
-fn services(state: &AppState) -> SignInServices<'_> {
-    SignInServices {
-        storage: &state.storage,
-        clock: state.clock.as_ref(),
-        directories: &state.directories,
-        http: &state.http,
-        active_connections: &state.active_connections,
-        sealing_key: &state.sealing_key,
-        public_url: &state.config.public_url,
-        clock_skew: state.config.clock_skew,
-    }
 }
 
 fn too_many() -> Response {
@@ -61,11 +46,11 @@ async fn start(
     if !state.sso_limit.allow(&client_addr) {
         return too_many();
     }
-    let (url, attempt) = match super::start(&services(&state), &client_addr, &slug, &request).await
-    {
-        Ok(started) => started,
-        Err(stopped) => return page_for(stopped).into_response(),
-    };
+    let (url, attempt) =
+        match super::start(&state.sign_in_services(), &client_addr, &slug, &request).await {
+            Ok(started) => started,
+            Err(stopped) => return page_for(stopped).into_response(),
+        };
     let mut response = Redirect::to(&url).into_response();
     let https = state.config.is_https();
     match attempt_cookie::hand_over(&attempt, &state.sealing_key, https, response.headers_mut()) {
@@ -131,7 +116,7 @@ async fn callback(
                 previous_session: session_cookie::read(&headers, session_cookie::NAME),
                 new_session_id: session_cookie::new_id(),
             };
-            match super::complete(&services(&state), callback).await {
+            match super::complete(&state.sign_in_services(), callback).await {
                 Ok(admitted) => admitted_response(admitted, https),
                 Err(stopped) => page_for(stopped).into_response(),
             }
@@ -171,9 +156,9 @@ async fn test_sign_in_done(
         Ok(None) => return page_for(gone()).into_response(),
         Err(e) => return Problem::ours("sign-in organization lookup failed", e).into_response(),
     };
-    match test_sign_in::complete(state, &org, attempt, answer).await {
+    match test_sign_in::complete(&state.sign_in_services(), &org, attempt, answer).await {
         Ok(wizard) => Redirect::to(&wizard).into_response(),
-        Err(ApiError::LinkInvalid) => already_used(None),
+        Err(ConnectionError::AlreadyAnswered) => already_used(None),
         Err(e) => Problem::ours("test sign-in failed", e)
             .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
             .into_response(),
