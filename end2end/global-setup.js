@@ -23,6 +23,8 @@ export default async function globalSetup() {
       GATEHOUSE_LISTEN: `127.0.0.1:${GATEHOUSE_PORT}`,
       GATEHOUSE_PUBLIC_URL: `http://127.0.0.1:${GATEHOUSE_PORT}`,
       GATEHOUSE_DATA_DIR: dataDir,
+      // The local provider is the only authority besides Entra's clouds admins may use.
+      GATEHOUSE_ALLOWED_AUTHORITIES: idp.url,
       ...(process.env.E2E_DATABASE_URL ? { DATABASE_URL: process.env.E2E_DATABASE_URL } : {}),
       RUST_LOG: 'info',
     },

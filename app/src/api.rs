@@ -362,6 +362,16 @@ pub async fn use_setup_link(token: &str, request: &UseSetupLinkRequest) -> ApiRe
     .await
 }
 
+/// Makes the signed-in account an admin of the setup link's organization.
+pub async fn claim_setup_link(token: &str) -> ApiResult<Me> {
+    call::<(), Me>(
+        Method::Post,
+        &format!("/setup-links/{}/claim", encode_query(token)),
+        None,
+    )
+    .await
+}
+
 pub async fn start_test_sign_in(org_id: &str) -> ApiResult<TestSignInStart> {
     call(
         Method::Post,

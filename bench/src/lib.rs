@@ -31,6 +31,7 @@ pub async fn start_server(
     database_url: &str,
     master_key: &str,
     data_dir: &str,
+    allowed_authority: &str,
 ) -> Server {
     let port = free_port();
     // BENCH_SERVER_LOG=<file> keeps the server's request log (with each request's latency).
@@ -52,6 +53,8 @@ pub async fn start_server(
             master_key,
             "--sso-requests-per-minute",
             "100000000",
+            "--allowed-authorities",
+            allowed_authority,
         ])
         .env("RUST_LOG", if log.is_some() { "info" } else { "warn" })
         .stdout(log.map_or_else(Stdio::null, Stdio::from))

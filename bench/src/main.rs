@@ -455,6 +455,7 @@ async fn main() {
         &database_url,
         &master_key,
         &data_dir,
+        &provider.base,
     )
     .await;
     let pid = server.child.id();

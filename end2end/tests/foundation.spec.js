@@ -155,6 +155,44 @@ test('another organization\'s admin cannot see Contoso', async ({ page }) => {
   expect(members.status()).toBe(404);
 });
 
+test('a setup link never takes over an existing account: its owner signs in first and claims it', async ({ page }) => {
+  await signIn(page, 'ops@vendor.example');
+  await page.goto(contosoPath);
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Create setup link' }).click();
+  const setupLink = await page.locator('.copy-value', { hasText: 'Setup link' }).locator('code').textContent();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/signin$/);
+
+  // Whoever holds the link types Ada's email: refused, with the way forward.
+  await page.goto(setupLink);
+  await hydrated(page);
+  await page.getByLabel('Your work email').fill('ada@contoso.com');
+  await page.getByLabel('Your name').fill('Not Ada');
+  await page.getByLabel('Password').fill('Someone-Else-2026!');
+  await page.getByRole('button', { name: 'Create account and continue' }).click();
+  await expect(fieldError(page, 'email')).toContainText('Sign in as that account');
+
+  // Ada signs in from the link's page and comes back to it.
+  await page.getByRole('link', { name: 'Sign in first' }).click();
+  await expect(page).toHaveURL(/\/signin\?return_to=/);
+  await hydrated(page);
+  await page.getByLabel('Email').fill('ada@contoso.com');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByText('You are signed in as ada@contoso.com', { exact: false })).toBeVisible();
+  await page.getByRole('button', { name: 'Make this account an admin and continue' }).click();
+  await expect(page.getByRole('heading', { name: 'Step 1 of 6: Register Gatehouse in Entra' })).toBeVisible();
+
+  // Her password is unchanged, the other one never worked.
+  const refused = await page.request.post('/api/v1/session', {
+    data: { email: 'ada@contoso.com', password: 'Someone-Else-2026!' },
+    headers: { Origin: new URL(page.url()).origin },
+  });
+  expect(refused.status()).toBe(401);
+});
+
 test('sign-in works with the keyboard alone and failures do not say which part was wrong', async ({ page }) => {
   await page.goto('/signin');
   await hydrated(page);

@@ -21,6 +21,10 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Uses of one-time links a client address may make a minute: each live one hashes a
+/// password, and nobody needs more than a few.
+const ONE_TIME_LINK_USES_PER_MINUTE: u32 = 20;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::request_id::{
@@ -48,6 +52,8 @@ pub enum StartError {
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
+    /// `/metrics` on its own address, when the operator asked for one.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     router: Router,
     state: AppState,
     first_run_url: Option<String>,
@@ -72,6 +78,18 @@ impl Application {
         let addr = listener
             .local_addr()
             .map_err(|e| StartError::Listen(wanted, e))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(wanted) => {
+                let listener = TcpListener::bind(wanted)
+                    .await
+                    .map_err(|e| StartError::Listen(wanted, e))?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|e| StartError::Listen(wanted, e))?;
+                Some((listener, addr))
+            }
+            None => None,
+        };
         if config.public_url_from_listen {
             config.public_url = format!("http://{addr}");
         }
@@ -83,10 +101,13 @@ impl Application {
         let first_run_url =
             first_run::issue_link_if_needed(&storage, clock.as_ref(), &config.public_url).await?;
 
+        let http = crate::outbound::client(&config.allowed_authorities)
+            .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let state = AppState::new(Shared {
             leptos_options: web.leptos_options(addr),
             storage,
             sso_limit: AddressLimit::per_minute(config.sso_requests_per_minute),
+            link_limit: AddressLimit::per_minute(ONE_TIME_LINK_USES_PER_MINUTE),
             active_connections: Default::default(),
             directories: DirectoryCache::default(),
             directory_reader: DirectoryReader::default(),
@@ -95,13 +116,14 @@ impl Application {
             clock,
             sign_in_limits: SignInLimits::default(),
             sealing_key,
-            http: outbound_client()?,
+            http,
         });
         ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
         Ok(Application {
             listener,
             addr,
+            metrics_listener,
             router,
             state,
             first_run_url,
@@ -110,6 +132,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when not on the public listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, addr)| *addr)
     }
 
     pub fn public_url(&self) -> &str {
@@ -133,6 +160,9 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
         let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
+        let metrics = self.metrics_listener.map(|(listener, _)| {
+            tokio::spawn(async move { axum::serve(listener, ops::metrics_routes::<()>()).await })
+        });
         let result = axum::serve(
             self.listener,
             self.router
@@ -141,22 +171,14 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         metrics_upkeep.abort();
         checkpoints.abort();
         self.state.storage.close().await;
         result
     }
-}
-
-/// The client for calls to identity providers: bounded time for every call, no redirects.
-fn outbound_client() -> Result<reqwest::Client, StartError> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| StartError::HttpClient(e.to_string()))
 }
 
 /// Every route of Gatehouse with its layers.
@@ -172,7 +194,7 @@ pub fn router(state: AppState) -> Router {
     let pages = generate_route_list(app::App);
     Router::new()
         .nest("/api/v1", api)
-        .merge(ops::routes())
+        .merge(ops::routes(state.config.metrics_listen.is_some()))
         .merge(sign_in::web::routes())
         .leptos_routes(&state, pages, {
             let options = state.leptos_options.clone();
@@ -183,7 +205,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(session_layer)
         .layer(from_fn(ops::track_requests))
-        .layer(from_fn(web_guard::security_headers))
+        .layer(from_fn_with_state(
+            state.config.is_https(),
+            web_guard::security_headers,
+        ))
         .layer(from_fn(web_guard::limit_bodies))
         .layer(
             TraceLayer::new_for_http()
@@ -261,6 +286,7 @@ async fn housekeeping(state: AppState) {
         tick.tick().await;
         state.sign_in_limits.shrink();
         state.sso_limit.shrink();
+        state.link_limit.shrink();
         match state
             .storage
             .delete_expired_sessions(to_millis(time::OffsetDateTime::now_utc()))

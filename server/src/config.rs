@@ -1,6 +1,7 @@
 //! The only place that reads the environment. Every setting comes from a command-line flag,
 //! an environment variable, or an optional TOML config file, in that order of precedence.
 
+use crate::domain::AllowedAuthorities;
 use clap::Parser;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -38,6 +39,14 @@ pub struct Cli {
     /// Single sign-on starts and callbacks allowed per client address per minute.
     #[arg(long, env = "GATEHOUSE_SSO_REQUESTS_PER_MINUTE")]
     pub sso_requests_per_minute: Option<u32>,
+    /// Serve `/metrics` on this address only (not on the public listener), for example
+    /// `127.0.0.1:9100`.
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// For development and tests only: other authority hosts than Entra's clouds that admins
+    /// may connect to, as base URLs separated by commas (such as a local test provider).
+    #[arg(long, env = "GATEHOUSE_ALLOWED_AUTHORITIES")]
+    pub allowed_authorities: Option<String>,
     /// Optional TOML file with any of the settings above (keys in snake_case).
     #[arg(long, env = "GATEHOUSE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -63,6 +72,8 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     clock_skew_seconds: Option<u64>,
     sso_requests_per_minute: Option<u32>,
+    allowed_authorities: Option<String>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// Default ID token clock skew: two minutes.
@@ -87,6 +98,10 @@ pub struct Config {
     /// Allowed clock skew on ID token times; at most five minutes.
     pub clock_skew: std::time::Duration,
     pub sso_requests_per_minute: u32,
+    /// Authorities besides Entra's clouds that admins may connect to (development and tests).
+    pub allowed_authorities: AllowedAuthorities,
+    /// Where `/metrics` is served instead of the public listener.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +122,8 @@ pub enum ConfigError {
         "the clock skew is at most 300 seconds (the security rules allow five minutes), got {0}"
     )]
     ClockSkew(u64),
+    #[error("GATEHOUSE_ALLOWED_AUTHORITIES: {0}")]
+    AllowedAuthorities(String),
 }
 
 impl Config {
@@ -148,7 +165,16 @@ impl Config {
         if skew > 300 {
             return Err(ConfigError::ClockSkew(skew));
         }
+        let allowed_authorities = AllowedAuthorities::parse(
+            cli.allowed_authorities
+                .or(file.allowed_authorities)
+                .as_deref()
+                .unwrap_or_default(),
+        )
+        .map_err(ConfigError::AllowedAuthorities)?;
         Ok(Config {
+            allowed_authorities,
+            metrics_listen: cli.metrics_listen.or(file.metrics_listen),
             clock_skew: std::time::Duration::from_secs(skew),
             sso_requests_per_minute: cli
                 .sso_requests_per_minute

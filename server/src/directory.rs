@@ -60,6 +60,8 @@ pub struct DirectoryServices<'a> {
     pub reader: &'a DirectoryReader,
     pub http: &'a reqwest::Client,
     pub clock: &'a dyn Clock,
+    /// Authorities besides Entra's clouds that connections may use.
+    pub allowed_authorities: &'a crate::domain::AllowedAuthorities,
 }
 
 /// The organization's directory, ready to read.
@@ -77,9 +79,22 @@ impl<'a> Directory<'a> {
         services: DirectoryServices<'a>,
         organization_id: &str,
     ) -> Result<Result<Directory<'a>, Unreadable>, StoredConnectionError> {
-        let found =
-            connections::directory_app(services.storage, services.sealing_key, organization_id)
-                .await?;
+        let found = match connections::directory_app(
+            services.storage,
+            services.sealing_key,
+            services.allowed_authorities,
+            organization_id,
+        )
+        .await
+        {
+            Err(StoredConnectionError::AuthorityNotAllowed(host)) => {
+                return Ok(Err(Unreadable {
+                    access: DirectoryAccess::Unavailable,
+                    message: format!("Gatehouse no longer connects to {host}: set the connection up again with one of Entra's clouds."),
+                }))
+            }
+            found => found?,
+        };
         let Some(app) = found else {
             return Ok(Err(Unreadable {
                 access: DirectoryAccess::NotConnected,

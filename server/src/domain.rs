@@ -1,6 +1,7 @@
 //! Values parsed at the boundary. Each constructor checks its input and says precisely what is
 //! wrong, naming the request field; past the boundary the types guarantee validity.
 
+use reqwest::Url;
 use std::collections::BTreeMap;
 
 /// Messages for the fields of one request that failed validation.
@@ -250,32 +251,58 @@ impl Guid {
     }
 }
 
-/// An authority host: `https://host[:port]`, no path (plain http only for this machine).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorityHost(pub String);
+/// The other authorities the operator allows, by base URL.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedAuthorities {
+    allowed: Vec<Url>,
+}
 
-impl AuthorityHost {
-    pub fn parse(input: &str) -> Result<Self, String> {
-        let text = input.trim().trim_end_matches('/');
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or("Enter the full address, starting with https://.")?;
-        let host = rest.split(':').next().unwrap_or_default();
-        let local = host == "127.0.0.1" || host == "localhost" || host == "[::1]";
-        match scheme {
-            "https" => {}
-            "http" if local => {}
-            _ => return Err("The authority host must use https://.".into()),
+impl AllowedAuthorities {
+    /// Reads the operator's list: base URLs (scheme, host and port only) separated by commas
+    /// or spaces.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut allowed = Vec::new();
+        for item in list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            let url = Url::parse(item).map_err(|e| format!("{item:?} is not a URL: {e}"))?;
+            let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+                return Err(format!(
+                    "{item:?} is not a base URL such as https://login.example.com"
+                ));
+            }
+            allowed.push(url);
         }
-        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-            return Err(
-                "Enter only the scheme and host, such as https://login.microsoftonline.com.".into(),
-            );
-        }
-        if !local {
-            Domain::parse(host).map_err(|e| format!("The host is not valid: {e}"))?;
-        }
-        Ok(AuthorityHost(text.to_string()))
+        Ok(AllowedAuthorities { allowed })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
+    /// The allowed authority `input` names (as the operator wrote it, without a trailing
+    /// slash), or why it is refused.
+    pub fn authority(&self, input: &str) -> Result<String, String> {
+        let refused = || {
+            "Gatehouse connects only to Microsoft Entra's clouds: choose yours above. Another authority host works only when the operator of this Gatehouse allows it.".to_string()
+        };
+        let url = Url::parse(input.trim()).map_err(|_| refused())?;
+        self.allowed
+            .iter()
+            .find(|a| a.origin() == url.origin() && url.path().trim_end_matches('/').is_empty())
+            .map(|a| a.as_str().trim_end_matches('/').to_string())
+            .ok_or_else(refused)
+    }
+
+    /// Whether connections to `host` may reach any address (it is on the operator's list).
+    pub fn allows_host(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.allowed.iter().any(|a| {
+            a.host_str()
+                .is_some_and(|h| h.trim_start_matches('[').trim_end_matches(']') == host)
+        })
     }
 }
 
@@ -290,6 +317,28 @@ pub fn parse_date(input: &str) -> Result<time::Date, String> {
 #[cfg(test)]
 mod entra_value_tests {
     use super::*;
+
+    #[test]
+    fn only_listed_authorities_are_allowed_and_only_by_their_origin() {
+        let none = AllowedAuthorities::default();
+        assert!(none.authority("https://169.254.169.254").is_err());
+        assert!(none.authority("http://127.0.0.1:9").is_err());
+        let listed =
+            AllowedAuthorities::parse("http://127.0.0.1:4111, https://login.example.com").unwrap();
+        assert_eq!(
+            listed.authority("http://127.0.0.1:4111/").unwrap(),
+            "http://127.0.0.1:4111"
+        );
+        assert!(listed.authority("http://127.0.0.1:4112").is_err());
+        assert!(listed
+            .authority("https://login.example.com.evil.test")
+            .is_err());
+        assert!(listed.authority("https://login.example.com/other").is_err());
+        assert!(listed.allows_host("127.0.0.1"));
+        assert!(!listed.allows_host("localhost"));
+        assert!(AllowedAuthorities::parse("https://login.example.com/path").is_err());
+        assert!(AllowedAuthorities::parse("ftp://login.example.com").is_err());
+    }
 
     #[test]
     fn guids_are_checked_precisely() {
@@ -309,21 +358,6 @@ mod entra_value_tests {
         assert!(Guid::parse("6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9cxz")
             .unwrap_err()
             .contains("“x”"));
-    }
-
-    #[test]
-    fn authority_hosts_must_be_https_except_on_this_machine() {
-        assert!(AuthorityHost::parse("https://login.microsoftonline.com/").is_ok());
-        assert!(AuthorityHost::parse("http://127.0.0.1:4011").is_ok());
-        assert!(AuthorityHost::parse("http://login.example.com")
-            .unwrap_err()
-            .contains("https"));
-        assert!(AuthorityHost::parse("login.example.com")
-            .unwrap_err()
-            .contains("https://"));
-        assert!(AuthorityHost::parse("https://login.example.com/tenant")
-            .unwrap_err()
-            .contains("only the scheme"));
     }
 
     #[test]

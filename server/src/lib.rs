@@ -19,6 +19,7 @@ pub mod first_run;
 pub mod members;
 pub mod oidc;
 pub mod ops;
+pub mod outbound;
 pub mod sign_in;
 pub mod state;
 pub mod storage;

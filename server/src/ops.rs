@@ -11,11 +11,21 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Health checks, and `/metrics` unless it has a listener of its own (`metrics_elsewhere`).
+pub fn routes(metrics_elsewhere: bool) -> Router<AppState> {
+    let routes = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route("/readyz", get(readyz));
+    if metrics_elsewhere {
+        routes
+    } else {
+        routes.merge(metrics_routes())
+    }
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/metrics", get(metrics_text))
 }
 
 /// The process-wide Prometheus recorder (metrics are global by the `metrics` crate's design).

@@ -30,6 +30,7 @@ impl AppState {
             reader: &self.directory_reader,
             http: &self.http,
             clock: self.clock.as_ref(),
+            allowed_authorities: &self.config.allowed_authorities,
         }
     }
 }
@@ -46,6 +47,7 @@ impl AppState {
             sealing_key: &self.sealing_key,
             public_url: &self.config.public_url,
             clock_skew: self.config.clock_skew,
+            allowed_authorities: &self.config.allowed_authorities,
         }
     }
 
@@ -57,6 +59,7 @@ impl AppState {
             http: &self.http,
             sealing_key: &self.sealing_key,
             public_url: &self.config.public_url,
+            allowed_authorities: &self.config.allowed_authorities,
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct Shared {
     pub sign_in_limits: SignInLimits,
     /// Single sign-on starts and callbacks per client address.
     pub sso_limit: AddressLimit,
+    /// Uses of one-time links (first run, invites, setup links) per client address.
+    pub link_limit: AddressLimit,
     /// Each organization's active connection, read and opened for sign-ins.
     pub active_connections: crate::sign_in::active::ActiveConnections,
     /// Each directory's discovery document and keys.

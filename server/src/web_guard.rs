@@ -7,9 +7,26 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// Adds the security headers; pages set their own Content-Security-Policy (with a nonce).
-pub async fn security_headers(request: Request, next: Next) -> Response {
+/// Only the site's built files (`/pkg/…`) may be cached: every other answer may carry a
+/// one-time link, a secret's hint or someone's data, so it is `no-store`. On https, browsers
+/// are told to use nothing else (HSTS).
+pub async fn security_headers(
+    axum::extract::State(https): axum::extract::State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let cacheable = request.uri().path().starts_with("/pkg/");
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    if !cacheable {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000"),
+        );
+    }
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
         if let Ok(value) = HeaderValue::from_str(&app::csp::content_security_policy(None)) {
             headers.insert(header::CONTENT_SECURITY_POLICY, value);

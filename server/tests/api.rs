@@ -698,6 +698,75 @@ async fn health_readiness_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn on_https_browsers_are_held_to_https_and_cookies_are_host_locked() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = common::fresh_database_url(&dir).await;
+    let app = common::spawn_app_with(dir, url, &["--public-url", "https://sso.example.com"]).await;
+    let browser = app.browser();
+    let first_run = app
+        .post(
+            &browser,
+            "/first-run",
+            json!({"token": app.first_run_token(), "email": "ops@vendor.example",
+                   "name": "Olivia Operator", "password": PASSWORD}),
+        )
+        .await;
+    // The check of the request's origin wants Gatehouse's public origin.
+    assert_eq!(first_run.status(), StatusCode::FORBIDDEN);
+    let signed_in = reqwest::Client::new()
+        .post(app.api("/first-run"))
+        .header("Origin", "https://sso.example.com")
+        .json(
+            &json!({"token": app.first_run_token(), "email": "ops@vendor.example",
+                      "name": "Olivia Operator", "password": PASSWORD}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert_eq!(
+        signed_in.headers()["strict-transport-security"],
+        "max-age=63072000"
+    );
+    assert_eq!(signed_in.headers()["cache-control"], "no-store");
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-gatehouse_session="))
+        .expect("the session cookie carries the __Host- prefix");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[tokio::test]
+async fn metrics_can_move_off_the_public_listener() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = common::fresh_database_url(&dir).await;
+    let app = common::spawn_app_with(dir, url, &["--metrics-listen", "127.0.0.1:0"]).await;
+    let public = reqwest::get(format!("{}/metrics", app.url)).await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    let private = reqwest::get(app.metrics_url.clone().expect("a metrics address"))
+        .await
+        .unwrap();
+    assert_eq!(private.status(), StatusCode::OK);
+    assert!(private.text().await.unwrap().contains("# TYPE"));
+    let default = spawn_app().await;
+    let metrics = reqwest::get(format!("{}/metrics", default.url))
+        .await
+        .unwrap();
+    assert_eq!(
+        metrics.status(),
+        StatusCode::OK,
+        "on the public listener by default"
+    );
+}
+
+#[tokio::test]
 async fn responses_carry_security_headers_and_a_request_id() {
     let app = spawn_app().await;
     let response = app
@@ -718,6 +787,11 @@ async fn responses_carry_security_headers_and_a_request_id() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        !headers.contains_key("strict-transport-security"),
+        "not on http"
+    );
     assert!(headers.contains_key("x-request-id"));
     let html = response.text().await.unwrap();
     let nonce = csp

@@ -48,7 +48,7 @@ async fn every_field_is_checked_with_a_precise_message_and_nothing_is_saved() {
         .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let errors = body(response).await;
-    assert!(field_error(&errors, "authority_host").contains("https"));
+    assert!(field_error(&errors, "authority_host").contains("Entra's clouds"));
     assert!(field_error(&errors, "tenant").contains("Directory (tenant) ID"));
     assert!(field_error(&errors, "client_id").contains("8-4-4-4-12"));
     assert!(field_error(&errors, "client_secret").contains("Value"));

@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::idp::{sign_in_at_provider, CONTOSO_PASSWORD, SIMON, SIMON_OID};
+use common::idp::{sign_in_at_provider, Idp, CONTOSO_PASSWORD, SIMON, SIMON_OID};
 use common::wizard::{wizard_on, Wizard};
-use common::{body, leptos_toml, spawn_app_on, spawn_app_on_sqlite};
+use common::{body, leptos_toml, spawn_app_on, spawn_app_on_sqlite_allowing};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -21,10 +21,11 @@ const IMPORTED: usize = 30_000;
 const SIGN_INS_BEFORE_KILL: usize = 12;
 
 /// The server binary, started on `address` with the test's data folder and database.
-fn start_binary(address: &str, data_dir: &str, database_url: &str) -> Child {
+fn start_binary(address: &str, data_dir: &str, database_url: &str, authority: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .args(["--listen", address, "--data-dir", data_dir])
         .args(["--database-url", database_url])
+        .args(["--allowed-authorities", authority])
         .arg("--leptos-toml")
         .arg(leptos_toml())
         .env("RUST_LOG", "error")
@@ -110,7 +111,9 @@ async fn count(conn: &mut sqlx::SqliteConnection, sql: &'static str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_import_whole_or_not_at_all(
 ) {
-    let w = wizard_on(spawn_app_on_sqlite().await).await;
+    let idp = Idp::start();
+    let app = spawn_app_on_sqlite_allowing(&idp.url).await;
+    let w = wizard_on(idp, app).await;
     w.connect(json!({ "mode": "selected_members" })).await;
     w.add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
         .await;
@@ -127,7 +130,7 @@ async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_i
     // The same address, so the redirect URI registered in the directory still matches.
     let address = url.trim_start_matches("http://").to_string();
     let data_dir = dir.path().to_str().expect("utf-8 path").to_string();
-    let mut server = start_binary(&address, &data_dir, &database_url);
+    let mut server = start_binary(&address, &data_dir, &database_url, &idp.url);
     wait_until_ready(&url).await;
 
     let members_before = body(

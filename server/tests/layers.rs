@@ -3,7 +3,7 @@
 //!
 //! 1. foundation: `clock`, `config`, `crypto`, `domain` (validated values)
 //! 2. `storage`: all SQL
-//! 3. directories: `entra`, `oidc`
+//! 3. directories: `entra`, `oidc`, `outbound` (calls to them)
 //! 4. concepts: `auth`, `connections`, `directory`, `first_run`, `members`, `sign_in`
 //! 5. web: `api`, each concept's `web` module, and what wires them (`application`, `error`,
 //!    `ops`, `state`, `web_guard`, `web_settings`, `main`)
@@ -30,7 +30,7 @@ fn layer_of_module(module: &str) -> Option<u8> {
     Some(match module {
         "clock" | "config" | "crypto" | "domain" => 1,
         "storage" => 2,
-        "entra" | "oidc" => 3,
+        "entra" | "oidc" | "outbound" => 3,
         "auth" | "connections" | "directory" | "first_run" | "members" | "sign_in" => 4,
         "api" | "application" | "error" | "ops" | "state" | "web_guard" | "web_settings"
         | "main" | "lib" => 5,

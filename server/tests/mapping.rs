@@ -182,6 +182,15 @@ async fn the_export_imports_back_unchanged_and_lists_every_mapping() {
     w.add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
         .await;
     add_member(&w, "o'brien@contoso.com", "Pat \"Quotes\", O'Brien").await;
+    // Names a spreadsheet would run as formulas.
+    add_member(
+        &w,
+        "formula@contoso.com",
+        "=HYPERLINK(\"https://evil.example\",\"x\")",
+    )
+    .await;
+    add_member(&w, "-sales@contoso.com", "+1 Sales").await;
+    add_member(&w, "ops@contoso.com", "@Ops").await;
     let response = w.app.get(&w.admin, &org_path(&w, "/members/export")).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-disposition"]
@@ -196,6 +205,16 @@ async fn the_export_imports_back_unchanged_and_lists_every_mapping() {
     );
     assert!(csv.contains(&format!("{SIMON},B. Simon,member,{SIMON_OID},yes")));
     assert!(csv.contains("\"Pat \"\"Quotes\"\", O'Brien\""));
+    for line in csv.lines().skip(1) {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "{cell:?} would run as a formula"
+            );
+        }
+    }
+    assert!(csv.contains("'-sales@contoso.com,'+1 Sales,"), "{csv}");
     let preview = import(&w, &csv).await;
     assert_eq!(preview["stage"], "ready", "{preview}");
     assert_eq!(preview["to_create"], 0);

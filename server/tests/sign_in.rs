@@ -803,3 +803,80 @@ async fn sign_in_starts_are_rate_limited_per_address() {
     }
     assert!(limited, "the 61st start in a minute is refused");
 }
+
+#[tokio::test]
+async fn a_member_signed_in_with_the_directory_claims_a_setup_link_and_becomes_admin() {
+    let (w, simon) = contoso(json!({})).await;
+    let operator = w.app.browser();
+    let signed_in = w
+        .app
+        .post(
+            &operator,
+            "/session",
+            json!({"email": "ops@vendor.example", "password": common::PASSWORD}),
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let link = body(
+        w.app
+            .post(
+                &operator,
+                &format!("/organizations/{}/setup-links", w.org),
+                json!({}),
+            )
+            .await,
+    )
+    .await;
+    let token = link["setup_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Typing B.Simon's email into the new-account form is refused: she signs in first.
+    let taken = w
+        .app
+        .post(
+            &w.app.browser(),
+            &format!("/setup-links/{token}/accept"),
+            json!({"email": SIMON, "name": "Not Simon", "password": common::PASSWORD}),
+        )
+        .await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+
+    let browser = w.app.browser();
+    sign_in(&w, &browser, SIMON).await;
+    let me = body(session_of(&w, &browser).await).await;
+    assert_eq!(me["kind"], "member");
+    let claimed = w
+        .app
+        .post(&browser, &format!("/setup-links/{token}/claim"), json!({}))
+        .await;
+    assert_eq!(claimed.status(), StatusCode::OK);
+    assert_eq!(body(claimed).await["kind"], "admin");
+    // She reaches the console now, still mapped to her directory user.
+    let members = body(
+        w.app
+            .get(&browser, &format!("/organizations/{}/members", w.org))
+            .await,
+    )
+    .await;
+    let her = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == simon.as_str())
+        .expect("B.Simon")
+        .clone();
+    assert_eq!(her["role"], "admin");
+    assert_eq!(her["directory_object_id"], SIMON_OID);
+    let entries = audit(&w).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "setup_link.use" && e["target"] == SIMON),
+        "{entries:?}"
+    );
+}

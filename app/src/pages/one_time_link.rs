@@ -24,6 +24,9 @@ pub enum OneTimeLink {
 struct Offer {
     organization: Option<String>,
     email: Option<String>,
+    /// For a setup link opened by someone signed in to its organization: their email. The link
+    /// then makes that account an admin instead of creating one.
+    claimable_by: Option<String>,
 }
 
 /// The account the form asks for.
@@ -95,11 +98,21 @@ impl OneTimeLink {
             OneTimeLink::Invite => api::invite(token).await.map(|invite| Offer {
                 organization: Some(invite.organization_name),
                 email: Some(invite.email),
+                claimable_by: None,
             }),
-            OneTimeLink::SetupLink => api::setup_link(token).await.map(|link| Offer {
-                organization: Some(link.organization_name),
-                email: None,
-            }),
+            OneTimeLink::SetupLink => {
+                let link = api::setup_link(token).await?;
+                // Someone already signed in to this organization uses the link as themselves.
+                let claimable_by = api::me().await.ok().and_then(|me| {
+                    let here = me.organization.as_ref()?.id == link.organization_id;
+                    here.then_some(me.email)
+                });
+                Ok(Offer {
+                    organization: Some(link.organization_name),
+                    email: None,
+                    claimable_by,
+                })
+            }
         }
     }
 
@@ -134,6 +147,16 @@ impl OneTimeLink {
         }
     }
 
+    /// Where to sign in to an existing account and come back to this link.
+    fn sign_in_first(self, token: &str) -> Option<String> {
+        (self == OneTimeLink::SetupLink).then(|| {
+            format!(
+                "/signin?return_to={}",
+                api::encode_query(&format!("/connect/{token}"))
+            )
+        })
+    }
+
     /// Where the new account goes first.
     fn next_page(self, me: &Me) -> String {
         match (self, &me.organization) {
@@ -156,11 +179,19 @@ impl OneTimeLink {
                 </p>
             }
             .into_any(),
-            OneTimeLink::SetupLink => view! {
-                <p>"This link sets up single sign-on for "<strong>{organization}</strong>
-                    ". Create your admin account first; the setup wizard comes next."</p>
-            }
-            .into_any(),
+            OneTimeLink::SetupLink => match offer.claimable_by {
+                Some(email) => view! {
+                    <p>"This link sets up single sign-on for "<strong>{organization}</strong>
+                        ". You are signed in as "<strong>{email}</strong>
+                        ": the link makes this account an admin, and the setup wizard comes next."</p>
+                }
+                .into_any(),
+                None => view! {
+                    <p>"This link sets up single sign-on for "<strong>{organization}</strong>
+                        ". Create your admin account first; the setup wizard comes next."</p>
+                }
+                .into_any(),
+            },
         }
     }
 }
@@ -188,6 +219,31 @@ pub fn OneTimeLinkPage(link: OneTimeLink) -> impl IntoView {
         Some(Err(f)) => failure.set(Some(f)),
         None => {}
     });
+    let claim = Action::new_local(move |token: &String| {
+        let token = token.clone();
+        async move { api::claim_setup_link(&token).await }
+    });
+    let navigate_after_claim = use_navigate();
+    Effect::new(move |_| match claim.value().get() {
+        Some(Ok(me)) => navigate_after_claim(&link.next_page(&me), Default::default()),
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let on_claim = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        failure.set(None);
+        claim.dispatch(token());
+    };
+    let claim_form = move || {
+        view! {
+            <form on:submit=on_claim>
+                <button type="submit" disabled=move || claim.pending().get()>
+                    "Make this account an admin and continue"
+                </button>
+            </form>
+        }
+    };
+
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         failure.set(None);
@@ -224,9 +280,19 @@ pub fn OneTimeLinkPage(link: OneTimeLink) -> impl IntoView {
             <ErrorBanner failure />
             {move || match offer.get() {
                 None => view! { <p aria-busy="true">{link.checking()}</p> }.into_any(),
+                Some(Ok(offer)) if offer.claimable_by.is_some() => {
+                    view! { {link.offer_text(offer)} {claim_form()} }.into_any()
+                }
                 Some(Ok(offer)) => {
                     let asks_email = offer.email.is_none();
-                    view! { {link.offer_text(offer)} {form(asks_email)} }.into_any()
+                    let sign_in_first = link.sign_in_first(&token()).map(|href| view! {
+                        <p class="hint">
+                            "Already have an account here? "<a href=href>"Sign in first"</a>
+                            ", then open this link again: it makes that account an admin."
+                        </p>
+                    });
+                    view! { {link.offer_text(offer)} {form(asks_email)} {sign_in_first} }
+                        .into_any()
                 }
                 Some(Err(f)) => view! {
                     <p class="banner banner-error" role="alert">{f.detail.message}</p>

@@ -247,7 +247,17 @@ async fn main() {
         seeding.elapsed().as_secs_f64()
     );
 
-    let server = start_server(&args.gatehouse, None, &database_url, &master_key, &data_dir).await;
+    // The seeded connection's authority, which nothing answers: reads of the directory fail
+    // as an unreachable directory does.
+    let server = start_server(
+        &args.gatehouse,
+        None,
+        &database_url,
+        &master_key,
+        &data_dir,
+        "http://127.0.0.1:9",
+    )
+    .await;
     let pid = server.child.id();
     let api = Api {
         client: reqwest::Client::builder()

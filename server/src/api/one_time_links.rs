@@ -1,12 +1,14 @@
 //! The three one-time links as one flow: the first-run link Gatehouse prints at its first start,
 //! an admin's invite, and an organization's setup link. Each is checked by the hash of its
-//! token; using one checks the link first, then the account form (the password is hashed only
-//! for a live link, so nobody can make the server hash at will), creates the account in the
-//! same transaction that spends the link, and signs the person in. Operators create invites and
-//! setup links in `invites.rs` and `setup_links.rs`.
+//! token; using one counts against the client address's limit, checks the link, then the
+//! account form (the password is hashed only for a live link, so nobody can make the server
+//! hash at will), creates the account in the same transaction that spends the link, and signs
+//! the person in. A setup link never changes an existing account: its owner signs in first and
+//! claims the link (`claim_setup_link`). Operators create invites and setup links in
+//! `invites.rs` and `setup_links.rs`.
 
 use super::ApiJson;
-use crate::auth::web::ClientAddr;
+use crate::auth::web::{ClientAddr, SignedInPerson};
 use crate::auth::Account;
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
@@ -32,6 +34,16 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(accept_invite))
         .routes(routes!(get_setup_link))
         .routes(routes!(use_setup_link))
+        .routes(routes!(claim_setup_link))
+}
+
+/// Counts one use of a link from this address: refused once the minute's uses are spent.
+fn count_use(state: &AppState, client_addr: &str) -> ApiResult<()> {
+    if state.link_limit.allow(client_addr) {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited)
+    }
 }
 
 /// The account a one-time link creates, checked as one form.
@@ -124,6 +136,7 @@ async fn complete_first_run(
     session: Session,
     ApiJson(request): ApiJson<FirstRunRequest>,
 ) -> ApiResult<Json<Me>> {
+    count_use(&state, &client_addr)?;
     let hash = tokens::hash(&request.token);
     let link = state
         .storage
@@ -186,6 +199,7 @@ async fn accept_invite(
     Path(token): Path<String>,
     ApiJson(request): ApiJson<AcceptInviteRequest>,
 ) -> ApiResult<Json<Me>> {
+    count_use(&state, &client_addr)?;
     let hash = tokens::hash(&token);
     gone_unless(
         state
@@ -230,12 +244,15 @@ async fn get_setup_link(
     }))
 }
 
-/// Uses a setup link: creates the person's admin account in that organization and signs them
-/// in. The link then stops working.
+/// Uses a setup link for a new account: creates the person's admin account in that
+/// organization and signs them in. The link then stops working. An email that already has an
+/// account there is refused (409): that person signs in first and claims the link.
 #[utoipa::path(post, path = "/setup-links/{token}/accept", tag = "setup-links",
     params(("token" = String, Path, description = "The token from the setup link")),
     request_body = UseSetupLinkRequest,
-    responses((status = 200, body = Me), (status = 410, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Me), (status = 409, body = ErrorBody),
+        (status = 410, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 #[instrument(skip_all)]
 async fn use_setup_link(
     State(state): State<AppState>,
@@ -244,12 +261,13 @@ async fn use_setup_link(
     Path(token): Path<String>,
     ApiJson(request): ApiJson<UseSetupLinkRequest>,
 ) -> ApiResult<Json<Me>> {
+    count_use(&state, &client_addr)?;
     let hash = tokens::hash(&token);
     let link = state
         .storage
         .find_open_setup_link(&hash, state.now())
-        .await?;
-    gone_unless(link.is_some())?;
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
     let account = NewAccount::check(Some(&request.email), &request.name, &request.password).await?;
     let member = state
         .storage
@@ -262,6 +280,59 @@ async fn use_setup_link(
             state.now(),
         )
         .await
-        .map_err(link_gone)?;
+        .map_err(|e| match e {
+            StorageError::Conflict("email") => ApiError::Conflict(FieldErrors::single(
+                "email",
+                format!(
+                    "An account with this email already exists at {}. Sign in as that account, then open this link again to become an admin.",
+                    link.organization_name
+                ),
+            )),
+            other => link_gone(other),
+        })?;
     signed_in_as(&state, &session, Account::Admin(member)).await
+}
+
+/// Uses a setup link for the account that is signed in: a member of the link's organization
+/// (signed in with a password or through single sign-on) becomes its admin. Nothing else about
+/// the account changes. The link then stops working.
+#[utoipa::path(post, path = "/setup-links/{token}/claim", tag = "setup-links",
+    params(("token" = String, Path, description = "The token from the setup link")),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 410, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn claim_setup_link(
+    State(state): State<AppState>,
+    SignedInPerson(signed_in): SignedInPerson,
+    Path(token): Path<String>,
+) -> ApiResult<Json<Me>> {
+    count_use(&state, &signed_in.actor.client_addr)?;
+    let hash = tokens::hash(&token);
+    let link = state
+        .storage
+        .find_open_setup_link(&hash, state.now())
+        .await?
+        .ok_or(ApiError::LinkInvalid)?;
+    let member_id = match &signed_in.account {
+        Account::Operator(_) => return Err(ApiError::Forbidden),
+        Account::Admin(m) | Account::Member(m) if m.organization_id == link.organization_id => {
+            m.id.clone()
+        }
+        Account::Admin(m) | Account::Member(m) => {
+            return Err(ApiError::field(
+                "account",
+                format!(
+                    "You are signed in as {}, an account of another organization. Sign out, then open this link again.",
+                    m.email
+                ),
+            ))
+        }
+    };
+    let member = state
+        .storage
+        .claim_setup_link(&hash, &member_id, &signed_in.actor, state.now())
+        .await
+        .map_err(link_gone)?;
+    signed_in_as(&state, &signed_in.session, Account::Admin(member)).await
 }

@@ -5,7 +5,8 @@ pub mod test_sign_in;
 
 use crate::clock::{to_millis, Clock};
 use crate::crypto::sealing::SealingKey;
-use crate::domain::{parse_date, AuthorityHost, Domain, FieldErrors, Guid};
+use crate::domain::{parse_date, AllowedAuthorities, Domain, FieldErrors, Guid};
+use crate::entra::authority;
 use crate::entra::verify::{self, Candidate};
 use crate::storage::{
     Actor, AuditEntry, ConnectionRecord, OrganizationRecord, Storage, StorageError,
@@ -120,6 +121,9 @@ pub enum StoredConnectionError {
     Unreadable(#[from] serde_json::Error),
     #[error("stored date: {0}")]
     Date(String),
+    /// Neither one of Entra's clouds nor on the operator's list (any more).
+    #[error("the authority {0} is not allowed")]
+    AuthorityNotAllowed(String),
 }
 
 /// Why a step of the wizard was refused or failed.
@@ -160,6 +164,8 @@ pub struct ConnectionServices<'a> {
     pub sealing_key: &'a SealingKey,
     /// Gatehouse's base URL, which the addresses registered in Entra are on.
     pub public_url: &'a str,
+    /// Authorities besides Entra's clouds that admins may choose.
+    pub allowed_authorities: &'a AllowedAuthorities,
 }
 
 impl ConnectionServices<'_> {
@@ -218,6 +224,7 @@ impl OpenedRegistration {
 pub fn open_registration(
     key: &SealingKey,
     public_url: &str,
+    allowed: &AllowedAuthorities,
     org: &OrganizationRecord,
     config: &ConnectionConfig,
 ) -> Result<Option<OpenedRegistration>, StoredConnectionError> {
@@ -226,6 +233,7 @@ pub fn open_registration(
     else {
         return Ok(None);
     };
+    require_permitted(allowed, &config.authority_host)?;
     Ok(Some(OpenedRegistration {
         authority_host: config.authority_host.clone(),
         tenant_id: tenant_id.clone(),
@@ -233,6 +241,21 @@ pub fn open_registration(
         client_secret: open_secret(key, &org.id, secret)?,
         redirect_uri: entra_urls(public_url, &org.slug).redirect_uri,
     }))
+}
+
+/// A stored configuration is used only while its authority is one of Entra's clouds or on the
+/// operator's list: taking an authority off the list stops every call to it.
+fn require_permitted(
+    allowed: &AllowedAuthorities,
+    authority_host: &str,
+) -> Result<(), StoredConnectionError> {
+    if authority::permitted(allowed, authority_host) {
+        Ok(())
+    } else {
+        Err(StoredConnectionError::AuthorityNotAllowed(
+            authority_host.to_string(),
+        ))
+    }
 }
 
 fn parse_config(json: &str) -> Result<ConnectionConfig, StoredConnectionError> {
@@ -261,6 +284,7 @@ pub struct DirectoryApp {
 pub async fn directory_app(
     storage: &crate::storage::Storage,
     key: &SealingKey,
+    allowed: &AllowedAuthorities,
     organization_id: &str,
 ) -> Result<Option<DirectoryApp>, StoredConnectionError> {
     let Some(record) = storage.find_connection(organization_id).await? else {
@@ -272,6 +296,7 @@ pub async fn directory_app(
         if let (Some(tenant_id), Some(client_id), Some(secret)) =
             (config.tenant_id, config.client_id, config.secret.as_ref())
         {
+            require_permitted(allowed, &config.authority_host)?;
             return Ok(Some(DirectoryApp {
                 cloud: config.cloud,
                 authority_host: config.authority_host,
@@ -416,12 +441,12 @@ pub async fn save_credentials(
 
     let authority_host = match request.cloud.authority_host() {
         Some(host) => Some(host.to_string()),
-        None => errors
-            .check(
-                "authority_host",
-                AuthorityHost::parse(&request.authority_host),
-            )
-            .map(|h| h.0),
+        None => errors.check(
+            "authority_host",
+            services
+                .allowed_authorities
+                .authority(&request.authority_host),
+        ),
     };
     let client_id = errors.check(
         "client_id",
@@ -572,6 +597,12 @@ pub async fn verify_draft(
     else {
         return Err(not_saved("verify"));
     };
+    if !authority::permitted(services.allowed_authorities, &draft.authority_host) {
+        return Err(ConnectionError::field(
+            "authority_host",
+            "This authority host is no longer allowed: choose one of Entra's clouds.",
+        ));
+    }
     let plaintext = open_secret(services.sealing_key, &org.id, secret)?;
     let expires_on = parse_date(&secret.expires_on).map_err(StoredConnectionError::Date)?;
     let urls = entra_urls(services.public_url, &org.slug);

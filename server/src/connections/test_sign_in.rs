@@ -46,8 +46,14 @@ fn draft_registration(
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
 ) -> ConnectionResult<OpenedRegistration> {
-    open_registration(services.sealing_key, services.public_url, org, draft)?
-        .ok_or_else(|| not_saved("test_sign_in"))
+    open_registration(
+        services.sealing_key,
+        services.public_url,
+        services.allowed_authorities,
+        org,
+        draft,
+    )?
+    .ok_or_else(|| not_saved("test_sign_in"))
 }
 
 /// Starts a test sign-in with the draft's values; answers where to send the browser, and the

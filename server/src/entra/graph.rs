@@ -3,6 +3,7 @@
 //! shared client's timeouts; a missing permission is told apart from every other failure so the
 //! console can say exactly what to grant.
 
+use crate::outbound::{read_body, read_text, AnswerError};
 use app::types::Cloud;
 use serde::Deserialize;
 
@@ -110,6 +111,22 @@ fn unavailable(error: reqwest::Error) -> GraphFailure {
     })
 }
 
+fn unreadable(error: AnswerError) -> GraphFailure {
+    match error {
+        AnswerError::Transport(e) => unavailable(e),
+        AnswerError::TooLarge => GraphFailure::Unavailable("its answer was too large".into()),
+    }
+}
+
+/// An answer's JSON body, read up to the size limit.
+async fn json_of<T: for<'de> Deserialize<'de>>(
+    response: reqwest::Response,
+) -> Result<T, GraphFailure> {
+    let body = read_body(response).await.map_err(unreadable)?;
+    serde_json::from_slice(&body)
+        .map_err(|e| GraphFailure::Unavailable(format!("its answer was not understood: {e}")))
+}
+
 /// An app-only token for Graph and how many seconds it lives.
 pub async fn app_token(
     http: &reqwest::Client,
@@ -136,14 +153,15 @@ pub async fn app_token(
         .await
         .map_err(unavailable)?;
     if !response.status().is_success() {
-        let body = response.text().await.unwrap_or_default();
+        let status = response.status();
+        let body = read_text(response).await.unwrap_or_default();
         let described = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["error_description"].as_str().map(str::to_string))
-            .unwrap_or_else(|| body.chars().take(300).collect());
+            .unwrap_or_else(|| format!("the token endpoint answered {status}"));
         return Err(GraphFailure::TokenRefused(described));
     }
-    let token: TokenResponse = response.json().await.map_err(unavailable)?;
+    let token: TokenResponse = json_of(response).await?;
     Ok((token.access_token, token.expires_in.unwrap_or(3600)))
 }
 
@@ -160,11 +178,11 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
         .await
         .map_err(unavailable)?;
     match response.status().as_u16() {
-        200 => Ok(Some(response.json().await.map_err(unavailable)?)),
+        200 => Ok(Some(json_of(response).await?)),
         403 => Err(GraphFailure::PermissionMissing),
         404 => Ok(None),
         status => {
-            let body = response.text().await.unwrap_or_default();
+            let body = read_text(response).await.unwrap_or_default();
             let message = serde_json::from_str::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
@@ -236,7 +254,9 @@ pub async fn all_users(
             break;
         }
         // Only follow links to the same Graph host.
-        next = page.next_link.filter(|link| link.starts_with(base));
+        next = page
+            .next_link
+            .filter(|link| crate::entra::authority::on_authority(base, link));
     }
     Ok(users)
 }

@@ -2,6 +2,7 @@
 //! of a connection's values.
 
 pub mod aadsts;
+pub mod authority;
 pub mod graph;
 pub mod verify;
 
@@ -10,12 +11,16 @@ pub fn discovery_url(authority_host: &str, tenant: &str) -> String {
     format!("{authority_host}/{tenant}/v2.0/.well-known/openid-configuration")
 }
 
-/// The directory GUID in an issuer such as `https://login.microsoftonline.com/<guid>/v2.0`.
+/// The directory GUID in an issuer such as `https://login.microsoftonline.com/<guid>/v2.0`;
+/// `None` unless that part is a GUID.
 pub fn tenant_of_issuer(issuer: &str) -> Option<String> {
     let mut parts = issuer.trim_end_matches('/').rsplit('/');
     let version = parts.next()?;
     let tenant = parts.next()?;
-    (version == "v2.0").then(|| tenant.to_string())
+    if version != "v2.0" {
+        return None;
+    }
+    crate::domain::Guid::parse(tenant).ok().map(|guid| guid.0)
 }
 
 /// The `.default` scope of Microsoft Graph in each cloud, for client-credentials requests.
@@ -39,5 +44,13 @@ mod tests {
             Some("6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11".into())
         );
         assert_eq!(super::tenant_of_issuer("https://sts.windows.net/x/"), None);
+        assert_eq!(
+            super::tenant_of_issuer("https://login.example/../../internal/v2.0"),
+            None
+        );
+        assert_eq!(
+            super::tenant_of_issuer("https://login.example/contoso.com/v2.0"),
+            None
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! timeout, so a slow provider gives a clear failure instead of a hanging page.
 
 use super::{aadsts, discovery_url, graph_default_scope, tenant_of_issuer};
+use crate::outbound::{read_text, AnswerError};
 use app::types::{CheckResult, Cloud};
 use serde::Deserialize;
 
@@ -40,11 +41,12 @@ struct EntraError {
 }
 
 fn entra_failure(body: &str, redirect_uri: &str, fallback: &str) -> Failure {
+    // Only Entra's own error (its code and message) is shown, never other bytes a host sent.
     let parsed: Option<EntraError> = serde_json::from_str(body).ok();
     let description = parsed
         .as_ref()
         .map(|e| format!("{}: {}", e.error, e.error_description))
-        .unwrap_or_else(|| body.chars().take(500).collect());
+        .unwrap_or_else(|| "The answer was not an error from Microsoft Entra ID.".to_string());
     let code = aadsts::code_of(&description);
     let message = code
         .as_deref()
@@ -72,6 +74,17 @@ fn unreachable(what: &str, error: &reqwest::Error) -> Failure {
     }
 }
 
+fn unreadable(what: &str, error: AnswerError) -> Failure {
+    match error {
+        AnswerError::Transport(e) => unreachable(what, &e),
+        AnswerError::TooLarge => Failure {
+            message: format!("{what} answered with more than Gatehouse reads. Check the cloud or the authority host."),
+            details: None,
+            aadsts: None,
+        },
+    }
+}
+
 /// Reads the directory's discovery document. A verified domain resolves to the directory GUID.
 pub async fn discover(
     http: &reqwest::Client,
@@ -86,10 +99,9 @@ pub async fn discover(
         .await
         .map_err(|e| unreachable(authority_host, &e))?;
     let status = response.status();
-    let body = response
-        .text()
+    let body = read_text(response)
         .await
-        .map_err(|e| unreachable(authority_host, &e))?;
+        .map_err(|e| unreadable(authority_host, e))?;
     if !status.is_success() {
         return Err(entra_failure(
             &body,
@@ -107,6 +119,13 @@ pub async fn discover(
         details: Some(doc.issuer.clone()),
         aadsts: None,
     })?;
+    if !super::authority::on_authority(authority_host, &doc.token_endpoint) {
+        return Err(Failure {
+            message: "The directory's sign-in settings send the token request to another host, which Gatehouse does not follow. Check the cloud or the authority host.".into(),
+            details: Some(doc.token_endpoint),
+            aadsts: None,
+        });
+    }
     Ok(DirectoryInfo {
         tenant_id,
         issuer: doc.issuer,
@@ -138,7 +157,7 @@ pub async fn check_client_secret(
     if response.status().is_success() {
         return Ok(());
     }
-    let body = response.text().await.unwrap_or_default();
+    let body = read_text(response).await.unwrap_or_default();
     Err(entra_failure(
         &body,
         redirect_uri,

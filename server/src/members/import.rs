@@ -139,14 +139,15 @@ pub fn parse(bytes: &[u8], progress: &AtomicU64) -> Result<ParsedFile, FileProbl
         if file.rows_total % 1000 == 0 {
             progress.store(file.rows_total, Ordering::Relaxed);
         }
-        let cell = |column: usize| positions[column].map(|at| record.get(at).unwrap_or(""));
+        let cell =
+            |column: usize| positions[column].map(|at| unneutralized(record.get(at).unwrap_or("")));
         let mut ok = true;
         let mut report = |column: usize, message: String| {
             ok = false;
             file.problems
                 .push(problem(line, MEMBER_CSV_COLUMNS[column], message));
         };
-        let email = match EmailAddress::parse(record.get(email_at).unwrap_or("")) {
+        let email = match EmailAddress::parse(unneutralized(record.get(email_at).unwrap_or(""))) {
             Ok(e) => Some(e),
             Err(m) => {
                 report(0, m);
@@ -362,14 +363,35 @@ pub enum ExportError {
     NotText(#[from] std::string::FromUtf8Error),
 }
 
+/// What a spreadsheet would run as a formula when a cell starts with it.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A cell a spreadsheet shows as text: one that would start a formula gets a leading `'`.
+fn neutralized(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// A cell as it was before `neutralized`.
+fn unneutralized(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
 /// Every member as a CSV file in the import's columns: importing it back changes nothing.
+/// Cells that a spreadsheet would run as a formula are written as text.
 pub fn to_csv(members: &[crate::storage::MemberRecord]) -> Result<String, ExportError> {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(members.len() * 96));
     writer.write_record(MEMBER_CSV_COLUMNS)?;
     for m in members {
         writer.write_record([
-            m.email.as_str(),
-            m.display_name.as_str(),
+            neutralized(&m.email).as_ref(),
+            neutralized(&m.display_name).as_ref(),
             m.role.as_str(),
             m.directory_object_id.as_deref().unwrap_or(""),
             if m.sso_enabled != 0 { "yes" } else { "no" },

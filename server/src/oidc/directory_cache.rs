@@ -4,6 +4,7 @@
 //! flood of unknown `kid`s cannot make Gatehouse hammer the directory.
 
 use super::{failure, EntraClient, OidcFailure, Registration};
+use crate::outbound::Capped;
 use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
 use openidconnect::IssuerUrl;
 use std::collections::HashMap;
@@ -99,7 +100,7 @@ impl DirectoryCache {
         })?;
         metrics::counter!("gatehouse_directory_fetches_total", "kind" => "discovery").increment(1);
         let metadata = Arc::new(
-            CoreProviderMetadata::discover_async(url, http)
+            CoreProviderMetadata::discover_async(url, &Capped(http))
                 .await
                 .map_err(|e| {
                     failure(
@@ -109,6 +110,7 @@ impl DirectoryCache {
                     )
                 })?,
         );
+        endpoints_on_issuer(issuer, &metadata)?;
         self.remember(issuer, metadata.clone());
         Ok(metadata)
     }
@@ -153,7 +155,7 @@ impl DirectoryCache {
             entry.metadata.clone()
         };
         metrics::counter!("gatehouse_directory_fetches_total", "kind" => "keys").increment(1);
-        let keys = match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), http).await {
+        let keys = match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), &Capped(http)).await {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::warn!(issuer, error = %super::error_chain(&e), "key re-fetch failed");
@@ -196,6 +198,27 @@ impl DirectoryCache {
             }
         }
         Ok(client)
+    }
+}
+
+/// Every endpoint Gatehouse uses from a discovery document must be on the directory's own
+/// origin: a document that sends the token request or the key fetch elsewhere is refused.
+fn endpoints_on_issuer(issuer: &str, metadata: &CoreProviderMetadata) -> Result<(), OidcFailure> {
+    let mut used = vec![
+        metadata.authorization_endpoint().as_str(),
+        metadata.jwks_uri().as_str(),
+    ];
+    used.extend(metadata.token_endpoint().map(|t| t.as_str()));
+    match used
+        .into_iter()
+        .find(|endpoint| !crate::entra::authority::on_authority(issuer, endpoint))
+    {
+        None => Ok(()),
+        Some(elsewhere) => Err(failure(
+            "provider_endpoint_elsewhere",
+            "The directory's sign-in settings name an endpoint on another host, which Gatehouse does not follow. Check the cloud or the authority host.",
+            elsewhere,
+        )),
     }
 }
 

@@ -200,7 +200,7 @@ pub async fn finish(
         .exchange_code(AuthorizationCode::new(completion.code.to_string()))
         .map_err(|e| failure("provider_metadata", "The directory has no token endpoint.", e))?
         .set_pkce_verifier(PkceCodeVerifier::new(completion.pkce_verifier.to_string()))
-        .request_async(http)
+        .request_async(&crate::outbound::Capped(http))
         .await
         .map_err(|e| match e {
             openidconnect::RequestTokenError::Request(_) => failure(

@@ -6,6 +6,7 @@
 
 use crate::connections::{self, ConnectionConfig, OpenedRegistration, StoredConnectionError};
 use crate::crypto::sealing::SealingKey;
+use crate::domain::AllowedAuthorities;
 use crate::storage::SignInOrganization;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,10 +40,11 @@ impl ActiveConnections {
         &self,
         key: &SealingKey,
         public_url: &str,
+        allowed: &AllowedAuthorities,
         target: &SignInOrganization,
     ) -> Result<Option<Arc<ActiveConnection>>, StoredConnectionError> {
         self.get_or_open(target, |config| {
-            connections::open_registration(key, public_url, &target.organization, config)
+            connections::open_registration(key, public_url, allowed, &target.organization, config)
         })
     }
 

@@ -58,6 +58,8 @@ pub struct SignInServices<'a> {
     pub public_url: &'a str,
     /// Allowed on ID token times.
     pub clock_skew: std::time::Duration,
+    /// Authorities besides Entra's clouds that connections may use.
+    pub allowed_authorities: &'a crate::domain::AllowedAuthorities,
 }
 
 impl SignInServices<'_> {
@@ -227,7 +229,12 @@ async fn find(
     };
     let active = services
         .active_connections
-        .get(services.sealing_key, services.public_url, &target)
+        .get(
+            services.sealing_key,
+            services.public_url,
+            services.allowed_authorities,
+            &target,
+        )
         .map_err(|e| Failure::internal("loading the active connection failed", e))?;
     Ok((target, active))
 }

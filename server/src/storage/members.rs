@@ -786,7 +786,7 @@ impl Storage {
     }
 }
 
-async fn insert_member(
+pub(super) async fn insert_member(
     conn: &mut sqlx::AnyConnection,
     organization_id: &str,
     member: &NewMember<'_>,

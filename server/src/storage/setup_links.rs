@@ -1,7 +1,7 @@
 //! Setup links: single-use, revocable, time-limited; each creates an admin of one organization.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::members::{member_by_id, upsert_admin, MemberRecord};
+use super::members::{insert_member, member_by_id, MemberRecord, NewMember};
 use super::{new_id, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
@@ -119,7 +119,30 @@ impl Storage {
         .await?)
     }
 
-    /// Uses the link: the person becomes an admin of its organization. One transaction.
+    /// Spends the link, in `tx`: answers its organization and id, or `NotFound` when it was
+    /// used, revoked or expired meanwhile. `used_by` is the email of who used it.
+    async fn spend_setup_link(
+        tx: &mut sqlx::AnyConnection,
+        token_hash: &str,
+        used_by: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<(String, String)> {
+        let claimed: Option<(String, String)> = sqlx::query_as(
+            "UPDATE setup_link SET used_at = $1, used_by = $2 \
+             WHERE token_hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
+             RETURNING organization_id, id",
+        )
+        .bind(to_millis(now))
+        .bind(used_by)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        claimed.ok_or(StorageError::NotFound)
+    }
+
+    /// Uses the link for a new account: an admin of its organization. An email that already
+    /// has an account there is refused (`Conflict("email")`) and the link stays unused: a
+    /// link never changes an existing account. One transaction.
     pub async fn use_setup_link(
         &self,
         token_hash: &str,
@@ -129,21 +152,16 @@ impl Storage {
         client_addr: &str,
         now: OffsetDateTime,
     ) -> StorageResult<MemberRecord> {
-        let at = to_millis(now);
         let mut tx = self.begin().await?;
-        let claimed: Option<(String, String)> = sqlx::query_as(
-            "UPDATE setup_link SET used_at = $1, used_by = $2 \
-             WHERE token_hash = $3 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $1 \
-             RETURNING organization_id, id",
-        )
-        .bind(at)
-        .bind(email.0)
-        .bind(token_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (organization_id, link_id) = claimed.ok_or(StorageError::NotFound)?;
-        let member_id =
-            upsert_admin(&mut tx, &organization_id, email, name, password_hash, now).await?;
+        let (organization_id, link_id) =
+            Self::spend_setup_link(&mut tx, token_hash, email.0, now).await?;
+        let admin = NewMember {
+            email,
+            display_name: name,
+            role: "admin",
+        };
+        let record =
+            insert_member(&mut tx, &organization_id, &admin, Some(password_hash), now).await?;
         let actor = Actor {
             label: format!("setup-link:{}", email.0),
             client_addr: client_addr.into(),
@@ -153,7 +171,44 @@ impl Storage {
             ..AuditEntry::success(Some(&organization_id), "setup_link.use", email.0)
         };
         audit::write(&mut tx, &actor, &entry, now).await?;
-        let record = member_by_id(&mut tx, &member_id).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Uses the link for an account that is signed in: the active member `member_id` of the
+    /// link's organization becomes an admin; nothing else about them changes. `NotFound` when
+    /// the link is gone or the member is not an active member of its organization. One
+    /// transaction.
+    pub async fn claim_setup_link(
+        &self,
+        token_hash: &str,
+        member_id: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<MemberRecord> {
+        let mut tx = self.begin().await?;
+        let member = member_by_id(&mut tx, member_id).await?;
+        let (organization_id, link_id) =
+            Self::spend_setup_link(&mut tx, token_hash, &member.email, now).await?;
+        let promoted = sqlx::query(
+            "UPDATE member SET role = 'admin', updated_at = $1 \
+             WHERE id = $2 AND organization_id = $3 AND status = 'active'",
+        )
+        .bind(to_millis(now))
+        .bind(member_id)
+        .bind(&organization_id)
+        .execute(&mut *tx)
+        .await?;
+        if promoted.rows_affected() != 1 {
+            return Err(StorageError::NotFound);
+        }
+        let detail = format!("{link_id}: an existing account, made admin");
+        let entry = AuditEntry {
+            detail: &detail,
+            ..AuditEntry::success(Some(&organization_id), "setup_link.use", &member.email)
+        };
+        audit::write(&mut tx, actor, &entry, now).await?;
+        let record = member_by_id(&mut tx, member_id).await?;
         tx.commit().await?;
         Ok(record)
     }

@@ -59,6 +59,8 @@ pub fn leptos_toml() -> PathBuf {
 
 pub struct TestApp {
     pub url: String,
+    /// Where `/metrics` is, when `--metrics-listen` moved it off the public listener.
+    pub metrics_url: Option<String>,
     pub first_run_url: Option<String>,
     pub state: AppState,
     pub clock: ManualClock,
@@ -82,19 +84,34 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_on(dir, url).await
 }
 
-/// Gatehouse on a SQLite file in a fresh folder, whatever database the other tests use.
-pub async fn spawn_app_on_sqlite() -> TestApp {
+/// Gatehouse on a fresh database that lets admins connect to `authority` (the test
+/// provider) besides Entra's clouds.
+pub async fn spawn_app_allowing(authority: &str) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let url = fresh_database_url(&dir).await;
+    spawn_app_with(dir, url, &["--allowed-authorities", authority]).await
+}
+
+/// Gatehouse on a SQLite file in a fresh folder, whatever database the other tests use,
+/// allowing `authority` as `spawn_app_allowing` does.
+pub async fn spawn_app_on_sqlite_allowing(authority: &str) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("gatehouse.db").display()
     );
-    spawn_app_on(dir, url).await
+    spawn_app_with(dir, url, &["--allowed-authorities", authority]).await
 }
 
 /// Starts Gatehouse on an existing data folder and database (a "restart").
 pub async fn spawn_app_on(dir: Arc<TempDir>, database_url: String) -> TestApp {
-    let cli = Cli::parse_from([
+    spawn_app_with(dir, database_url, &[]).await
+}
+
+/// The same, with more flags (`gatehouse --help`).
+pub async fn spawn_app_with(dir: Arc<TempDir>, database_url: String, flags: &[&str]) -> TestApp {
+    let leptos_toml = leptos_toml();
+    let base = [
         "gatehouse",
         "--listen",
         "127.0.0.1:0",
@@ -103,15 +120,18 @@ pub async fn spawn_app_on(dir: Arc<TempDir>, database_url: String) -> TestApp {
         "--database-url",
         &database_url,
         "--leptos-toml",
-        leptos_toml().to_str().expect("utf-8 path"),
-    ]);
+        leptos_toml.to_str().expect("utf-8 path"),
+    ];
+    let cli = Cli::parse_from(base.iter().chain(flags));
     let config = Config::load(cli).expect("config");
     let clock = ManualClock::new(OffsetDateTime::now_utc());
     let app = Application::build_with_clock(config, Arc::new(clock.clone()) as Arc<dyn Clock>)
         .await
         .expect("Gatehouse starts");
-    let url = app.public_url().to_string();
+    // Where the server listens (the public URL, unless a test sets another).
+    let url = format!("http://{}", app.local_addr());
     let first_run_url = app.first_run_url().map(str::to_owned);
+    let metrics_url = app.metrics_addr().map(|a| format!("http://{a}/metrics"));
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
@@ -123,6 +143,7 @@ pub async fn spawn_app_on(dir: Arc<TempDir>, database_url: String) -> TestApp {
     });
     TestApp {
         url,
+        metrics_url,
         first_run_url,
         state,
         clock,

@@ -2,7 +2,7 @@
 //! Entra-shaped provider.
 
 use super::idp::{sign_in_at_provider, Idp, CONTOSO, CONTOSO_PASSWORD, SIMON};
-use super::{body, spawn_app, TestApp};
+use super::{body, spawn_app_allowing, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -21,13 +21,16 @@ pub fn future_date(days: i64) -> String {
     (time::OffsetDateTime::now_utc().date() + time::Duration::days(days)).to_string()
 }
 
+/// Contoso's admin on a fresh Gatehouse that allows the test provider as an authority.
 pub async fn wizard() -> Wizard {
-    wizard_on(spawn_app().await).await
+    let idp = Idp::start();
+    let app = spawn_app_allowing(&idp.url).await;
+    wizard_on(idp, app).await
 }
 
-/// Contoso's admin on `app`, with Gatehouse registered in Contoso's directory.
-pub async fn wizard_on(app: TestApp) -> Wizard {
-    let idp = Idp::start();
+/// Contoso's admin on `app` (which must allow `idp`), with Gatehouse registered in Contoso's
+/// directory.
+pub async fn wizard_on(idp: Idp, app: TestApp) -> Wizard {
     let operator = app.operator().await;
     let org = app.create_org(&operator, "Contoso", "contoso").await;
     let admin = app.admin(&operator, &org, "ada@contoso.com").await;

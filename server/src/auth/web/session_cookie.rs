@@ -11,12 +11,22 @@ use tower_sessions::cookie::{Cookie, SameSite};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-pub const NAME: &str = "gatehouse_session";
+/// The session cookie's name: on https with the `__Host-` prefix, which browsers accept only
+/// from a secure origin, for the whole host (`Path=/`, no `Domain`), so no other site under
+/// the same domain can set or overwrite it.
+pub fn name(https: bool) -> &'static str {
+    if https {
+        "__Host-gatehouse_session"
+    } else {
+        "gatehouse_session"
+    }
+}
 
 /// The session layer every route sits behind.
 pub fn layer(store: DbSessionStore, https: bool) -> SessionManagerLayer<DbSessionStore> {
     SessionManagerLayer::new(store)
-        .with_name(NAME)
+        .with_name(name(https))
+        .with_path("/")
         .with_secure(https)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -43,7 +53,7 @@ pub fn new_id() -> String {
 /// Adds the cookie that hands a session a sign-in started to the browser, with the layer's
 /// attributes.
 pub fn hand_over(session: &NewSession, https: bool, headers: &mut HeaderMap) -> ApiResult<()> {
-    let cookie = Cookie::build((NAME, session.id.as_str()))
+    let cookie = Cookie::build((name(https), session.id.as_str()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(https)

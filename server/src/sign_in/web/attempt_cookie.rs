@@ -13,8 +13,10 @@ use tower_sessions::cookie::{Cookie, SameSite};
 const COOKIE_PREFIX: &str = "gatehouse_sign_in_";
 const COOKIE_PATH: &str = "/auth/callback";
 
-fn cookie_name(state_hash: &str) -> String {
-    format!("{COOKIE_PREFIX}{}", &state_hash[..16])
+/// On https with the `__Secure-` prefix, which browsers accept only from a secure origin.
+fn cookie_name(state_hash: &str, https: bool) -> String {
+    let secure = if https { "__Secure-" } else { "" };
+    format!("{secure}{COOKIE_PREFIX}{}", &state_hash[..16])
 }
 
 /// Gives the attempt to the browser, sealed, for as long as it lives.
@@ -27,7 +29,7 @@ pub fn hand_over(
     let sealed = attempt
         .seal(key)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let cookie = Cookie::build((cookie_name(&attempt.state_hash), sealed))
+    let cookie = Cookie::build((cookie_name(&attempt.state_hash, https), sealed))
         .http_only(true)
         // The callback is a top-level navigation from the directory: Lax lets it through.
         .same_site(SameSite::Lax)
@@ -43,15 +45,17 @@ pub fn kept(
     headers: &HeaderMap,
     key: &SealingKey,
     state_hash: &str,
+    https: bool,
     now: OffsetDateTime,
 ) -> Result<SignInAttempt, NotKept> {
-    let sealed = session_cookie::read(headers, &cookie_name(state_hash)).ok_or(NotKept::Missing)?;
+    let sealed =
+        session_cookie::read(headers, &cookie_name(state_hash, https)).ok_or(NotKept::Missing)?;
     SignInAttempt::open(&sealed, key, state_hash, now)
 }
 
 /// Tells the browser to drop the state's attempt: it has been answered.
 pub fn forget(state_hash: &str, https: bool, headers: &mut HeaderMap) -> ApiResult<()> {
-    let cookie = Cookie::build((cookie_name(state_hash), ""))
+    let cookie = Cookie::build((cookie_name(state_hash, https), ""))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(https)
@@ -105,26 +109,30 @@ mod tests {
         hand_over(&attempt, &key, true, &mut response).unwrap();
         hand_over(&other, &key, true, &mut response).unwrap();
         let cookie = response.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+        assert!(
+            cookie.starts_with("__Secure-gatehouse_sign_in_"),
+            "{cookie}"
+        );
         assert!(cookie.contains("HttpOnly") && cookie.contains("Secure"));
         assert!(cookie.contains("Path=/auth/callback") && cookie.contains("Max-Age=600"));
         assert!(!cookie.contains("verifier") && !cookie.contains("nonce"));
         let request = sent_back(&response);
 
         // Two tabs: each state finds its own attempt.
-        let found = kept(&request, &key, &tokens::hash("s1"), now).unwrap();
+        let found = kept(&request, &key, &tokens::hash("s1"), true, now).unwrap();
         assert_eq!(found.return_to.as_deref(), Some("/x"));
         assert_eq!(found.pkce_verifier, "verifier");
-        let found = kept(&request, &key, &tokens::hash("s2"), now).unwrap();
+        let found = kept(&request, &key, &tokens::hash("s2"), true, now).unwrap();
         assert_eq!(found.return_to, None);
 
         // Another state, another key, or too late: nothing.
-        let missing = kept(&request, &key, &tokens::hash("s3"), now);
+        let missing = kept(&request, &key, &tokens::hash("s3"), true, now);
         assert_eq!(missing.unwrap_err(), NotKept::Missing);
         let stranger = SealingKey::generate();
-        let forged = kept(&request, &stranger, &tokens::hash("s1"), now);
+        let forged = kept(&request, &stranger, &tokens::hash("s1"), true, now);
         assert_eq!(forged.unwrap_err(), NotKept::Missing);
         let late = now + Duration::minutes(10);
-        let expired = kept(&request, &key, &tokens::hash("s1"), late);
+        let expired = kept(&request, &key, &tokens::hash("s1"), true, late);
         assert_eq!(expired.unwrap_err(), NotKept::Expired);
     }
 
@@ -144,7 +152,7 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("gatehouse_sign_in_{}={sealed}", &s2[..16])).unwrap(),
         );
-        let refused = kept(&moved, &key, &s2, now);
+        let refused = kept(&moved, &key, &s2, false, now);
         assert_eq!(refused.unwrap_err(), NotKept::Missing);
     }
 }

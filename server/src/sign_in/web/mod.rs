@@ -89,8 +89,15 @@ async fn callback(
         );
     };
     let state_hash = tokens::hash(state_param);
-    let attempt = match attempt_cookie::kept(&headers, &state.sealing_key, &state_hash, state.now())
-    {
+    let https = state.config.is_https();
+    let kept = attempt_cookie::kept(
+        &headers,
+        &state.sealing_key,
+        &state_hash,
+        https,
+        state.now(),
+    );
+    let attempt = match kept {
         Ok(attempt) => attempt,
         Err(NotKept::Expired) => return already_used(None),
         Err(NotKept::Missing) => return without_attempt(&state, &state_hash).await,
@@ -106,14 +113,13 @@ async fn callback(
             description: "The directory sent neither a code nor an error.",
         },
     };
-    let https = state.config.is_https();
     let mut response = match attempt.purpose.as_str() {
         super::PURPOSE => {
             let callback = Callback {
                 attempt: &attempt,
                 answer,
                 client_addr: &client_addr,
-                previous_session: session_cookie::read(&headers, session_cookie::NAME),
+                previous_session: session_cookie::read(&headers, session_cookie::name(https)),
                 new_session_id: session_cookie::new_id(),
             };
             match super::complete(&state.sign_in_services(), callback).await {
