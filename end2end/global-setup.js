@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startIdp } from './idp/provider.js';
+import { startDns } from './dns/server.js';
 import { GATEHOUSE_PORT } from './playwright.config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -13,6 +14,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export default async function globalSetup() {
   const idp = await startIdp({ port: Number(process.env.E2E_IDP_PORT ?? 4111) });
   process.env.E2E_IDP_URL = idp.url;
+  // Email domains are proven with TXT records the tests set at this DNS server.
+  const dns = await startDns();
+  process.env.E2E_DNS_CONTROL_URL = dns.controlUrl;
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
   const binary = process.env.GATEHOUSE_BIN ?? path.join(root, 'target', 'debug', 'gatehouse');
@@ -25,6 +29,7 @@ export default async function globalSetup() {
       GATEHOUSE_DATA_DIR: dataDir,
       // The local provider is the only authority besides Entra's clouds admins may use.
       GATEHOUSE_ALLOWED_AUTHORITIES: idp.url,
+      GATEHOUSE_DNS_SERVER: `127.0.0.1:${dns.port}`,
       ...(process.env.E2E_DATABASE_URL ? { DATABASE_URL: process.env.E2E_DATABASE_URL } : {}),
       RUST_LOG: 'info',
     },
@@ -53,6 +58,7 @@ export default async function globalSetup() {
     server.kill('SIGTERM');
     await new Promise((resolve) => server.once('exit', resolve));
     await idp.close();
+    await dns.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
 }

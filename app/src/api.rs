@@ -297,6 +297,32 @@ pub async fn verify_connection(org_id: &str, version: i64) -> ApiResult<Connecti
     .await
 }
 
+/// Looks the domain's TXT record up now; the answer is its proof as it stands.
+pub async fn check_email_domain(org_id: &str, domain: &str) -> ApiResult<EmailDomainProof> {
+    call::<(), EmailDomainProof>(
+        Method::Post,
+        &format!(
+            "/organizations/{org_id}/email-domains/{}/check",
+            encode_query(domain)
+        ),
+        None,
+    )
+    .await
+}
+
+/// An operator proves the domain without a DNS record.
+pub async fn approve_email_domain(org_id: &str, domain: &str) -> ApiResult<EmailDomainProof> {
+    call::<(), EmailDomainProof>(
+        Method::Post,
+        &format!(
+            "/organizations/{org_id}/email-domains/{}/approve",
+            encode_query(domain)
+        ),
+        None,
+    )
+    .await
+}
+
 pub async fn save_policy(org_id: &str, request: &SavePolicyRequest) -> ApiResult<ConnectionView> {
     call(
         Method::Put,

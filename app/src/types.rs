@@ -506,8 +506,41 @@ pub struct PolicyView {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct EmailDomainView {
     pub domain: String,
-    /// True once the connected directory proved it (a sign-in with a UPN in this domain).
+    /// True once the organization proved it (see `ConnectionView::domains`).
     pub verified: bool,
+}
+
+/// Where the proof of a listed email domain stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DomainProofState {
+    /// Not proven yet: email-first sign-in does not use it.
+    Waiting,
+    Proven,
+    /// Proven, but the daily check finds its TXT record missing: it still routes sign-ins
+    /// until seven days after `missing_since`.
+    Missing,
+    /// Its TXT record has been missing for seven days: it no longer routes sign-ins.
+    Lapsed,
+    /// Another organization has proven it: it cannot be proven here.
+    ClaimedElsewhere,
+}
+
+/// A listed email domain, its proof, and the DNS record that proves it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct EmailDomainProof {
+    pub domain: String,
+    pub state: DomainProofState,
+    /// The TXT record to add at the domain's DNS host: its name and value. Keep it in place:
+    /// it is checked again every day.
+    pub record_name: String,
+    pub record_value: String,
+    /// "its DNS record" or "approved by operator …".
+    pub proven_by: Option<String>,
+    pub proven_at: Option<String>,
+    pub missing_since: Option<String>,
 }
 
 /// One live check of the connection, as a line of the "Verify" step.
@@ -574,6 +607,9 @@ pub struct ConnectionView {
     /// Field warnings of the last save, such as a secret that looks like a Secret ID.
     #[serde(default)]
     pub warnings: BTreeMap<String, String>,
+    /// The email domains the draft or the active configuration lists, with their proofs.
+    #[serde(default)]
+    pub domains: Vec<EmailDomainProof>,
 }
 
 /// A setup link as operators see it in the list (the link itself is shown only once).

@@ -98,17 +98,36 @@ test('the operator connects Contoso to its directory', async () => {
   expect(saved.status()).toBe(200);
   expect((await api(page, 'POST', `${base}/draft/verify`, { version: 1 })).status()).toBe(200);
   await setPolicyDraft(page, base);
-  // The test sign-in proves contoso.com for the email-first page.
   const { authorize_url: authorizeUrl } = await (await api(page, 'POST', `${base}/test-sign-in`, {})).json();
   await page.goto(authorizeUrl);
   await atDirectory(page, SIMON.upn);
   await expect(page.locator('#test-summary')).toContainText('The test sign-in worked');
   const { draft_version: version } = await connection(page);
   expect((await api(page, 'POST', `${base}/activate`, { version })).status()).toBe(200);
+  await proveContosoByDns(page);
   await mapInConsole(page, SIMON.upn, 'B.Simon', SIMON.oid);
   const adele = await memberId(page, ADELE.upn, 'Adele Vance');
   expect((await api(page, 'PATCH', `/organizations/${orgId}/members/${adele}`, { directory_object_id: ADELE.oid, sso_enabled: false })).status()).toBe(200);
 });
+
+/** contoso.com is proven the way its admin would: the TXT record the wizard shows, then a check. */
+async function proveContosoByDns(page) {
+  await page.goto(`/console/orgs/${orgId}/sso`);
+  await hydrated(page);
+  const domain = page.locator('#domain-contoso-com');
+  await expect(domain.locator('.domain-state')).toContainText('Waiting for proof');
+  const name = await domain.locator('.copy-value', { hasText: 'Record name' }).locator('code').textContent();
+  const value = await domain.locator('.copy-value', { hasText: 'Record value' }).locator('code').textContent();
+  expect(name).toBe('_gatehouse-challenge.contoso.com');
+  // Checked before the record exists: the page says which record it looked for.
+  await domain.getByRole('button', { name: 'Check the DNS record of contoso.com' }).click();
+  await expect(page.locator('#domain-error')).toContainText('_gatehouse-challenge.contoso.com');
+  const set = await page.request.put(`${process.env.E2E_DNS_CONTROL_URL}/records/${name}`, { data: { txt: [value] } });
+  expect(set.status()).toBe(204);
+  await domain.getByRole('button', { name: 'Check the DNS record of contoso.com' }).click();
+  await expect(domain.locator('.domain-state')).toContainText('Proven by its DNS record');
+  await expect(page.locator('#domain-error')).toBeEmpty();
+}
 
 async function setPolicyDraft(page, base) {
   const saved = await api(page, 'PUT', `${base}/draft/policy`, {

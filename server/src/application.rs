@@ -47,6 +47,8 @@ pub enum StartError {
     HttpClient(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error("cannot set up DNS lookups: {0}")]
+    Dns(String),
 }
 
 pub struct Application {
@@ -103,6 +105,8 @@ impl Application {
 
         let http = crate::outbound::client(&config.allowed_authorities)
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
+        let txt_lookup =
+            crate::domains::dns::TxtLookup::new(config.dns_server).map_err(StartError::Dns)?;
         let state = AppState::new(Shared {
             leptos_options: web.leptos_options(addr),
             storage,
@@ -117,6 +121,7 @@ impl Application {
             sign_in_limits: SignInLimits::default(),
             sealing_key,
             http,
+            txt_lookup,
         });
         ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
@@ -304,6 +309,10 @@ async fn housekeeping(state: AppState) {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired used sign-in states removed"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "used sign-in state cleanup failed"),
+        }
+        // Each DNS proof is looked up again once a day (the ones due at this tick).
+        if let Err(e) = crate::domains::recheck(state.domain_services()).await {
+            tracing::warn!(error = %e, "email domain re-check failed");
         }
     }
 }

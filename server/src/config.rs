@@ -39,6 +39,13 @@ pub struct Cli {
     /// Single sign-on starts and callbacks allowed per client address per minute.
     #[arg(long, env = "GATEHOUSE_SSO_REQUESTS_PER_MINUTE")]
     pub sso_requests_per_minute: Option<u32>,
+    /// How long a session lasts after sign-in, however active, in hours (default 168: 7 days).
+    #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME_HOURS")]
+    pub session_lifetime_hours: Option<u32>,
+    /// The DNS server that domain proofs are looked up at (`address:port`), instead of the
+    /// system's; for tests.
+    #[arg(long, env = "GATEHOUSE_DNS_SERVER")]
+    pub dns_server: Option<SocketAddr>,
     /// Serve `/metrics` on this address only (not on the public listener), for example
     /// `127.0.0.1:9100`.
     #[arg(long, env = "GATEHOUSE_METRICS_LISTEN")]
@@ -74,8 +81,12 @@ struct FileSettings {
     sso_requests_per_minute: Option<u32>,
     allowed_authorities: Option<String>,
     metrics_listen: Option<SocketAddr>,
+    session_lifetime_hours: Option<u32>,
+    dns_server: Option<SocketAddr>,
 }
 
+/// Default absolute session lifetime: 7 days.
+pub const DEFAULT_SESSION_LIFETIME_HOURS: u32 = 168;
 /// Default ID token clock skew: two minutes.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 120;
 /// Default limit of single sign-on starts and callbacks per client address per minute.
@@ -102,6 +113,10 @@ pub struct Config {
     pub allowed_authorities: AllowedAuthorities,
     /// Where `/metrics` is served instead of the public listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// How long a session lasts after sign-in, beside the idle timeout.
+    pub session_lifetime: time::Duration,
+    /// Where domain proofs are looked up; the system's name servers when `None`.
+    pub dns_server: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +190,13 @@ impl Config {
         Ok(Config {
             allowed_authorities,
             metrics_listen: cli.metrics_listen.or(file.metrics_listen),
+            dns_server: cli.dns_server.or(file.dns_server),
+            session_lifetime: time::Duration::hours(i64::from(
+                cli.session_lifetime_hours
+                    .or(file.session_lifetime_hours)
+                    .unwrap_or(DEFAULT_SESSION_LIFETIME_HOURS)
+                    .max(1),
+            )),
             clock_skew: std::time::Duration::from_secs(skew),
             sso_requests_per_minute: cli
                 .sso_requests_per_minute

@@ -222,6 +222,28 @@ impl From<crate::members::mapping::MappingError> for ApiError {
     }
 }
 
+impl From<crate::domains::DomainError> for ApiError {
+    fn from(e: crate::domains::DomainError) -> Self {
+        use crate::domains::DomainError as E;
+        match e {
+            E::NotListed => ApiError::NotFound("email domain"),
+            E::ClaimedElsewhere => ApiError::Conflict(FieldErrors::single(
+                "domain",
+                "Another organization has already proven this domain. If it is yours, ask your Gatehouse operator.",
+            )),
+            E::RecordMissing { record_name } => ApiError::field(
+                "domain",
+                format!("No TXT record named {record_name} holds the value shown yet. Add it at your DNS host; changes can take a few minutes to be seen, then check again."),
+            ),
+            E::LookupFailed(_) => ApiError::field(
+                "domain",
+                "The DNS did not answer the lookup. Nothing changed; try again in a few minutes.",
+            ),
+            E::Storage(e) => e.into(),
+        }
+    }
+}
+
 /// Failures of the layers below that are ours alone (nothing the person can fix): logged under
 /// `Internal`, never shown.
 macro_rules! internal_errors {

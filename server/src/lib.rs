@@ -13,6 +13,7 @@ pub mod connections;
 pub mod crypto;
 pub mod directory;
 pub mod domain;
+pub mod domains;
 pub mod entra;
 pub mod error;
 pub mod first_run;

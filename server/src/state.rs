@@ -51,6 +51,15 @@ impl AppState {
         }
     }
 
+    /// What email domain proofs work with.
+    pub fn domain_services(&self) -> crate::domains::DomainServices<'_> {
+        crate::domains::DomainServices {
+            storage: &self.storage,
+            clock: self.clock.as_ref(),
+            txt: &self.txt_lookup,
+        }
+    }
+
     /// What the wizard's steps work with.
     pub fn connection_services(&self) -> crate::connections::ConnectionServices<'_> {
         crate::connections::ConnectionServices {
@@ -100,4 +109,6 @@ pub struct Shared {
     pub sealing_key: SealingKey,
     /// The one HTTP client for calls to Entra, with timeouts.
     pub http: reqwest::Client,
+    /// TXT lookups for email domain proofs.
+    pub txt_lookup: crate::domains::dns::TxtLookup,
 }

@@ -599,6 +599,16 @@ async fn invites_are_single_use_and_expire_after_seven_days() {
         )
         .await;
     assert_eq!(late.status(), StatusCode::GONE);
+    // A week on, the operator signs in again (sessions last seven days at most).
+    let operator = app.browser();
+    let signed_in = app
+        .post(
+            &operator,
+            "/session",
+            json!({"email": "ops@vendor.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
     let members = body(
         app.get(&operator, &format!("/organizations/{org}/members"))
             .await,
@@ -741,6 +751,30 @@ async fn on_https_browsers_are_held_to_https_and_cookies_are_host_locked() {
         "{cookie}"
     );
     assert!(!cookie.contains("Domain"), "{cookie}");
+}
+
+#[tokio::test]
+async fn a_session_ends_seven_days_after_sign_in_however_active() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    for _ in 0..6 {
+        app.clock.advance(time::Duration::days(1));
+        assert_eq!(
+            app.get(&operator, "/session").await.status(),
+            StatusCode::OK
+        );
+    }
+    app.clock
+        .advance(time::Duration::days(1) + time::Duration::minutes(1));
+    assert_eq!(
+        app.get(&operator, "/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Ended for good: the browser's cookie no longer works even within the lifetime again.
+    assert_eq!(
+        app.get(&operator, "/organizations").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

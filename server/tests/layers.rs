@@ -4,7 +4,8 @@
 //! 1. foundation: `clock`, `config`, `crypto`, `domain` (validated values)
 //! 2. `storage`: all SQL
 //! 3. directories: `entra`, `oidc`, `outbound` (calls to them)
-//! 4. concepts: `auth`, `connections`, `directory`, `first_run`, `members`, `sign_in`
+//! 4. concepts: `auth`, `connections`, `directory`, `domains`, `first_run`, `members`,
+//!    `sign_in`
 //! 5. web: `api`, each concept's `web` module, and what wires them (`application`, `error`,
 //!    `ops`, `state`, `web_guard`, `web_settings`, `main`)
 //!
@@ -31,7 +32,7 @@ fn layer_of_module(module: &str) -> Option<u8> {
         "clock" | "config" | "crypto" | "domain" => 1,
         "storage" => 2,
         "entra" | "oidc" | "outbound" => 3,
-        "auth" | "connections" | "directory" | "first_run" | "members" | "sign_in" => 4,
+        "auth" | "connections" | "directory" | "domains" | "first_run" | "members" | "sign_in" => 4,
         "api" | "application" | "error" | "ops" | "state" | "web_guard" | "web_settings"
         | "main" | "lib" => 5,
         _ => return None,

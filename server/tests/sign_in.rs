@@ -119,6 +119,35 @@ async fn signed_in_with(w: &Wizard, session_id: &str) -> bool {
 }
 
 #[tokio::test]
+async fn sessions_are_stored_under_the_hash_of_their_id() {
+    let (w, _) = contoso(json!({})).await;
+    let id = session_cookie(&sign_in(&w, &w.app.browser(), SIMON).await);
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&w.app.database_url)
+        .await
+        .expect("the test database");
+    let count = |sql: &'static str, value: String| sqlx::query_scalar::<_, i64>(sql).bind(value);
+    let plain = count("SELECT COUNT(*) FROM web_session WHERE id = $1", id.clone())
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(plain, 0, "the id itself is nowhere in the database");
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let hashed = count("SELECT COUNT(*) FROM web_session WHERE id = $1", digest)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(hashed, 1);
+    assert!(signed_in_with(&w, &id).await);
+}
+
+#[tokio::test]
 async fn every_sign_in_starts_a_new_session_and_ends_the_one_before() {
     let (w, _) = contoso(json!({})).await;
     let browser = w.app.browser();
@@ -180,6 +209,7 @@ async fn b_simon_signs_in_with_the_organizations_start_url() {
 #[tokio::test]
 async fn the_email_first_page_sends_a_proven_domain_to_its_directory() {
     let (w, _) = contoso(json!({})).await;
+    w.approve_domain("contoso.com").await;
     let browser = w.app.browser();
     let method = body(
         w.app
@@ -227,9 +257,10 @@ async fn the_email_first_page_sends_a_proven_domain_to_its_directory() {
 #[tokio::test]
 async fn an_unproven_domain_and_a_disabled_connection_ask_for_the_password() {
     let w = wizard().await;
-    // fabrikam.com is listed but never proven by a sign-in of this directory.
+    // fabrikam.com is listed but never proven; contoso.com is, by the operator.
     w.connect(json!({"email_domains": ["contoso.com", "fabrikam.com"]}))
         .await;
+    w.approve_domain("contoso.com").await;
     let browser = w.app.browser();
     let ask = |email: &'static str| {
         let (app, browser) = (&w.app, &browser);

@@ -424,7 +424,7 @@ fn PolicyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 <div class="field">
                     <label for="email_domains">"Email domains"</label>
                     <p class="hint" id="email_domains-hint">
-                        "One per line. People with these email domains go straight to Entra from the sign-in page, once the directory proves it owns the domain with a sign-in."
+                        "One per line. People with these email domains go straight to Entra from the sign-in page once you prove that your organization owns each domain, with a DNS record (below, after saving)."
                     </p>
                     <textarea id="email_domains" rows="3" aria-describedby="email_domains-hint email_domains-error"
                         prop:value=move || domains.get()
@@ -436,7 +436,115 @@ fn PolicyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 <button type="submit" disabled=move || save.pending().get()>"Save policy"</button>
             </form>
             <p role="status">{move || saved.get()}</p>
+            <DomainProofs current org />
         </section>
+    }
+}
+
+/// What a domain's proof state means, in words.
+fn proof_text(proof: &EmailDomainProof) -> String {
+    match proof.state {
+        DomainProofState::Waiting => "Waiting for proof: email-first sign-in asks these people for a password until it is proven.".into(),
+        DomainProofState::Proven => format!(
+            "Proven by {} {}.",
+            proof.proven_by.clone().unwrap_or_default(),
+            proof.proven_at.as_deref().map(short_time).unwrap_or_default()
+        ),
+        DomainProofState::Missing => format!(
+            "Proven, but its DNS record is missing since {}. Put it back: sign-in stops using this domain 7 days after that.",
+            proof.missing_since.as_deref().map(short_time).unwrap_or_default()
+        ),
+        DomainProofState::Lapsed => "Its DNS record has been missing for 7 days: sign-in no longer uses this domain. Put the record back and check again.".into(),
+        DomainProofState::ClaimedElsewhere => "Another organization has proven this domain, so it cannot be proven here. If it is yours, ask your Gatehouse operator.".into(),
+    }
+}
+
+/// Each listed email domain with its proof: the DNS record to add and a check, and for
+/// operators an approval.
+#[component]
+fn DomainProofs(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let me = use_context::<crate::pages::console::CurrentUser>();
+    let is_operator = move || {
+        me.is_some_and(|m| m.0.with(|m| m.as_ref().map(|m| m.kind) == Some(AccountKind::Operator)))
+    };
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let act = Action::new_local(move |(domain, approve): &(String, bool)| {
+        let (id, domain, approve) = (org.get_value(), domain.clone(), *approve);
+        async move {
+            if approve {
+                api::approve_email_domain(&id, &domain).await
+            } else {
+                api::check_email_domain(&id, &domain).await
+            }
+        }
+    });
+    Effect::new(move |_| match act.value().get() {
+        Some(Ok(proof)) => {
+            failure.set(None);
+            current.0.update(|v| {
+                if let Some(d) = v
+                    .as_mut()
+                    .and_then(|v| v.domains.iter_mut().find(|d| d.domain == proof.domain))
+                {
+                    *d = proof;
+                }
+            });
+        }
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let rows = move || {
+        current
+            .0
+            .get()
+            .map(|v| v.domains)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|proof| {
+                let id = format!("domain-{}", proof.domain.replace('.', "-"));
+                let text = proof_text(&proof);
+                let needs_proof = matches!(
+                    proof.state,
+                    DomainProofState::Waiting | DomainProofState::Missing | DomainProofState::Lapsed
+                );
+                let (check_domain, approve_domain) = (proof.domain.clone(), proof.domain.clone());
+                view! {
+                    <li id=id.clone()>
+                        <h4>{proof.domain.clone()}</h4>
+                        <p class="domain-state" id=format!("{id}-state")>{text}</p>
+                        {needs_proof.then(|| view! {
+                            <p>"Add this TXT record at the domain's DNS host, then check it. Keep it in place: Gatehouse checks it again every day."</p>
+                            <CopyValue label="Record name" value=proof.record_name.clone() />
+                            <CopyValue label="Record value" value=proof.record_value.clone() />
+                            <button type="button" disabled=move || act.pending().get()
+                                on:click=move |_| { act.dispatch((check_domain.clone(), false)); }>
+                                {format!("Check the DNS record of {}", proof.domain)}
+                            </button>
+                            <Show when=is_operator>
+                                {
+                                    let approve_domain = approve_domain.clone();
+                                    view! {
+                                        <button type="button" disabled=move || act.pending().get()
+                                            on:click=move |_| { act.dispatch((approve_domain.clone(), true)); }>
+                                            "Approve without a DNS record (operator)"
+                                        </button>
+                                    }
+                                }
+                            </Show>
+                        })}
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    view! {
+        <Show when=move || current.0.with(|v| v.as_ref().is_some_and(|v| !v.domains.is_empty()))>
+            <h3>"Prove your email domains"</h3>
+            <p class="field-error" id="domain-error" role="alert">
+                {move || field_error(failure, "domain").get()}
+            </p>
+            <ul class="domains">{rows}</ul>
+        </Show>
     }
 }
 
@@ -480,7 +588,7 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 d.policy
                     .email_domains
                     .iter()
-                    .map(|e| format!("{} ({})", e.domain, if e.verified { "verified" } else { "not verified yet: run a test sign-in" }))
+                    .map(|e| format!("{} ({})", e.domain, if e.verified { "proven" } else { "not proven yet: see step 5" }))
                     .collect::<Vec<_>>()
                     .join(", ")
             };

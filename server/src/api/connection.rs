@@ -8,9 +8,9 @@ use crate::sign_in::web::attempt_cookie;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
-    ConnectionConfigView, ConnectionStatus, ConnectionView, EmailDomainView, ErrorBody, PolicyView,
-    SaveCredentialsRequest, SavePolicyRequest, SecretHint, TestSignInStart, VerificationView,
-    VersionRequest,
+    ConnectionConfigView, ConnectionStatus, ConnectionView, DomainProofState, EmailDomainProof,
+    EmailDomainView, ErrorBody, PolicyView, SaveCredentialsRequest, SavePolicyRequest, SecretHint,
+    TestSignInStart, VerificationView, VersionRequest,
 };
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -43,7 +43,20 @@ async fn organization(
         .ok_or(ApiError::NotFound("organization"))
 }
 
-fn config_view(config: &ConnectionConfig, today: time::Date) -> ConnectionConfigView {
+fn config_view(
+    config: &ConnectionConfig,
+    today: time::Date,
+    proofs: &[EmailDomainProof],
+) -> ConnectionConfigView {
+    let proven = |domain: &str| {
+        proofs.iter().any(|p| {
+            p.domain == domain
+                && matches!(
+                    p.state,
+                    DomainProofState::Proven | DomainProofState::Missing
+                )
+        })
+    };
     ConnectionConfigView {
         cloud: config.cloud,
         authority_host: config.authority_host.clone(),
@@ -67,7 +80,7 @@ fn config_view(config: &ConnectionConfig, today: time::Date) -> ConnectionConfig
                 .iter()
                 .map(|d| EmailDomainView {
                     domain: d.domain.clone(),
-                    verified: d.verified,
+                    verified: proven(&d.domain),
                 })
                 .collect(),
         },
@@ -80,7 +93,11 @@ fn config_view(config: &ConnectionConfig, today: time::Date) -> ConnectionConfig
 }
 
 /// The connection as the API shows it: secrets only as hints, days left counted from `today`.
-pub(super) fn connection_view(connection: Connection, today: time::Date) -> ConnectionView {
+pub(super) fn connection_view(
+    connection: Connection,
+    today: time::Date,
+    domains: Vec<EmailDomainProof>,
+) -> ConnectionView {
     let Connection {
         record,
         draft,
@@ -101,8 +118,10 @@ pub(super) fn connection_view(connection: Connection, today: time::Date) -> Conn
         home_page_url: urls.home_page_url,
         logout_url: urls.logout_url,
         draft_version: record.as_ref().map(|r| r.draft_version).unwrap_or(0),
-        draft: record.as_ref().map(|_| config_view(&draft, today)),
-        active: active.as_ref().map(|a| config_view(a, today)),
+        draft: record
+            .as_ref()
+            .map(|_| config_view(&draft, today, &domains)),
+        active: active.as_ref().map(|a| config_view(a, today, &domains)),
         activated_at: record
             .as_ref()
             .and_then(|r| r.activated_at)
@@ -118,11 +137,31 @@ pub(super) fn connection_view(connection: Connection, today: time::Date) -> Conn
             .and_then(|r| r.last_error_at)
             .map(rfc3339_millis),
         warnings,
+        domains,
     }
 }
 
-fn view(state: &AppState, connection: Connection) -> Json<ConnectionView> {
-    Json(connection_view(connection, state.now().date()))
+/// The view of `org`'s connection, with the proofs of the domains its draft or active
+/// configuration lists.
+async fn view(
+    state: &AppState,
+    org: &OrganizationRecord,
+    connection: Connection,
+) -> ApiResult<Json<ConnectionView>> {
+    let mut listed: Vec<String> = Vec::new();
+    for config in std::iter::once(&connection.draft).chain(connection.active.as_ref()) {
+        for d in &config.policy.email_domains {
+            if !listed.contains(&d.domain) {
+                listed.push(d.domain.clone());
+            }
+        }
+    }
+    let domains = crate::domains::proofs(state.domain_services(), &org.id, &listed).await?;
+    Ok(Json(connection_view(
+        connection,
+        state.now().date(),
+        domains,
+    )))
 }
 
 /// The organization's SSO connection: the values to register in Entra, the draft and the
@@ -138,10 +177,12 @@ async fn get_connection(
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
     let services = state.connection_services();
-    Ok(view(
+    view(
         &state,
+        &org,
         connections::read(&services, &org, BTreeMap::new()).await?,
-    ))
+    )
+    .await
 }
 
 /// Saves the directory, client ID, client secret (write-only) and its expiry in the draft.
@@ -159,10 +200,12 @@ async fn save_credentials(
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
     let services = state.connection_services();
-    Ok(view(
+    view(
         &state,
+        &org,
         connections::save_credentials(&services, &org, &request, &signed_in.actor).await?,
-    ))
+    )
+    .await
 }
 
 /// Checks the draft live: the directory, the app and its secret, the secret's expiry.
@@ -180,10 +223,12 @@ async fn verify_connection(
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
     let services = state.connection_services();
-    Ok(view(
+    view(
         &state,
+        &org,
         connections::verify_draft(&services, &org, &request, &signed_in.actor).await?,
-    ))
+    )
+    .await
 }
 
 /// Saves who may sign in with SSO in the draft.
@@ -201,10 +246,12 @@ async fn save_policy(
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
     let services = state.connection_services();
-    Ok(view(
+    view(
         &state,
+        &org,
         connections::save_policy(&services, &org, &request, &signed_in.actor).await?,
-    ))
+    )
+    .await
 }
 
 /// Makes the verified draft the active configuration, atomically.
@@ -222,10 +269,12 @@ async fn activate_connection(
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
     let services = state.connection_services();
-    Ok(view(
+    view(
         &state,
+        &org,
         connections::activate(&services, &org, &request, &signed_in.actor).await?,
-    ))
+    )
+    .await
 }
 
 /// Turns SSO off at once.
@@ -240,10 +289,12 @@ async fn disable_connection(
 ) -> ApiResult<Json<ConnectionView>> {
     let org = organization(&state, &signed_in, &id).await?;
     let services = state.connection_services();
-    Ok(view(
+    view(
         &state,
+        &org,
         connections::disable(&services, &org, &signed_in.actor).await?,
-    ))
+    )
+    .await
 }
 
 /// Starts a test sign-in with the draft's values: answers the directory address to open. The

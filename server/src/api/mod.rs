@@ -4,6 +4,7 @@
 
 mod audit;
 mod connection;
+mod email_domains;
 mod invites;
 mod mapping;
 mod members;
@@ -50,6 +51,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mapping::routes())
         .merge(audit::routes())
         .merge(connection::routes())
+        .merge(email_domains::routes())
         .merge(setup_links::routes())
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);

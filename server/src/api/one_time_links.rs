@@ -102,7 +102,7 @@ async fn signed_in_as(
     session: &Session,
     account: Account,
 ) -> ApiResult<Json<Me>> {
-    crate::auth::web::start_session(session, &account.principal()).await?;
+    crate::auth::web::start_session(session, &account.principal(), state.now()).await?;
     Ok(Json(super::session::describe(state, &account).await?))
 }
 

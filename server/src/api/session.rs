@@ -47,7 +47,7 @@ async fn sign_in(
         &client_addr,
     )
     .await?;
-    auth_web::start_session(&session, &account.principal()).await?;
+    auth_web::start_session(&session, &account.principal(), state.now()).await?;
     Ok(Json(describe(&state, &account).await?))
 }
 
@@ -105,7 +105,8 @@ async fn sign_in_method(
         .rsplit_once('@')
         .map(|(_, d)| d.to_string())
         .unwrap_or_default();
-    let owners = state.storage.find_domain_owners(&domain).await?;
+    let cutoff = crate::domains::missing_cutoff(state.now());
+    let owners = state.storage.find_domain_owners(&domain, cutoff).await?;
     let [owner] = owners.as_slice() else {
         return Ok(Json(SignInMethod::Password));
     };

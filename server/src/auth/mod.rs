@@ -13,6 +13,9 @@ pub const IDLE: time::Duration = time::Duration::hours(12);
 
 /// The session key holding the principal.
 pub const PRINCIPAL_KEY: &str = "principal";
+/// The session key holding when the person signed in (Unix milliseconds): a session ends
+/// this long after it (`Config::session_lifetime`), however active it is.
+pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 /// The session key holding the directory's sign-out page, for sessions started with SSO.
 pub const DIRECTORY_SIGN_OUT_KEY: &str = "directory_sign_out";
 
@@ -149,6 +152,7 @@ impl NewSession {
     ) -> Result<Self, serde_json::Error> {
         let mut data = serde_json::Map::new();
         data.insert(PRINCIPAL_KEY.into(), serde_json::to_value(principal)?);
+        data.insert(SIGNED_IN_AT_KEY.into(), crate::clock::to_millis(now).into());
         data.insert(DIRECTORY_SIGN_OUT_KEY.into(), directory_sign_out.into());
         Ok(NewSession {
             id,

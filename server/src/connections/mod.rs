@@ -60,9 +60,12 @@ impl Default for Policy {
     }
 }
 
+/// A domain the policy lists. Its proof is kept apart (`domains`); `verified` is what the
+/// test sign-in once wrote, and is no longer read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmailDomain {
     pub domain: String,
+    #[serde(default)]
     pub verified: bool,
 }
 
@@ -655,7 +658,8 @@ pub async fn verify_draft(
     .await
 }
 
-/// Step 5: who may sign in with SSO. Domains stay verified only if they were already proven.
+/// Step 5: who may sign in with SSO. A domain another organization has proven cannot be
+/// listed; the others wait for their proof (`domains`).
 pub async fn save_policy(
     services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
@@ -676,16 +680,25 @@ pub async fn save_policy(
     {
         match Domain::parse(raw) {
             Ok(Domain(domain)) if !domains.iter().any(|d| d.domain == domain) => {
-                let verified = draft
-                    .policy
-                    .email_domains
-                    .iter()
-                    .any(|d| d.domain == domain && d.verified);
-                domains.push(EmailDomain { domain, verified });
+                domains.push(EmailDomain {
+                    domain,
+                    verified: false,
+                });
             }
             Ok(_) => {}
             Err(e) => errors.add("email_domains", format!("“{raw}”: {e}")),
         }
+    }
+    let names: Vec<String> = domains.iter().map(|d| d.domain.clone()).collect();
+    for taken in services
+        .storage
+        .domains_proven_elsewhere(&org.id, &names)
+        .await?
+    {
+        errors.add(
+            "email_domains",
+            format!("“{taken}” has been proven by another organization, so it cannot be listed here. If it is yours, ask your Gatehouse operator."),
+        );
     }
     if !errors.is_empty() {
         return Err(ConnectionError::Invalid(errors));
@@ -737,11 +750,10 @@ pub async fn activate(
             "Run a test sign-in that passes with these credentials before activating them.",
         ));
     }
-    let verified_domains: Vec<String> = draft
+    let listed_domains: Vec<String> = draft
         .policy
         .email_domains
         .iter()
-        .filter(|d| d.verified)
         .map(|d| d.domain.clone())
         .collect();
     services
@@ -749,7 +761,7 @@ pub async fn activate(
         .activate_connection(
             &org.id,
             request.version,
-            &verified_domains,
+            &listed_domains,
             actor,
             services.now(),
         )

@@ -12,7 +12,7 @@ use crate::entra::aadsts;
 use crate::oidc::{self, Identity};
 use crate::sign_in::attempt::SignInAttempt;
 use crate::sign_in::{decision, SignInServices};
-use crate::storage::{Actor, AuditEntry, OrganizationRecord, StorageError};
+use crate::storage::{OrganizationRecord, StorageError};
 use app::types::TestSignInView;
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +93,7 @@ pub async fn complete(
     attempt: &SignInAttempt,
     answer: Answer<'_>,
 ) -> ConnectionResult<String> {
-    let Loaded { draft, record } = load(services.storage, org).await?;
+    let Loaded { draft, .. } = load(services.storage, org).await?;
     let urls = entra_urls(services.public_url, &org.slug);
     let at = rfc3339_millis(crate::clock::to_millis(services.now()));
     let result = match answer {
@@ -118,12 +118,7 @@ pub async fn complete(
                 Err(e) => Err((e.to_string(), String::new())),
             };
             match identity {
-                Ok(identity) => {
-                    if let Some(version) = record.as_ref().map(|r| r.draft_version) {
-                        prove_domain(services, org, &draft, version, &identity).await?;
-                    }
-                    passed(services, org, &draft, at, identity).await?
-                }
+                Ok(identity) => passed(services, org, &draft, at, identity).await?,
                 Err((message, details)) => failed(at, &urls.redirect_uri, &message, &details),
             }
         }
@@ -143,57 +138,6 @@ pub async fn complete(
     }
     saved?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
-}
-
-/// Entra only allows UPNs in the directory's verified domains, so a sign-in whose UPN is in one
-/// of the policy's email domains proves that the directory owns it.
-async fn prove_domain(
-    services: &SignInServices<'_>,
-    org: &OrganizationRecord,
-    draft: &ConnectionConfig,
-    version: i64,
-    identity: &Identity,
-) -> ConnectionResult<()> {
-    let Some(domain) = identity
-        .username
-        .as_deref()
-        .and_then(|upn| upn.rsplit_once('@'))
-        .map(|(_, d)| d.to_ascii_lowercase())
-    else {
-        return Ok(());
-    };
-    let proven = draft
-        .policy
-        .email_domains
-        .iter()
-        .any(|d| d.domain == domain && !d.verified);
-    if !proven {
-        return Ok(());
-    }
-    let mut updated = draft.clone();
-    for d in updated
-        .policy
-        .email_domains
-        .iter_mut()
-        .filter(|d| d.domain == domain)
-    {
-        d.verified = true;
-    }
-    let json = serde_json::to_string(&updated).map_err(StoredConnectionError::from)?;
-    let actor = Actor {
-        label: format!("directory:{}", identity.tenant_id),
-        client_addr: "-".into(),
-    };
-    let entry = AuditEntry::success(Some(&org.id), "connection.domain.verified", &domain);
-    // A concurrent edit wins: the domain is proven again at the next test sign-in.
-    match services
-        .storage
-        .save_connection_draft(&org.id, version, &json, &entry, &actor, services.now())
-        .await
-    {
-        Ok(_) | Err(crate::storage::StorageError::Conflict(_)) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
 }
 
 fn failed(at: String, redirect_uri: &str, error: &str, description: &str) -> TestSignInView {

@@ -92,12 +92,13 @@ impl Storage {
     }
 
     /// Makes the draft at `expected_version` the active configuration, in one transaction,
-    /// with `verified_domains` as the email domains that lead to this organization's directory.
+    /// with `listed_domains` as the email domains that lead to this organization's directory
+    /// once proven.
     pub async fn activate_connection(
         &self,
         organization_id: &str,
         expected_version: i64,
-        verified_domains: &[String],
+        listed_domains: &[String],
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
@@ -118,7 +119,7 @@ impl Storage {
             .bind(organization_id)
             .execute(&mut *tx)
             .await?;
-        for domain in verified_domains {
+        for domain in listed_domains {
             sqlx::query("INSERT INTO sso_domain (domain, organization_id) VALUES ($1, $2)")
                 .bind(domain)
                 .bind(organization_id)
@@ -158,15 +159,24 @@ impl Storage {
         self.change_one_audited(change, &entry, actor, now).await
     }
 
-    /// The organizations with active SSO that proved this email domain.
-    pub async fn find_domain_owners(&self, domain: &str) -> StorageResult<Vec<DomainOwner>> {
+    /// The organization with active SSO whose active configuration lists this email domain
+    /// and that has proven it, unless its proof has been missing since before `missing_cutoff`
+    /// (Unix milliseconds).
+    pub async fn find_domain_owners(
+        &self,
+        domain: &str,
+        missing_cutoff: i64,
+    ) -> StorageResult<Vec<DomainOwner>> {
         Ok(sqlx::query_as(
             "SELECT o.id AS organization_id, o.name, o.slug FROM sso_domain d \
              JOIN sso_connection c ON c.organization_id = d.organization_id \
              JOIN organization o ON o.id = d.organization_id \
-             WHERE d.domain = $1 AND c.status = 'active' ORDER BY o.name LIMIT 2",
+             JOIN email_domain p ON p.organization_id = d.organization_id AND p.domain = d.domain \
+             WHERE d.domain = $1 AND c.status = 'active' AND p.proven_at IS NOT NULL \
+             AND (p.missing_since IS NULL OR p.missing_since > $2) ORDER BY o.name LIMIT 2",
         )
         .bind(domain)
+        .bind(missing_cutoff)
         .fetch_all(&mut *self.read().await?)
         .await?)
     }

@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod connections;
+mod email_domains;
 mod mapping;
 mod members;
 mod organizations;
@@ -17,6 +18,7 @@ mod writer;
 pub use accounts::{FirstRunLink, OperatorRecord};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
+pub use email_domains::EmailDomainRecord;
 pub use mapping::{
     ConfirmedMapping, ExistingMember, ImportChanges, ImportedMember, ImportedUpdate, MappedMember,
     UnmappedMember,

@@ -1,7 +1,9 @@
 //! Server-side session records: tower-sessions' store, and the session a sign-in with the
-//! directory writes in its own transaction.
+//! directory writes in its own transaction. A session is stored under the SHA-256 of its id:
+//! whoever reads the database (or a backup) cannot use the sessions in it.
 
 use super::{Storage, StorageResult};
+use crate::crypto::tokens;
 use sqlx::AnyConnection;
 
 /// One session as stored: its id, the data as JSON, and when it expires (Unix milliseconds).
@@ -21,7 +23,7 @@ pub(super) async fn insert(
         "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (id) DO NOTHING",
     )
-    .bind(session.id)
+    .bind(tokens::hash(session.id))
     .bind(session.data)
     .bind(session.expires_at)
     .execute(conn)
@@ -31,7 +33,7 @@ pub(super) async fn insert(
 
 pub(super) async fn delete(conn: &mut AnyConnection, id: &str) -> StorageResult<()> {
     sqlx::query("DELETE FROM web_session WHERE id = $1")
-        .bind(id)
+        .bind(tokens::hash(id))
         .execute(conn)
         .await?;
     Ok(())
@@ -47,7 +49,7 @@ impl Storage {
             "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
         )
-        .bind(id)
+        .bind(tokens::hash(id))
         .bind(data)
         .bind(expires_at)
         .execute(&mut *self.write().await?)
@@ -60,7 +62,7 @@ impl Storage {
         Ok(sqlx::query_as(
             "SELECT data, expires_at FROM web_session WHERE id = $1 AND expires_at > $2",
         )
-        .bind(id)
+        .bind(tokens::hash(id))
         .bind(now)
         .fetch_optional(&mut *self.read().await?)
         .await?)

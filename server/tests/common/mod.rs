@@ -3,6 +3,7 @@
 //! `GATEHOUSE_TEST_POSTGRES_URL` names a server (as `.ci/run` does).
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod idp;
 pub mod wizard;
 

@@ -142,6 +142,30 @@ impl Wizard {
             .await
     }
 
+    /// The operator approves a listed email domain: it is proven without a DNS record.
+    pub async fn approve_domain(&self, domain: &str) {
+        let operator = self.app.browser();
+        let signed_in = self
+            .app
+            .post(
+                &operator,
+                "/session",
+                json!({"email": "ops@vendor.example", "password": super::PASSWORD}),
+            )
+            .await;
+        assert_eq!(signed_in.status(), StatusCode::OK);
+        let approved = self
+            .app
+            .post(
+                &operator,
+                &format!("/organizations/{}/email-domains/{domain}/approve", self.org),
+                json!({}),
+            )
+            .await;
+        assert_eq!(approved.status(), StatusCode::OK);
+        assert_eq!(body(approved).await["state"], "proven");
+    }
+
     pub async fn activate(&self) -> reqwest::Response {
         let version = self.version().await;
         self.app

@@ -4,7 +4,8 @@
 pub mod session_cookie;
 pub mod session_store;
 
-use super::{resolve, Account, Principal, PRINCIPAL_KEY};
+use super::{resolve, Account, Principal, PRINCIPAL_KEY, SIGNED_IN_AT_KEY};
+use crate::clock::to_millis;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::Actor;
@@ -52,6 +53,20 @@ async fn signed_in(parts: &mut Parts, state: &AppState) -> Result<SignedIn, ApiE
         .get(PRINCIPAL_KEY)
         .await
         .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
+    let signed_in_at: Option<i64> = session
+        .get(SIGNED_IN_AT_KEY)
+        .await
+        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
+    let lifetime = state.config.session_lifetime.whole_milliseconds() as i64;
+    let outlived = signed_in_at.is_none_or(|at| to_millis(state.now()) - at > lifetime);
+    if principal.is_some() && outlived {
+        // Signed in too long ago, however active since: sign in again.
+        session
+            .flush()
+            .await
+            .map_err(|e| ApiError::Internal(format!("session end: {e}")))?;
+        return Err(ApiError::Unauthorized);
+    }
     let account = match principal {
         Some(p) => resolve(&state.storage, &p).await?,
         None => None,
@@ -90,7 +105,13 @@ impl FromRequestParts<AppState> for SignedInPerson {
 
 /// Starts a fresh session for this principal: a new session id, so an id planted before
 /// sign-in is worthless after it.
-pub async fn start_session(session: &Session, principal: &Principal) -> ApiResult<()> {
+pub async fn start_session(
+    session: &Session,
+    principal: &Principal,
+    now: time::OffsetDateTime,
+) -> ApiResult<()> {
+    let write =
+        |e: tower_sessions::session::Error| ApiError::Internal(format!("session write: {e}"));
     session
         .cycle_id()
         .await
@@ -98,6 +119,10 @@ pub async fn start_session(session: &Session, principal: &Principal) -> ApiResul
     session
         .insert(PRINCIPAL_KEY, principal)
         .await
-        .map_err(|e| ApiError::Internal(format!("session write: {e}")))?;
+        .map_err(write)?;
+    session
+        .insert(SIGNED_IN_AT_KEY, to_millis(now))
+        .await
+        .map_err(write)?;
     Ok(())
 }

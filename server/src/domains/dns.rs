@@ -1,0 +1,83 @@
+//! Live TXT lookups for domain proofs, with hickory's resolver: the system's name servers, or
+//! the one `GATEHOUSE_DNS_SERVER` names (the tests' own). Nothing is cached: a check asks the
+//! DNS each time, so a record an admin just added is seen at once.
+
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::TokioResolver;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What the DNS says about a name's TXT records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxtAnswer {
+    /// The name's TXT values (each record's strings joined).
+    Found(Vec<String>),
+    /// The name does not exist, or has no TXT record: a definite answer.
+    Missing,
+    /// No answer could be had (timeout, SERVFAIL, refused): says nothing about the record.
+    Failed(String),
+}
+
+/// Looks up TXT records.
+#[derive(Clone)]
+pub struct TxtLookup {
+    resolver: TokioResolver,
+}
+
+impl TxtLookup {
+    /// A lookup through `server`, or through the system's name servers when `None`.
+    pub fn new(server: Option<SocketAddr>) -> Result<Self, String> {
+        let builder = match server {
+            Some(address) => {
+                let mut name_server = NameServerConfig::udp_and_tcp(address.ip());
+                for connection in &mut name_server.connections {
+                    connection.port = address.port();
+                }
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![name_server]),
+                    TokioRuntimeProvider::default(),
+                )
+            }
+            None => TokioResolver::builder_tokio().map_err(|e| e.to_string())?,
+        };
+        let mut builder = builder;
+        let options = builder.options_mut();
+        options.cache_size = 0;
+        options.timeout = Duration::from_secs(3);
+        options.attempts = 2;
+        let resolver = builder.build().map_err(|e| e.to_string())?;
+        Ok(TxtLookup { resolver })
+    }
+
+    /// The TXT records of `name`.
+    pub async fn txt(&self, name: &str) -> TxtAnswer {
+        // A fully qualified name: no search domains are tried.
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.txt_lookup(fqdn.as_str()).await {
+            Ok(lookup) => {
+                let values: Vec<String> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| match &record.data {
+                        RData::TXT(txt) => Some(
+                            txt.txt_data
+                                .iter()
+                                .map(|part| String::from_utf8_lossy(part).into_owned())
+                                .collect::<String>(),
+                        ),
+                        _ => None,
+                    })
+                    .collect();
+                if values.is_empty() {
+                    TxtAnswer::Missing
+                } else {
+                    TxtAnswer::Found(values)
+                }
+            }
+            Err(e) if e.is_no_records_found() => TxtAnswer::Missing,
+            Err(e) => TxtAnswer::Failed(e.to_string()),
+        }
+    }
+}

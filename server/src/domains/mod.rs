@@ -1,0 +1,217 @@
+//! Email domains and their proofs. Email-first sign-in sends an email's domain to an
+//! organization's directory only once the organization has proven the domain: with a DNS TXT
+//! record Gatehouse shows (`_gatehouse-challenge.<domain>`), or by an operator's approval. A
+//! token's claims never prove a domain (a guest's `preferred_username` even names another
+//! directory), and each domain is proven on its own. A proven domain belongs to one
+//! organization. DNS proofs are checked again every day; a lookup that fails says nothing, and
+//! routing stops only after the record has been missing for `MISSING_GRACE`.
+
+pub mod dns;
+
+use crate::clock::{rfc3339_millis, Clock};
+use crate::crypto::tokens;
+use crate::storage::{Actor, EmailDomainRecord, Storage, StorageError};
+use app::types::{DomainProofState, EmailDomainProof};
+use dns::{TxtAnswer, TxtLookup};
+
+/// How long a DNS proof may be missing before its domain stops routing.
+pub const MISSING_GRACE: time::Duration = time::Duration::days(7);
+/// How often DNS proofs are checked again.
+pub const RECHECK_EVERY: time::Duration = time::Duration::days(1);
+
+/// The name of the TXT record that proves `domain`.
+pub fn record_name(domain: &str) -> String {
+    format!("_gatehouse-challenge.{domain}")
+}
+
+/// A fresh random value for a domain's TXT record.
+fn new_challenge(_domain: &str) -> String {
+    format!("gatehouse-domain-proof={}", tokens::generate().0)
+}
+
+/// What proofs need, lent from the application's state.
+#[derive(Clone, Copy)]
+pub struct DomainServices<'a> {
+    pub storage: &'a Storage,
+    pub clock: &'a dyn Clock,
+    pub txt: &'a TxtLookup,
+}
+
+/// Why a domain could not be proven.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The organization does not list the domain.
+    #[error("the domain is not listed")]
+    NotListed,
+    /// Another organization has proven it.
+    #[error("the domain is proven by another organization")]
+    ClaimedElsewhere,
+    /// The DNS answered: no TXT record with the value.
+    #[error("no TXT record with the value")]
+    RecordMissing { record_name: String },
+    /// The DNS did not answer: nothing is known.
+    #[error("the DNS lookup failed: {0}")]
+    LookupFailed(String),
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl From<StorageError> for DomainError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Conflict("domain") => DomainError::ClaimedElsewhere,
+            StorageError::NotFound => DomainError::NotListed,
+            other => DomainError::Storage(other),
+        }
+    }
+}
+
+/// Each listed domain of the organization with where its proof stands.
+pub async fn proofs(
+    services: DomainServices<'_>,
+    organization_id: &str,
+    listed: &[String],
+) -> Result<Vec<EmailDomainProof>, DomainError> {
+    let rows = services
+        .storage
+        .list_email_domains(organization_id, listed, new_challenge)
+        .await?;
+    let elsewhere = services
+        .storage
+        .domains_proven_elsewhere(organization_id, listed)
+        .await?;
+    let now = crate::clock::to_millis(services.clock.now());
+    Ok(rows
+        .into_iter()
+        .filter(|r| listed.contains(&r.domain))
+        .map(|r| view(r, &elsewhere, now))
+        .collect())
+}
+
+fn view(record: EmailDomainRecord, elsewhere: &[String], now: i64) -> EmailDomainProof {
+    let grace_ms = MISSING_GRACE.whole_milliseconds() as i64;
+    let state = match (&record.proven_at, &record.missing_since) {
+        (Some(_), Some(since)) if now - since > grace_ms => DomainProofState::Lapsed,
+        (Some(_), Some(_)) => DomainProofState::Missing,
+        (Some(_), None) => DomainProofState::Proven,
+        (None, _) if elsewhere.contains(&record.domain) => DomainProofState::ClaimedElsewhere,
+        (None, _) => DomainProofState::Waiting,
+    };
+    EmailDomainProof {
+        record_name: record_name(&record.domain),
+        record_value: record.challenge,
+        domain: record.domain,
+        state,
+        proven_by: record
+            .proven_by
+            .map(|by| match by.strip_prefix("operator:") {
+                Some(operator) => format!("approved by operator {operator}"),
+                None => "its DNS record".to_string(),
+            }),
+        proven_at: record.proven_at.map(rfc3339_millis),
+        missing_since: record.missing_since.map(rfc3339_millis),
+    }
+}
+
+async fn listed_record(
+    services: DomainServices<'_>,
+    organization_id: &str,
+    domain: &str,
+) -> Result<EmailDomainRecord, DomainError> {
+    services
+        .storage
+        .email_domains(organization_id)
+        .await?
+        .into_iter()
+        .find(|r| r.domain == domain)
+        .ok_or(DomainError::NotListed)
+}
+
+/// Looks the domain's TXT record up now, and proves the domain when it holds the value.
+pub async fn check_dns(
+    services: DomainServices<'_>,
+    organization_id: &str,
+    domain: &str,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    let record = listed_record(services, organization_id, domain).await?;
+    let taken = services
+        .storage
+        .domains_proven_elsewhere(organization_id, &[domain.to_string()])
+        .await?;
+    if !taken.is_empty() {
+        return Err(DomainError::ClaimedElsewhere);
+    }
+    let name = record_name(domain);
+    match services.txt.txt(&name).await {
+        TxtAnswer::Found(values) if values.contains(&record.challenge) => Ok(services
+            .storage
+            .prove_email_domain(organization_id, domain, "dns", actor, services.clock.now())
+            .await?),
+        TxtAnswer::Found(_) | TxtAnswer::Missing => {
+            Err(DomainError::RecordMissing { record_name: name })
+        }
+        TxtAnswer::Failed(why) => Err(DomainError::LookupFailed(why)),
+    }
+}
+
+/// An operator's approval: the domain is proven without a DNS record.
+pub async fn approve(
+    services: DomainServices<'_>,
+    organization_id: &str,
+    domain: &str,
+    operator_email: &str,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    listed_record(services, organization_id, domain).await?;
+    Ok(services
+        .storage
+        .prove_email_domain(
+            organization_id,
+            domain,
+            &format!("operator:{operator_email}"),
+            actor,
+            services.clock.now(),
+        )
+        .await?)
+}
+
+/// Checks every DNS proof not checked for `RECHECK_EVERY`: a record found clears a miss, a
+/// definite miss is recorded (from the first, audited), a failed lookup changes nothing.
+pub async fn recheck(services: DomainServices<'_>) -> Result<(), DomainError> {
+    let now = services.clock.now();
+    let due_before = crate::clock::to_millis(now - RECHECK_EVERY);
+    let actor = Actor {
+        label: "gatehouse:daily-domain-check".into(),
+        client_addr: "-".into(),
+    };
+    for record in services.storage.dns_proven_domains().await? {
+        if record.checked_at.is_some_and(|at| at > due_before) {
+            continue;
+        }
+        let present = match services.txt.txt(&record_name(&record.domain)).await {
+            TxtAnswer::Found(values) => values.contains(&record.challenge),
+            TxtAnswer::Missing => false,
+            TxtAnswer::Failed(why) => {
+                tracing::warn!(domain = %record.domain, error = %why, "domain re-check lookup failed");
+                continue;
+            }
+        };
+        services
+            .storage
+            .record_domain_recheck(
+                &record.organization_id,
+                &record.domain,
+                present,
+                &actor,
+                now,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The oldest moment a missing proof may have gone missing and still route sign-ins.
+pub fn missing_cutoff(now: time::OffsetDateTime) -> i64 {
+    crate::clock::to_millis(now - MISSING_GRACE)
+}

@@ -1,0 +1,183 @@
+//! The email domains organizations list for email-first sign-in, and their proofs. A proven
+//! domain belongs to one organization (a unique index); unproven listings block no one.
+
+use super::audit::{self, Actor, AuditEntry};
+use super::{unique_as, Storage, StorageError, StorageResult};
+use crate::clock::to_millis;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EmailDomainRecord {
+    pub organization_id: String,
+    pub domain: String,
+    /// The value the domain's `_gatehouse-challenge` TXT record must hold.
+    pub challenge: String,
+    pub proven_at: Option<i64>,
+    /// `dns`, or `operator:<email>`.
+    pub proven_by: Option<String>,
+    pub checked_at: Option<i64>,
+    pub missing_since: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "organization_id, domain, challenge, proven_at, proven_by, checked_at, missing_since";
+
+impl Storage {
+    /// Keeps a row for each listed domain, with `challenge_of` for new ones; answers the
+    /// organization's rows, and which listed domains another organization has proven.
+    pub async fn list_email_domains(
+        &self,
+        organization_id: &str,
+        domains: &[String],
+        challenge_of: impl Fn(&str) -> String,
+    ) -> StorageResult<Vec<EmailDomainRecord>> {
+        let mut tx = self.begin().await?;
+        for domain in domains {
+            sqlx::query(
+                "INSERT INTO email_domain (organization_id, domain, challenge) \
+                 VALUES ($1, $2, $3) ON CONFLICT (organization_id, domain) DO NOTHING",
+            )
+            .bind(organization_id)
+            .bind(domain)
+            .bind(challenge_of(domain))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.email_domains(organization_id).await
+    }
+
+    pub async fn email_domains(
+        &self,
+        organization_id: &str,
+    ) -> StorageResult<Vec<EmailDomainRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM email_domain WHERE organization_id = $1 ORDER BY domain"
+        )))
+        .bind(organization_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?)
+    }
+
+    /// Of `domains`, those another organization has proven.
+    pub async fn domains_proven_elsewhere(
+        &self,
+        organization_id: &str,
+        domains: &[String],
+    ) -> StorageResult<Vec<String>> {
+        let mut taken = Vec::new();
+        let mut conn = self.read().await?;
+        for domain in domains {
+            let other: Option<String> = sqlx::query_scalar(
+                "SELECT domain FROM email_domain \
+                 WHERE domain = $1 AND organization_id <> $2 AND proven_at IS NOT NULL",
+            )
+            .bind(domain)
+            .bind(organization_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            taken.extend(other);
+        }
+        Ok(taken)
+    }
+
+    /// Marks the listed domain proven `by` (`dns` or `operator:<email>`), with its audit entry.
+    /// `Conflict("domain")` when another organization proved it first; `NotFound` when the
+    /// organization does not list it.
+    pub async fn prove_email_domain(
+        &self,
+        organization_id: &str,
+        domain: &str,
+        by: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let at = to_millis(now);
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE email_domain SET proven_at = $1, proven_by = $2, checked_at = $1, \
+             missing_since = NULL WHERE organization_id = $3 AND domain = $4",
+        )
+        .bind(at)
+        .bind(by)
+        .bind(organization_id)
+        .bind(domain)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as("domain"))?;
+        if changed.rows_affected() != 1 {
+            return Err(StorageError::NotFound);
+        }
+        let entry = AuditEntry {
+            detail: by,
+            ..AuditEntry::success(Some(organization_id), "email_domain.proven", domain)
+        };
+        audit::write(&mut tx, actor, &entry, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every domain proven by its DNS record, for the daily re-check.
+    pub async fn dns_proven_domains(&self) -> StorageResult<Vec<EmailDomainRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM email_domain WHERE proven_by = 'dns' ORDER BY domain"
+        )))
+        .fetch_all(&mut *self.read().await?)
+        .await?)
+    }
+
+    /// Records a re-check of a DNS proof: `present`, or missing since now (kept from the first
+    /// miss). The first miss is audited.
+    pub async fn record_domain_recheck(
+        &self,
+        organization_id: &str,
+        domain: &str,
+        present: bool,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let at = to_millis(now);
+        let mut tx = self.begin().await?;
+        if present {
+            sqlx::query(
+                "UPDATE email_domain SET checked_at = $1, missing_since = NULL \
+                 WHERE organization_id = $2 AND domain = $3",
+            )
+            .bind(at)
+            .bind(organization_id)
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let first_miss = sqlx::query(
+                "UPDATE email_domain SET checked_at = $1, missing_since = $1 \
+                 WHERE organization_id = $2 AND domain = $3 AND missing_since IS NULL",
+            )
+            .bind(at)
+            .bind(organization_id)
+            .bind(domain)
+            .execute(&mut *tx)
+            .await?;
+            if first_miss.rows_affected() == 1 {
+                let entry = AuditEntry {
+                    outcome: "failure",
+                    detail: "the TXT record that proves it is missing: email-first sign-in stops in 7 days unless it is back",
+                    ..AuditEntry::success(Some(organization_id), "email_domain.proof_missing", domain)
+                };
+                audit::write(&mut tx, actor, &entry, now).await?;
+            } else {
+                sqlx::query(
+                    "UPDATE email_domain SET checked_at = $1 \
+                     WHERE organization_id = $2 AND domain = $3",
+                )
+                .bind(at)
+                .bind(organization_id)
+                .bind(domain)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
