@@ -465,7 +465,9 @@ fn proof_text(proof: &EmailDomainProof) -> String {
 fn DomainProofs(current: Current, org: StoredValue<String>) -> impl IntoView {
     let me = use_context::<crate::pages::console::CurrentUser>();
     let is_operator = move || {
-        me.is_some_and(|m| m.0.with(|m| m.as_ref().map(|m| m.kind) == Some(AccountKind::Operator)))
+        me.is_some_and(|m| {
+            m.0.with(|m| m.as_ref().map(|m| m.kind) == Some(AccountKind::Operator))
+        })
     };
     let failure = RwSignal::new(None::<ApiFailure>);
     let act = Action::new_local(move |(domain, approve): &(String, bool)| {
