@@ -42,6 +42,10 @@ pub struct Cli {
     /// How long a session lasts after sign-in, however active, in hours (default 168: 7 days).
     #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME_HOURS")]
     pub session_lifetime_hours: Option<u32>,
+    /// Reverse proxies (CIDR list, comma-separated) whose `X-Forwarded-For` names the client's
+    /// address; from any other peer the header is ignored.
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// The DNS server that domain proofs are looked up at (`address:port`), instead of the
     /// system's; for tests.
     #[arg(long, env = "GATEHOUSE_DNS_SERVER")]
@@ -83,6 +87,7 @@ struct FileSettings {
     metrics_listen: Option<SocketAddr>,
     session_lifetime_hours: Option<u32>,
     dns_server: Option<SocketAddr>,
+    trusted_proxies: Option<String>,
 }
 
 /// Default absolute session lifetime: 7 days.
@@ -117,6 +122,8 @@ pub struct Config {
     pub session_lifetime: time::Duration,
     /// Where domain proofs are looked up; the system's name servers when `None`.
     pub dns_server: Option<SocketAddr>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +144,8 @@ pub enum ConfigError {
         "the clock skew is at most 300 seconds (the security rules allow five minutes), got {0}"
     )]
     ClockSkew(u64),
+    #[error("GATEHOUSE_TRUSTED_PROXIES: {0:?} is not an address or a CIDR network")]
+    TrustedProxies(String),
     #[error("GATEHOUSE_ALLOWED_AUTHORITIES: {0}")]
     AllowedAuthorities(String),
 }
@@ -191,6 +200,12 @@ impl Config {
             allowed_authorities,
             metrics_listen: cli.metrics_listen.or(file.metrics_listen),
             dns_server: cli.dns_server.or(file.dns_server),
+            trusted_proxies: parse_networks(
+                cli.trusted_proxies
+                    .or(file.trusted_proxies)
+                    .as_deref()
+                    .unwrap_or_default(),
+            )?,
             session_lifetime: time::Duration::hours(i64::from(
                 cli.session_lifetime_hours
                     .or(file.session_lifetime_hours)
@@ -223,6 +238,19 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
     }
+}
+
+/// A comma-separated list of networks (`10.0.0.0/8`) or single addresses.
+fn parse_networks(list: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::TrustedProxies(item.to_string()))
+        })
+        .collect()
 }
 
 fn default_sqlite_url(data_dir: &Path) -> String {

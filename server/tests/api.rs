@@ -148,6 +148,63 @@ async fn sign_in_is_rate_limited_per_account() {
     );
 }
 
+/// A password attempt for `email` from `address`, as a trusted proxy would forward it.
+async fn attempt(app: &common::TestApp, email: &str, password: &str, address: &str) -> StatusCode {
+    app.browser()
+        .post(app.api("/session"))
+        .header("Origin", &app.url)
+        .header("X-Forwarded-For", address)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn guessing_from_elsewhere_does_not_lock_the_owner_out() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = common::fresh_database_url(&dir).await;
+    let app = common::spawn_app_with(dir, url, &["--trusted-proxies", "127.0.0.1/32"]).await;
+    let _ = app.operator().await;
+    let email = "ops@vendor.example";
+    for _ in 0..5 {
+        assert_eq!(
+            attempt(&app, email, "a guess", "203.0.113.9").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(&app, email, "another guess", "203.0.113.9").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "guessing stays slow"
+    );
+    assert_eq!(
+        attempt(&app, email, PASSWORD, "198.51.100.7").await,
+        StatusCode::OK,
+        "the owner, from their own address, still gets in"
+    );
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    let app = spawn_app().await;
+    let _ = app.operator().await;
+    let email = "ops@vendor.example";
+    for n in 0..5 {
+        let spoofed = format!("203.0.113.{n}");
+        assert_eq!(
+            attempt(&app, email, "a guess", &spoofed).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        attempt(&app, email, PASSWORD, "198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "every attempt came from the same peer, whatever the header says"
+    );
+}
+
 #[tokio::test]
 async fn signing_in_sets_a_fresh_httponly_lax_cookie_and_signing_out_ends_the_session() {
     let app = spawn_app().await;
