@@ -145,6 +145,8 @@ export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAUL
           client_name: found.app.displayName,
           redirect_uris: found.app.redirectUris,
           post_logout_redirect_uris: found.app.logoutUris ?? [],
+          backchannel_logout_uri: `${base}/_test/backchannel-sink`,
+          backchannel_logout_session_required: true,
           grant_types: ['authorization_code', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
           response_types: ['code'],
           token_endpoint_auth_method: 'client_secret_post',
@@ -178,7 +180,26 @@ export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAUL
         devInteractions: { enabled: false },
         deviceFlow: { enabled: true },
         clientCredentials: { enabled: true },
-        rpInitiatedLogout: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          async logoutSource(ctx, form) {
+            // Entra's front-channel logout: each app the person signed in to here is loaded in a
+            // hidden iframe at its front-channel logout URL, with only its session id.
+            const frames = Object.keys(ctx.oidc.session.authorizations ?? {}).map((clientId) => {
+              const uri = appOf(clientId)?.app.frontchannelLogoutUri;
+              const sid = ctx.oidc.session.sidFor(clientId);
+              if (!uri || !sid) return '';
+              const src = `${uri}${uri.includes('?') ? '&' : '?'}sid=${encodeURIComponent(sid)}`;
+              return `<iframe class="front-channel-logout" hidden src="${escapeHtml(src)}"></iframe>`;
+            }).join('');
+            ctx.body = page('Sign out', `<h1>Sign out</h1><p>Sign out of the test directory?</p>${form}
+    <button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button>${frames}`);
+          },
+        },
+        // Only so that ID tokens carry the session id (sid), as Entra's do; the logout
+        // tokens go to a sink. Apps are told of a sign-out through their front-channel logout
+        // URL (below), as Entra tells them.
+        backchannelLogout: { enabled: true },
         introspection: { enabled: false },
         revocation: { enabled: false },
         userinfo: { enabled: true },
@@ -202,10 +223,6 @@ export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAUL
         ctx.type = 'html';
         ctx.body = page('Sign-in error', `<h1>Sorry, but we’re having trouble signing you in.</h1>
 <p id="error">${escapeHtml(out.error)}</p><p id="error-description">${escapeHtml(out.error_description ?? '')}</p>`);
-      },
-      async logoutSource(ctx, form) {
-        ctx.body = page('Sign out', `<h1>Sign out</h1><p>Sign out of the test directory?</p>${form}
-<button form="op.logoutForm" type="submit" name="logout" value="yes">Sign out</button>`);
       },
     });
     provider.on('server_error', (ctx, err) => { if (!quiet) console.error('idp server_error', err); });
@@ -245,6 +262,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAUL
     };
     if (issued.nonce !== undefined) claims.nonce = issued.nonce;
     if (issued.auth_time !== undefined) claims.auth_time = issued.auth_time;
+    if (issued.sid !== undefined) claims.sid = issued.sid;
     if (user?.email) claims.email = user.email;
     if (user?.emailVerified) claims.xms_edov = true;
     const mode = state.nextTokenMode;
@@ -388,6 +406,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       dir.apps.push({
         displayName: body.displayName ?? 'Gatehouse', clientId: body.clientId, secrets: body.secrets ?? [],
         redirectUris: body.redirectUris ?? [], logoutUris: body.logoutUris ?? [],
+        frontchannelLogoutUri: body.frontchannelLogoutUri,
         assignmentRequired: Boolean(body.assignmentRequired), assignedUsers: body.assignedUsers ?? [],
         consentRequired: Boolean(body.consentRequired), graphPermissions: body.graphPermissions ?? [],
       });
@@ -414,6 +433,10 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       if (!dir || !body.oid) return sendJson(res, 400, { error: 'tenantId of a known directory and oid are required' });
       dir.users = dir.users.filter((u) => u.oid !== body.oid);
       return sendJson(res, 200, { users: dir.users.length });
+    }
+    if (req.method === 'POST' && route === '/backchannel-sink') {
+      await readBody(req);
+      return sendJson(res, 200, {});
     }
     if (req.method === 'GET' && route === '/stats') {
       return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, graphRequests: state.graphRequests, kids: state.keys.map((k) => k.kid) });

@@ -157,6 +157,7 @@ test('another organization\'s admin cannot see Contoso', async ({ page }) => {
 
 test('a setup link never takes over an existing account: its owner signs in first and claims it', async ({ page }) => {
   await signIn(page, 'ops@vendor.example');
+  await expect(page.getByRole('heading', { name: 'Organizations' })).toBeVisible();
   await page.goto(contosoPath);
   await hydrated(page);
   await page.getByRole('button', { name: 'Create setup link' }).click();

@@ -477,6 +477,7 @@ async fn sessions_are_stored_loaded_and_expire() {
         id: "s1",
         data: "{}",
         expires_at: 2_000,
+        directory_sid: None,
     };
     assert!(storage.insert_session(&record).await.unwrap());
     assert!(
@@ -587,6 +588,7 @@ async fn the_sign_in_reads_a_member_as_the_rest_of_gatehouse_does() {
                 id: "session-of-simon",
                 data: "{}",
                 expires_at,
+                directory_sid: None,
             },
             None,
             UsedState {
@@ -791,6 +793,7 @@ async fn a_sign_in_state_is_used_once_by_its_outcome_and_then_forgotten() {
         id: "session-of-zoe",
         data: "{}",
         expires_at,
+        directory_sid: None,
     };
     let signed_in = AuditEntry::success(Some(&org.id), "sso.sign_in", OID);
     let sign_in = |used| {
@@ -895,6 +898,7 @@ async fn members_are_searched_filtered_and_sorted() {
             id: &session_id,
             data: "{}",
             expires_at: gatehouse::clock::to_millis(at + Duration::hours(1)),
+            directory_sid: None,
         };
         let used = gatehouse::storage::UsedState {
             state_hash: &state_hash,

@@ -138,6 +138,8 @@ pub struct NewSession {
     pub expires_at: i64,
     /// The session this browser had before, ended by the sign-in (the id is rotated).
     pub replaces: Option<String>,
+    /// The directory's session id, which its front-channel logout names.
+    pub directory_sid: Option<String>,
 }
 
 impl NewSession {
@@ -148,6 +150,7 @@ impl NewSession {
         replaces: Option<String>,
         principal: &Principal,
         directory_sign_out: &str,
+        directory_sid: Option<String>,
         now: time::OffsetDateTime,
     ) -> Result<Self, serde_json::Error> {
         let mut data = serde_json::Map::new();
@@ -159,6 +162,7 @@ impl NewSession {
             data: serde_json::to_string(&data)?,
             expires_at: crate::clock::to_millis(now + IDLE),
             replaces,
+            directory_sid,
         })
     }
 }

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn guessing_from_one_address_does_not_lock_the_account_out_elsewhere() {
-        let limits = SignInLimits::new(3, 5, 100);
+        let limits = SignInLimits::new(3, 6, 100);
         assert!((0..3).all(|_| limits.allow("a@contoso.com", "10.0.0.1")));
         assert!(
             !limits.allow("A@Contoso.com", "10.0.0.1"),

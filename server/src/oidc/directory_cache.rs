@@ -1,7 +1,9 @@
 //! Discovery documents and signing keys, cached per directory. A warm sign-in fetches nothing;
-//! a token signed with a key the cache does not know triggers one re-fetch of the keys, at most
-//! once per `key_refetch_interval` per directory, so a key rotation never fails a sign-in and a
-//! flood of unknown `kid`s cannot make Gatehouse hammer the directory.
+//! a token signed with a key the cache does not know makes the keys be fetched again, at most
+//! once per `key_refetch_interval` per directory, so a flood of unknown `kid`s cannot make
+//! Gatehouse hammer the directory. A sign-in that finds the last fetch too recent waits for the
+//! next one (at most the interval, a few seconds), so tokens with bogus `kid`s just before a
+//! real rotation cannot make the first sign-in with the new key fail.
 
 use super::{failure, EntraClient, OidcFailure, Registration};
 use crate::outbound::Capped;
@@ -13,14 +15,18 @@ use std::time::{Duration, Instant};
 
 /// How long a discovery document and its keys are used before they are read again.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-/// The shortest time between two key re-fetches for one directory.
-pub const DEFAULT_KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The shortest time between two key re-fetches for one directory, and the longest a sign-in
+/// waits for the next one.
+pub const DEFAULT_KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Entry {
     metadata: Arc<CoreProviderMetadata>,
     fetched_at: Instant,
     /// When an unknown key last made the keys be fetched again.
     keys_refetched_at: Option<Instant>,
+    /// Held while the keys are fetched again: sign-ins waiting for the same fetch queue here,
+    /// then find the new key without fetching themselves.
+    refetching: Arc<tokio::sync::Mutex<()>>,
     /// Clients built from `metadata`, by registration (`client_key`).
     clients: HashMap<String, Arc<EntraClient>>,
 }
@@ -123,51 +129,76 @@ impl DirectoryCache {
                 metadata,
                 fetched_at: Instant::now(),
                 keys_refetched_at: None,
+                refetching: Arc::default(),
                 clients: HashMap::new(),
             },
         );
     }
 
-    /// Reads the directory's keys again because a token names `kid`, which the cached keys lack.
-    /// Answers the refreshed document, or `None` when a re-fetch happened too recently or the
-    /// keys still lack `kid`.
+    /// Reads the directory's keys again because a token names `kid`, which the cached keys lack,
+    /// waiting (at most `key_refetch_interval`) when the last fetch was too recent. Answers the
+    /// refreshed document, or `None` when the wait ran out, the fetch failed or the keys still
+    /// lack `kid`.
     pub async fn refresh_keys(
         &self,
         http: &reqwest::Client,
         issuer: &str,
         kid: &str,
     ) -> Option<Arc<CoreProviderMetadata>> {
-        let current = {
-            let mut entries = lock(&self.entries);
-            let entry = entries.get_mut(issuer)?;
-            if super::validate::has_key(&entry.metadata, kid) {
-                // Another sign-in already fetched the new key.
-                return Some(entry.metadata.clone());
+        let waited_from = Instant::now();
+        loop {
+            let (wait, refetching) = {
+                let entries = lock(&self.entries);
+                let entry = entries.get(issuer)?;
+                if super::validate::has_key(&entry.metadata, kid) {
+                    // Another sign-in already fetched the new key.
+                    return Some(entry.metadata.clone());
+                }
+                let wait = entry
+                    .keys_refetched_at
+                    .and_then(|at| self.key_refetch_interval.checked_sub(at.elapsed()));
+                (wait, entry.refetching.clone())
+            };
+            if let Some(wait) = wait {
+                if waited_from.elapsed() + wait > self.key_refetch_interval {
+                    return None;
+                }
+                tokio::time::sleep(wait).await;
+                continue;
             }
-            if entry
-                .keys_refetched_at
-                .is_some_and(|at| at.elapsed() < self.key_refetch_interval)
+            let _fetching = refetching.lock().await;
+            let current = {
+                let mut entries = lock(&self.entries);
+                let entry = entries.get_mut(issuer)?;
+                if super::validate::has_key(&entry.metadata, kid) {
+                    return Some(entry.metadata.clone());
+                }
+                if entry
+                    .keys_refetched_at
+                    .is_some_and(|at| at.elapsed() < self.key_refetch_interval)
+                {
+                    // Fetched while this sign-in queued, without its key: wait for the next.
+                    continue;
+                }
+                entry.keys_refetched_at = Some(Instant::now());
+                entry.metadata.clone()
+            };
+            metrics::counter!("gatehouse_directory_fetches_total", "kind" => "keys").increment(1);
+            let keys = match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), &Capped(http)).await
             {
-                return None;
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(issuer, error = %super::error_chain(&e), "key re-fetch failed");
+                    return None;
+                }
+            };
+            let refreshed = Arc::new((*current).clone().set_jwks(keys));
+            if let Some(entry) = lock(&self.entries).get_mut(issuer) {
+                entry.metadata = refreshed.clone();
+                entry.clients.clear();
             }
-            // Claimed before fetching: concurrent sign-ins with unknown keys do not pile up.
-            entry.keys_refetched_at = Some(Instant::now());
-            entry.metadata.clone()
-        };
-        metrics::counter!("gatehouse_directory_fetches_total", "kind" => "keys").increment(1);
-        let keys = match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), &Capped(http)).await {
-            Ok(keys) => keys,
-            Err(e) => {
-                tracing::warn!(issuer, error = %super::error_chain(&e), "key re-fetch failed");
-                return None;
-            }
-        };
-        let refreshed = Arc::new((*current).clone().set_jwks(keys));
-        if let Some(entry) = lock(&self.entries).get_mut(issuer) {
-            entry.metadata = refreshed.clone();
-            entry.clients.clear();
+            return super::validate::has_key(&refreshed, kid).then_some(refreshed);
         }
-        super::validate::has_key(&refreshed, kid).then_some(refreshed)
     }
 
     /// The OpenID Connect client for `registration` at the directory `metadata` describes:

@@ -34,6 +34,9 @@ pub struct EntraClaims {
     pub tid: Option<String>,
     #[serde(default)]
     pub xms_edov: Option<serde_json::Value>,
+    /// The directory's session: its front-channel logout names it.
+    #[serde(default)]
+    pub sid: Option<String>,
     /// Not valid before this time (seconds since the epoch): standard for JWTs, but not among
     /// the crate's ID token claims.
     #[serde(default)]
@@ -98,6 +101,9 @@ pub struct Identity {
     pub username: Option<String>,
     pub email: Option<String>,
     pub email_verified: bool,
+    /// The directory's session id (`sid`), when the token has one.
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// Where to send the browser, and what the callback needs to finish.

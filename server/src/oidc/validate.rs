@@ -215,6 +215,10 @@ pub fn validate(
             Some(serde_json::Value::String(s)) => s == "true" || s == "1",
             _ => false,
         },
+        sid: extra
+            .sid
+            .clone()
+            .filter(|s| !s.is_empty() && s.len() <= 128),
     })
 }
 

@@ -129,6 +129,7 @@ mod tests {
             username: None,
             email: None,
             email_verified: false,
+            sid: None,
         }
     }
 

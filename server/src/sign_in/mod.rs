@@ -462,6 +462,7 @@ async fn admit(
         previous_session,
         &principal,
         &registration.sign_out_url(),
+        identity.sid.clone(),
         services.now(),
     )
     .map_err(|e| Failure::internal("starting the session failed", e))?;
@@ -471,6 +472,7 @@ async fn admit(
         id: &session.id,
         data: &session.data,
         expires_at: session.expires_at,
+        directory_sid: session.directory_sid.as_deref(),
     };
     let written = services
         .storage

@@ -12,6 +12,8 @@ pub struct SessionRecord<'a> {
     pub id: &'a str,
     pub data: &'a str,
     pub expires_at: i64,
+    /// For a session started with SSO: the directory's session id (`sid`).
+    pub directory_sid: Option<&'a str>,
 }
 
 /// Inserts a session record unless the id is taken; tells whether it was inserted.
@@ -20,12 +22,13 @@ pub(super) async fn insert(
     session: &SessionRecord<'_>,
 ) -> StorageResult<bool> {
     let result = sqlx::query(
-        "INSERT INTO web_session (id, data, expires_at) VALUES ($1, $2, $3) \
+        "INSERT INTO web_session (id, data, expires_at, directory_sid) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(tokens::hash(session.id))
     .bind(session.data)
     .bind(session.expires_at)
+    .bind(session.directory_sid)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -70,6 +73,15 @@ impl Storage {
 
     pub async fn delete_session(&self, id: &str) -> StorageResult<()> {
         delete(&mut *self.write().await?, id).await
+    }
+
+    /// Ends every session the directory session `sid` started; returns how many.
+    pub async fn end_sessions_of_directory_session(&self, sid: &str) -> StorageResult<u64> {
+        let result = sqlx::query("DELETE FROM web_session WHERE directory_sid = $1")
+            .bind(sid)
+            .execute(&mut *self.write().await?)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     /// Removes expired sessions; returns how many.

@@ -50,7 +50,8 @@ impl Idp {
         Idp { url, child }
     }
 
-    /// Registers an app in a directory, as an admin would in the Entra portal.
+    /// Registers an app in a directory, as an admin would in the Entra portal: its redirect URI
+    /// and, beside it, Gatehouse's front-channel logout URL.
     pub async fn register_app(
         &self,
         tenant: &str,
@@ -63,6 +64,7 @@ impl Idp {
             .json(&json!({
                 "tenantId": tenant, "clientId": client_id, "displayName": "Gatehouse",
                 "secrets": secrets, "redirectUris": [redirect_uri],
+                "frontchannelLogoutUri": redirect_uri.replace("/auth/callback", "/auth/logout"),
                 "graphPermissions": ["User.Read.All"],
             }))
             .send()

@@ -35,6 +35,7 @@ impl SessionStore for DbSessionStore {
                 id: &id,
                 data: &data,
                 expires_at: to_millis(record.expiry_date),
+                directory_sid: None,
             };
             if self
                 .storage

@@ -10,22 +10,76 @@ use super::attempt::{NotKept, SignInAttempt};
 use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
 use crate::auth::web::session_cookie;
 use crate::auth::web::ClientAddr;
+use crate::auth::{Principal, PRINCIPAL_KEY};
 use crate::connections::{test_sign_in, ConnectionError};
 use crate::crypto::tokens;
 use crate::state::AppState;
 use crate::storage::OrganizationKey;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use page::Problem;
 use serde::Deserialize;
+use tower_sessions::Session;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/o/{slug}/sso", get(start))
         .route("/auth/callback", get(callback))
+        .route("/auth/logout", get(front_channel_logout))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutQuery {
+    sid: Option<String>,
+}
+
+/// The directory's front-channel logout (the logout URL the wizard registers): when someone
+/// signs out at the directory, it loads this address in a hidden iframe from its own site, so
+/// no cookie comes along, only its session id (`sid`). Every Gatehouse session that directory
+/// session started ends; a browser that does send its cookie is signed out too.
+async fn front_channel_logout(
+    State(state): State<AppState>,
+    Query(query): Query<LogoutQuery>,
+    session: Session,
+) -> Response {
+    if let Some(sid) = query.sid.as_deref().filter(|s| !s.is_empty()) {
+        match state.storage.end_sessions_of_directory_session(sid).await {
+            Ok(ended) => tracing::info!(ended, "front-channel logout"),
+            Err(e) => return Problem::ours("front-channel logout failed", e).into_response(),
+        }
+    }
+    if let Err(e) = session.flush().await {
+        return Problem::ours("ending the session failed", e).into_response();
+    }
+    Problem::new(
+        StatusCode::OK,
+        "Signed out",
+        "You are signed out of Gatehouse.",
+    )
+    .into_response()
+}
+
+/// Whether the browser says the navigation came from another site (Fetch Metadata). Typed
+/// addresses and bookmarks (`none`) and Gatehouse's own pages do not; browsers too old to say
+/// are let through, as the Fetch Metadata guidance advises.
+fn sent_by_another_site(headers: &HeaderMap) -> bool {
+    matches!(
+        headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        Some("cross-site" | "same-site")
+    )
+}
+
+/// The email of whoever this browser is signed in as, if anyone.
+async fn signed_in_email(state: &AppState, session: &Session) -> Option<String> {
+    let principal: Principal = session.get(PRINCIPAL_KEY).await.ok().flatten()?;
+    let account = crate::auth::resolve(&state.storage, &principal)
+        .await
+        .ok()
+        .flatten()?;
+    Some(account.email().to_string())
 }
 
 fn too_many() -> Response {
@@ -42,9 +96,24 @@ async fn start(
     ClientAddr(client_addr): ClientAddr,
     Path(slug): Path<String>,
     Query(request): Query<StartRequest>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    session: Session,
 ) -> Response {
     if !state.sso_limit.allow(&client_addr) {
         return too_many();
+    }
+    // Login CSRF: another site must not replace the session of whoever is signed in here.
+    if sent_by_another_site(&headers) {
+        if let Some(email) = signed_in_email(&state, &session).await {
+            return Problem::new(
+                StatusCode::OK,
+                "Sign in as someone else?",
+                format!("You are signed in to Gatehouse as {email}. Continuing signs you in with your directory instead, as whoever you sign in as there."),
+            )
+            .with_proceed(uri.to_string())
+            .into_response();
+        }
     }
     let (url, attempt) =
         match super::start(&state.sign_in_services(), &client_addr, &slug, &request).await {

@@ -17,6 +17,8 @@ pub struct Problem {
     pub details: Option<String>,
     /// Where "Try again" leads.
     pub retry: Option<String>,
+    /// Where "Continue" leads, for a page that asks before going on.
+    pub proceed: Option<String>,
 }
 
 impl Problem {
@@ -28,6 +30,14 @@ impl Problem {
             reference: None,
             details: None,
             retry: None,
+            proceed: None,
+        }
+    }
+
+    pub fn with_proceed(self, href: impl Into<String>) -> Self {
+        Problem {
+            proceed: Some(href.into()),
+            ..self
         }
     }
 
@@ -113,12 +123,22 @@ impl IntoResponse for Problem {
             .as_deref()
             .map(|href| format!("<a href=\"{}\">Try again</a> · ", escape(href)))
             .unwrap_or_default();
+        let proceed = self
+            .proceed
+            .as_deref()
+            .map(|href| {
+                format!(
+                    "<p><a class=\"button\" id=\"proceed\" href=\"{}\">Continue to your directory</a></p>",
+                    escape(href)
+                )
+            })
+            .unwrap_or_default();
         let body = format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
              content=\"width=device-width, initial-scale=1\"><title>{t} · Gatehouse</title>\
              <link rel=\"stylesheet\" href=\"{css}\"></head><body><main id=\"main\">\
              <section class=\"card narrow\"><h1>{t}</h1><p role=\"alert\" id=\"problem\">{m}</p>\
-             {reference}{details}<p>{retry}<a href=\"/\">Go to the start page</a></p>\
+             {reference}{details}{proceed}<p>{retry}<a href=\"/\">Go to the start page</a></p>\
              </section></main></body></html>",
             t = escape(self.title),
             m = escape(&self.message),
