@@ -12,7 +12,9 @@ import { GATEHOUSE_PORT } from './playwright.config.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export default async function globalSetup() {
-  const idp = await startIdp({ port: Number(process.env.E2E_IDP_PORT ?? 4111) });
+  // The provider is another site than Gatehouse (localhost against 127.0.0.1), as Entra is, so
+  // that cookie rules and the front-channel logout iframe behave as in production.
+  const idp = await startIdp({ port: Number(process.env.E2E_IDP_PORT ?? 4111), publicHost: 'localhost' });
   process.env.E2E_IDP_URL = idp.url;
   // Email domains are proven with TXT records the tests set at this DNS server.
   const dns = await startDns();

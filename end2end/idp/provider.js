@@ -93,7 +93,11 @@ function aadstsError(error, code, text) {
   };
 }
 
-export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAULT_DATA_FILE, quiet = true } = {}) {
+/**
+ * Starts the provider on `host`; `publicHost` (default `host`) is the name in its addresses, such
+ * as `localhost`, so that it is another site than a Gatehouse on 127.0.0.1, as Entra is.
+ */
+export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host, dataFile = DEFAULT_DATA_FILE, quiet = true } = {}) {
   const state = {
     data: JSON.parse(fs.readFileSync(dataFile, 'utf8')),
     keys: [await newSigningKey()],
@@ -105,7 +109,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', dataFile = DEFAUL
   };
   const server = http.createServer();
   await new Promise((resolve) => server.listen(port, host, resolve));
-  const base = `http://${host}:${server.address().port}`;
+  const base = `http://${publicHost}:${server.address().port}`;
 
   const directories = () => state.data.directories;
   const directoryOf = (tenant) => directories().find(

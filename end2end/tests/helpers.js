@@ -51,7 +51,10 @@ export async function api(page, method, path, data) {
 /** Registers an app in Contoso's directory; `graphPermissions` are granted with admin consent. */
 export async function registerApp(request, id, secrets, redirectUri, graphPermissions = []) {
   const r = await request.post(`${process.env.E2E_IDP_URL}/_test/apps`, {
-    data: { tenantId: CONTOSO_TENANT, clientId: id, displayName: 'Gatehouse', secrets, redirectUris: [redirectUri], graphPermissions },
+    data: {
+      tenantId: CONTOSO_TENANT, clientId: id, displayName: 'Gatehouse', secrets, redirectUris: [redirectUri], graphPermissions,
+      frontchannelLogoutUri: redirectUri.replace('/auth/callback', '/auth/logout'),
+    },
   });
   expect(r.status()).toBe(201);
 }

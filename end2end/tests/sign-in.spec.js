@@ -157,6 +157,21 @@ test('B.Simon signs in with her email on the sign-in page, and signs out', async
   expect((await page.request.get('/api/v1/session')).status()).toBe(401);
 });
 
+test('signing out at her directory signs B.Simon out of Gatehouse too (front-channel logout)', async ({ page }) => {
+  await page.goto('/o/contoso/sso');
+  await atDirectory(page, SIMON.upn);
+  await expect(page).toHaveURL(/\/account$/);
+  expect((await page.request.get('/api/v1/session')).status()).toBe(200);
+  // The directory's sign-out page loads Gatehouse's logout URL in a hidden iframe, from its own
+  // site: no Gatehouse cookie goes along, only the directory's session id.
+  const frontChannel = page.waitForRequest((r) => r.url().includes('/auth/logout?sid='));
+  await page.goto(`${process.env.E2E_IDP_URL}/${CONTOSO}/oauth2/v2.0/logout`);
+  const request = await frontChannel;
+  expect(request.url()).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/auth\/logout\?sid=/);
+  expect(await request.headerValue('cookie')).toBeNull();
+  await expect.poll(async () => (await page.request.get('/api/v1/session')).status()).toBe(401);
+});
+
 test('the organization\'s start address signs B.Simon in, as the My Apps tile would', async ({ page }) => {
   await page.goto('/o/contoso/sso');
   await atDirectory(page, SIMON.upn);

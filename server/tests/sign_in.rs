@@ -575,6 +575,33 @@ async fn a_code_brought_to_another_sign_in_fails_the_providers_pkce_check() {
 }
 
 #[tokio::test]
+async fn a_name_from_the_directory_is_checked_like_any_name() {
+    let (w, _) = contoso(json!({"create_members": true})).await;
+    let oid = "5d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0e";
+    w.idp
+        .add_users(
+            CONTOSO,
+            json!([{ "oid": oid, "name": "Eve\u{7}\u{1b}[31mRed", "upn": "eve@contoso.com",
+                     "password": CONTOSO_PASSWORD }]),
+        )
+        .await;
+    let callback = sign_in(&w, &w.app.browser(), "eve@contoso.com").await;
+    assert_eq!(location(&callback), "/account");
+    let eve = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members?q=eve", w.org))
+            .await,
+    )
+    .await["items"][0]
+        .clone();
+    assert_eq!(eve["directory_object_id"], oid);
+    assert_eq!(
+        eve["display_name"], "eve@contoso.com",
+        "a name with control characters is not taken"
+    );
+}
+
+#[tokio::test]
 async fn an_email_claim_never_signs_in_as_another_member() {
     // Adele's email claim equals an existing member's email, but that member is not mapped to
     // her directory user: she must not become that member, even when members are created.

@@ -461,11 +461,24 @@ fn ConnectionCard(org_id: String) -> impl IntoView {
                         view! { <p class="hint">"Last error ("{at}"): "<span id="org-sso-last-error">{e}</span>
                             " · the audit log has each attempt."</p> }
                     });
+                    let domains = (!c.domains.is_empty()).then(|| {
+                        let items = c.domains.iter().map(|d| {
+                            let class = match d.state {
+                                DomainProofState::Proven => "hint",
+                                _ => "banner banner-warning",
+                            };
+                            let id = format!("org-domain-{}", d.domain.replace('.', "-"));
+                            view! { <li class=class id=id><strong>{d.domain.clone()}</strong>": "
+                                {crate::pages::sso::proof_text(d)}</li> }
+                        }).collect_view();
+                        view! { <h3>"Email domains"</h3><ul class="domains">{items}</ul> }
+                    });
                     view! {
                         <p>"Status: "<strong id="org-sso-status">{status}</strong></p>
                         {secret}
                         {last_sign_in}
                         {last_error}
+                        {domains}
                         <p><a class="button" href=format!("/console/orgs/{}/sso", id.get_value())>{action}</a></p>
                     }.into_any()
                 }

@@ -441,8 +441,8 @@ fn PolicyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     }
 }
 
-/// What a domain's proof state means, in words.
-fn proof_text(proof: &EmailDomainProof) -> String {
+/// What a domain's proof state means, in words (the wizard and the overview).
+pub(crate) fn proof_text(proof: &EmailDomainProof) -> String {
     match proof.state {
         DomainProofState::Waiting => "Waiting for proof: email-first sign-in asks these people for a password until it is proven.".into(),
         DomainProofState::Proven => format!(

@@ -530,10 +530,12 @@ async fn create_member(
         .or(identity.username.as_deref())
         .and_then(|e| EmailAddress::parse(e).ok())
         .ok_or(Refusal::Unknown)?;
+    // The directory's name is checked like any name (length, no control characters).
     let name = identity
         .name
-        .clone()
-        .filter(|n| !n.trim().is_empty())
+        .as_deref()
+        .and_then(|n| crate::domain::Name::parse(n).ok())
+        .map(|n| n.0)
         .unwrap_or_else(|| email.display.clone());
     let member = NewMember {
         email: (&email.display, &email.normalized),
