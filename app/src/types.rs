@@ -242,6 +242,10 @@ pub struct RenameOrganizationRequest {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct CreateInviteRequest {
     pub email: String,
+    /// Set to invite a member who signs in with the directory: accepting makes them an admin
+    /// with a password. Without it, such an invite is refused (409) so the admin can decide.
+    #[serde(default)]
+    pub confirm_promotion: bool,
 }
 
 /// A new invite. The link is shown once: Gatehouse keeps only a hash of its token.

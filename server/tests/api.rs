@@ -931,3 +931,74 @@ async fn oversized_bodies_are_refused() {
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn inviting_a_member_who_signs_in_with_the_directory_asks_for_confirmation() {
+    let w = common::wizard::wizard().await;
+    let saved = w
+        .save(
+            0,
+            common::idp::CONTOSO,
+            &w.client_id,
+            Some(common::wizard::SECRET),
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    w.add_mapped_member(
+        "B.Simon@contoso.com",
+        "B.Simon",
+        common::idp::SIMON_OID,
+        true,
+    )
+    .await;
+    let (app, org) = (&w.app, &w.org);
+    let operator = app.browser();
+    let signed_in = app
+        .post(
+            &operator,
+            "/session",
+            json!({"email": "ops@vendor.example", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let invite = |confirm: bool| {
+        let (operator, org) = (&operator, org);
+        async move {
+            app.post(
+                operator,
+                &format!("/organizations/{org}/invites"),
+                json!({"email": "B.Simon@contoso.com", "confirm_promotion": confirm}),
+            )
+            .await
+        }
+    };
+    let asked = invite(false).await;
+    assert_eq!(asked.status(), StatusCode::CONFLICT);
+    assert!(field_error(&body(asked).await, "email").contains("signs in with the directory"));
+    assert_eq!(invite(true).await.status(), StatusCode::CREATED);
+    let audit = body(
+        app.get(&operator, &format!("/organizations/{org}/audit"))
+            .await,
+    )
+    .await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "admin_invite.create")
+        .expect("the invite's entry")
+        .clone();
+    assert!(entry["detail"]
+        .as_str()
+        .unwrap()
+        .contains("member mapped to a directory user"));
+    // Anyone else is invited at once.
+    let other = app
+        .post(
+            &operator,
+            &format!("/organizations/{org}/invites"),
+            json!({"email": "new@contoso.com"}),
+        )
+        .await;
+    assert_eq!(other.status(), StatusCode::CREATED);
+}

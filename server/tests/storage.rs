@@ -276,6 +276,7 @@ async fn an_invite_works_once_and_not_after_it_expires() {
             ("Ada@contoso.com", "ada@contoso.com"),
             "hash-1",
             now + Duration::days(7),
+            "",
             &actor(),
             now,
         )
@@ -287,6 +288,7 @@ async fn an_invite_works_once_and_not_after_it_expires() {
             ("late@contoso.com", "late@contoso.com"),
             "hash-2",
             now + Duration::days(7),
+            "",
             &actor(),
             now,
         )
@@ -347,6 +349,7 @@ async fn accepting_an_invite_promotes_an_existing_member() {
             ("ADA@contoso.com", "ada@contoso.com"),
             "h",
             now + Duration::days(7),
+            "",
             &actor(),
             now,
         )

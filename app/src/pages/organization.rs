@@ -70,15 +70,19 @@ fn OperatorTools(
 
     let invite_email = RwSignal::new(String::new());
     let invite_failure = RwSignal::new(None::<ApiFailure>);
-    let invite = Action::new_local(move |(id, email): &(String, String)| {
+    let invite = Action::new_local(move |(id, email, confirm): &(String, String, bool)| {
         let (id, request) = (
             id.clone(),
             CreateInviteRequest {
                 email: email.clone(),
+                confirm_promotion: *confirm,
             },
         );
         async move { api::create_invite(&id, &request).await }
     });
+    // The invitee signs in with the directory today: the operator confirms before inviting.
+    let needs_confirmation =
+        move || invite_failure.with(|f| f.as_ref().is_some_and(|f| f.status == 409));
     Effect::new(move |_| {
         if let Some(Err(f)) = invite.value().get() {
             invite_failure.set(Some(f))
@@ -99,6 +103,7 @@ fn OperatorTools(
     });
 
     let (rename_id, invite_id, delete_id) = (org_id.clone(), org_id.clone(), org_id.clone());
+    let confirm_id = StoredValue::new(org_id.clone());
     let org_name = org.name.clone();
     view! {
         <section class="card">
@@ -108,12 +113,21 @@ fn OperatorTools(
             <form novalidate on:submit=move |ev| {
                 ev.prevent_default();
                 invite_failure.set(None);
-                invite.dispatch((invite_id.clone(), invite_email.get_untracked()));
+                invite.dispatch((invite_id.clone(), invite_email.get_untracked(), false));
             }>
                 <TextField id="invite-email" label="Admin's email" input_type="email"
                     value=invite_email error=field_error(invite_failure, "email") />
                 <button type="submit" disabled=move || invite.pending().get()>"Create invite link"</button>
             </form>
+            <Show when=needs_confirmation>
+                <button type="button" id="invite-confirm" disabled=move || invite.pending().get()
+                    on:click=move |_| {
+                        invite_failure.set(None);
+                        invite.dispatch((confirm_id.get_value(), invite_email.get_untracked(), true));
+                    }>
+                    "Invite them anyway: they become an admin"
+                </button>
+            </Show>
             {move || match invite.value().get() {
                 Some(Ok(created)) => view! {
                     <div class="banner banner-ok" role="status">

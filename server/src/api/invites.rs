@@ -2,7 +2,7 @@ use super::ApiJson;
 use crate::auth::web::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
-use crate::domain::EmailAddress;
+use crate::domain::{EmailAddress, FieldErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::StorageError;
@@ -37,6 +37,26 @@ async fn create_invite(
     signed_in.account.require_organization(&id)?;
     signed_in.account.require_operator()?;
     let email = EmailAddress::parse(&request.email).map_err(|m| ApiError::field("email", m))?;
+    // A member who signs in with the directory is not made an admin silently.
+    let mapped_member = state
+        .storage
+        .find_member_by_email(&id, &email.normalized)
+        .await?
+        .filter(|m| m.directory_object_id.is_some() && m.role != "admin");
+    if let (Some(member), false) = (&mapped_member, request.confirm_promotion) {
+        return Err(ApiError::Conflict(FieldErrors::single(
+            "email",
+            format!(
+                "{} is a member who signs in with the directory. Accepting this invite makes them an admin with a password. Confirm to invite them anyway.",
+                member.display_name
+            ),
+        )));
+    }
+    let detail = if mapped_member.is_some() {
+        "confirmed: makes a member mapped to a directory user an admin"
+    } else {
+        ""
+    };
     let (token, hash) = tokens::generate();
     let now = state.now();
     let expires_at = now + INVITE_LIFETIME;
@@ -47,6 +67,7 @@ async fn create_invite(
             (&email.display, &email.normalized),
             &hash,
             expires_at,
+            detail,
             &signed_in.actor,
             now,
         )

@@ -191,6 +191,21 @@ impl Storage {
         .await?)
     }
 
+    /// The member of the organization with this (normalized) email.
+    pub async fn find_member_by_email(
+        &self,
+        organization_id: &str,
+        email_normalized: &str,
+    ) -> StorageResult<Option<MemberRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM member WHERE organization_id = $1 AND email_normalized = $2"
+        )))
+        .bind(organization_id)
+        .bind(email_normalized)
+        .fetch_optional(&mut *self.read().await?)
+        .await?)
+    }
+
     /// One page of members: `search` is contained in the name, email, UPN or Object ID; the
     /// filter and order are the list's. The page's ids are read from an index that holds every
     /// column the list filters and sorts on, then only those rows are fetched.
@@ -692,6 +707,7 @@ impl Storage {
         email: (&str, &str),
         token_hash: &str,
         expires_at: OffsetDateTime,
+        detail: &str,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
@@ -713,7 +729,10 @@ impl Storage {
         audit::write(
             &mut tx,
             actor,
-            &AuditEntry::success(Some(organization_id), "admin_invite.create", email.0),
+            &AuditEntry {
+                detail,
+                ..AuditEntry::success(Some(organization_id), "admin_invite.create", email.0)
+            },
             now,
         )
         .await?;
