@@ -5,7 +5,7 @@ mod common;
 use common::fresh_storage;
 use gatehouse::storage::{
     Actor, DirectoryIdentity, ImportChanges, ImportedMember, MemberListQuery, MemberUpdate,
-    NewMember, PageRequest, SessionRecord, StorageError,
+    NewInvite, NewMember, PageRequest, SessionRecord, StorageError,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -272,11 +272,13 @@ async fn an_invite_works_once_and_not_after_it_expires() {
     let (storage, _dir, org, now) = with_contoso().await;
     storage
         .create_invite(
-            &org.id,
-            ("Ada@contoso.com", "ada@contoso.com"),
-            "hash-1",
-            now + Duration::days(7),
-            "",
+            &NewInvite {
+                organization_id: &org.id,
+                email: ("Ada@contoso.com", "ada@contoso.com"),
+                token_hash: "hash-1",
+                expires_at: now + Duration::days(7),
+                detail: "",
+            },
             &actor(),
             now,
         )
@@ -284,11 +286,13 @@ async fn an_invite_works_once_and_not_after_it_expires() {
         .unwrap();
     storage
         .create_invite(
-            &org.id,
-            ("late@contoso.com", "late@contoso.com"),
-            "hash-2",
-            now + Duration::days(7),
-            "",
+            &NewInvite {
+                organization_id: &org.id,
+                email: ("late@contoso.com", "late@contoso.com"),
+                token_hash: "hash-2",
+                expires_at: now + Duration::days(7),
+                detail: "",
+            },
             &actor(),
             now,
         )
@@ -345,11 +349,13 @@ async fn accepting_an_invite_promotes_an_existing_member() {
         .unwrap();
     storage
         .create_invite(
-            &org.id,
-            ("ADA@contoso.com", "ada@contoso.com"),
-            "h",
-            now + Duration::days(7),
-            "",
+            &NewInvite {
+                organization_id: &org.id,
+                email: ("ADA@contoso.com", "ada@contoso.com"),
+                token_hash: "h",
+                expires_at: now + Duration::days(7),
+                detail: "",
+            },
             &actor(),
             now,
         )

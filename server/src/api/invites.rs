@@ -5,7 +5,7 @@ use crate::crypto::tokens;
 use crate::domain::{EmailAddress, FieldErrors};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::storage::StorageError;
+use crate::storage::{NewInvite, StorageError};
 use app::types::{CreateInviteRequest, ErrorBody, InviteCreated};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -63,11 +63,13 @@ async fn create_invite(
     state
         .storage
         .create_invite(
-            &id,
-            (&email.display, &email.normalized),
-            &hash,
-            expires_at,
-            detail,
+            &NewInvite {
+                organization_id: &id,
+                email: (&email.display, &email.normalized),
+                token_hash: &hash,
+                expires_at,
+                detail,
+            },
             &signed_in.actor,
             now,
         )

@@ -35,6 +35,18 @@ impl MemberRecord {
     }
 }
 
+/// An admin invite to store: only its token's hash is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct NewInvite<'a> {
+    pub organization_id: &'a str,
+    /// As typed, and normalized.
+    pub email: (&'a str, &'a str),
+    pub token_hash: &'a str,
+    pub expires_at: OffsetDateTime,
+    /// For the audit entry: what the operator confirmed, if anything.
+    pub detail: &'a str,
+}
+
 pub struct NewMember<'a> {
     pub email: (&'a str, &'a str),
     pub display_name: &'a str,
@@ -703,14 +715,17 @@ impl Storage {
 
     pub async fn create_invite(
         &self,
-        organization_id: &str,
-        email: (&str, &str),
-        token_hash: &str,
-        expires_at: OffsetDateTime,
-        detail: &str,
+        invite: &NewInvite<'_>,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
+        let NewInvite {
+            organization_id,
+            email,
+            token_hash,
+            expires_at,
+            detail,
+        } = *invite;
         let mut tx = self.begin().await?;
         super::require_organization(&mut tx, organization_id).await?;
         sqlx::query(

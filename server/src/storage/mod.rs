@@ -25,7 +25,7 @@ pub use mapping::{
 };
 pub use members::{
     DirectoryIdentity, InviteRecord, MemberFilter, MemberListQuery, MemberRecord, MemberSort,
-    MemberUpdate, NewMember,
+    MemberUpdate, NewInvite, NewMember,
 };
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use sessions::SessionRecord;
