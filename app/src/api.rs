@@ -480,11 +480,15 @@ pub async fn member_import(org_id: &str, import_id: &str) -> ApiResult<MemberImp
     get(&org_path(org_id, &format!("/member-imports/{import_id}"))).await
 }
 
-pub async fn apply_import(org_id: &str, import_id: &str) -> ApiResult<MemberImport> {
+pub async fn apply_import(
+    org_id: &str,
+    import_id: &str,
+    request: &ApplyImportRequest,
+) -> ApiResult<MemberImport> {
     call(
         Method::Post,
         &org_path(org_id, &format!("/member-imports/{import_id}/apply")),
-        Some(&serde_json::json!({})),
+        Some(request),
     )
     .await
 }

@@ -204,6 +204,10 @@ impl From<crate::members::import_jobs::ImportError> for ApiError {
                 "import",
                 "Only a checked import without problems can be applied, once.",
             ),
+            E::PromotionsUnconfirmed(n) => ApiError::Conflict(FieldErrors::single(
+                "import",
+                format!("This import makes {n} members who sign in with the directory admins. Confirm that to apply it."),
+            )),
             E::Storage(e) => e.into(),
             E::Stored(e) => e.into(),
         }

@@ -504,3 +504,49 @@ async fn the_health_counts_mapped_unmapped_and_stale_mappings() {
     assert_eq!(health["access"], "readable");
     assert!(health["checked_at"].is_string());
 }
+
+#[tokio::test]
+async fn an_import_that_makes_a_directory_member_admin_needs_confirmation() {
+    let w = contoso().await;
+    w.add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
+        .await;
+    let preview = import(
+        &w,
+        &format!(
+            "email,display name,role\n{SIMON},,admin\nnew.person@contoso.com,New Person,member\n"
+        ),
+    )
+    .await;
+    let preview = wait_for(&w, preview["id"].as_str().unwrap(), &["ready", "failed"]).await;
+    assert_eq!(preview["stage"], "ready", "{preview}");
+    assert_eq!(preview["promotions"], 1);
+    let id = preview["id"].as_str().unwrap();
+    let path = org_path(&w, &format!("/member-imports/{id}/apply"));
+    let unconfirmed = w.app.post(&w.admin, &path, json!({})).await;
+    assert_eq!(unconfirmed.status(), StatusCode::CONFLICT);
+    assert!(common::field_error(&body(unconfirmed).await, "import").contains("Confirm"));
+    let before = members(&w).await;
+    assert!(
+        before
+            .iter()
+            .all(|m| m["email"] != "new.person@contoso.com"),
+        "nothing applied"
+    );
+    let confirmed = w
+        .app
+        .post(&w.admin, &path, json!({"confirm_promotions": true}))
+        .await;
+    assert_eq!(confirmed.status(), StatusCode::ACCEPTED);
+    let applied = wait_for(&w, id, &["applied", "failed"]).await;
+    assert_eq!(applied["stage"], "applied", "{applied}");
+    let audit = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/audit", w.org))
+            .await,
+    )
+    .await;
+    assert!(audit["items"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("1 members mapped to a directory user made admins"));
+}

@@ -294,9 +294,13 @@ pub fn ImportExport(org_id: String, on_change: Callback<()>) -> impl IntoView {
         Some(Some(Err(f))) => failure.set(Some(f)),
         _ => {}
     });
+    let confirm_promotions = RwSignal::new(false);
     let apply = Action::new_local(move |id: &String| {
         let (org, id) = (org.get_value(), id.clone());
-        async move { api::apply_import(&org, &id).await }
+        let request = ApplyImportRequest {
+            confirm_promotions: confirm_promotions.get_untracked(),
+        };
+        async move { api::apply_import(&org, &id, &request).await }
     });
     Effect::new(move |_| match apply.value().get() {
         Some(Ok(applying)) => {
@@ -366,9 +370,24 @@ pub fn ImportExport(org_id: String, on_change: Callback<()>) -> impl IntoView {
                             </table>
                             </div>
                         })}
-                        {(import.stage == ImportStage::Ready).then(|| view! {
-                            <button type="button" class="primary" disabled=move || apply.pending().get()
-                                on:click=move |_| { apply.dispatch(id.clone()); }>"Apply the import"</button>
+                        {(import.stage == ImportStage::Ready && import.promotions > 0).then(|| view! {
+                            <div class="choice">
+                                <input type="checkbox" id="confirm-promotions"
+                                    prop:checked=move || confirm_promotions.get()
+                                    on:change=move |ev| confirm_promotions.set(event_target_checked(&ev)) />
+                                <label for="confirm-promotions">{format!(
+                                    "Make {} members who sign in with the directory admins",
+                                    import.promotions)}</label>
+                                <p class="hint">"Admins reach this console. Check the file's role column if this is not intended."</p>
+                            </div>
+                        })}
+                        {(import.stage == ImportStage::Ready).then(|| {
+                            let needs = import.promotions > 0;
+                            view! {
+                                <button type="button" class="primary"
+                                    disabled=move || apply.pending().get() || (needs && !confirm_promotions.get())
+                                    on:click=move |_| { apply.dispatch(id.clone()); }>"Apply the import"</button>
+                            }
                         })}
                     </div>
                 }

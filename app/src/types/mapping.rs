@@ -188,6 +188,19 @@ pub struct MemberImport {
     pub problems: Vec<ImportProblem>,
     pub problem_count: u64,
     pub message: Option<String>,
+    /// Members who sign in with the directory (mapped) that the import makes admins: applying
+    /// needs the admin's confirmation (`ApplyImportRequest`).
+    #[serde(default)]
+    pub promotions: u64,
+}
+
+/// Applying a checked import.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApplyImportRequest {
+    /// Confirms the import's promotions (`MemberImport::promotions`).
+    #[serde(default)]
+    pub confirm_promotions: bool,
 }
 
 pub const IMPORT_PROBLEM_LIMIT: usize = 200;

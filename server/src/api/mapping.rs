@@ -232,13 +232,15 @@ async fn import_status(
     tag = "mapping",
     params(("id" = String, Path, description = "Organization id"),
         ("import_id" = String, Path, description = "Import id")),
+    request_body = ApplyImportRequest,
     responses((status = 202, body = MemberImport), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[instrument(skip_all)]
 async fn apply_import(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path((id, import_id)): Path<(String, String)>,
+    ApiJson(request): ApiJson<ApplyImportRequest>,
 ) -> ApiResult<(StatusCode, Json<MemberImport>)> {
     signed_in.account.require_organization(&id)?;
     let applying = import_jobs::apply(
@@ -247,6 +249,7 @@ async fn apply_import(
         importer(&signed_in),
         &id,
         &import_id,
+        request.confirm_promotions,
         state.now(),
     )
     .await?;

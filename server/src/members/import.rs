@@ -329,6 +329,12 @@ pub fn plan(
                     && role == current.role
                     && !object_changed
                     && sso_enabled == (current.sso_enabled != 0);
+                if role == "admin"
+                    && current.role != "admin"
+                    && current.directory_object_id.is_some()
+                {
+                    changes.promotions += 1;
+                }
                 if unchanged {
                     changes.unchanged += 1;
                 } else {

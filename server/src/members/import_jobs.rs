@@ -28,6 +28,9 @@ pub enum ImportError {
     /// Still being checked, with problems, or already applied.
     #[error("the import cannot be applied now")]
     NotReady,
+    /// It makes this many members who sign in with the directory admins, unconfirmed.
+    #[error("the import's promotions are not confirmed")]
+    PromotionsUnconfirmed(u64),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]
@@ -61,6 +64,8 @@ struct JobState {
     to_create: u64,
     to_update: u64,
     unchanged: u64,
+    /// Mapped members the import makes admins.
+    promotions: u64,
     problems: Vec<ImportProblem>,
     message: Option<String>,
 }
@@ -89,6 +94,7 @@ impl Job {
                 .collect(),
             problem_count: state.problems.len() as u64,
             message: state.message.clone(),
+            promotions: state.promotions,
         }
     }
 
@@ -157,6 +163,7 @@ pub async fn start(
             rows: Arc::new(Vec::new()),
             to_create: 0,
             to_update: 0,
+            promotions: 0,
             unchanged: 0,
             problems: Vec::new(),
             message: None,
@@ -194,6 +201,7 @@ pub async fn start(
                 state.to_create = changes.creates.len() as u64;
                 state.to_update = changes.updates.len() as u64;
                 state.unchanged = changes.unchanged;
+                state.promotions = changes.promotions;
                 state.rows = Arc::new(std::mem::take(&mut file.rows));
                 state.stage = ImportStage::Ready;
             }
@@ -231,6 +239,7 @@ pub async fn apply(
     importer: Importer<'_>,
     organization_id: &str,
     id: &str,
+    confirm_promotions: bool,
     now: time::OffsetDateTime,
 ) -> Result<MemberImport, ImportError> {
     let job = jobs.get(organization_id, id)?;
@@ -238,6 +247,9 @@ pub async fn apply(
         let mut job_state = job.state.lock().unwrap_or_else(|e| e.into_inner());
         if job_state.stage != ImportStage::Ready {
             return Err(ImportError::NotReady);
+        }
+        if job_state.promotions > 0 && !confirm_promotions {
+            return Err(ImportError::PromotionsUnconfirmed(job_state.promotions));
         }
         job_state.stage = ImportStage::Applying;
         job_state.rows.clone()
@@ -254,7 +266,22 @@ pub async fn apply(
             .apply_member_import(
                 &organization_id,
                 tenant_id.as_deref(),
-                |existing| import::plan(&rows, existing, tenant_id.as_deref(), me.as_deref()),
+                |existing| {
+                    let changes =
+                        import::plan(&rows, existing, tenant_id.as_deref(), me.as_deref())?;
+                    if changes.promotions > 0 && !confirm_promotions {
+                        // Members were mapped since the preview: the admin confirms again.
+                        return Err(vec![ImportProblem {
+                            line: 0,
+                            column: "role".into(),
+                            message: format!(
+                                "{} members who sign in with the directory would become admins: check the file again and confirm.",
+                                changes.promotions
+                            ),
+                        }]);
+                    }
+                    Ok(changes)
+                },
                 &job.progress,
                 &actor,
                 now,

@@ -46,6 +46,9 @@ pub struct ImportChanges {
     pub creates: Vec<ImportedMember>,
     pub updates: Vec<ImportedUpdate>,
     pub unchanged: u64,
+    /// Of the updates, members mapped to a directory user who become admins (the admin
+    /// confirms those).
+    pub promotions: u64,
 }
 
 /// An unmapped member, for suggestions.
@@ -343,12 +346,18 @@ impl Storage {
             written += chunk.len() as u64;
             progress.store(written, Ordering::Relaxed);
         }
-        let detail = format!(
+        let mut detail = format!(
             "{} created, {} updated, {} unchanged",
             changes.creates.len(),
             changes.updates.len(),
             changes.unchanged
         );
+        if changes.promotions > 0 {
+            detail.push_str(&format!(
+                "; confirmed: {} members mapped to a directory user made admins",
+                changes.promotions
+            ));
+        }
         let entry = AuditEntry {
             detail: &detail,
             ..AuditEntry::success(Some(organization_id), "member.import", "CSV file")
