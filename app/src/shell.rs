@@ -32,6 +32,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </head>
             <body>
                 <App />
+                // After the app, so hydration never meets it; CSS shows it at the top.
+                <noscript>
+                    <p class="banner banner-warning noscript-banner" id="needs-javascript">
+                        "Gatehouse's pages and forms need JavaScript. Turn it on in your browser, then reload this page."
+                    </p>
+                </noscript>
             </body>
         </html>
     }
@@ -51,6 +57,7 @@ pub fn App() -> impl IntoView {
             <header class="topbar">
                 <a class="brand" href="/">"Gatehouse"</a>
             </header>
+
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />

@@ -900,6 +900,10 @@ async fn responses_carry_security_headers_and_a_request_id() {
         html.contains("<h1>Sign in</h1>") || html.contains(">Sign in</h1>"),
         "server-rendered page"
     );
+    assert!(
+        html.contains("<noscript>") && html.contains("need JavaScript"),
+        "a browser without JavaScript is told why nothing works"
+    );
 }
 
 #[tokio::test]
