@@ -47,8 +47,6 @@ pub enum StartError {
     HttpClient(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
-    #[error("cannot set up DNS lookups: {0}")]
-    Dns(String),
 }
 
 pub struct Application {
@@ -105,8 +103,7 @@ impl Application {
 
         let http = crate::outbound::client(&config.allowed_authorities)
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
-        let txt_lookup =
-            crate::domains::dns::TxtLookup::new(config.dns_server).map_err(StartError::Dns)?;
+        let txt_lookup = crate::domains::dns::TxtLookup::new(config.dns_server);
         let state = AppState::new(Shared {
             leptos_options: web.leptos_options(addr),
             storage,

@@ -23,12 +23,22 @@ pub enum TxtAnswer {
 /// Looks up TXT records.
 #[derive(Clone)]
 pub struct TxtLookup {
-    resolver: TokioResolver,
+    /// Or why there is no resolver (the system's DNS settings could not be read): Gatehouse
+    /// still starts, and each check says the lookup failed.
+    resolver: Result<TokioResolver, String>,
 }
 
 impl TxtLookup {
     /// A lookup through `server`, or through the system's name servers when `None`.
-    pub fn new(server: Option<SocketAddr>) -> Result<Self, String> {
+    pub fn new(server: Option<SocketAddr>) -> Self {
+        let resolver = Self::resolver(server);
+        if let Err(e) = &resolver {
+            tracing::warn!(error = %e, "no DNS resolver: email domain proofs cannot be checked");
+        }
+        TxtLookup { resolver }
+    }
+
+    fn resolver(server: Option<SocketAddr>) -> Result<TokioResolver, String> {
         let builder = match server {
             Some(address) => {
                 let mut name_server = NameServerConfig::udp_and_tcp(address.ip());
@@ -47,15 +57,18 @@ impl TxtLookup {
         options.cache_size = 0;
         options.timeout = Duration::from_secs(3);
         options.attempts = 2;
-        let resolver = builder.build().map_err(|e| e.to_string())?;
-        Ok(TxtLookup { resolver })
+        builder.build().map_err(|e| e.to_string())
     }
 
     /// The TXT records of `name`.
     pub async fn txt(&self, name: &str) -> TxtAnswer {
         // A fully qualified name: no search domains are tried.
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match self.resolver.txt_lookup(fqdn.as_str()).await {
+        let resolver = match &self.resolver {
+            Ok(resolver) => resolver,
+            Err(e) => return TxtAnswer::Failed(e.clone()),
+        };
+        match resolver.txt_lookup(fqdn.as_str()).await {
             Ok(lookup) => {
                 let values: Vec<String> = lookup
                     .answers()
@@ -79,5 +92,21 @@ impl TxtLookup {
             Err(e) if e.is_no_records_found() => TxtAnswer::Missing,
             Err(e) => TxtAnswer::Failed(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TxtAnswer, TxtLookup};
+
+    #[tokio::test]
+    async fn without_dns_settings_a_check_fails_instead_of_gatehouse_not_starting() {
+        let lookup = TxtLookup {
+            resolver: Err("no /etc/resolv.conf".into()),
+        };
+        assert_eq!(
+            lookup.txt("_gatehouse-challenge.contoso.com").await,
+            TxtAnswer::Failed("no /etc/resolv.conf".into())
+        );
     }
 }
