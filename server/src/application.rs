@@ -71,23 +71,9 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let web = WebSettings::load(&config.leptos_toml)?;
-        let wanted = config.listen.unwrap_or(web.site_addr);
-        let listener = TcpListener::bind(wanted)
-            .await
-            .map_err(|e| StartError::Listen(wanted, e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| StartError::Listen(wanted, e))?;
+        let (listener, addr) = listen(config.listen.unwrap_or(web.site_addr)).await?;
         let metrics_listener = match config.metrics_listen {
-            Some(wanted) => {
-                let listener = TcpListener::bind(wanted)
-                    .await
-                    .map_err(|e| StartError::Listen(wanted, e))?;
-                let addr = listener
-                    .local_addr()
-                    .map_err(|e| StartError::Listen(wanted, e))?;
-                Some((listener, addr))
-            }
+            Some(wanted) => Some(listen(wanted).await?),
             None => None,
         };
         if config.public_url_from_listen {
@@ -181,6 +167,17 @@ impl Application {
         self.state.storage.close().await;
         result
     }
+}
+
+/// A listener on `wanted`, and the address it got (the port, when `wanted`'s is 0).
+async fn listen(wanted: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(wanted)
+        .await
+        .map_err(|e| StartError::Listen(wanted, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Listen(wanted, e))?;
+    Ok((listener, addr))
 }
 
 /// Every route of Gatehouse with its layers.

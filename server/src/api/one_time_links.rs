@@ -223,6 +223,15 @@ async fn accept_invite(
     signed_in_as(&state, &session, Account::Admin(member)).await
 }
 
+/// The setup link with this token hash while it works; 410 otherwise.
+async fn open_setup_link(state: &AppState, hash: &str) -> ApiResult<crate::storage::OpenSetupLink> {
+    state
+        .storage
+        .find_open_setup_link(hash, state.now())
+        .await?
+        .ok_or(ApiError::LinkInvalid)
+}
+
 /// Which organization a setup link is for, while it works.
 #[utoipa::path(get, path = "/setup-links/{token}", tag = "setup-links",
     params(("token" = String, Path, description = "The token from the setup link")),
@@ -232,11 +241,7 @@ async fn get_setup_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> ApiResult<Json<SetupLinkInfo>> {
-    let link = state
-        .storage
-        .find_open_setup_link(&tokens::hash(&token), state.now())
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
+    let link = open_setup_link(&state, &tokens::hash(&token)).await?;
     Ok(Json(SetupLinkInfo {
         organization_id: link.organization_id,
         organization_name: link.organization_name,
@@ -263,11 +268,7 @@ async fn use_setup_link(
 ) -> ApiResult<Json<Me>> {
     count_use(&state, &client_addr)?;
     let hash = tokens::hash(&token);
-    let link = state
-        .storage
-        .find_open_setup_link(&hash, state.now())
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
+    let link = open_setup_link(&state, &hash).await?;
     let account = NewAccount::check(Some(&request.email), &request.name, &request.password).await?;
     let member = state
         .storage
@@ -309,11 +310,7 @@ async fn claim_setup_link(
 ) -> ApiResult<Json<Me>> {
     count_use(&state, &signed_in.actor.client_addr)?;
     let hash = tokens::hash(&token);
-    let link = state
-        .storage
-        .find_open_setup_link(&hash, state.now())
-        .await?
-        .ok_or(ApiError::LinkInvalid)?;
+    let link = open_setup_link(&state, &hash).await?;
     let member_id = match &signed_in.account {
         Account::Operator(_) => return Err(ApiError::Forbidden),
         Account::Admin(m) | Account::Member(m) if m.organization_id == link.organization_id => {
