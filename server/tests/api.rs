@@ -657,15 +657,7 @@ async fn invites_are_single_use_and_expire_after_seven_days() {
         .await;
     assert_eq!(late.status(), StatusCode::GONE);
     // A week on, the operator signs in again (sessions last seven days at most).
-    let operator = app.browser();
-    let signed_in = app
-        .post(
-            &operator,
-            "/session",
-            json!({"email": "ops@vendor.example", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(signed_in.status(), StatusCode::OK);
+    let operator = app.operator_again().await;
     let members = body(
         app.get(&operator, &format!("/organizations/{org}/members"))
             .await,
@@ -956,15 +948,7 @@ async fn inviting_a_member_who_signs_in_with_the_directory_asks_for_confirmation
     )
     .await;
     let (app, org) = (&w.app, &w.org);
-    let operator = app.browser();
-    let signed_in = app
-        .post(
-            &operator,
-            "/session",
-            json!({"email": "ops@vendor.example", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(signed_in.status(), StatusCode::OK);
+    let operator = app.operator_again().await;
     let invite = |confirm: bool| {
         let (operator, org) = (&operator, org);
         async move {

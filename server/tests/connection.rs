@@ -346,14 +346,7 @@ async fn disabling_sso_takes_effect_at_once() {
 async fn another_organizations_admin_cannot_see_or_change_the_connection() {
     let w = wizard().await;
     w.save(0, CONTOSO, &w.client_id, Some(SECRET)).await;
-    let operator = w.app.browser();
-    w.app
-        .post(
-            &operator,
-            "/session",
-            json!({"email": "ops@vendor.example", "password": common::PASSWORD}),
-        )
-        .await;
+    let operator = w.app.operator_again().await;
     let fabrikam = w.app.create_org(&operator, "Fabrikam", "fabrikam").await;
     let intruder = w
         .app

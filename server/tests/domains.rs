@@ -133,14 +133,7 @@ async fn a_dns_record_proves_a_domain_and_then_email_first_sign_in_uses_it() {
 async fn a_proven_domain_belongs_to_one_organization_and_listing_it_squats_nothing() {
     let dns = Dns::start();
     let w = contoso(&dns).await;
-    let operator = w.app.browser();
-    w.app
-        .post(
-            &operator,
-            "/session",
-            json!({"email": "ops@vendor.example", "password": common::PASSWORD}),
-        )
-        .await;
+    let operator = w.app.operator_again().await;
     let fabrikam = w.app.create_org(&operator, "Fabrikam", "fabrikam").await;
     let mallory = w
         .app

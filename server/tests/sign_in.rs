@@ -966,16 +966,7 @@ async fn sign_in_starts_are_rate_limited_per_address() {
 #[tokio::test]
 async fn a_member_signed_in_with_the_directory_claims_a_setup_link_and_becomes_admin() {
     let (w, simon) = contoso(json!({})).await;
-    let operator = w.app.browser();
-    let signed_in = w
-        .app
-        .post(
-            &operator,
-            "/session",
-            json!({"email": "ops@vendor.example", "password": common::PASSWORD}),
-        )
-        .await;
-    assert_eq!(signed_in.status(), StatusCode::OK);
+    let operator = w.app.operator_again().await;
     let link = body(
         w.app
             .post(

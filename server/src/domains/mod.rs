@@ -25,7 +25,7 @@ pub fn record_name(domain: &str) -> String {
 }
 
 /// A fresh random value for a domain's TXT record.
-fn new_challenge(_domain: &str) -> String {
+fn new_challenge() -> String {
     format!("gatehouse-domain-proof={}", tokens::generate().0)
 }
 
@@ -199,13 +199,7 @@ pub async fn recheck(services: DomainServices<'_>) -> Result<(), DomainError> {
         };
         services
             .storage
-            .record_domain_recheck(
-                &record.organization_id,
-                &record.domain,
-                present,
-                &actor,
-                now,
-            )
+            .record_domain_recheck(&record, present, &actor, now)
             .await?;
     }
     Ok(())

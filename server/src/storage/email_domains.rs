@@ -23,23 +23,32 @@ const COLUMNS: &str =
     "organization_id, domain, challenge, proven_at, proven_by, checked_at, missing_since";
 
 impl Storage {
-    /// Keeps a row for each listed domain, with `challenge_of` for new ones; answers the
-    /// organization's rows, and which listed domains another organization has proven.
+    /// The organization's rows, after adding one (with a fresh `new_challenge()`) for each
+    /// listed domain that has none yet. Nothing is written when every domain has its row, so
+    /// showing the connection stays a read.
     pub async fn list_email_domains(
         &self,
         organization_id: &str,
         domains: &[String],
-        challenge_of: impl Fn(&str) -> String,
+        new_challenge: impl Fn() -> String,
     ) -> StorageResult<Vec<EmailDomainRecord>> {
+        let rows = self.email_domains(organization_id).await?;
+        let missing: Vec<&String> = domains
+            .iter()
+            .filter(|d| !rows.iter().any(|r| &r.domain == *d))
+            .collect();
+        if missing.is_empty() {
+            return Ok(rows);
+        }
         let mut tx = self.begin().await?;
-        for domain in domains {
+        for domain in missing {
             sqlx::query(
                 "INSERT INTO email_domain (organization_id, domain, challenge) \
                  VALUES ($1, $2, $3) ON CONFLICT (organization_id, domain) DO NOTHING",
             )
             .bind(organization_id)
             .bind(domain)
-            .bind(challenge_of(domain))
+            .bind(new_challenge())
             .execute(&mut *tx)
             .await?;
         }
@@ -126,56 +135,44 @@ impl Storage {
         .await?)
     }
 
-    /// Records a re-check of a DNS proof: `present`, or missing since now (kept from the first
-    /// miss). The first miss is audited.
+    /// Records a re-check of `record`'s DNS proof: `present`, or missing since its first miss
+    /// (now, when this is the first, which is audited).
     pub async fn record_domain_recheck(
         &self,
-        organization_id: &str,
-        domain: &str,
+        record: &EmailDomainRecord,
         present: bool,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
         let at = to_millis(now);
-        let mut tx = self.begin().await?;
-        if present {
-            sqlx::query(
-                "UPDATE email_domain SET checked_at = $1, missing_since = NULL \
-                 WHERE organization_id = $2 AND domain = $3",
-            )
-            .bind(at)
-            .bind(organization_id)
-            .bind(domain)
-            .execute(&mut *tx)
-            .await?;
+        let first_miss = !present && record.missing_since.is_none();
+        let missing_since = if present {
+            None
         } else {
-            let first_miss = sqlx::query(
-                "UPDATE email_domain SET checked_at = $1, missing_since = $1 \
-                 WHERE organization_id = $2 AND domain = $3 AND missing_since IS NULL",
-            )
-            .bind(at)
-            .bind(organization_id)
-            .bind(domain)
-            .execute(&mut *tx)
-            .await?;
-            if first_miss.rows_affected() == 1 {
-                let entry = AuditEntry {
-                    outcome: "failure",
-                    detail: "the TXT record that proves it is missing: email-first sign-in stops in 7 days unless it is back",
-                    ..AuditEntry::success(Some(organization_id), "email_domain.proof_missing", domain)
-                };
-                audit::write(&mut tx, actor, &entry, now).await?;
-            } else {
-                sqlx::query(
-                    "UPDATE email_domain SET checked_at = $1 \
-                     WHERE organization_id = $2 AND domain = $3",
+            record.missing_since.or(Some(at))
+        };
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE email_domain SET checked_at = $1, missing_since = $2 \
+             WHERE organization_id = $3 AND domain = $4",
+        )
+        .bind(at)
+        .bind(missing_since)
+        .bind(&record.organization_id)
+        .bind(&record.domain)
+        .execute(&mut *tx)
+        .await?;
+        if first_miss {
+            let entry = AuditEntry {
+                outcome: "failure",
+                detail: "the TXT record that proves it is missing: email-first sign-in stops in 7 days unless it is back",
+                ..AuditEntry::success(
+                    Some(&record.organization_id),
+                    "email_domain.proof_missing",
+                    &record.domain,
                 )
-                .bind(at)
-                .bind(organization_id)
-                .bind(domain)
-                .execute(&mut *tx)
-                .await?;
-            }
+            };
+            audit::write(&mut tx, actor, &entry, now).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -242,6 +242,21 @@ impl TestApp {
         client
     }
 
+    /// The first operator (made by `operator`) signed in again with their password, in a new
+    /// browser.
+    pub async fn operator_again(&self) -> Client {
+        let client = self.browser();
+        let response = self
+            .post(
+                &client,
+                "/session",
+                json!({"email": "ops@vendor.example", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        client
+    }
+
     pub async fn create_org(&self, operator: &Client, name: &str, slug: &str) -> String {
         let response = self
             .post(

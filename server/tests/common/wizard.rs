@@ -144,16 +144,7 @@ impl Wizard {
 
     /// The operator approves a listed email domain: it is proven without a DNS record.
     pub async fn approve_domain(&self, domain: &str) {
-        let operator = self.app.browser();
-        let signed_in = self
-            .app
-            .post(
-                &operator,
-                "/session",
-                json!({"email": "ops@vendor.example", "password": super::PASSWORD}),
-            )
-            .await;
-        assert_eq!(signed_in.status(), StatusCode::OK);
+        let operator = self.app.operator_again().await;
         let approved = self
             .app
             .post(
