@@ -687,6 +687,13 @@ pub struct TestSignInView {
     pub aadsts: Option<String>,
     /// The provider's own text, shown escaped.
     pub details: Option<String>,
+    /// The directory's verified domains, read from Microsoft Graph (on Entra's clouds only):
+    /// each listed email domain among them is proven.
+    #[serde(default)]
+    pub directory_domains: Vec<String>,
+    /// Why the directory's verified domains were not read, when they were not.
+    #[serde(default)]
+    pub directory_domains_note: Option<String>,
 }
 
 /// Where to send the browser for a test sign-in.

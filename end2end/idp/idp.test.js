@@ -51,12 +51,12 @@ async function authorize(tenant, params, { username, password }) {
   throw new Error('too many redirects');
 }
 
-async function signIn({ tenant = CONTOSO, user = SIMON, clientId = CLIENT, secret = SECRET } = {}) {
+async function signIn({ tenant = CONTOSO, user = SIMON, clientId = CLIENT, secret = SECRET, scope = 'openid profile email' } = {}) {
   const verifier = crypto.randomBytes(32).toString('base64url');
   const challenge = crypto.createHash('sha256').update(verifier).digest('base64url');
   const nonce = crypto.randomBytes(16).toString('base64url');
   const { redirect, final } = await authorize(tenant, {
-    client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope: 'openid profile email',
+    client_id: clientId, response_type: 'code', redirect_uri: REDIRECT, scope,
     state: 'st', nonce, code_challenge: challenge, code_challenge_method: 'S256',
   }, { username: user.upn, password: user.password });
   if (!redirect) return { final };
@@ -118,6 +118,18 @@ test('B.Simon signs in with the code flow and PKCE and gets Entra claims', async
   assert.equal(payload.ver, '2.0');
   assert.equal(payload.nonce, nonce);
   assert.notEqual(payload.sub, payload.oid, 'sub is pairwise, not the object id');
+});
+
+test('Graph: the code flow\'s delegated token reads the directory\'s verified domains, not its users', async () => {
+  const { token } = await signIn({ scope: `openid profile email ${idp.url}/User.Read` });
+  assert.ok(token.id_token, JSON.stringify(token));
+  const organization = await fetch(`${idp.url}/v1.0/organization?$select=verifiedDomains`, { headers: { authorization: `Bearer ${token.access_token}` } });
+  assert.equal(organization.status, 200);
+  const [entry] = (await organization.json()).value;
+  assert.deepEqual(entry.verifiedDomains.map((d) => d.name), ['contoso.onmicrosoft.com', 'contoso.com']);
+  const users = await fetch(`${idp.url}/v1.0/users`, { headers: { authorization: `Bearer ${token.access_token}` } });
+  assert.equal(users.status, 403);
+  assert.equal((await fetch(`${idp.url}/v1.0/organization`)).status, 401);
 });
 
 test('a wrong PKCE verifier is refused by the provider', async () => {

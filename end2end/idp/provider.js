@@ -3,10 +3,13 @@
 // directory (tenant) GUID or verified domain, plus `common`/`organizations`; it issues Entra's
 // ID token claims (oid, tid, pairwise sub, preferred_username, name, optional email, ver) and
 // answers with Entra's AADSTS error codes. App-only (client-credentials) tokens are Microsoft
-// Graph access tokens carrying the app's granted application permissions as `roles`, and a small
-// Microsoft Graph stand-in serves the directory's users under /v1.0/users to them. Test hooks
+// Graph access tokens carrying the app's granted application permissions as `roles`; the code
+// flow's access tokens are delegated Graph tokens (`scp` User.Read). A small Microsoft Graph
+// stand-in serves the directory's users under /v1.0/users to app-only tokens, and the
+// directory's verified domains under /v1.0/organization. Test hooks
 // under /_test rotate signing keys, make the next ID token bad in a chosen way, register app
-// registrations and add or remove directory users at run time.
+// registrations, add or remove directory users and set a directory's verified domains at run
+// time.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -239,6 +242,9 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
         ctx.body.cloud_instance_name = 'local.test';
       }
       if (ctx.oidc?.route === 'token' && ctx.body?.id_token) {
+        // As Entra's, the access token that comes with the ID token is for Microsoft Graph,
+        // with the delegated User.Read that app registrations have from the start.
+        ctx.body.access_token = await delegatedGraphToken(ctx.body.id_token, ctx.oidc.client.clientId);
         ctx.body.id_token = await entraIdToken(ctx.body.id_token, ctx.oidc.client.clientId);
       }
     });
@@ -438,6 +444,12 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       dir.users = dir.users.filter((u) => u.oid !== body.oid);
       return sendJson(res, 200, { users: dir.users.length });
     }
+    if (req.method === 'POST' && route === '/domains') {
+      const dir = directoryOf(body.tenantId ?? '');
+      if (!dir || !Array.isArray(body.domains)) return sendJson(res, 400, { error: 'tenantId of a known directory and domains are required' });
+      dir.domains = body.domains.map((d) => String(d).toLowerCase());
+      return sendJson(res, 200, { domains: dir.domains });
+    }
     if (req.method === 'POST' && route === '/backchannel-sink') {
       await readBody(req);
       return sendJson(res, 200, {});
@@ -464,6 +476,17 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       roles: app.graphPermissions ?? [], ver: '1.0',
     }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid }).sign(key.privateKey);
     return { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token };
+  }
+
+  /** A delegated Microsoft Graph access token for the person oidc-provider's ID token names. */
+  async function delegatedGraphToken(original, clientId) {
+    const [tid, oid] = String(jose.decodeJwt(original).sub).split('.');
+    const now = Math.floor(Date.now() / 1000);
+    const key = state.keys[0];
+    return new jose.SignJWT({
+      aud: GRAPH_AUDIENCE, iss: `https://sts.windows.net/${tid}/`, iat: now, nbf: now, exp: now + 3600,
+      appid: clientId, idtyp: 'user', tid, oid, scp: 'openid profile email User.Read', ver: '1.0',
+    }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid }).sign(key.privateKey);
   }
 
   /** Microsoft Graph's error body. */
@@ -499,6 +522,21 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
     }
     const roles = Array.isArray(claims.roles) ? claims.roles : [];
+    const scopes = String(claims.scp ?? '').split(' ');
+    if (url.pathname === '/v1.0/organization') {
+      // The signed-in person's directory, for delegated User.Read or app-only Organization.Read.All.
+      if (!scopes.includes('User.Read') && !roles.includes('Organization.Read.All')) {
+        return graphError(res, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+      }
+      const dir = directoryOf(String(claims.tid ?? ''));
+      if (!dir) return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token validation failure.');
+      state.graphRequests += 1;
+      const verifiedDomains = dir.domains.map((name, i) => ({
+        capabilities: 'Email, OfficeCommunicationsOnline', isDefault: i === dir.domains.length - 1,
+        isInitial: name.endsWith('.onmicrosoft.com'), name, type: 'Managed',
+      }));
+      return sendJson(res, 200, { '@odata.context': `${base}/v1.0/$metadata#organization(verifiedDomains)`, value: [{ id: dir.tenantId, verifiedDomains }] });
+    }
     if (!roles.includes('User.Read.All') && !roles.includes('Directory.Read.All')) {
       return graphError(res, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
     }

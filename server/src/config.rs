@@ -58,6 +58,10 @@ pub struct Cli {
     /// may connect to, as base URLs separated by commas (such as a local test provider).
     #[arg(long, env = "GATEHOUSE_ALLOWED_AUTHORITIES")]
     pub allowed_authorities: Option<String>,
+    /// For tests only: a local provider (base URL) that plays Microsoft Entra's global cloud,
+    /// its sign-in and its Microsoft Graph. Never set it in production.
+    #[arg(long, env = "GATEHOUSE_TEST_GLOBAL_CLOUD")]
+    pub test_global_cloud: Option<String>,
     /// Optional TOML file with any of the settings above (keys in snake_case).
     #[arg(long, env = "GATEHOUSE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -196,6 +200,12 @@ impl Config {
                 .unwrap_or_default(),
         )
         .map_err(ConfigError::AllowedAuthorities)?;
+        let allowed_authorities = match cli.test_global_cloud.as_deref() {
+            Some(stand_in) => allowed_authorities
+                .with_global_cloud_stand_in(stand_in)
+                .map_err(ConfigError::AllowedAuthorities)?,
+            None => allowed_authorities,
+        };
         Ok(Config {
             allowed_authorities,
             metrics_listen: cli.metrics_listen.or(file.metrics_listen),

@@ -110,7 +110,9 @@ impl<'a> Directory<'a> {
         ));
         Ok(Ok(Directory {
             services,
-            base: graph::graph_base(app.cloud, &app.authority_host),
+            base: services
+                .allowed_authorities
+                .graph_base(app.cloud, &app.authority_host),
             app,
             key,
         }))

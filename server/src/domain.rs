@@ -1,6 +1,7 @@
 //! Values parsed at the boundary. Each constructor checks its input and says precisely what is
 //! wrong, naming the request field; past the boundary the types guarantee validity.
 
+use app::types::Cloud;
 use reqwest::Url;
 use std::collections::BTreeMap;
 
@@ -251,10 +252,12 @@ impl Guid {
     }
 }
 
-/// The other authorities the operator allows, by base URL.
+/// The other authorities the operator allows, by base URL, and (for tests only) a local
+/// provider standing in for Entra's global cloud.
 #[derive(Debug, Clone, Default)]
 pub struct AllowedAuthorities {
     allowed: Vec<Url>,
+    global_cloud_stand_in: Option<Url>,
 }
 
 impl AllowedAuthorities {
@@ -275,7 +278,48 @@ impl AllowedAuthorities {
             }
             allowed.push(url);
         }
-        Ok(AllowedAuthorities { allowed })
+        Ok(AllowedAuthorities {
+            allowed,
+            global_cloud_stand_in: None,
+        })
+    }
+
+    /// For tests only: a local provider at `base` plays Entra's global cloud (its sign-in and
+    /// its Microsoft Graph), so the rules that hold only on Entra's clouds can be exercised.
+    pub fn with_global_cloud_stand_in(mut self, base: &str) -> Result<Self, String> {
+        let stand_in = Self::parse(base)?.allowed;
+        match stand_in.as_slice() {
+            [one] => self.global_cloud_stand_in = Some(one.clone()),
+            _ => return Err(format!("{base:?} is not one base URL")),
+        }
+        Ok(self)
+    }
+
+    /// The authority host of one of Entra's clouds; `None` for a custom authority.
+    pub fn entra_authority(&self, cloud: Cloud) -> Option<String> {
+        match (cloud, &self.global_cloud_stand_in) {
+            (Cloud::Global, Some(stand_in)) => Some(bare(stand_in)),
+            _ => cloud.authority_host().map(str::to_string),
+        }
+    }
+
+    /// Whether `authority_host` is one of Entra's clouds (or the tests' stand-in for one).
+    pub fn is_entra_cloud(&self, authority_host: &str) -> bool {
+        [Cloud::Global, Cloud::UsGovernment, Cloud::China]
+            .into_iter()
+            .any(|cloud| self.entra_authority(cloud).as_deref() == Some(authority_host))
+    }
+
+    /// Where Microsoft Graph is for a connection: the cloud's own Graph host; a custom
+    /// authority serves it at its own host.
+    pub fn graph_base(&self, cloud: Cloud, authority_host: &str) -> String {
+        match (cloud, &self.global_cloud_stand_in) {
+            (Cloud::Global, Some(stand_in)) => bare(stand_in),
+            (Cloud::Global, None) => "https://graph.microsoft.com".into(),
+            (Cloud::UsGovernment, _) => "https://graph.microsoft.us".into(),
+            (Cloud::China, _) => "https://microsoftgraph.chinacloudapi.cn".into(),
+            (Cloud::Custom, _) => authority_host.trim_end_matches('/').to_string(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -299,11 +343,18 @@ impl AllowedAuthorities {
     /// Whether connections to `host` may reach any address (it is on the operator's list).
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        self.allowed.iter().any(|a| {
-            a.host_str()
-                .is_some_and(|h| h.trim_start_matches('[').trim_end_matches(']') == host)
-        })
+        self.allowed
+            .iter()
+            .chain(&self.global_cloud_stand_in)
+            .any(|a| {
+                a.host_str()
+                    .is_some_and(|h| h.trim_start_matches('[').trim_end_matches(']') == host)
+            })
     }
+}
+
+fn bare(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_string()
 }
 
 /// A calendar date `YYYY-MM-DD`.
@@ -338,6 +389,39 @@ mod entra_value_tests {
         assert!(!listed.allows_host("localhost"));
         assert!(AllowedAuthorities::parse("https://login.example.com/path").is_err());
         assert!(AllowedAuthorities::parse("ftp://login.example.com").is_err());
+    }
+
+    #[test]
+    fn each_cloud_has_its_graph_and_a_stand_in_plays_only_the_global_cloud() {
+        let none = AllowedAuthorities::default();
+        assert_eq!(
+            none.graph_base(Cloud::Global, "https://login.microsoftonline.com"),
+            "https://graph.microsoft.com"
+        );
+        assert_eq!(
+            none.graph_base(Cloud::Custom, "http://127.0.0.1:4011/"),
+            "http://127.0.0.1:4011"
+        );
+        assert!(none.is_entra_cloud("https://login.microsoftonline.us"));
+        assert!(!none.is_entra_cloud("http://localhost:4111"));
+        let tests = AllowedAuthorities::default()
+            .with_global_cloud_stand_in("http://localhost:4111")
+            .unwrap();
+        assert_eq!(
+            tests.entra_authority(Cloud::Global).as_deref(),
+            Some("http://localhost:4111")
+        );
+        assert!(tests.is_entra_cloud("http://localhost:4111"));
+        assert!(!tests.is_entra_cloud("https://login.microsoftonline.com"));
+        assert_eq!(
+            tests.graph_base(Cloud::Global, "http://localhost:4111"),
+            "http://localhost:4111"
+        );
+        assert_eq!(
+            tests.graph_base(Cloud::China, ""),
+            "https://microsoftgraph.chinacloudapi.cn"
+        );
+        assert!(tests.allows_host("localhost"));
     }
 
     #[test]

@@ -190,6 +190,7 @@ impl From<crate::connections::ConnectionError> for ApiError {
             E::AlreadyAnswered => ApiError::LinkInvalid,
             E::Storage(e) => e.into(),
             E::Stored(e) => e.into(),
+            E::Domains(e) => e.into(),
         }
     }
 }

@@ -57,6 +57,7 @@ impl AppState {
             storage: &self.storage,
             clock: self.clock.as_ref(),
             txt: &self.txt_lookup,
+            http: &self.http,
         }
     }
 
@@ -69,6 +70,7 @@ impl AppState {
             sealing_key: &self.sealing_key,
             public_url: &self.config.public_url,
             allowed_authorities: &self.config.allowed_authorities,
+            domains: self.domain_services(),
         }
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::dns::Dns;
-use common::idp::Idp;
+use common::idp::{Idp, CONTOSO as CONTOSO_TENANT};
 use common::wizard::{future_date, wizard_on, Wizard, SECRET};
 use common::{body, field_error, spawn_app_with};
 use reqwest::StatusCode;
@@ -280,4 +280,105 @@ async fn an_operator_approves_a_domain_and_admins_cannot() {
         "approved by operator ops@vendor.example"
     );
     assert_eq!(method(&w, "x@contoso.com").await, "sso");
+}
+
+/// Contoso's admin choosing Entra's global cloud, which the test provider plays.
+async fn contoso_on_the_global_cloud(dns: &Dns) -> Wizard {
+    let idp = Idp::start();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let url = common::fresh_database_url(&dir).await;
+    let app = spawn_app_with(
+        dir,
+        url,
+        &[
+            "--test-global-cloud",
+            &idp.url,
+            "--dns-server",
+            &dns.address,
+            "--session-lifetime-hours",
+            "10000",
+        ],
+    )
+    .await;
+    let mut w = wizard_on(idp, app).await;
+    w.cloud = "global";
+    w
+}
+
+const FABRIKAM: &str = "2a7d9e4b-8c3f-4b1a-a6e5-7f0c2d9b8e31";
+
+#[tokio::test]
+async fn on_entra_clouds_the_directory_s_verified_domains_prove_the_listed_ones() {
+    let dns = Dns::start();
+    let w = contoso_on_the_global_cloud(&dns).await;
+    // contoso.com is listed before the test sign-in, which reads the verified domains.
+    w.connect(json!({})).await;
+    let test = w.connection().await["test_sign_in"].clone();
+    assert_eq!(
+        test["directory_domains"],
+        json!(["contoso.onmicrosoft.com", "contoso.com"])
+    );
+    let proven = domain(&w, "contoso.com").await;
+    assert_eq!(proven["state"], "proven", "{proven}");
+    assert_eq!(proven["proven_by"], "the directory's own verified domains");
+    assert_eq!(method(&w, "b.simon@contoso.com").await, "sso");
+
+    // Listed after the test sign-in (the wizard's own order): proven by what it read. A
+    // subdomain the directory has not verified waits for its own proof.
+    let listed = w
+        .set_policy(json!({
+            "email_domains": ["contoso.com", "contoso.onmicrosoft.com", "eu.contoso.com"]
+        }))
+        .await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(
+        domain(&w, "contoso.onmicrosoft.com").await["state"],
+        "proven"
+    );
+    assert_eq!(domain(&w, "eu.contoso.com").await["state"], "waiting");
+
+    // The daily check asks the cloud which directory verified the domain: once the
+    // directory drops it, the proof is missing (audited) and lapses after seven days.
+    w.idp
+        .set_domains(CONTOSO_TENANT, &["contoso.onmicrosoft.com"])
+        .await;
+    let recheck = || gatehouse::domains::recheck(w.app.state.domain_services());
+    w.app
+        .clock
+        .advance(time::Duration::days(1) + time::Duration::minutes(1));
+    recheck().await.unwrap();
+    assert_eq!(domain(&w, "contoso.com").await["state"], "missing");
+    assert_eq!(
+        domain(&w, "contoso.onmicrosoft.com").await["state"],
+        "proven"
+    );
+    assert!(audit_actions(&w)
+        .await
+        .contains(&"email_domain.proof_missing".to_string()));
+
+    // New credentials for another directory: its proofs are checked at once, and the old
+    // directory's no longer hold.
+    let version = w.version().await;
+    let saved = w.save(version, FABRIKAM, &w.client_id, None).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert_eq!(
+        domain(&w, "contoso.onmicrosoft.com").await["state"],
+        "missing"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_authority_s_verified_domains_prove_nothing() {
+    let dns = Dns::start();
+    // The same provider, allowed as a custom authority, lists contoso.com as verified.
+    let w = contoso(&dns).await;
+    let test = w.connection().await["test_sign_in"].clone();
+    assert_eq!(test["passed"], true);
+    assert_eq!(test["directory_domains"], json!([]));
+    assert!(test["directory_domains_note"]
+        .as_str()
+        .unwrap()
+        .contains("not one of Microsoft Entra's clouds"));
+    assert_eq!(domain(&w, "contoso.com").await["state"], "waiting");
+    assert_eq!(method(&w, "b.simon@contoso.com").await, "password");
 }

@@ -542,6 +542,7 @@ fn DomainProofs(current: Current, org: StoredValue<String>) -> impl IntoView {
     view! {
         <Show when=move || current.0.with(|v| v.as_ref().is_some_and(|v| !v.domains.is_empty()))>
             <h3>"Prove your email domains"</h3>
+            <p class="hint">"On Microsoft Entra's clouds, the test sign-in of step 4 proves each listed domain that your directory has verified. Prove any other domain with a DNS record."</p>
             <p class="field-error" id="domain-error" role="alert">
                 {move || field_error(failure, "domain").get()}
             </p>
@@ -689,6 +690,12 @@ fn TestSignInStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                         <dt>"Email"</dt><dd>{email}</dd>
                         <dt>"Member"</dt><dd>{r.mapping.clone()}</dd>
                         <dt>"With the policy below"</dt><dd id="test-decision">{r.decision.clone()}</dd>
+                        <dt>"Verified domains of the directory"</dt>
+                        <dd id="test-directory-domains">{if r.directory_domains.is_empty() {
+                            r.directory_domains_note.clone().unwrap_or_else(|| "none".into())
+                        } else {
+                            format!("{} (each one you list in step 5 is proven by them)", r.directory_domains.join(", "))
+                        }}</dd>
                     </dl>
                 }.into_any()
             } else {

@@ -146,6 +146,8 @@ pub enum ConnectionError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Stored(#[from] StoredConnectionError),
+    #[error(transparent)]
+    Domains(#[from] crate::domains::DomainError),
 }
 
 impl ConnectionError {
@@ -169,6 +171,8 @@ pub struct ConnectionServices<'a> {
     pub public_url: &'a str,
     /// Authorities besides Entra's clouds that admins may choose.
     pub allowed_authorities: &'a AllowedAuthorities,
+    /// The email domain proofs, which follow the connection's directory.
+    pub domains: crate::domains::DomainServices<'a>,
 }
 
 impl ConnectionServices<'_> {
@@ -402,6 +406,18 @@ async fn save_draft(
     actor: &Actor,
     warnings: BTreeMap<String, String>,
 ) -> ConnectionResult<Connection> {
+    store_draft(services, org, version, config, entry, actor).await?;
+    read(services, org, warnings).await
+}
+
+async fn store_draft(
+    services: &ConnectionServices<'_>,
+    org: &OrganizationRecord,
+    version: i64,
+    config: &ConnectionConfig,
+    entry: &AuditEntry<'_>,
+    actor: &Actor,
+) -> ConnectionResult<()> {
     services
         .storage
         .save_connection_draft(
@@ -414,7 +430,7 @@ async fn save_draft(
         )
         .await
         .map_err(version_conflict)?;
-    read(services, org, warnings).await
+    Ok(())
 }
 
 /// The answer to a step that needs the credentials saved first; `step` names the field.
@@ -442,8 +458,8 @@ pub async fn save_credentials(
     let mut warnings = BTreeMap::new();
     let today = services.now().date();
 
-    let authority_host = match request.cloud.authority_host() {
-        Some(host) => Some(host.to_string()),
+    let authority_host = match services.allowed_authorities.entra_authority(request.cloud) {
+        Some(host) => Some(host),
         None => errors.check(
             "authority_host",
             services
@@ -575,16 +591,22 @@ pub async fn save_credentials(
         detail,
         ..AuditEntry::success(Some(&org.id), "connection.draft.credentials", &org.slug)
     };
-    save_draft(
-        services,
-        org,
-        request.version,
-        &updated,
-        &entry,
-        actor,
-        warnings,
-    )
-    .await
+    store_draft(services, org, request.version, &updated, &entry, actor).await?;
+    if credentials_changed {
+        // The email domains' proofs follow the directory: checked again at once.
+        let directory_now = crate::domains::directory_proof(
+            &updated.authority_host,
+            updated.tenant_id.as_deref().unwrap_or_default(),
+        );
+        crate::domains::recheck_after_credentials_change(
+            services.domains,
+            &org.id,
+            &directory_now,
+            actor,
+        )
+        .await?;
+    }
+    read(services, org, warnings).await
 }
 
 /// Step 3: runs the live checks on the draft's values and keeps the result with the draft.
@@ -714,16 +736,56 @@ pub async fn save_policy(
         ..draft
     };
     let entry = AuditEntry::success(Some(&org.id), "connection.draft.policy", &org.slug);
-    save_draft(
-        services,
-        org,
-        request.version,
-        &updated,
-        &entry,
+    store_draft(services, org, request.version, &updated, &entry, actor).await?;
+    // A domain listed after the test sign-in is proven by the directory's verified domains
+    // that test read.
+    if let Some(test) = record.and_then(|r| current_test_sign_in(&r, &updated)) {
+        prove_listed_domains(
+            services.storage,
+            services.now(),
+            org,
+            &updated,
+            &test,
+            actor,
+        )
+        .await?;
+    }
+    read(services, org, BTreeMap::new()).await
+}
+
+/// Proves the draft's listed email domains that its directory has verified, as the draft's
+/// passed test sign-in read them from Microsoft Graph.
+async fn prove_listed_domains(
+    storage: &Storage,
+    now: time::OffsetDateTime,
+    org: &OrganizationRecord,
+    draft: &ConnectionConfig,
+    test: &TestSignInView,
+    actor: &Actor,
+) -> ConnectionResult<()> {
+    let Some(tenant) = draft.tenant_id.as_deref() else {
+        return Ok(());
+    };
+    if !test.passed || test.directory_domains.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = draft
+        .policy
+        .email_domains
+        .iter()
+        .map(|d| d.domain.clone())
+        .collect();
+    crate::domains::prove_by_directory(
+        storage,
+        now,
+        &org.id,
+        &listed,
+        &test.directory_domains,
+        &crate::domains::directory_proof(&draft.authority_host, tenant),
         actor,
-        BTreeMap::new(),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Step 6: the draft becomes the active configuration, atomically. It must have passed

@@ -9,11 +9,12 @@ use super::{
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::entra::aadsts;
-use crate::oidc::{self, Identity};
+use crate::entra::graph::{self, GraphFailure};
+use crate::oidc;
 use crate::sign_in::attempt::SignInAttempt;
 use crate::sign_in::{decision, SignInServices};
-use crate::storage::{OrganizationRecord, StorageError};
-use app::types::TestSignInView;
+use crate::storage::{Actor, OrganizationRecord, StorageError};
+use app::types::{Cloud, TestSignInView};
 use serde::{Deserialize, Serialize};
 
 pub const PURPOSE: &str = "test";
@@ -67,11 +68,14 @@ pub async fn start(
         return Err(not_saved("test_sign_in"));
     }
     let opened = draft_registration(services, org, &draft)?;
+    // On Entra's clouds the test sign-in also asks to read the directory's verified domains.
+    let graph_scope = graph_of(services, &draft).map(|graph| format!("{graph}/User.Read"));
     let started = oidc::begin(
         services.directories,
         services.http,
         &opened.registration(),
         None,
+        graph_scope.as_deref(),
     )
     .await
     .map_err(|f| {
@@ -85,6 +89,14 @@ pub async fn start(
 }
 
 pub use crate::sign_in::Answer;
+
+/// Microsoft Graph of the draft's cloud, when it is one of Entra's clouds: only there do the
+/// directory's verified domains prove email domains (a custom authority could list any).
+fn graph_of(services: &SignInServices<'_>, draft: &ConnectionConfig) -> Option<String> {
+    let allowed = services.allowed_authorities;
+    (draft.cloud != Cloud::Custom && allowed.is_entra_cloud(&draft.authority_host))
+        .then(|| allowed.graph_base(draft.cloud, &draft.authority_host))
+}
 
 /// Finishes a test sign-in and keeps its result with the draft; answers where the wizard is.
 pub async fn complete(
@@ -106,7 +118,7 @@ pub async fn complete(
                 now: services.now(),
                 skew: services.clock_skew,
             };
-            let identity = match draft_registration(services, org, &draft) {
+            let finished = match draft_registration(services, org, &draft) {
                 Ok(opened) => oidc::finish(
                     services.directories,
                     services.http,
@@ -117,8 +129,8 @@ pub async fn complete(
                 .map_err(|f| (f.message, f.details)),
                 Err(e) => Err((e.to_string(), String::new())),
             };
-            match identity {
-                Ok(identity) => passed(services, org, &draft, at, identity).await?,
+            match finished {
+                Ok(finished) => passed(services, org, &draft, at, finished).await?,
                 Err((message, details)) => failed(at, &urls.redirect_uri, &message, &details),
             }
         }
@@ -128,6 +140,7 @@ pub async fn complete(
         view: result,
     };
     let json = serde_json::to_string(&stored).map_err(StoredConnectionError::from)?;
+    let view = stored.view;
     let saved = services
         .storage
         .save_test_sign_in(&org.id, &json, attempt.used_state())
@@ -137,6 +150,18 @@ pub async fn complete(
         return Err(ConnectionError::AlreadyAnswered);
     }
     saved?;
+    let actor = Actor {
+        label: format!(
+            "sso-test:{}",
+            view.username
+                .as_deref()
+                .or(view.object_id.as_deref())
+                .unwrap_or("-")
+        ),
+        client_addr: "-".into(),
+    };
+    super::prove_listed_domains(services.storage, services.now(), org, &draft, &view, &actor)
+        .await?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
 }
 
@@ -161,6 +186,8 @@ fn failed(at: String, redirect_uri: &str, error: &str, description: &str) -> Tes
         error: Some(message),
         aadsts: code,
         details: Some(text),
+        directory_domains: Vec::new(),
+        directory_domains_note: None,
     }
 }
 
@@ -169,8 +196,32 @@ async fn passed(
     org: &OrganizationRecord,
     draft: &ConnectionConfig,
     at: String,
-    identity: Identity,
+    finished: oidc::Finished,
 ) -> ConnectionResult<TestSignInView> {
+    let identity = finished.identity;
+    let (directory_domains, directory_domains_note) = match graph_of(services, draft) {
+        None => (
+            Vec::new(),
+            Some("This authority is not one of Microsoft Entra's clouds, so its verified domains prove nothing: prove email domains with a DNS record.".to_string()),
+        ),
+        Some(graph) => {
+            match graph::verified_domains(services.http, &graph, finished.access_token.secret())
+                .await
+            {
+                Ok(domains) => (domains, None),
+                Err(failure) => (
+                    Vec::new(),
+                    Some(format!(
+                        "Gatehouse could not read the directory's verified domains, so they prove no email domain: {} Prove them with a DNS record, or run the test again.",
+                        match failure {
+                            GraphFailure::PermissionMissing => "the app lacks Microsoft Graph's delegated User.Read permission.".to_string(),
+                            other => other.message(),
+                        }
+                    )),
+                ),
+            }
+        }
+    };
     let member = services
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
@@ -200,5 +251,7 @@ async fn passed(
         error: None,
         aadsts: None,
         details: None,
+        directory_domains,
+        directory_domains_note,
     })
 }

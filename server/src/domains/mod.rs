@@ -1,15 +1,18 @@
 //! Email domains and their proofs. Email-first sign-in sends an email's domain to an
-//! organization's directory only once the organization has proven the domain: with a DNS TXT
-//! record Gatehouse shows (`_gatehouse-challenge.<domain>`), or by an operator's approval. A
-//! token's claims never prove a domain (a guest's `preferred_username` even names another
-//! directory), and each domain is proven on its own. A proven domain belongs to one
-//! organization. DNS proofs are checked again every day; a lookup that fails says nothing, and
-//! routing stops only after the record has been missing for `MISSING_GRACE`.
+//! organization's directory only once the organization has proven the domain: by the
+//! directory's own verified domains (read from Microsoft Graph during the wizard's test
+//! sign-in, on Entra's clouds only), with a DNS TXT record Gatehouse shows
+//! (`_gatehouse-challenge.<domain>`), or by an operator's approval. A token's claims never
+//! prove a domain (a guest's `preferred_username` even names another directory), and each
+//! domain is proven on its own. A proven domain belongs to one organization. Proofs are checked
+//! again every day and when the connection's credentials change; a lookup that fails says
+//! nothing, and routing stops only after the proof has been missing for `MISSING_GRACE`.
 
 pub mod dns;
 
 use crate::clock::{rfc3339_millis, Clock};
 use crate::crypto::tokens;
+use crate::entra::verify;
 use crate::storage::{Actor, EmailDomainRecord, Storage, StorageError};
 use app::types::{DomainProofState, EmailDomainProof};
 use dns::{TxtAnswer, TxtLookup};
@@ -24,6 +27,13 @@ pub fn record_name(domain: &str) -> String {
     format!("_gatehouse-challenge.{domain}")
 }
 
+/// How a directory proof names the directory whose verified domains proved it.
+pub fn directory_proof(authority_host: &str, tenant_id: &str) -> String {
+    format!("{DIRECTORY_PROOF}{authority_host}/{tenant_id}")
+}
+
+const DIRECTORY_PROOF: &str = "directory:";
+
 /// A fresh random value for a domain's TXT record.
 fn new_challenge() -> String {
     format!("gatehouse-domain-proof={}", tokens::generate().0)
@@ -35,6 +45,8 @@ pub struct DomainServices<'a> {
     pub storage: &'a Storage,
     pub clock: &'a dyn Clock,
     pub txt: &'a TxtLookup,
+    /// For re-checking directory proofs at the directory's cloud.
+    pub http: &'a reqwest::Client,
 }
 
 /// Why a domain could not be proven.
@@ -106,6 +118,9 @@ fn view(record: EmailDomainRecord, elsewhere: &[String], now: i64) -> EmailDomai
             .proven_by
             .map(|by| match by.strip_prefix("operator:") {
                 Some(operator) => format!("approved by operator {operator}"),
+                None if by.starts_with(DIRECTORY_PROOF) => {
+                    "the directory's own verified domains".to_string()
+                }
                 None => "its DNS record".to_string(),
             }),
         proven_at: record.proven_at.map(rfc3339_millis),
@@ -176,31 +191,134 @@ pub async fn approve(
         .await?)
 }
 
-/// Checks every DNS proof not checked for `RECHECK_EVERY`: a record found clears a miss, a
-/// definite miss is recorded (from the first, audited), a failed lookup changes nothing.
+/// Proves each of the organization's `listed` domains that its directory (`directory`, from
+/// `directory_proof`) has verified, as Microsoft Graph told the wizard's test sign-in. A domain
+/// already proven and present, or proven by another organization, is left as it is. Answers the
+/// domains it proved.
+pub async fn prove_by_directory(
+    storage: &Storage,
+    now: time::OffsetDateTime,
+    organization_id: &str,
+    listed: &[String],
+    verified: &[String],
+    directory: &str,
+    actor: &Actor,
+) -> Result<Vec<String>, DomainError> {
+    let rows = storage
+        .list_email_domains(organization_id, listed, new_challenge)
+        .await?;
+    let mut proven = Vec::new();
+    for row in rows {
+        let holds = row.proven_at.is_some() && row.missing_since.is_none();
+        if holds || !listed.contains(&row.domain) || !verified.contains(&row.domain) {
+            continue;
+        }
+        match storage
+            .prove_email_domain(organization_id, &row.domain, directory, actor, now)
+            .await
+        {
+            Ok(()) => proven.push(row.domain),
+            Err(StorageError::Conflict("domain")) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(proven)
+}
+
+/// What a re-check found.
+enum Found {
+    Present,
+    Missing,
+    /// The lookup failed: nothing is known.
+    Unknown(String),
+}
+
+/// Checks one proof again: a DNS proof's record, or a directory proof's domain at its
+/// directory's cloud (Entra answers a domain's discovery document with the directory that
+/// verified it). `directory_now` is the directory the connection uses now, when it changed.
+async fn check_again(
+    services: DomainServices<'_>,
+    record: &EmailDomainRecord,
+    directory_now: Option<&str>,
+) -> Found {
+    let by = record.proven_by.as_deref().unwrap_or_default();
+    if let Some(directory) = by.strip_prefix(DIRECTORY_PROOF) {
+        if directory_now.is_some_and(|now| now != by) {
+            return Found::Missing;
+        }
+        let Some((authority, tenant)) = directory.rsplit_once('/') else {
+            return Found::Missing;
+        };
+        return match verify::discover(services.http, authority, &record.domain, "").await {
+            Ok(info) if info.tenant_id == tenant => Found::Present,
+            Ok(_) => Found::Missing,
+            // AADSTS90002: no directory has verified the domain.
+            Err(f) if f.aadsts.as_deref() == Some("90002") => Found::Missing,
+            Err(f) => Found::Unknown(f.message),
+        };
+    }
+    match services.txt.txt(&record_name(&record.domain)).await {
+        TxtAnswer::Found(values) if values.contains(&record.challenge) => Found::Present,
+        TxtAnswer::Found(_) | TxtAnswer::Missing => Found::Missing,
+        TxtAnswer::Failed(why) => Found::Unknown(why),
+    }
+}
+
+/// Records what a re-check found: presence clears a miss, a definite miss is recorded (from
+/// the first, audited), a failed lookup changes nothing.
+async fn record_check(
+    services: DomainServices<'_>,
+    record: &EmailDomainRecord,
+    found: Found,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    let present = match found {
+        Found::Present => true,
+        Found::Missing => false,
+        Found::Unknown(why) => {
+            tracing::warn!(domain = %record.domain, error = %why, "domain re-check lookup failed");
+            return Ok(());
+        }
+    };
+    Ok(services
+        .storage
+        .record_domain_recheck(record, present, actor, services.clock.now())
+        .await?)
+}
+
+/// Checks every DNS and directory proof not checked for `RECHECK_EVERY`.
 pub async fn recheck(services: DomainServices<'_>) -> Result<(), DomainError> {
-    let now = services.clock.now();
-    let due_before = crate::clock::to_millis(now - RECHECK_EVERY);
+    let due_before = crate::clock::to_millis(services.clock.now() - RECHECK_EVERY);
     let actor = Actor {
         label: "gatehouse:daily-domain-check".into(),
         client_addr: "-".into(),
     };
-    for record in services.storage.dns_proven_domains().await? {
+    for record in services.storage.checkable_proofs(None).await? {
         if record.checked_at.is_some_and(|at| at > due_before) {
             continue;
         }
-        let present = match services.txt.txt(&record_name(&record.domain)).await {
-            TxtAnswer::Found(values) => values.contains(&record.challenge),
-            TxtAnswer::Missing => false,
-            TxtAnswer::Failed(why) => {
-                tracing::warn!(domain = %record.domain, error = %why, "domain re-check lookup failed");
-                continue;
-            }
-        };
-        services
-            .storage
-            .record_domain_recheck(&record, present, &actor, now)
-            .await?;
+        let found = check_again(services, &record, None).await;
+        record_check(services, &record, found, &actor).await?;
+    }
+    Ok(())
+}
+
+/// Checks the organization's DNS and directory proofs now, after its connection's credentials
+/// changed to `directory_now` (from `directory_proof`): a directory proof of another directory
+/// is missing from now on.
+pub async fn recheck_after_credentials_change(
+    services: DomainServices<'_>,
+    organization_id: &str,
+    directory_now: &str,
+    actor: &Actor,
+) -> Result<(), DomainError> {
+    for record in services
+        .storage
+        .checkable_proofs(Some(organization_id))
+        .await?
+    {
+        let found = check_again(services, &record, Some(directory_now)).await;
+        record_check(services, &record, found, actor).await?;
     }
     Ok(())
 }

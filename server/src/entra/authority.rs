@@ -8,17 +8,10 @@ use crate::domain::AllowedAuthorities;
 use reqwest::Url;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// The authority hosts of Entra's clouds.
-pub const ENTRA_AUTHORITIES: [&str; 3] = [
-    "https://login.microsoftonline.com",
-    "https://login.microsoftonline.us",
-    "https://login.partner.microsoftonline.cn",
-];
-
 /// Whether Gatehouse may connect to `authority_host`: one of Entra's clouds, or on the
 /// operator's list.
 pub fn permitted(allowed: &AllowedAuthorities, authority_host: &str) -> bool {
-    ENTRA_AUTHORITIES.contains(&authority_host) || allowed.authority(authority_host).is_ok()
+    allowed.is_entra_cloud(authority_host) || allowed.authority(authority_host).is_ok()
 }
 
 /// Resolves host names for calls to directories: a host that is not on the operator's list

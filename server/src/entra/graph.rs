@@ -14,17 +14,6 @@ pub const SEARCH_RESULTS: u32 = 20;
 /// A directory larger than this is not read whole (suggestions and stale counts stop there).
 pub const MAX_DIRECTORY_USERS: usize = 500_000;
 
-/// Where Microsoft Graph is for a cloud. Another authority host (a private cloud, the local test
-/// provider) serves Graph at the same host.
-pub fn graph_base(cloud: Cloud, authority_host: &str) -> String {
-    match cloud {
-        Cloud::Global => "https://graph.microsoft.com".into(),
-        Cloud::UsGovernment => "https://graph.microsoft.us".into(),
-        Cloud::China => "https://microsoftgraph.chinacloudapi.cn".into(),
-        Cloud::Custom => authority_host.trim_end_matches('/').to_string(),
-    }
-}
-
 /// One directory user as Graph describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -192,6 +181,44 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
     }
 }
 
+#[derive(Deserialize)]
+struct Organizations {
+    value: Vec<OrganizationEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrganizationEntry {
+    #[serde(default)]
+    verified_domains: Vec<VerifiedDomain>,
+}
+
+#[derive(Deserialize)]
+struct VerifiedDomain {
+    name: String,
+}
+
+/// The domains the directory has verified (`GET /organization` → `verifiedDomains`), in lower
+/// case, read with the signed-in person's delegated token (Microsoft Graph's `User.Read`).
+pub async fn verified_domains(
+    http: &reqwest::Client,
+    base: &str,
+    delegated_token: &str,
+) -> Result<Vec<String>, GraphFailure> {
+    let found: Option<Organizations> = get_json(
+        http,
+        &format!("{base}/v1.0/organization?$select=verifiedDomains"),
+        delegated_token,
+    )
+    .await?;
+    Ok(found
+        .into_iter()
+        .flat_map(|o| o.value)
+        .flat_map(|o| o.verified_domains)
+        .map(|d| d.name.to_lowercase())
+        .collect())
+}
+
 const SELECT: &str = "id,displayName,userPrincipalName,mail";
 
 /// Escapes a value inside an OData string literal.
@@ -268,17 +295,5 @@ mod tests {
     #[test]
     fn odata_literals_double_their_quotes() {
         assert_eq!(odata_literal("O'Brien"), "O''Brien");
-    }
-
-    #[test]
-    fn each_cloud_has_its_graph() {
-        assert_eq!(
-            graph_base(Cloud::Global, "https://login.microsoftonline.com"),
-            "https://graph.microsoft.com"
-        );
-        assert_eq!(
-            graph_base(Cloud::Custom, "http://127.0.0.1:4011/"),
-            "http://127.0.0.1:4011"
-        );
     }
 }

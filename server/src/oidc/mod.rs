@@ -17,8 +17,8 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, IdTokenFields, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, StandardErrorResponse,
-    StandardTokenResponse, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -150,12 +150,14 @@ impl Registration<'_> {
 }
 
 /// Step 1 of the code flow (OpenID Connect Core 3.1.2.1): a fresh state, nonce and PKCE pair,
-/// scopes `openid profile email`, and the address of the directory's sign-in page.
+/// scopes `openid profile email` (and `extra_scope`, such as Microsoft Graph's `User.Read`),
+/// and the address of the directory's sign-in page.
 pub async fn begin(
     directories: &DirectoryCache,
     http: &reqwest::Client,
     registration: &Registration<'_>,
     login_hint: Option<&str>,
+    extra_scope: Option<&str>,
 ) -> Result<Started, OidcFailure> {
     let issuer = registration.issuer();
     let metadata = directories.metadata(http, &issuer).await?;
@@ -172,6 +174,9 @@ pub async fn begin(
         .set_pkce_challenge(challenge);
     if let Some(hint) = login_hint {
         request = request.add_extra_param("login_hint", hint.to_string());
+    }
+    if let Some(scope) = extra_scope {
+        request = request.add_scope(Scope::new(scope.to_string()));
     }
     let (url, state, nonce) = request.url();
     Ok(Started {
@@ -191,6 +196,14 @@ pub struct Completion<'a> {
     pub skew: Duration,
 }
 
+/// A completed sign-in: who it is, and the access token that came with the ID token (for
+/// Entra, a Microsoft Graph token with the delegated scopes asked for). The token is used at
+/// once and never stored.
+pub struct Finished {
+    pub identity: Identity,
+    pub access_token: openidconnect::AccessToken,
+}
+
 /// Steps 3.1.3.1–3.1.3.7: exchanges the code and validates the ID token. A token signed with
 /// a key the cache lacks gets one (rate-limited) key re-fetch before it is judged.
 pub async fn finish(
@@ -198,7 +211,7 @@ pub async fn finish(
     http: &reqwest::Client,
     registration: &Registration<'_>,
     completion: &Completion<'_>,
-) -> Result<Identity, OidcFailure> {
+) -> Result<Finished, OidcFailure> {
     let issuer = registration.issuer();
     let mut metadata = directories.metadata(http, &issuer).await?;
     let client = directories.client(&issuer, &metadata, registration)?;
@@ -242,8 +255,12 @@ pub async fn finish(
         now: completion.now,
         skew: completion.skew,
     };
-    validate::validate(token, &raw, &metadata, &expected)
-        .map_err(|r| failure(r.reason(), r.message(), r.reason()))
+    let identity = validate::validate(token, &raw, &metadata, &expected)
+        .map_err(|r| failure(r.reason(), r.message(), r.reason()))?;
+    Ok(Finished {
+        identity,
+        access_token: response.access_token().clone(),
+    })
 }
 
 /// An error with its sources, for details shown to admins and written to the log.

@@ -293,6 +293,7 @@ async fn begin(
         services.http,
         &registration,
         login_hint,
+        None,
     )
     .await
     .map_err(|f| {
@@ -412,6 +413,7 @@ async fn admit(
         &completion,
     )
     .await
+    .map(|finished| finished.identity)
     .map_err(|f| {
         let stop = Stop::NotCompleted {
             message: f.message.clone(),

@@ -13,7 +13,7 @@ pub struct EmailDomainRecord {
     /// The value the domain's `_gatehouse-challenge` TXT record must hold.
     pub challenge: String,
     pub proven_at: Option<i64>,
-    /// `dns`, or `operator:<email>`.
+    /// `dns`, `directory:<authority>/<tenant>` or `operator:<email>`.
     pub proven_by: Option<String>,
     pub checked_at: Option<i64>,
     pub missing_since: Option<i64>,
@@ -126,11 +126,18 @@ impl Storage {
         Ok(())
     }
 
-    /// Every domain proven by its DNS record, for the daily re-check.
-    pub async fn dns_proven_domains(&self) -> StorageResult<Vec<EmailDomainRecord>> {
+    /// Every domain proven by its DNS record or by a directory (of one organization, or of
+    /// all), for the re-checks. An operator's approval is not checked again.
+    pub async fn checkable_proofs(
+        &self,
+        organization_id: Option<&str>,
+    ) -> StorageResult<Vec<EmailDomainRecord>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM email_domain WHERE proven_by = 'dns' ORDER BY domain"
+            "SELECT {COLUMNS} FROM email_domain \
+             WHERE (proven_by = 'dns' OR proven_by LIKE 'directory:%') \
+             AND ($1 IS NULL OR organization_id = $1) ORDER BY domain"
         )))
+        .bind(organization_id)
         .fetch_all(&mut *self.read().await?)
         .await?)
     }
@@ -165,7 +172,7 @@ impl Storage {
         if first_miss {
             let entry = AuditEntry {
                 outcome: "failure",
-                detail: "the TXT record that proves it is missing: email-first sign-in stops in 7 days unless it is back",
+                detail: "the proof is missing (its TXT record, or the directory no longer lists the domain as verified): email-first sign-in stops in 7 days unless it is back",
                 ..AuditEntry::success(
                     Some(&record.organization_id),
                     "email_domain.proof_missing",

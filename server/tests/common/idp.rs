@@ -108,6 +108,15 @@ impl Idp {
         .await;
     }
 
+    /// Sets the domains a directory has verified.
+    pub async fn set_domains(&self, tenant: &str, domains: &[&str]) {
+        self.hook(
+            "/domains",
+            json!({ "tenantId": tenant, "domains": domains }),
+        )
+        .await;
+    }
+
     /// Makes the next ID token bad in one way (see BAD_TOKEN_MODES in provider.js).
     pub async fn next_token(&self, mode: &str) {
         self.hook("/next-token", json!({ "mode": mode })).await;

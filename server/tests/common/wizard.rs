@@ -15,6 +15,9 @@ pub struct Wizard {
     pub admin: Client,
     pub org: String,
     pub client_id: String,
+    /// The cloud the admin chooses: `custom` (the provider as an allowed authority), or
+    /// `global` when the provider stands in for Entra's global cloud.
+    pub cloud: &'static str,
 }
 
 pub fn future_date(days: i64) -> String {
@@ -48,6 +51,7 @@ pub async fn wizard_on(idp: Idp, app: TestApp) -> Wizard {
         admin,
         org,
         client_id,
+        cloud: "custom",
     }
 }
 
@@ -73,7 +77,7 @@ impl Wizard {
                 reqwest::Method::PUT,
                 &self.path("/draft/credentials"),
                 json!({
-                    "version": version, "cloud": "custom", "authority_host": self.idp.url,
+                    "version": version, "cloud": self.cloud, "authority_host": self.idp.url,
                     "tenant": tenant, "client_id": client_id, "client_secret": secret,
                     "secret_expires_on": future_date(365),
                 }),
