@@ -37,7 +37,8 @@ pub struct ErrorDetail {
 pub struct Me {
     pub kind: AccountKind,
     pub id: String,
-    pub email: String,
+    /// None for a member whose directory did not vouch for an email, until an admin sets one.
+    pub email: Option<String>,
     pub name: String,
     /// The organization an admin or member belongs to; none for operators.
     pub organization: Option<OrganizationRef>,
@@ -314,7 +315,9 @@ impl MemberStatus {
 pub struct Member {
     pub id: String,
     pub organization_id: String,
-    pub email: String,
+    /// None when the directory did not vouch for the member's email (not verified, and its
+    /// domain not proven), until an admin sets one.
+    pub email: Option<String>,
     pub display_name: String,
     pub role: MemberRole,
     pub status: MemberStatus,
@@ -343,6 +346,9 @@ pub struct CreateMemberRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct UpdateMemberRequest {
+    /// Sets the member's email (it cannot be removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

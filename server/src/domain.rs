@@ -46,6 +46,14 @@ pub struct EmailAddress {
 }
 
 impl EmailAddress {
+    /// The part after the @, in lower case.
+    pub fn domain(&self) -> &str {
+        self.normalized
+            .rsplit_once('@')
+            .map(|(_, domain)| domain)
+            .unwrap_or_default()
+    }
+
     pub fn parse(input: &str) -> Result<Self, String> {
         let email = input.trim();
         if email.is_empty() {

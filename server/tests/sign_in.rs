@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::body;
 use common::idp::{
     callback_from_provider, sign_in_at_provider, ADELE, ADELE_OID, CONTOSO, CONTOSO_PASSWORD,
     SIMON, SIMON_OID,
 };
 use common::wizard::{wizard, Wizard, SECRET, SECRET_ID};
+use common::{body, field_error};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -599,6 +599,92 @@ async fn a_name_from_the_directory_is_checked_like_any_name() {
         eve["display_name"], "eve@contoso.com",
         "a name with control characters is not taken"
     );
+}
+
+async fn member_named(w: &Wizard, q: &str) -> Value {
+    body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/members?q={q}", w.org))
+            .await,
+    )
+    .await["items"][0]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_member_takes_an_email_only_when_the_directory_vouches_for_it() {
+    let (w, _) = contoso(json!({"create_members": true})).await;
+    // Verified by the domain's owner (xms_edov): taken.
+    sign_in(&w, &w.app.browser(), ADELE).await;
+    assert_eq!(member_named(&w, "adele").await["email"], ADELE);
+
+    // An email claim the directory does not vouch for, in a domain not proven here: none.
+    let mallory = "6e7f8091-a2b3-4c4d-9e5f-6a7b8c9d0e1f";
+    let grace = "7f8091a2-b3c4-4d5e-8f6a-7b8c9d0e1f2a";
+    w.idp
+        .add_users(
+            CONTOSO,
+            json!([
+                { "oid": mallory, "name": "Mallory", "upn": "mallory@contoso.com",
+                  "email": "ceo@fabrikam.com", "password": CONTOSO_PASSWORD },
+                { "oid": grace, "name": "Grace", "upn": "grace@contoso.com",
+                  "email": "grace@contoso.com", "password": CONTOSO_PASSWORD },
+            ]),
+        )
+        .await;
+    let callback = sign_in(&w, &w.app.browser(), "mallory@contoso.com").await;
+    assert_eq!(location(&callback), "/account");
+    let member = member_named(&w, "mallory").await;
+    assert_eq!(member["directory_object_id"], mallory);
+    assert!(member["email"].is_null(), "{member}");
+    assert_eq!(
+        body(
+            w.app
+                .get(
+                    &w.admin,
+                    &format!("/organizations/{}/members?q=fabrikam", w.org)
+                )
+                .await
+        )
+        .await["items"],
+        json!([])
+    );
+
+    // Once contoso.com is proven for the organization, its addresses are taken.
+    w.approve_domain("contoso.com").await;
+    sign_in(&w, &w.app.browser(), "grace@contoso.com").await;
+    assert_eq!(
+        member_named(&w, "grace").await["email"],
+        "grace@contoso.com"
+    );
+
+    // An admin sets the missing email; one already in use is refused.
+    let path = format!(
+        "/organizations/{}/members/{}",
+        w.org,
+        member["id"].as_str().unwrap()
+    );
+    let taken = w.app.patch(&w.admin, &path, json!({"email": ADELE})).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert!(field_error(&body(taken).await, "email").contains("already exists"));
+    let set = w
+        .app
+        .patch(&w.admin, &path, json!({"email": "Mallory@contoso.com"}))
+        .await;
+    assert_eq!(set.status(), StatusCode::OK);
+    assert_eq!(body(set).await["email"], "Mallory@contoso.com");
+    let audit = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/audit", w.org))
+            .await,
+    )
+    .await;
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| {
+        e["action"] == "member.update"
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("email: none → Mallory@contoso.com"))
+    }));
 }
 
 #[tokio::test]

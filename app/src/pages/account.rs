@@ -54,7 +54,7 @@ fn Who(me: Me) -> impl IntoView {
     view! {
         <dl class="summary">
             <dt>"Name"</dt><dd id="account-name">{me.name.clone()}</dd>
-            <dt>"Email"</dt><dd id="account-email">{me.email.clone()}</dd>
+            <dt>"Email"</dt><dd id="account-email">{me.email.clone().unwrap_or_else(|| "none yet: your admin can set it".into())}</dd>
             <dt>"Organization"</dt><dd id="account-organization">{organization.map(|o| o.name).unwrap_or_default()}</dd>
         </dl>
         {(me.kind != AccountKind::Member).then(|| view! {

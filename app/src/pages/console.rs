@@ -57,7 +57,10 @@ pub fn ConsoleLayout() -> impl IntoView {
             fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
             <nav class="console-nav" aria-label="Console">
                 <span class="who">
-                    {move || current.get().map(|m| format!("{} ({})", m.name, m.email))}
+                    {move || current.get().map(|m| match m.email {
+                        Some(email) => format!("{} ({email})", m.name),
+                        None => m.name,
+                    })}
                 </span>
                 <a href="/console">"Console"</a>
                 <button type="button" on:click=move |_| { sign_out.dispatch(()); }>

@@ -105,7 +105,7 @@ impl OneTimeLink {
                 // Someone already signed in to this organization uses the link as themselves.
                 let claimable_by = api::me().await.ok().and_then(|me| {
                     let here = me.organization.as_ref()?.id == link.organization_id;
-                    here.then_some(me.email)
+                    here.then(|| me.email.unwrap_or(me.name))
                 });
                 Ok(Offer {
                     organization: Some(link.organization_name),

@@ -212,6 +212,9 @@ fn MembersPanel(org_id: String) -> impl IntoView {
     // Editing one member.
     let editing = RwSignal::new(None::<Member>);
     let edit_name = RwSignal::new(String::new());
+    let edit_email = RwSignal::new(String::new());
+    // Whether the member being edited has an email yet (one cannot be removed).
+    let edit_had_email = RwSignal::new(false);
     let edit_role = RwSignal::new(MemberRole::Member);
     let edit_status = RwSignal::new(MemberStatus::Active);
     let edit_object_id = RwSignal::new(String::new());
@@ -257,6 +260,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
     });
     let start_edit = move |m: Member| {
         edit_name.set(m.display_name.clone());
+        edit_email.set(m.email.clone().unwrap_or_default());
+        edit_had_email.set(m.email.is_some());
         edit_role.set(m.role);
         edit_status.set(m.status);
         edit_object_id.set(m.directory_object_id.clone().unwrap_or_default());
@@ -321,7 +326,7 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                                     view! {
                                         <tr>
                                             <td>{m.display_name}</td>
-                                            <td>{m.email}</td>
+                                            <td>{m.email.unwrap_or_else(|| "—".into())}</td>
                                             <td>{m.role.as_str()}</td>
                                             <td>{m.status.as_str()}</td>
                                             <td><code>{m.directory_object_id.clone().unwrap_or_else(|| "not mapped".into())}</code></td>
@@ -351,6 +356,10 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                         ev.prevent_default();
                         edit_failure.set(None);
                         save.dispatch((member_id.clone(), UpdateMemberRequest {
+                            email: {
+                                let typed = edit_email.get_untracked();
+                                (edit_had_email.get_untracked() || !typed.trim().is_empty()).then_some(typed)
+                            },
                             display_name: Some(edit_name.get_untracked()),
                             role: Some(edit_role.get_untracked()),
                             status: Some(edit_status.get_untracked()),
@@ -358,6 +367,8 @@ fn MembersPanel(org_id: String) -> impl IntoView {
                             directory_object_id: Some(edit_object_id.get_untracked()),
                         }));
                     }>
+                        <TextField id="edit-email" label="Email"
+                            input_type="email" value=edit_email error=field_error(edit_failure, "email") />
                         <TextField id="edit-display-name" label="Display name" value=edit_name
                             error=field_error(edit_failure, "display_name") />
                         <RoleSelect id="edit-role" role=edit_role />

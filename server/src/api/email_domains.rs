@@ -65,7 +65,7 @@ async fn approve_domain(
         state.domain_services(),
         &id,
         &domain,
-        signed_in.account.email(),
+        signed_in.account.label(),
         &signed_in.actor,
     )
     .await?;

@@ -136,7 +136,7 @@ async fn create_member(
         return Err(ApiError::Validation(errors));
     };
     let member = NewMember {
-        email: (&email.display, &email.normalized),
+        email: Some((&email.display, &email.normalized)),
         display_name: &name.0,
         role: request.role.as_str(),
     };
@@ -176,6 +176,10 @@ async fn update_member(
         Some(n) => Some(Name::parse(n).map_err(|m| ApiError::field("display_name", m))?),
         None => None,
     };
+    let email = match &request.email {
+        Some(e) => Some(EmailAddress::parse(e).map_err(|m| ApiError::field("email", m))?),
+        None => None,
+    };
     if let crate::auth::Account::Admin(me) = &signed_in.account {
         let demotes_self = me.id == member_id
             && (request.role == Some(MemberRole::Member)
@@ -209,6 +213,9 @@ async fn update_member(
         _ => None,
     };
     let update = MemberUpdate {
+        email: email
+            .as_ref()
+            .map(|e| (e.display.as_str(), e.normalized.as_str())),
         display_name: name.as_ref().map(|n| n.0.as_str()),
         role: request.role.map(MemberRole::as_str),
         status: request.status.map(MemberStatus::as_str),

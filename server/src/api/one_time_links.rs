@@ -321,7 +321,7 @@ async fn claim_setup_link(
                 "account",
                 format!(
                     "You are signed in as {}, an account of another organization. Sign out, then open this link again.",
-                    m.email
+                    m.label()
                 ),
             ))
         }

@@ -73,7 +73,7 @@ async fn sign_out(
     let entry = crate::storage::AuditEntry::success(
         signed_in.account.organization_id(),
         "signout",
-        signed_in.account.email(),
+        signed_in.account.label(),
     );
     state
         .storage
@@ -134,7 +134,7 @@ pub(super) async fn describe(state: &AppState, account: &Account) -> ApiResult<M
         Account::Operator(o) => Me {
             kind: AccountKind::Operator,
             id: o.id.clone(),
-            email: o.email.clone(),
+            email: Some(o.email.clone()),
             name: o.name.clone(),
             organization: None,
         },

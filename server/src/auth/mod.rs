@@ -47,10 +47,12 @@ pub enum Account {
 }
 
 impl Account {
-    pub fn email(&self) -> &str {
+    /// How the audit log and pages name the account: its email, else (for a member without
+    /// one) its name.
+    pub fn label(&self) -> &str {
         match self {
             Account::Operator(o) => &o.email,
-            Account::Admin(m) | Account::Member(m) => &m.email,
+            Account::Admin(m) | Account::Member(m) => m.label(),
         }
     }
 
@@ -58,8 +60,8 @@ impl Account {
     pub fn audit_label(&self) -> String {
         match self {
             Account::Operator(o) => format!("operator:{}", o.email),
-            Account::Admin(m) => format!("admin:{}", m.email),
-            Account::Member(m) => format!("member:{}", m.email),
+            Account::Admin(m) => format!("admin:{}", m.label()),
+            Account::Member(m) => format!("member:{}", m.label()),
         }
     }
 

@@ -227,7 +227,7 @@ async fn passed(
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await?;
     let mapping = match &member {
-        Some(m) => format!("Maps to member {} ({}).", m.display_name, m.email),
+        Some(m) => format!("Maps to member {} ({}).", m.display_name, m.label()),
         None => "Maps to no member: no member has this directory user's Object ID yet.".to_string(),
     };
     let tenant = draft.tenant_id.as_deref().unwrap_or_default();

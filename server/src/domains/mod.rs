@@ -323,6 +323,18 @@ pub async fn recheck_after_credentials_change(
     Ok(())
 }
 
+/// Whether the organization has proven `domain` (and its proof has not lapsed).
+pub async fn is_proven(
+    storage: &Storage,
+    now: time::OffsetDateTime,
+    organization_id: &str,
+    domain: &str,
+) -> Result<bool, StorageError> {
+    storage
+        .is_domain_proven(organization_id, domain, missing_cutoff(now))
+        .await
+}
+
 /// The oldest moment a missing proof may have gone missing and still route sign-ins.
 pub fn missing_cutoff(now: time::OffsetDateTime) -> i64 {
     crate::clock::to_millis(now - MISSING_GRACE)

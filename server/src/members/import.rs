@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportRow {
     pub line: u64,
-    pub email: EmailAddress,
+    /// `None` only for a row that names an existing member by Object ID: a member without an
+    /// email, as the export writes them.
+    pub email: Option<EmailAddress>,
     /// Empty cells keep an existing member's name; a new member needs one.
     pub display_name: Option<String>,
     /// `None` (no column, or an empty cell) keeps an existing member's role; new ones are members.
@@ -147,8 +149,12 @@ pub fn parse(bytes: &[u8], progress: &AtomicU64) -> Result<ParsedFile, FileProbl
             file.problems
                 .push(problem(line, MEMBER_CSV_COLUMNS[column], message));
         };
-        let email = match EmailAddress::parse(unneutralized(record.get(email_at).unwrap_or(""))) {
-            Ok(e) => Some(e),
+        let email_cell = unneutralized(record.get(email_at).unwrap_or(""));
+        let object_id_cell = cell(3).unwrap_or("");
+        let email = match EmailAddress::parse(email_cell) {
+            Ok(e) => Some(Some(e)),
+            // A member without an email is named by their Object ID.
+            Err(_) if email_cell.is_empty() && !object_id_cell.is_empty() => Some(None),
             Err(m) => {
                 report(0, m);
                 None
@@ -226,6 +232,7 @@ pub fn plan(
     let mut problems = Vec::new();
     let by_email: HashMap<&str, &ExistingMember> = existing
         .iter()
+        .filter(|m| !m.email_normalized.is_empty())
         .map(|m| (m.email_normalized.as_str(), m))
         .collect();
     let holder_of: HashMap<&str, &ExistingMember> = existing
@@ -236,8 +243,18 @@ pub fn plan(
     let mut object_lines: HashMap<&str, u64> = HashMap::new();
     // The Object ID each listed existing member ends with.
     let mut final_object: HashMap<&str, Option<&str>> = HashMap::new();
+    // The existing member a row names: by email, else (a row without one) by Object ID.
+    let current_of = |row: &ImportRow| match (&row.email, &row.object_id) {
+        (Some(email), _) => by_email.get(email.normalized.as_str()).copied(),
+        (None, Some(Some(object_id))) => holder_of.get(object_id.as_str()).copied(),
+        (None, _) => None,
+    };
     for row in rows {
-        if let Some(first) = email_lines.insert(&row.email.normalized, row.line) {
+        let first = row
+            .email
+            .as_ref()
+            .and_then(|email| email_lines.insert(&email.normalized, row.line));
+        if let Some(first) = first {
             problems.push(problem(
                 row.line,
                 "email",
@@ -260,15 +277,13 @@ pub fn plan(
                 ));
             }
         }
-        if let (Some(current), Some(object_id)) =
-            (by_email.get(row.email.normalized.as_str()), &row.object_id)
-        {
+        if let (Some(current), Some(object_id)) = (current_of(row), &row.object_id) {
             final_object.insert(current.id.as_str(), object_id.as_deref());
         }
     }
     let mut changes = ImportChanges::default();
     for row in rows {
-        let current = by_email.get(row.email.normalized.as_str()).copied();
+        let current = current_of(row);
         if let Some(Some(object_id)) = &row.object_id {
             if let Some(holder) = holder_of.get(object_id.as_str()) {
                 let is_self = current.is_some_and(|c| c.id == holder.id);
@@ -289,6 +304,14 @@ pub fn plan(
         }
         match current {
             None => {
+                let Some(email) = &row.email else {
+                    problems.push(problem(
+                        row.line,
+                        "email",
+                        "No member has this Object ID, and a new member needs an email.",
+                    ));
+                    continue;
+                };
                 let Some(display_name) = &row.display_name else {
                     problems.push(problem(
                         row.line,
@@ -298,8 +321,8 @@ pub fn plan(
                     continue;
                 };
                 changes.creates.push(ImportedMember {
-                    email: row.email.display.clone(),
-                    email_normalized: row.email.normalized.clone(),
+                    email: email.display.clone(),
+                    email_normalized: email.normalized.clone(),
                     display_name: display_name.clone(),
                     role: row.role.unwrap_or("member"),
                     object_id: row.object_id.clone().flatten(),
@@ -396,7 +419,7 @@ pub fn to_csv(members: &[crate::storage::MemberRecord]) -> Result<String, Export
     writer.write_record(MEMBER_CSV_COLUMNS)?;
     for m in members {
         writer.write_record([
-            neutralized(&m.email).as_ref(),
+            neutralized(m.email.as_deref().unwrap_or_default()).as_ref(),
             neutralized(&m.display_name).as_ref(),
             m.role.as_str(),
             m.directory_object_id.as_deref().unwrap_or(""),
@@ -481,6 +504,25 @@ mod tests {
         assert_eq!(changes.updates.len(), 1);
         assert!(changes.updates[0].object_changed);
         assert_eq!(changes.unchanged, 1);
+    }
+
+    #[test]
+    fn a_member_without_an_email_is_named_by_object_id() {
+        let members = [existing("1", "", Some(A)), existing("2", "", None)];
+        // As the export writes them: unchanged when imported back, renamed when edited.
+        let same = read(&format!("email,display name,object id\n,Member 1,{A}\n"));
+        let changes = plan(&same.rows, &members, Some("t"), None).expect("no problems");
+        assert_eq!((changes.unchanged, changes.updates.len()), (1, 0));
+        let renamed = read(&format!("email,display name,object id\n,Renamed,{A}\n"));
+        let changes = plan(&renamed.rows, &members, Some("t"), None).expect("no problems");
+        assert_eq!(changes.updates[0].id, "1");
+        assert_eq!(changes.creates.len(), 0);
+        // Without an email or a member with the Object ID: a new member needs an email.
+        let unknown = read(&format!("email,display name,object id\n,Someone,{B}\n"));
+        let problems = plan(&unknown.rows, &members, Some("t"), None).unwrap_err();
+        assert_eq!(problems[0].column, "email");
+        let neither = read("email,display name\n,Someone\n");
+        assert_eq!(neither.problems[0].column, "email");
     }
 
     #[test]

@@ -214,7 +214,7 @@ pub async fn add_from_directory(
             .map(|n| n.0)
             .unwrap_or_else(|_| email.display.clone());
         let member = NewMember {
-            email: (&email.display, &email.normalized),
+            email: Some((&email.display, &email.normalized)),
             display_name: &name,
             role: "member",
         };
@@ -301,7 +301,8 @@ fn find_matches<'a>(
     }
     let mut taken = std::collections::HashSet::new();
     let mut matches = Vec::new();
-    for member in members {
+    // Suggestions match on email: a member without one has nothing to match.
+    for member in members.iter().filter(|m| !m.email_normalized.is_empty()) {
         let found = by_upn
             .get(&member.email_normalized)
             .map(|u| (*u, "upn"))
@@ -352,7 +353,7 @@ pub async fn suggestions(
             .map(|m| Suggestion {
                 member_id: m.member.id.clone(),
                 member_name: m.member.display_name.clone(),
-                member_email: m.member.email.clone(),
+                member_email: m.member.email.clone().unwrap_or_default(),
                 object_id: m.user.id.clone(),
                 directory_name: m.user.name().to_string(),
                 user_principal_name: m.user.user_principal_name.clone(),

@@ -137,7 +137,7 @@ mod tests {
         MemberRecord {
             id: "m1".into(),
             organization_id: "o1".into(),
-            email: "b.simon@contoso.com".into(),
+            email: Some("b.simon@contoso.com".into()),
             display_name: "B. Simon".into(),
             role: role.into(),
             status: status.into(),

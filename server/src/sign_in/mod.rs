@@ -453,7 +453,7 @@ async fn admit(
         Decision::Refuse(refusal) => return Err(refused(refusal)),
     };
     let reference = new_reference();
-    let detail = format!("ref {reference}: signed in as {}", member.email);
+    let detail = format!("ref {reference}: signed in as {}", member.label());
     let entry = AuditEntry {
         detail: &detail,
         ..AuditEntry::success(Some(&org.id), AUDIT_ACTION, target)
@@ -517,6 +517,46 @@ async fn admit(
     })
 }
 
+/// The email a member created from `identity` takes: the `email` claim when the directory
+/// says its domain's owner verified it (`xms_edov`), or the email (else the UPN) when its
+/// domain is proven for the organization. Otherwise none, until an admin sets it.
+async fn vouched_email(
+    services: &SignInServices<'_>,
+    org: &OrganizationRecord,
+    identity: &Identity,
+) -> Result<Option<EmailAddress>, Refusal> {
+    let claimed = identity
+        .email
+        .as_deref()
+        .and_then(|e| EmailAddress::parse(e).ok());
+    if identity.email_verified && claimed.is_some() {
+        return Ok(claimed);
+    }
+    let Some(candidate) = claimed.or_else(|| {
+        identity
+            .username
+            .as_deref()
+            .and_then(|u| EmailAddress::parse(u).ok())
+    }) else {
+        return Ok(None);
+    };
+    match crate::domains::is_proven(
+        services.storage,
+        services.now(),
+        &org.id,
+        candidate.domain(),
+    )
+    .await
+    {
+        Ok(true) => Ok(Some(candidate)),
+        Ok(false) => Ok(None),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the organization's email domains failed");
+            Err(Refusal::Unknown)
+        }
+    }
+}
+
 /// Creates the member for a first sign-in, mapped to the directory user. Never links to an
 /// existing member by email (the nOAuth rule): an email already in use refuses instead.
 async fn create_member(
@@ -526,21 +566,18 @@ async fn create_member(
     role: app::types::MemberRole,
     actor: &Actor,
 ) -> Result<MemberRecord, Refusal> {
-    let email = identity
-        .email
-        .as_deref()
-        .or(identity.username.as_deref())
-        .and_then(|e| EmailAddress::parse(e).ok())
-        .ok_or(Refusal::Unknown)?;
+    let email = vouched_email(services, org, identity).await?;
     // The directory's name is checked like any name (length, no control characters).
-    let name = identity
-        .name
-        .as_deref()
-        .and_then(|n| crate::domain::Name::parse(n).ok())
+    let name = [identity.name.as_deref(), identity.username.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|n| crate::domain::Name::parse(n).ok())
         .map(|n| n.0)
-        .unwrap_or_else(|| email.display.clone());
+        .unwrap_or_else(|| identity.object_id.clone());
     let member = NewMember {
-        email: (&email.display, &email.normalized),
+        email: email
+            .as_ref()
+            .map(|e| (e.display.as_str(), e.normalized.as_str())),
         display_name: &name,
         role: role.as_str(),
     };

@@ -68,6 +68,26 @@ impl Storage {
         .await?)
     }
 
+    /// Whether the organization has proven `domain`, and its proof has not been missing since
+    /// before `missing_cutoff` (Unix milliseconds).
+    pub async fn is_domain_proven(
+        &self,
+        organization_id: &str,
+        domain: &str,
+        missing_cutoff: i64,
+    ) -> StorageResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT proven_at FROM email_domain WHERE organization_id = $1 AND domain = $2 \
+             AND proven_at IS NOT NULL AND (missing_since IS NULL OR missing_since > $3)",
+        )
+        .bind(organization_id)
+        .bind(domain)
+        .bind(missing_cutoff)
+        .fetch_optional(&mut *self.read().await?)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Of `domains`, those another organization has proven.
     pub async fn domains_proven_elsewhere(
         &self,

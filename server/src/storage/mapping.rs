@@ -56,7 +56,8 @@ pub struct ImportChanges {
 pub struct UnmappedMember {
     pub id: String,
     pub display_name: String,
-    pub email: String,
+    /// `None` for a member without an email (`email_normalized` is empty then).
+    pub email: Option<String>,
     pub email_normalized: String,
 }
 

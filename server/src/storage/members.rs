@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 pub struct MemberRecord {
     pub id: String,
     pub organization_id: String,
-    pub email: String,
+    /// `None` until an admin sets it, for a member whose directory did not vouch for one.
+    pub email: Option<String>,
     pub display_name: String,
     /// `admin` or `member`.
     pub role: String,
@@ -30,6 +31,11 @@ pub struct MemberRecord {
 }
 
 impl MemberRecord {
+    /// How the audit log and messages name the member: the email, else the name.
+    pub fn label(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.display_name)
+    }
+
     pub fn is_active_admin(&self) -> bool {
         self.role == "admin" && self.status == "active"
     }
@@ -48,14 +54,24 @@ pub struct NewInvite<'a> {
 }
 
 pub struct NewMember<'a> {
-    pub email: (&'a str, &'a str),
+    /// As typed, and normalized; `None` for a member without an email.
+    pub email: Option<(&'a str, &'a str)>,
     pub display_name: &'a str,
     pub role: &'a str,
+}
+
+impl NewMember<'_> {
+    /// How the audit log names the new member: the email, else the name.
+    fn label(&self) -> &str {
+        self.email.map(|e| e.0).unwrap_or(self.display_name)
+    }
 }
 
 /// Fields to change; `None` keeps the current value.
 #[derive(Default)]
 pub struct MemberUpdate<'a> {
+    /// As typed, and normalized.
+    pub email: Option<(&'a str, &'a str)>,
     pub display_name: Option<&'a str>,
     pub role: Option<&'a str>,
     pub status: Option<&'a str>,
@@ -181,7 +197,7 @@ impl Storage {
         audit::write(
             &mut tx,
             actor,
-            &AuditEntry::success(Some(organization_id), "member.create", member.email.0),
+            &AuditEntry::success(Some(organization_id), "member.create", member.label()),
             now,
         )
         .await?;
@@ -565,6 +581,20 @@ impl Storage {
         .await?
         .ok_or(StorageError::NotFound)?;
         let display_name = update.display_name.unwrap_or(&current.display_name);
+        if let Some((_, normalized)) = update.email {
+            let taken: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM member WHERE organization_id = $1 AND email_normalized = $2 \
+                 AND id <> $3",
+            )
+            .bind(organization_id)
+            .bind(normalized)
+            .bind(member_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if taken.is_some() {
+                return Err(StorageError::Conflict("email"));
+            }
+        }
         let role = update.role.unwrap_or(&current.role);
         let status = update.status.unwrap_or(&current.status);
         let sso_enabled = update
@@ -598,7 +628,9 @@ impl Storage {
         sqlx::query(
             "UPDATE member SET display_name = $1, display_name_normalized = $2, role = $3, \
              status = $4, sso_enabled = $5, directory_tenant_id = $6, directory_object_id = $7, \
-             updated_at = $8, directory_upn = $11 WHERE organization_id = $9 AND id = $10",
+             updated_at = $8, directory_upn = $11, email = COALESCE($12, email), \
+             email_normalized = COALESCE($13, email_normalized) \
+             WHERE organization_id = $9 AND id = $10",
         )
         .bind(display_name)
         .bind(display_name.to_lowercase())
@@ -611,10 +643,21 @@ impl Storage {
         .bind(organization_id)
         .bind(member_id)
         .bind(upn)
+        .bind(update.email.map(|e| e.0))
+        .bind(update.email.map(|e| e.1))
         .execute(&mut *tx)
         .await
         .map_err(unique_as("directory_object_id"))?;
         let mut changes = Vec::new();
+        if let Some((email, _)) = update
+            .email
+            .filter(|e| current.email.as_deref() != Some(e.0))
+        {
+            changes.push(format!(
+                "email: {} → {email}",
+                current.email.as_deref().unwrap_or("none")
+            ));
+        }
         if display_name != current.display_name {
             changes.push(format!("name: {} → {display_name}", current.display_name));
         }
@@ -633,7 +676,7 @@ impl Storage {
         let detail = changes.join("; ");
         let entry = AuditEntry {
             detail: &detail,
-            ..AuditEntry::success(Some(organization_id), "member.update", &current.email)
+            ..AuditEntry::success(Some(organization_id), "member.update", current.label())
         };
         audit::write(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
@@ -646,6 +689,7 @@ impl Storage {
             directory_object_id: object_id.map(str::to_string),
             directory_upn: upn.map(str::to_string),
             updated_at: to_millis(now),
+            email: update.email.map(|e| e.0.to_string()).or(current.email),
             ..current
         })
     }
@@ -677,7 +721,7 @@ impl Storage {
         .map_err(unique_as("directory_object_id"))?;
         let entry = AuditEntry {
             detail,
-            ..AuditEntry::success(Some(organization_id), "member.create", member.email.0)
+            ..AuditEntry::success(Some(organization_id), "member.create", member.label())
         };
         audit::write(&mut tx, actor, &entry, now).await?;
         tx.commit().await?;
@@ -836,8 +880,9 @@ pub(super) async fn insert_member(
     )
     .bind(&id)
     .bind(organization_id)
-    .bind(member.email.0)
-    .bind(member.email.1)
+    .bind(member.email.map(|e| e.0))
+    // No email is an empty normalized one: the list sorts and searches on it as on any.
+    .bind(member.email.map(|e| e.1).unwrap_or_default())
     .bind(member.display_name)
     .bind(member.display_name.to_lowercase())
     .bind(member.role)
@@ -849,7 +894,7 @@ pub(super) async fn insert_member(
     Ok(MemberRecord {
         id,
         organization_id: organization_id.into(),
-        email: member.email.0.into(),
+        email: member.email.map(|e| e.0.to_string()),
         display_name: member.display_name.into(),
         role: member.role.into(),
         status: "active".into(),
@@ -898,7 +943,7 @@ pub(super) async fn upsert_admin(
         }
         None => {
             let member = NewMember {
-                email,
+                email: Some(email),
                 display_name: name,
                 role: "admin",
             };

@@ -156,7 +156,7 @@ impl Storage {
         let (organization_id, link_id) =
             Self::spend_setup_link(&mut tx, token_hash, email.0, now).await?;
         let admin = NewMember {
-            email,
+            email: Some(email),
             display_name: name,
             role: "admin",
         };
@@ -189,7 +189,7 @@ impl Storage {
         let mut tx = self.begin().await?;
         let member = member_by_id(&mut tx, member_id).await?;
         let (organization_id, link_id) =
-            Self::spend_setup_link(&mut tx, token_hash, &member.email, now).await?;
+            Self::spend_setup_link(&mut tx, token_hash, member.label(), now).await?;
         let promoted = sqlx::query(
             "UPDATE member SET role = 'admin', updated_at = $1 \
              WHERE id = $2 AND organization_id = $3 AND status = 'active'",
@@ -205,7 +205,7 @@ impl Storage {
         let detail = format!("{link_id}: an existing account, made admin");
         let entry = AuditEntry {
             detail: &detail,
-            ..AuditEntry::success(Some(&organization_id), "setup_link.use", &member.email)
+            ..AuditEntry::success(Some(&organization_id), "setup_link.use", member.label())
         };
         audit::write(&mut tx, actor, &entry, now).await?;
         let record = member_by_id(&mut tx, member_id).await?;

@@ -72,14 +72,14 @@ fn sent_by_another_site(headers: &HeaderMap) -> bool {
     )
 }
 
-/// The email of whoever this browser is signed in as, if anyone.
-async fn signed_in_email(state: &AppState, session: &Session) -> Option<String> {
+/// Who this browser is signed in as (an email, or a name), if anyone.
+async fn signed_in_as(state: &AppState, session: &Session) -> Option<String> {
     let principal: Principal = session.get(PRINCIPAL_KEY).await.ok().flatten()?;
     let account = crate::auth::resolve(&state.storage, &principal)
         .await
         .ok()
         .flatten()?;
-    Some(account.email().to_string())
+    Some(account.label().to_string())
 }
 
 fn too_many() -> Response {
@@ -105,7 +105,7 @@ async fn start(
     }
     // Login CSRF: another site must not replace the session of whoever is signed in here.
     if sent_by_another_site(&headers) {
-        if let Some(email) = signed_in_email(&state, &session).await {
+        if let Some(email) = signed_in_as(&state, &session).await {
             return Problem::new(
                 StatusCode::OK,
                 "Sign in as someone else?",
