@@ -47,6 +47,8 @@ pub enum StartError {
     HttpClient(String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailSettingsError),
 }
 
 pub struct Application {
@@ -90,6 +92,10 @@ impl Application {
         let http = crate::outbound::client(&config.allowed_authorities)
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let txt_lookup = crate::domains::dns::TxtLookup::new(config.dns_server);
+        let mailer = crate::mail::Mailer::from_settings(
+            config.smtp_url.as_deref(),
+            config.mail_from.as_deref(),
+        )?;
         let state = AppState::new(Shared {
             leptos_options: web.leptos_options(addr),
             storage,
@@ -105,6 +111,7 @@ impl Application {
             sealing_key,
             http,
             txt_lookup,
+            mailer,
         });
         ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
@@ -148,6 +155,7 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
         let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
+        let mail = tokio::spawn(deliver_mail(self.state.clone()));
         let metrics = self.metrics_listener.map(|(listener, _)| {
             tokio::spawn(async move { axum::serve(listener, ops::metrics_routes::<()>()).await })
         });
@@ -159,6 +167,7 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         housekeeping.abort();
+        mail.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -273,6 +282,20 @@ async fn checkpoints(storage: Storage) {
         tick.tick().await;
         if let Err(e) = storage.checkpoint().await {
             tracing::warn!(error = %e, "database checkpoint failed");
+        }
+    }
+}
+
+/// Sends the outbox's messages every half minute, when an SMTP server is set.
+async fn deliver_mail(state: AppState) {
+    let Some(mailer) = state.mailer.clone() else {
+        return;
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::mail::deliver_due(&state.storage, &mailer, state.now()).await {
+            tracing::warn!(error = %e, "sending email failed");
         }
     }
 }

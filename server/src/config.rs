@@ -58,6 +58,14 @@ pub struct Cli {
     /// may connect to, as base URLs separated by commas (such as a local test provider).
     #[arg(long, env = "GATEHOUSE_ALLOWED_AUTHORITIES")]
     pub allowed_authorities: Option<String>,
+    /// The SMTP server that email to people goes through, as a URL:
+    /// `smtps://user:password@mail.example.com`, `smtp://mail.example.com:587?tls=required`, or
+    /// `smtp://127.0.0.1:2525` (no encryption, for a local relay). Unset: messages wait.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// The address email comes from, such as `Gatehouse <gatehouse@example.com>`.
+    #[arg(long, env = "GATEHOUSE_MAIL_FROM")]
+    pub mail_from: Option<String>,
     /// For tests only: a local provider (base URL) that plays Microsoft Entra's global cloud,
     /// its sign-in and its Microsoft Graph. Never set it in production.
     #[arg(long, env = "GATEHOUSE_TEST_GLOBAL_CLOUD")]
@@ -92,6 +100,8 @@ struct FileSettings {
     session_lifetime_hours: Option<u32>,
     dns_server: Option<SocketAddr>,
     trusted_proxies: Option<String>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
 }
 
 /// Default absolute session lifetime: 7 days.
@@ -128,6 +138,9 @@ pub struct Config {
     pub dns_server: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The operator's SMTP server (a URL) and the address email comes from.
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +220,8 @@ impl Config {
             None => allowed_authorities,
         };
         Ok(Config {
+            smtp_url: cli.smtp_url.or(file.smtp_url),
+            mail_from: cli.mail_from.or(file.mail_from),
             allowed_authorities,
             metrics_listen: cli.metrics_listen.or(file.metrics_listen),
             dns_server: cli.dns_server.or(file.dns_server),

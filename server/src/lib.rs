@@ -17,6 +17,7 @@ pub mod domains;
 pub mod entra;
 pub mod error;
 pub mod first_run;
+pub mod mail;
 pub mod members;
 pub mod oidc;
 pub mod ops;

@@ -58,6 +58,7 @@ impl AppState {
             clock: self.clock.as_ref(),
             txt: &self.txt_lookup,
             http: &self.http,
+            public_url: &self.config.public_url,
         }
     }
 
@@ -113,4 +114,6 @@ pub struct Shared {
     pub http: reqwest::Client,
     /// TXT lookups for email domain proofs.
     pub txt_lookup: crate::domains::dns::TxtLookup,
+    /// The operator's SMTP server, when set.
+    pub mailer: Option<crate::mail::Mailer>,
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::dns::Dns;
 use common::idp::{Idp, CONTOSO as CONTOSO_TENANT};
+use common::smtp::Smtp;
 use common::wizard::{future_date, wizard_on, Wizard, SECRET};
 use common::{body, field_error, spawn_app_with};
 use reqwest::StatusCode;
@@ -16,6 +17,10 @@ const RECORD: &str = "_gatehouse-challenge.contoso.com";
 
 /// Contoso with SSO active for contoso.com (not proven yet), its domains looked up at `dns`.
 async fn contoso(dns: &Dns) -> Wizard {
+    contoso_with(dns, &[]).await
+}
+
+async fn contoso_with(dns: &Dns, flags: &[&str]) -> Wizard {
     let idp = Idp::start();
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let url = common::fresh_database_url(&dir).await;
@@ -30,7 +35,11 @@ async fn contoso(dns: &Dns) -> Wizard {
             // The tests move the clock by days; the admin's session outlives them.
             "--session-lifetime-hours",
             "10000",
-        ],
+        ]
+        .iter()
+        .chain(flags)
+        .copied()
+        .collect::<Vec<_>>(),
     )
     .await;
     let w = wizard_on(idp, app).await;
@@ -258,6 +267,82 @@ async fn a_missing_record_stops_routing_after_seven_days_and_an_outage_is_not_a_
     dns.set_txt(RECORD, &[&value]).await;
     assert_eq!(check(&w, "contoso.com").await.status(), StatusCode::OK);
     assert_eq!(method(&w, "x@contoso.com").await, "sso");
+}
+
+#[tokio::test]
+async fn the_admins_are_told_by_email_from_the_first_day_a_proof_is_missing() {
+    let dns = Dns::start();
+    let smtp = Smtp::start();
+    let w = contoso_with(
+        &dns,
+        &[
+            "--smtp-url",
+            &smtp.url,
+            "--mail-from",
+            "Gatehouse <gatehouse@vendor.example>",
+        ],
+    )
+    .await;
+    let value = domain(&w, "contoso.com").await["record_value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dns.set_txt(RECORD, &[&value]).await;
+    assert_eq!(check(&w, "contoso.com").await.status(), StatusCode::OK);
+    let state = &w.app.state;
+    let deliver = || {
+        gatehouse::mail::deliver_due(
+            &state.storage,
+            state.mailer.as_ref().expect("a mailer"),
+            state.now(),
+        )
+    };
+
+    dns.remove(RECORD).await;
+    w.app
+        .clock
+        .advance(time::Duration::days(1) + time::Duration::minutes(1));
+    gatehouse::domains::recheck(state.domain_services())
+        .await
+        .unwrap();
+    // The SMTP server is down at first: the message waits and is tried again minutes later.
+    let down = gatehouse::mail::Mailer::from_settings(
+        Some("smtp://127.0.0.1:1"),
+        Some("gatehouse@vendor.example"),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        gatehouse::mail::deliver_due(&state.storage, &down, state.now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(deliver().await.unwrap(), 0, "not due again yet");
+    w.app.clock.advance(time::Duration::minutes(3));
+    assert_eq!(deliver().await.unwrap(), 1);
+    let messages = smtp.messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let warning = &messages[0];
+    assert_eq!(warning["to"], json!(["ada@contoso.com"]));
+    assert_eq!(warning["from"], "gatehouse@vendor.example");
+    assert_eq!(
+        warning["subject"],
+        "Gatehouse: the proof of contoso.com is missing"
+    );
+    let text = warning["text"].as_str().unwrap();
+    assert!(text.contains(RECORD) && text.contains(&value), "{text}");
+    assert!(text.contains("for 7 days"), "{text}");
+
+    // Told once: the next days' checks of the same miss send nothing more.
+    w.app
+        .clock
+        .advance(time::Duration::days(1) + time::Duration::minutes(1));
+    gatehouse::domains::recheck(state.domain_services())
+        .await
+        .unwrap();
+    assert_eq!(deliver().await.unwrap(), 0);
+    assert_eq!(smtp.messages().await.len(), 1);
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ fn layer_of_module(module: &str) -> Option<u8> {
     Some(match module {
         "clock" | "config" | "crypto" | "domain" => 1,
         "storage" => 2,
-        "entra" | "oidc" | "outbound" => 3,
+        "entra" | "mail" | "oidc" | "outbound" => 3,
         "auth" | "connections" | "directory" | "domains" | "first_run" | "members" | "sign_in" => 4,
         "api" | "application" | "error" | "ops" | "state" | "web_guard" | "web_settings"
         | "main" | "lib" => 5,

@@ -13,7 +13,7 @@ pub mod dns;
 use crate::clock::{rfc3339_millis, Clock};
 use crate::crypto::tokens;
 use crate::entra::verify;
-use crate::storage::{Actor, EmailDomainRecord, Storage, StorageError};
+use crate::storage::{Actor, EmailDomainRecord, NewEmail, Storage, StorageError};
 use app::types::{DomainProofState, EmailDomainProof};
 use dns::{TxtAnswer, TxtLookup};
 
@@ -47,6 +47,8 @@ pub struct DomainServices<'a> {
     pub txt: &'a TxtLookup,
     /// For re-checking directory proofs at the directory's cloud.
     pub http: &'a reqwest::Client,
+    /// Gatehouse's base URL, for the link in the admins' warning.
+    pub public_url: &'a str,
 }
 
 /// Why a domain could not be proven.
@@ -280,10 +282,55 @@ async fn record_check(
             return Ok(());
         }
     };
+    let now = services.clock.now();
+    let warning = missing_warning(services.public_url, record, now);
     Ok(services
         .storage
-        .record_domain_recheck(record, present, actor, services.clock.now())
+        .record_domain_recheck(record, present, &warning, actor, now)
         .await?)
+}
+
+/// What the organization's admins are told when a proof goes missing (from the first day).
+fn missing_warning(
+    public_url: &str,
+    record: &EmailDomainRecord,
+    now: time::OffsetDateTime,
+) -> NewEmail {
+    let domain = &record.domain;
+    let by_directory = record
+        .proven_by
+        .as_deref()
+        .is_some_and(|by| by.starts_with(DIRECTORY_PROOF));
+    let (what, fix) = if by_directory {
+        (
+            "your Microsoft Entra directory no longer lists it among its verified domains".to_string(),
+            "Verify the domain again in the Microsoft Entra admin center (Domain names), or prove it with a DNS record on the page below.".to_string(),
+        )
+    } else {
+        (
+            format!(
+                "the TXT record {} no longer holds the value Gatehouse gave you",
+                record_name(domain)
+            ),
+            format!(
+                "Put the TXT record back at the domain's DNS host (name {}, value {}), then choose \"Check the DNS record\" on the page below. Keep it in place: Gatehouse checks it every day.",
+                record_name(domain),
+                record.challenge
+            ),
+        )
+    };
+    let until = (now + MISSING_GRACE).date();
+    NewEmail {
+        subject: format!("Gatehouse: the proof of {domain} is missing"),
+        body: format!(
+            "Gatehouse could not find the proof that your organization owns {domain}: {what}.\n\n\
+             Email-first sign-in keeps sending {domain} addresses to your directory for 7 days, until {until}. \
+             After that, people with a {domain} address are asked for a password instead, until the proof is back.\n\n\
+             {fix}\n\n\
+             The SSO setup: {public_url}/console/orgs/{}/sso#step-policy\n",
+            record.organization_id
+        ),
+    }
 }
 
 /// Checks every DNS and directory proof not checked for `RECHECK_EVERY`.

@@ -2,6 +2,7 @@
 //! domain belongs to one organization (a unique index); unproven listings block no one.
 
 use super::audit::{self, Actor, AuditEntry};
+use super::outbox::{self, NewEmail};
 use super::{unique_as, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
@@ -162,12 +163,14 @@ impl Storage {
         .await?)
     }
 
-    /// Records a re-check of `record`'s DNS proof: `present`, or missing since its first miss
-    /// (now, when this is the first, which is audited).
+    /// Records a re-check of `record`'s proof: `present`, or missing since its first miss
+    /// (now, when this is the first, which is audited and written to the organization's active
+    /// admins as `warning`).
     pub async fn record_domain_recheck(
         &self,
         record: &EmailDomainRecord,
         present: bool,
+        warning: &NewEmail,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
@@ -200,6 +203,8 @@ impl Storage {
                 )
             };
             audit::write(&mut tx, actor, &entry, now).await?;
+            let admins = outbox::admin_addresses(&mut tx, &record.organization_id).await?;
+            outbox::enqueue(&mut tx, &admins, warning, now).await?;
         }
         tx.commit().await?;
         Ok(())

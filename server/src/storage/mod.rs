@@ -8,6 +8,7 @@ mod email_domains;
 mod mapping;
 mod members;
 mod organizations;
+mod outbox;
 mod readers;
 mod search_halves;
 mod sessions;
@@ -28,6 +29,7 @@ pub use members::{
     MemberUpdate, NewInvite, NewMember,
 };
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
+pub use outbox::{NewEmail, OutboxEmail};
 pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_states::{UsedState, ATTEMPT_LIFETIME};

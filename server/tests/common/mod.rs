@@ -5,6 +5,7 @@
 
 pub mod dns;
 pub mod idp;
+pub mod smtp;
 pub mod wizard;
 
 use clap::Parser;
