@@ -531,7 +531,7 @@ pub enum DomainProofState {
     /// Proven, but the daily check finds its TXT record missing: it still routes sign-ins
     /// until seven days after `missing_since`.
     Missing,
-    /// Its TXT record has been missing for seven days: it no longer routes sign-ins.
+    /// Its proof has been missing for seven days: it no longer routes sign-ins.
     Lapsed,
     /// Another organization has proven it: it cannot be proven here.
     ClaimedElsewhere,

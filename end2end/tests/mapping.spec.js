@@ -159,6 +159,22 @@ test('a CSV file with two bad lines shows both, with line numbers, and imports n
   expect(await memberTotal(page)).toBe(before + 3);
 });
 
+test('an import that makes a member who signs in with the directory an admin asks first', async () => {
+  const page = ops;
+  await openOrganization(page);
+  const file = 'email,role\nrae@tailspin.example,admin\n';
+  await page.getByLabel('Members CSV file').setInputFiles({ name: 'members.csv', mimeType: 'text/csv', buffer: Buffer.from(file) });
+  await page.getByRole('button', { name: 'Check the file' }).click();
+  await expect(page.locator('#import-counts')).toContainText('Preview: 0 to create, 1 to update, 0 unchanged.');
+  const apply = page.getByRole('button', { name: 'Apply the import' });
+  await expect(apply).toBeDisabled();
+  await page.getByLabel('Make 1 member who signs in with the directory an admin').check();
+  await expect(apply).toBeEnabled();
+  await apply.click();
+  await expect(page.locator('#import-counts')).toContainText('1 updated');
+  await expect(row(page, 'rae@tailspin.example')).toContainText('admin');
+});
+
 test('two suggestions are confirmed in one action', async () => {
   const page = ops;
   await openOrganization(page);

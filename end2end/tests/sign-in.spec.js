@@ -225,3 +225,54 @@ test('a first sign-in creates a member only when the organization allows it', as
   expect(after.total).toBe(1);
   expect(after.items[0].directory_object_id).toBe('0d1e2f3a-4b5c-4d6e-8f7a-9b0c1d2e3f4a');
 });
+
+test('a member whose directory does not vouch for an email has none until the admin sets it', async ({ page }) => {
+  await setPolicy(ops, { mode: 'everyone', create_members: true });
+  const eve = { oid: crypto.randomUUID(), name: 'Eve Unvouched', upn: 'eve.unvouched@contoso.com' };
+  // Her mail attribute names another company's domain, and the directory does not verify it.
+  const added = await page.request.post(`${process.env.E2E_IDP_URL}/_test/users`, {
+    data: { tenantId: CONTOSO, users: [{ ...eve, email: 'ceo@fabrikam.example', password: PASSWORD }] },
+  });
+  expect(added.status()).toBe(201);
+  await page.goto('/o/contoso/sso');
+  await atDirectory(page, eve.upn);
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.locator('#account-email')).toHaveText('none yet: your admin can set it');
+
+  await ops.goto(`/console/orgs/${orgId}`);
+  await hydrated(ops);
+  const row = ops.getByRole('row').filter({ hasText: eve.name });
+  await expect(row).toContainText('—');
+  await expect(row).not.toContainText('fabrikam');
+  await ops.getByRole('button', { name: `Edit ${eve.name}` }).click();
+  await ops.locator('#edit-email').fill(ADELE.upn);
+  await ops.getByRole('button', { name: 'Save member' }).click();
+  await expect(ops.locator('#edit-email-error')).toContainText('already exists');
+  await ops.locator('#edit-email').fill('Eve@contoso.com');
+  await ops.getByRole('button', { name: 'Save member' }).click();
+  await expect(row).toContainText('Eve@contoso.com');
+});
+
+test('inviting a member who signs in with the directory as an admin asks first', async () => {
+  await ops.goto(`/console/orgs/${orgId}`);
+  await hydrated(ops);
+  await ops.getByLabel("Admin's email").fill(SIMON.upn);
+  await ops.getByRole('button', { name: 'Create invite link' }).click();
+  await expect(ops.locator('#invite-email-error')).toContainText('is a member who signs in with the directory');
+  await ops.getByRole('button', { name: 'Invite them anyway: they become an admin' }).click();
+  await expect(ops.getByRole('status').filter({ hasText: 'Send this link to' })).toContainText(SIMON.upn);
+});
+
+test('an operator approves a domain without a DNS record, and the overview shows each domain', async () => {
+  await setPolicy(ops, { mode: 'everyone', create_members: true, email_domains: ['contoso.com', 'contoso.net'] });
+  await ops.goto(`/console/orgs/${orgId}/sso`);
+  await hydrated(ops);
+  const net = ops.locator('#domain-contoso-net');
+  await expect(net.locator('.domain-state')).toContainText('Waiting for proof');
+  await net.getByRole('button', { name: 'Approve without a DNS record (operator)' }).click();
+  await expect(net.locator('.domain-state')).toContainText("Proven by an operator's approval");
+  await ops.goto(`/console/orgs/${orgId}`);
+  await hydrated(ops);
+  await expect(ops.locator('#org-domain-contoso-com')).toContainText('Proven by its DNS record');
+  await expect(ops.locator('#org-domain-contoso-net')).toContainText("Proven by an operator's approval");
+});

@@ -102,6 +102,8 @@ test('an admin walks the wizard from "Single sign-on" to "Active"', async ({ pag
   await expect(page.locator('#test-oid')).toHaveText('3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f');
   await expect(page.getByRole('definition').filter({ hasText: 'B.Simon@contoso.com (verified by the domain owner)' })).toBeVisible();
   await expect(page.locator('#test-decision')).toContainText('Would be refused');
+  // A custom authority's verified domains prove nothing; the page says how to prove them.
+  await expect(page.locator('#test-directory-domains')).toContainText("not one of Microsoft Entra's clouds");
   await hydrated(page);
   await screenshots(page, 'wizard-test-sign-in');
 

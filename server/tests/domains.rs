@@ -362,7 +362,7 @@ async fn an_operator_approves_a_domain_and_admins_cannot() {
     let approved = domain(&w, "contoso.com").await;
     assert_eq!(
         approved["proven_by"],
-        "approved by operator ops@vendor.example"
+        "an operator's approval (ops@vendor.example)"
     );
     assert_eq!(method(&w, "x@contoso.com").await, "sso");
 }

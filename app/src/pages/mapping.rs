@@ -375,9 +375,11 @@ pub fn ImportExport(org_id: String, on_change: Callback<()>) -> impl IntoView {
                                 <input type="checkbox" id="confirm-promotions"
                                     prop:checked=move || confirm_promotions.get()
                                     on:change=move |ev| confirm_promotions.set(event_target_checked(&ev)) />
-                                <label for="confirm-promotions">{format!(
-                                    "Make {} members who sign in with the directory admins",
-                                    import.promotions)}</label>
+                                <label for="confirm-promotions">{if import.promotions == 1 {
+                                    "Make 1 member who signs in with the directory an admin".to_string()
+                                } else {
+                                    format!("Make {} members who sign in with the directory admins", import.promotions)
+                                }}</label>
                                 <p class="hint">"Admins reach this console. Check the file's role column if this is not intended."</p>
                             </div>
                         })}

@@ -451,10 +451,10 @@ pub(crate) fn proof_text(proof: &EmailDomainProof) -> String {
             proof.proven_at.as_deref().map(short_time).unwrap_or_default()
         ),
         DomainProofState::Missing => format!(
-            "Proven, but its DNS record is missing since {}. Put it back: sign-in stops using this domain 7 days after that.",
+            "Proven, but its proof is missing since {}: put the DNS record back (or verify the domain in Entra again). Sign-in stops using this domain 7 days after that.",
             proof.missing_since.as_deref().map(short_time).unwrap_or_default()
         ),
-        DomainProofState::Lapsed => "Its DNS record has been missing for 7 days: sign-in no longer uses this domain. Put the record back and check again.".into(),
+        DomainProofState::Lapsed => "Its proof has been missing for 7 days: sign-in no longer uses this domain. Put the DNS record back and check again.".into(),
         DomainProofState::ClaimedElsewhere => "Another organization has proven this domain, so it cannot be proven here. If it is yours, ask your Gatehouse operator.".into(),
     }
 }

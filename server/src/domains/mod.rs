@@ -119,7 +119,7 @@ fn view(record: EmailDomainRecord, elsewhere: &[String], now: i64) -> EmailDomai
         proven_by: record
             .proven_by
             .map(|by| match by.strip_prefix("operator:") {
-                Some(operator) => format!("approved by operator {operator}"),
+                Some(operator) => format!("an operator's approval ({operator})"),
                 None if by.starts_with(DIRECTORY_PROOF) => {
                     "the directory's own verified domains".to_string()
                 }
