@@ -319,7 +319,7 @@ async fn seed(database_url: &str, master_key: &str, provider: &str, members: usi
             .create_member(
                 &org.id,
                 &NewMember {
-                    email: (&email, &email),
+                    email: Some((&email, &email)),
                     display_name: &name,
                     role: "member",
                 },
