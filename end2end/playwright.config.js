@@ -18,6 +18,11 @@ export default defineConfig({
     ['html', { outputFolder: 'playwright-report', open: 'never' }],
     ['json', { outputFile: 'test-results/results.json' }],
   ],
+  projects: [
+    { name: 'javascript', testIgnore: /no-javascript\.spec\.js/ },
+    // The reading pages as they come from the server, with JavaScript turned off.
+    { name: 'no-javascript', testMatch: /no-javascript\.spec\.js/, use: { javaScriptEnabled: false } },
+  ],
   use: {
     baseURL: `http://127.0.0.1:${GATEHOUSE_PORT}`,
     trace: 'retain-on-failure',

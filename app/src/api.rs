@@ -1,11 +1,13 @@
 //! The typed client of the JSON API that the pages use. In the browser it calls the API with
-//! gloo-net; during server rendering pages only show their loading state, so no call is made.
+//! gloo-net. During server rendering the same calls go to Gatehouse's own API in-process
+//! (`ServerApi`, which the server provides), with the cookies and client address of the request
+//! being rendered: the same routes, guards and views, so a page's first HTML holds its data.
 
 use crate::types::*;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// An API call that did not succeed, with the server's error body when there was one.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct ApiFailure {
     pub status: u16,
     pub detail: ErrorDetail,
@@ -35,7 +37,7 @@ impl ApiFailure {
 
 pub type ApiResult<T> = Result<T, ApiFailure>;
 
-#[cfg(feature = "hydrate")]
+#[cfg(any(feature = "hydrate", feature = "ssr"))]
 const BASE: &str = "/api/v1";
 
 #[derive(Clone, Copy)]
@@ -48,7 +50,7 @@ enum Method {
 }
 
 /// What a request carries.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "hydrate", feature = "ssr")), allow(dead_code))]
 enum Payload<'a, B> {
     Json(Option<&'a B>),
     /// A CSV file's text.
@@ -63,8 +65,19 @@ async fn call<B: Serialize, T: DeserializeOwned>(
     send(method, path, Payload::Json(body)).await
 }
 
+/// In the browser there is one thread: the request's future is marked `Send` so that pages can
+/// load it into resources that the server renders too.
 #[cfg(feature = "hydrate")]
-async fn send<B: Serialize, T: DeserializeOwned>(
+fn send<'a, B: Serialize, T: DeserializeOwned + 'a>(
+    method: Method,
+    path: &'a str,
+    payload: Payload<'a, B>,
+) -> send_wrapper::SendWrapper<impl std::future::Future<Output = ApiResult<T>> + 'a> {
+    send_wrapper::SendWrapper::new(send_from_browser(method, path, payload))
+}
+
+#[cfg(feature = "hydrate")]
+async fn send_from_browser<B: Serialize, T: DeserializeOwned>(
     method: Method,
     path: &str,
     payload: Payload<'_, B>,
@@ -96,15 +109,17 @@ async fn send<B: Serialize, T: DeserializeOwned>(
         .text()
         .await
         .map_err(|e| ApiFailure::network(e.to_string()))?;
+    answer(status, &text)
+}
+
+/// An API answer: its JSON on success, else the server's error body.
+#[cfg(any(feature = "hydrate", feature = "ssr"))]
+fn answer<T: DeserializeOwned>(status: u16, text: &str) -> ApiResult<T> {
     if (200..300).contains(&status) {
-        let text = if text.is_empty() {
-            "null"
-        } else {
-            text.as_str()
-        };
+        let text = if text.is_empty() { "null" } else { text };
         serde_json::from_str(text).map_err(|e| ApiFailure::network(e.to_string()))
     } else {
-        let detail = serde_json::from_str::<ErrorBody>(&text)
+        let detail = serde_json::from_str::<ErrorBody>(text)
             .map(|b| b.error)
             .unwrap_or_else(|_| ErrorDetail {
                 code: "http".into(),
@@ -115,16 +130,88 @@ async fn send<B: Serialize, T: DeserializeOwned>(
     }
 }
 
-#[cfg(not(feature = "hydrate"))]
+/// Gatehouse's own API, called in-process while a page renders on the server.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct ServerApi(
+    #[allow(clippy::type_complexity)]
+    pub  std::sync::Arc<
+        dyn Fn(
+                http::Request<String>,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = http::Response<String>> + Send>,
+            > + Send
+            + Sync,
+    >,
+);
+
+/// The headers of the page's request that an API call carries along: who is signed in, and
+/// where the request came from.
+#[cfg(all(feature = "ssr", not(feature = "hydrate")))]
+const CARRIED_HEADERS: [&str; 3] = ["cookie", "x-forwarded-for", "x-request-id"];
+
+#[cfg(all(feature = "ssr", not(feature = "hydrate")))]
+async fn send<B: Serialize, T: DeserializeOwned>(
+    method: Method,
+    path: &str,
+    payload: Payload<'_, B>,
+) -> ApiResult<T> {
+    use leptos::prelude::use_context;
+    let (Some(api), Some(page)) = (
+        use_context::<ServerApi>(),
+        use_context::<http::request::Parts>(),
+    ) else {
+        return Err(ApiFailure::network(
+            "not available while rendering on the server".into(),
+        ));
+    };
+    let response_options = use_context::<leptos_axum::ResponseOptions>();
+    let method = match method {
+        Method::Get => http::Method::GET,
+        Method::Post => http::Method::POST,
+        Method::Put => http::Method::PUT,
+        Method::Patch => http::Method::PATCH,
+        Method::Delete => http::Method::DELETE,
+    };
+    let (content_type, body) = match payload {
+        Payload::Json(Some(body)) => (
+            "application/json",
+            serde_json::to_string(body).map_err(|e| ApiFailure::network(e.to_string()))?,
+        ),
+        Payload::Json(None) => ("application/json", String::new()),
+        Payload::Csv(text) => ("text/csv", text),
+    };
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("{BASE}{path}"))
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::CONTENT_TYPE, content_type);
+    for name in CARRIED_HEADERS {
+        for value in page.headers.get_all(name) {
+            request = request.header(name, value.clone());
+        }
+    }
+    let mut request = request
+        .body(body)
+        .map_err(|e| ApiFailure::network(e.to_string()))?;
+    *request.extensions_mut() = page.extensions.clone();
+    let response = (api.0)(request).await;
+    // A renewed session cookie reaches the browser with the page.
+    if let Some(options) = response_options {
+        for cookie in response.headers().get_all(http::header::SET_COOKIE) {
+            options.append_header(http::header::SET_COOKIE, cookie.clone());
+        }
+    }
+    answer(response.status().as_u16(), response.body())
+}
+
+#[cfg(not(any(feature = "hydrate", feature = "ssr")))]
 async fn send<B: Serialize, T: DeserializeOwned>(
     _method: Method,
     _path: &str,
     _payload: Payload<'_, B>,
 ) -> ApiResult<T> {
-    // Pages load their data in the browser only; server rendering shows the loading state.
-    Err(ApiFailure::network(
-        "not available while rendering on the server".into(),
-    ))
+    Err(ApiFailure::network("no way to reach Gatehouse here".into()))
 }
 
 async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 /// The HTML document around the app. The page's scripts carry a fresh nonce that the
@@ -35,7 +35,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // After the app, so hydration never meets it; CSS shows it at the top.
                 <noscript>
                     <p class="banner banner-warning noscript-banner" id="needs-javascript">
-                        "Gatehouse's pages and forms need JavaScript. Turn it on in your browser, then reload this page."
+                        "Gatehouse's forms need JavaScript: turn it on in your browser, then reload this page. The console's lists and the audit log can be read without it."
                     </p>
                 </noscript>
             </body>
@@ -69,11 +69,13 @@ pub fn App() -> impl IntoView {
                         view=|| view! { <OneTimeLinkPage link=OneTimeLink::Invite /> } />
                     <Route path=path!("/connect/:token")
                         view=|| view! { <OneTimeLinkPage link=OneTimeLink::SetupLink /> } />
-                    <ParentRoute path=path!("/console") view=ConsoleLayout>
-                        <Route path=path!("") view=ConsoleHome />
-                        <Route path=path!("orgs/:id") view=OrganizationPage />
-                        <Route path=path!("orgs/:id/audit") view=AuditPage />
-                        <Route path=path!("orgs/:id/sso") view=SsoWizardPage />
+                    // The console's reading pages load their data while rendering on the
+                    // server, and answer once it is there: they work without JavaScript.
+                    <ParentRoute path=path!("/console") view=ConsoleLayout ssr=SsrMode::Async>
+                        <Route path=path!("") view=ConsoleHome ssr=SsrMode::Async />
+                        <Route path=path!("orgs/:id") view=OrganizationPage ssr=SsrMode::Async />
+                        <Route path=path!("orgs/:id/audit") view=AuditPage ssr=SsrMode::Async />
+                        <Route path=path!("orgs/:id/sso") view=SsoWizardPage ssr=SsrMode::Async />
                     </ParentRoute>
                 </Routes>
             </main>

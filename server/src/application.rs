@@ -27,10 +27,12 @@ use std::sync::Arc;
 const ONE_TIME_LINK_USES_PER_MINUTE: u32 = 20;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_sessions::SessionManagerLayer;
 use tracing::Level;
 
 #[derive(Debug, thiserror::Error)]
@@ -191,27 +193,25 @@ async fn listen(wanted: SocketAddr) -> Result<(TcpListener, SocketAddr), StartEr
 
 /// Every route of Gatehouse with its layers.
 pub fn router(state: AppState) -> Router {
-    let origin: Arc<str> = web_guard::origin_of(&state.config.public_url).into();
-    let (api, _) = api::routes();
-    let api = api.layer(from_fn_with_state(origin, web_guard::same_origin_only));
-    let session_layer = session_cookie::layer(
-        DbSessionStore::new(state.storage.clone()),
-        state.config.is_https(),
-    );
-
+    let in_process = in_process_api(state.clone());
     let pages = generate_route_list(app::App);
     Router::new()
-        .nest("/api/v1", api)
+        .merge(api_routes(&state))
         .merge(ops::routes(state.config.metrics_listen.is_some()))
         .merge(sign_in::web::routes())
-        .leptos_routes(&state, pages, {
-            let options = state.leptos_options.clone();
-            move || app::shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &state,
+            pages,
+            move || leptos::prelude::provide_context(in_process.clone()),
+            {
+                let options = state.leptos_options.clone();
+                move || app::shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
-        .layer(session_layer)
+        .layer(sessions(&state))
         .layer(from_fn(ops::track_requests))
         .layer(from_fn_with_state(
             state.config.is_https(),
@@ -238,6 +238,59 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(RequestIds))
         .with_state(state)
+}
+
+/// The JSON API under `/api/v1`, behind the same-origin guard.
+fn api_routes(state: &AppState) -> Router<AppState> {
+    let origin: Arc<str> = web_guard::origin_of(&state.config.public_url).into();
+    let (api, _) = api::routes();
+    Router::new().nest(
+        "/api/v1",
+        api.layer(from_fn_with_state(origin, web_guard::same_origin_only)),
+    )
+}
+
+fn sessions(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
+    session_cookie::layer(
+        DbSessionStore::new(state.storage.clone()),
+        state.config.is_https(),
+    )
+}
+
+/// The API as pages call it while they render on the server: the same routes, guard and
+/// sessions as the browser's calls, in-process.
+fn in_process_api(state: AppState) -> app::api::ServerApi {
+    let service = api_routes(&state).layer(sessions(&state)).with_state(state);
+    app::api::ServerApi(Arc::new(move |request: Request<String>| {
+        let service = service.clone();
+        // Of the page request's extensions, the API call keeps only the client's address: the
+        // page route's own (such as its path parameters) would confuse the API's routing.
+        let (mut parts, body) = request.into_parts();
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .cloned();
+        parts.extensions = Default::default();
+        if let Some(client) = client {
+            parts.extensions.insert(client);
+        }
+        let request = Request::from_parts(parts, axum::body::Body::from(body));
+        Box::pin(async move {
+            let response = match service.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let (parts, body) = response.into_parts();
+            let text = match http_body_util::BodyExt::collect(body).await {
+                Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading an in-process API answer failed");
+                    String::new()
+                }
+            };
+            axum::http::Response::from_parts(parts, text)
+        })
+    }))
 }
 
 /// The path with one-time tokens replaced by `…`, so logs never hold a usable link.

@@ -990,3 +990,39 @@ async fn inviting_a_member_who_signs_in_with_the_directory_asks_for_confirmation
         .await;
     assert_eq!(other.status(), StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn console_pages_come_from_the_server_with_their_data() {
+    let app = common::spawn_app().await;
+    let operator = app.operator().await;
+    let org = app.create_org(&operator, "Litware", "litware").await;
+    let page = |path: String| {
+        let (client, url) = (operator.clone(), format!("{}{path}", app.url));
+        async move {
+            let response = client.get(url).send().await.expect("request");
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            response.text().await.expect("HTML")
+        }
+    };
+    let list = page("/console".into()).await;
+    assert!(list.contains(">Litware<"), "the organization list: {list}");
+    let overview = page(format!("/console/orgs/{org}")).await;
+    assert!(overview.contains("<h1>Litware"), "{overview}");
+    assert!(
+        overview.contains("id=\"org-sso-status\">Not set up"),
+        "{overview}"
+    );
+    let audit = page(format!("/console/orgs/{org}/audit")).await;
+    assert!(audit.contains("organization.create"), "{audit}");
+    // Signed out, the server sends the browser to sign in.
+    let signed_out = app
+        .browser()
+        .get(format!("{}/console/orgs/{org}", app.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), reqwest::StatusCode::FOUND);
+    let to = signed_out.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with("/signin?return_to="), "{to}");
+}

@@ -10,14 +10,15 @@ pub fn AuditPage() -> impl IntoView {
     let params = use_params_map();
     let org_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
     let page = RwSignal::new(1_i64);
-    let events = LocalResource::new(move || {
-        let (id, p) = (org_id.get(), page.get());
-        async move { api::audit_log(&id, p).await }
-    });
+    let events = Resource::new(
+        move || (org_id.get(), page.get()),
+        |(id, p)| async move { api::audit_log(&id, p).await },
+    );
     view! {
         <section class="card">
             <h1>"Audit log"</h1>
             <p><a href=move || format!("/console/orgs/{}", org_id.get())>"Back to the organization"</a></p>
+            <Transition fallback=|| view! { <p aria-busy="true">"Loading events…"</p> }>
             {move || match events.get() {
                 None => view! { <p aria-busy="true">"Loading events…"</p> }.into_any(),
                 Some(Err(f)) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
@@ -51,6 +52,7 @@ pub fn AuditPage() -> impl IntoView {
                     }.into_any()
                 }
             }}
+            </Transition>
         </section>
     }
 }

@@ -3,72 +3,63 @@ use crate::components::{field_error, ErrorBanner, Pager, TextField};
 use crate::pages::short_time;
 use crate::types::{AccountKind, CreateOrganizationRequest, Me};
 use leptos::prelude::*;
-use leptos_router::components::Outlet;
+use leptos_router::components::{Outlet, Redirect};
 use leptos_router::hooks::{use_location, use_navigate};
 
 /// The signed-in person, provided to every console page.
 #[derive(Clone, Copy)]
-pub struct CurrentUser(pub RwSignal<Option<Me>>);
+pub struct CurrentUser(pub Signal<Option<Me>>);
 
-/// Loads who is signed in; sends people who are not to the sign-in page.
+/// Loads who is signed in (on the server too, so the first HTML is the page itself); sends
+/// people who are not to the sign-in page, and members to their own page.
 #[component]
 pub fn ConsoleLayout() -> impl IntoView {
-    let me = LocalResource::new(api::me);
-    let current = RwSignal::new(None::<Me>);
+    let me = Resource::new(|| (), |_| api::me());
+    let current = Signal::derive(move || me.get().and_then(Result::ok));
     provide_context(CurrentUser(current));
-    let navigate = use_navigate();
     let location = use_location();
-
-    Effect::new({
-        let navigate = navigate.clone();
-        move |_| match me.get() {
-            // Members who signed in with their directory have their own page, not the console.
-            Some(Ok(m)) if m.kind == AccountKind::Member => {
-                navigate("/account", Default::default());
-            }
-            Some(Ok(m)) => current.set(Some(m)),
-            Some(Err(f)) if f.is_unauthorized() => {
-                let here = location.pathname.get_untracked();
-                navigate(
-                    &format!("/signin?return_to={}", api::encode_query(&here)),
-                    Default::default(),
-                );
-            }
-            _ => {}
-        }
-    });
-
+    let navigate = use_navigate();
     let sign_out = Action::new_local(|_: &()| api::sign_out());
     Effect::new(move |_| {
         if let Some(Ok(_)) = sign_out.value().get() {
-            current.set(None);
             navigate("/signin", Default::default());
         }
     });
 
     view! {
-        {move || match me.get() {
-            Some(Err(f)) if !f.is_unauthorized() => view! {
-                <p class="banner banner-error" role="alert">{f.detail.message}</p>
-            }.into_any(),
-            _ => ().into_any(),
-        }}
-        <Show when=move || current.with(Option::is_some)
-            fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
-            <nav class="console-nav" aria-label="Console">
-                <span class="who">
-                    {move || current.get().map(|m| match m.email {
-                        Some(email) => format!("{} ({email})", m.name),
-                        None => m.name,
-                    })}
-                </span>
-                <a href="/console">"Console"</a>
-                <button type="button" on:click=move |_| { sign_out.dispatch(()); }>
-                    "Sign out"
-                </button>
-            </nav>
-            <Outlet />
-        </Show>
+        <Transition fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || match me.get() {
+                None => ().into_any(),
+                // Members who signed in with their directory have their own page.
+                Some(Ok(m)) if m.kind == AccountKind::Member => {
+                    view! { <Redirect path="/account" /> }.into_any()
+                }
+                Some(Ok(m)) => view! {
+                    <nav class="console-nav" aria-label="Console">
+                        <span class="who">
+                            {match m.email {
+                                Some(email) => format!("{} ({email})", m.name),
+                                None => m.name,
+                            }}
+                        </span>
+                        <a href="/console">"Console"</a>
+                        <button type="button" on:click=move |_| { sign_out.dispatch(()); }>
+                            "Sign out"
+                        </button>
+                    </nav>
+                    <Outlet />
+                }.into_any(),
+                Some(Err(f)) if f.is_unauthorized() => {
+                    let here = location.pathname.get_untracked();
+                    view! {
+                        <Redirect path=format!("/signin?return_to={}", api::encode_query(&here)) />
+                    }.into_any()
+                }
+                Some(Err(f)) => view! {
+                    <p class="banner banner-error" role="alert">{f.detail.message}</p>
+                }.into_any(),
+            }}
+        </Transition>
     }
 }
 
@@ -76,19 +67,16 @@ pub fn ConsoleLayout() -> impl IntoView {
 #[component]
 pub fn ConsoleHome() -> impl IntoView {
     let CurrentUser(me) = expect_context::<CurrentUser>();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Me {
+    move || match me.get() {
+        Some(Me {
             kind: AccountKind::Admin,
             organization: Some(org),
             ..
-        }) = me.get()
-        {
-            navigate(&format!("/console/orgs/{}", org.id), Default::default());
-        }
-    });
-    move || match me.get().map(|m| m.kind) {
-        Some(AccountKind::Operator) => view! { <OrganizationsPanel /> }.into_any(),
+        }) => view! { <Redirect path=format!("/console/orgs/{}", org.id) /> }.into_any(),
+        Some(Me {
+            kind: AccountKind::Operator,
+            ..
+        }) => view! { <OrganizationsPanel /> }.into_any(),
         _ => ().into_any(),
     }
 }
@@ -97,10 +85,10 @@ pub fn ConsoleHome() -> impl IntoView {
 fn OrganizationsPanel() -> impl IntoView {
     let search = RwSignal::new(String::new());
     let page = RwSignal::new(1_i64);
-    let orgs = LocalResource::new(move || {
-        let (q, p) = (search.get(), page.get());
-        async move { api::list_organizations(&q, p).await }
-    });
+    let orgs = Resource::new(
+        move || (search.get(), page.get()),
+        |(q, p)| async move { api::list_organizations(&q, p).await },
+    );
 
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
@@ -147,6 +135,7 @@ fn OrganizationsPanel() -> impl IntoView {
                 <label for="org-search">"Search organizations"</label>
                 <input id="org-search" type="search" bind:value=search />
             </form>
+            <Transition fallback=|| view! { <p aria-busy="true">"Loading organizations…"</p> }>
             {move || match orgs.get() {
                 None => view! { <p aria-busy="true">"Loading organizations…"</p> }.into_any(),
                 Some(Err(f)) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
@@ -179,6 +168,7 @@ fn OrganizationsPanel() -> impl IntoView {
                     }.into_any()
                 }
             }}
+            </Transition>
         </section>
         <section class="card">
             <h2>"Create an organization"</h2>

@@ -400,12 +400,7 @@ pub fn ImportExport(org_id: String, on_change: Callback<()>) -> impl IntoView {
 
 /// Counts of mapped, unmapped and stale mappings, for the overview.
 #[component]
-pub fn MappingHealthCard(org_id: String) -> impl IntoView {
-    let org = StoredValue::new(org_id);
-    let health = LocalResource::new(move || {
-        let org = org.get_value();
-        async move { api::mapping_health(&org).await }
-    });
+pub fn MappingHealthCard(health: Resource<api::ApiResult<MappingHealth>>) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="mapping-health-heading">
             <h2 id="mapping-health-heading">"Mapping"</h2>

@@ -12,15 +12,46 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 pub fn OrganizationPage() -> impl IntoView {
     let params = use_params_map();
     let org_id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let org = LocalResource::new(move || {
-        let id = org_id.get();
-        async move { api::organization(&id).await }
-    });
     let CurrentUser(me) = expect_context::<CurrentUser>();
     let is_operator =
         move || me.with(|m| m.as_ref().map(|m| m.kind) == Some(AccountKind::Operator));
+    // Everything the page loads is created here, once, so that the server (which renders it
+    // with its data) and the browser (which takes that data over) make the same resources in
+    // the same order.
+    let org = Resource::new(
+        move || org_id.get(),
+        |id| async move { api::organization(&id).await },
+    );
+    let connection = Resource::new(
+        move || org_id.get(),
+        |id| async move { api::connection(&id).await },
+    );
+    let health = Resource::new(
+        move || org_id.get(),
+        |id| async move { api::mapping_health(&id).await },
+    );
+    let links = is_operator().then(|| {
+        Resource::new(
+            move || org_id.get(),
+            |id| async move { api::setup_links(&id).await },
+        )
+    });
+    let query = MembersQuery::default();
+    let members = Resource::new(
+        move || {
+            (
+                org_id.get(),
+                query.search.get(),
+                query.filter.get(),
+                query.sort.get(),
+                query.page.get(),
+            )
+        },
+        |(id, q, f, s, p)| async move { api::list_members(&id, &q, f, s, p).await },
+    );
 
     view! {
+        <Transition fallback=|| view! { <p aria-busy="true">"Loading the organization…"</p> }>
         {move || match org.get() {
             None => view! { <p aria-busy="true">"Loading the organization…"</p> }.into_any(),
             Some(Err(f)) => view! {
@@ -39,20 +70,42 @@ pub fn OrganizationPage() -> impl IntoView {
                         <a href=format!("/console/orgs/{}/audit", o.id)>"Audit log"</a>
                     </p>
                 </section>
-                <ConnectionCard org_id=o.id.clone() />
-                <MappingHealthCard org_id=o.id.clone() />
-                <Show when=is_operator>
-                    <OperatorTools org=tools_org.clone() on_change=move || org.refetch() />
-                </Show>
-                <MembersPanel org_id=members_org_id.clone() />
+                <ConnectionCard org_id=o.id.clone() connection />
+                <MappingHealthCard health />
+                {links.map(|links| view! {
+                    <OperatorTools org=tools_org.clone() links on_change=move || org.refetch() />
+                })}
+                <MembersPanel org_id=members_org_id.clone() query members />
             }.into_any()},
         }}
+        </Transition>
+    }
+}
+
+/// The members list's search, filter, order and page.
+#[derive(Clone, Copy)]
+struct MembersQuery {
+    search: RwSignal<String>,
+    filter: RwSignal<MemberFilter>,
+    sort: RwSignal<MemberSort>,
+    page: RwSignal<i64>,
+}
+
+impl Default for MembersQuery {
+    fn default() -> Self {
+        MembersQuery {
+            search: RwSignal::new(String::new()),
+            filter: RwSignal::new(MemberFilter::All),
+            sort: RwSignal::new(MemberSort::Name),
+            page: RwSignal::new(1),
+        }
     }
 }
 
 #[component]
 fn OperatorTools(
     org: Organization,
+    links: Resource<api::ApiResult<Vec<SetupLink>>>,
     on_change: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let org_id = org.id.clone();
@@ -138,7 +191,7 @@ fn OperatorTools(
                 _ => ().into_any(),
             }}
         </section>
-        <SetupLinks org_id=org_id />
+        <SetupLinks org_id=org_id links />
         <section class="card">
             <h2>"Rename"</h2>
             <ErrorBanner failure=rename_failure />
@@ -175,17 +228,18 @@ fn OperatorTools(
 }
 
 #[component]
-fn MembersPanel(org_id: String) -> impl IntoView {
+fn MembersPanel(
+    org_id: String,
+    query: MembersQuery,
+    members: Resource<api::ApiResult<Page<Member>>>,
+) -> impl IntoView {
     let org_id = StoredValue::new(org_id);
-    let search = RwSignal::new(String::new());
-    let filter = RwSignal::new(MemberFilter::All);
-    let sort = RwSignal::new(MemberSort::Name);
-    let page = RwSignal::new(1_i64);
-    let members = LocalResource::new(move || {
-        let (q, f, s, p) = (search.get(), filter.get(), sort.get(), page.get());
-        let id = org_id.get_value();
-        async move { api::list_members(&id, &q, f, s, p).await }
-    });
+    let MembersQuery {
+        search,
+        filter,
+        sort,
+        page,
+    } = query;
 
     // Adding a member.
     let email = RwSignal::new(String::new());
@@ -452,12 +506,11 @@ fn RoleSelect(id: &'static str, role: RwSignal<MemberRole>) -> impl IntoView {
 
 /// Where single sign-on stands, with the secret's expiry countdown.
 #[component]
-fn ConnectionCard(org_id: String) -> impl IntoView {
+fn ConnectionCard(
+    org_id: String,
+    connection: Resource<api::ApiResult<ConnectionView>>,
+) -> impl IntoView {
     let id = StoredValue::new(org_id);
-    let connection = LocalResource::new(move || {
-        let id = id.get_value();
-        async move { api::connection(&id).await }
-    });
     view! {
         <section class="card" aria-labelledby="sso-heading">
             <h2 id="sso-heading">"Single sign-on"</h2>
@@ -514,12 +567,8 @@ fn ConnectionCard(org_id: String) -> impl IntoView {
 
 /// Setup links: handed to a customer, each opens the SSO wizard of this organization only.
 #[component]
-fn SetupLinks(org_id: String) -> impl IntoView {
+fn SetupLinks(org_id: String, links: Resource<api::ApiResult<Vec<SetupLink>>>) -> impl IntoView {
     let id = StoredValue::new(org_id);
-    let links = LocalResource::new(move || {
-        let id = id.get_value();
-        async move { api::setup_links(&id).await }
-    });
     let failure = RwSignal::new(None::<ApiFailure>);
     let create = Action::new_local(move |_: &()| {
         let id = id.get_value();
