@@ -3,6 +3,7 @@
 
 use super::{members::member_view, ApiJson};
 use crate::auth::web::SignedIn;
+use crate::clock::{rfc3339_millis, to_millis};
 use crate::error::ApiResult;
 use crate::members::{import_jobs, mapping};
 use crate::state::AppState;
@@ -64,9 +65,33 @@ async fn search_directory(
     Query(query): Query<DirectoryQuery>,
 ) -> ApiResult<Json<DirectorySearch>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(
-        mapping::search(state.directory_services(), &id, &query.q).await?,
-    ))
+    let found = mapping::search(state.directory_services(), &id, &query.q).await?;
+    Ok(Json(match found {
+        Ok(users) => DirectorySearch {
+            access: DirectoryAccess::Readable,
+            message: None,
+            users: users.into_iter().map(directory_user_view).collect(),
+        },
+        Err(unreadable) => DirectorySearch {
+            access: unreadable.access,
+            message: Some(unreadable.message),
+            users: Vec::new(),
+        },
+    }))
+}
+
+fn directory_user_view(found: mapping::FoundUser) -> DirectoryUserView {
+    let mapping::FoundUser { user, mapped_to } = found;
+    DirectoryUserView {
+        display_name: user.name().to_string(),
+        id: user.id,
+        user_principal_name: user.user_principal_name,
+        mail: user.mail,
+        mapped_to: mapped_to.map(|h| MemberRef {
+            id: h.id,
+            display_name: h.display_name,
+        }),
+    }
 }
 
 /// Maps the member to a directory user picked in the console (read from the directory).
@@ -119,7 +144,15 @@ async fn add_from_directory(
     .await?;
     Ok(Json(AddFromDirectoryResult {
         added: done.added.into_iter().map(member_view).collect(),
-        skipped: done.skipped,
+        skipped: done
+            .skipped
+            .into_iter()
+            .map(|s| SkippedUser {
+                object_id: s.object_id,
+                name: s.name,
+                reason: s.reason,
+            })
+            .collect(),
     }))
 }
 
@@ -135,9 +168,33 @@ async fn suggestions(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Suggestions>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(
-        mapping::suggestions(state.directory_services(), &id).await?,
-    ))
+    let found = mapping::suggestions(state.directory_services(), &id).await?;
+    Ok(Json(match found {
+        Ok(list) => Suggestions {
+            access: DirectoryAccess::Readable,
+            message: None,
+            total: list.total as i64,
+            suggestions: list
+                .first
+                .into_iter()
+                .map(|s| Suggestion {
+                    member_id: s.member_id,
+                    member_name: s.member_name,
+                    member_email: s.member_email,
+                    directory_name: s.user.name().to_string(),
+                    object_id: s.user.id,
+                    user_principal_name: s.user.user_principal_name,
+                    matched_on: s.matched_on.into(),
+                })
+                .collect(),
+        },
+        Err(unreadable) => Suggestions {
+            access: unreadable.access,
+            message: Some(unreadable.message),
+            suggestions: Vec::new(),
+            total: 0,
+        },
+    }))
 }
 
 /// Maps the suggestions the admin confirmed, in one transaction.
@@ -154,15 +211,20 @@ async fn confirm_suggestions(
     ApiJson(request): ApiJson<ConfirmSuggestionsRequest>,
 ) -> ApiResult<Json<ConfirmSuggestionsResult>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(
-        mapping::confirm(
-            state.directory_services(),
-            &signed_in.actor,
-            &id,
-            &request.choices,
-        )
-        .await?,
-    ))
+    let choices: Vec<mapping::Choice<'_>> = request
+        .choices
+        .iter()
+        .map(|c| mapping::Choice {
+            member_id: &c.member_id,
+            object_id: &c.object_id,
+        })
+        .collect();
+    let done =
+        mapping::confirm(state.directory_services(), &signed_in.actor, &id, &choices).await?;
+    Ok(Json(ConfirmSuggestionsResult {
+        mapped: done.mapped,
+        skipped: done.skipped,
+    }))
 }
 
 /// Counts of mapped, unmapped and stale mappings.
@@ -176,9 +238,24 @@ async fn mapping_health(
     Path(id): Path<String>,
 ) -> ApiResult<Json<MappingHealth>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(
-        mapping::health(state.directory_services(), &id).await?,
-    ))
+    let health = mapping::health(state.directory_services(), &id).await?;
+    let (stale, access, message, checked_at) = match health.stale {
+        Ok(stale) => (
+            Some(stale.count),
+            DirectoryAccess::Readable,
+            None,
+            Some(rfc3339_millis(to_millis(stale.read_at))),
+        ),
+        Err(unreadable) => (None, unreadable.access, Some(unreadable.message), None),
+    };
+    Ok(Json(MappingHealth {
+        mapped: health.mapped,
+        unmapped: health.unmapped,
+        stale,
+        access,
+        message,
+        checked_at,
+    }))
 }
 
 /// Starts importing a members CSV file (columns: email, display name, role, object id, sso

@@ -11,7 +11,7 @@ use crate::entra::graph::DirectoryUser;
 use crate::storage::{
     Actor, ConfirmedMapping, DirectoryIdentity, MemberRecord, NewMember, StorageError,
 };
-use app::types::*;
+use app::types::SUGGESTION_LIMIT;
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
@@ -38,14 +38,21 @@ impl MappingError {
 
 type MappingResult<T> = Result<T, MappingError>;
 
-fn user_view(user: &DirectoryUser, mapped_to: Option<MemberRef>) -> DirectoryUserView {
-    DirectoryUserView {
-        id: user.id.clone(),
-        display_name: user.name().to_string(),
-        user_principal_name: user.user_principal_name.clone(),
-        mail: user.mail.clone(),
-        mapped_to,
-    }
+/// What a read of the directory gave, or why the directory could not be read (which says what
+/// to grant).
+pub type DirectoryRead<T> = Result<T, Unreadable>;
+
+/// The member a directory user is mapped to.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// A directory user a search found, with the member already mapped to them.
+pub struct FoundUser {
+    pub user: DirectoryUser,
+    pub mapped_to: Option<Holder>,
 }
 
 /// Directory users whose name, UPN or mail starts with `text`, with who they are mapped to.
@@ -53,29 +60,20 @@ pub async fn search(
     services: DirectoryServices<'_>,
     organization_id: &str,
     text: &str,
-) -> MappingResult<DirectorySearch> {
-    let unreadable = |u: Unreadable| DirectorySearch {
-        access: u.access,
-        message: Some(u.message),
-        users: Vec::new(),
-    };
+) -> MappingResult<DirectoryRead<Vec<FoundUser>>> {
     let directory = match Directory::of(services, organization_id).await? {
         Ok(d) => d,
-        Err(u) => return Ok(unreadable(u)),
+        Err(u) => return Ok(Err(u)),
     };
     if text.trim().is_empty() {
-        return Ok(DirectorySearch {
-            access: DirectoryAccess::Readable,
-            message: None,
-            users: Vec::new(),
-        });
+        return Ok(Ok(Vec::new()));
     }
     let users = match directory.search(text).await {
         Ok(users) => users,
-        Err(u) => return Ok(unreadable(u)),
+        Err(u) => return Ok(Err(u)),
     };
     let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let holders: HashMap<String, MemberRef> = services
+    let mut holders: HashMap<String, Holder> = services
         .storage
         .holders_of(organization_id, directory.tenant_id(), &ids)
         .await?
@@ -83,21 +81,20 @@ pub async fn search(
         .map(|h| {
             (
                 h.directory_object_id,
-                MemberRef {
+                Holder {
                     id: h.id,
                     display_name: h.display_name,
                 },
             )
         })
         .collect();
-    Ok(DirectorySearch {
-        access: DirectoryAccess::Readable,
-        message: None,
-        users: users
-            .iter()
-            .map(|u| user_view(u, holders.get(&u.id).cloned()))
-            .collect(),
-    })
+    Ok(Ok(users
+        .into_iter()
+        .map(|user| FoundUser {
+            mapped_to: holders.remove(&user.id),
+            user,
+        })
+        .collect()))
 }
 
 fn unreadable_error(u: Unreadable) -> MappingError {
@@ -163,10 +160,17 @@ pub async fn map_member(
 /// How many directory users "Add from directory" reads at the same time.
 const DIRECTORY_READS_AT_ONCE: usize = 8;
 
+/// A picked directory user that could not become a member, and why.
+pub struct Skipped {
+    pub object_id: String,
+    pub name: String,
+    pub reason: String,
+}
+
 /// The members "Add from directory" created, and the users it could not add, with why.
 pub struct AddedFromDirectory {
     pub added: Vec<MemberRecord>,
-    pub skipped: Vec<SkippedUser>,
+    pub skipped: Vec<Skipped>,
 }
 
 /// Creates a member from each picked directory user; users that cannot become members are
@@ -199,7 +203,7 @@ pub async fn add_from_directory(
         .try_collect()
         .await?;
     for (guid, user) in users {
-        let skip = |reason: &str| SkippedUser {
+        let skip = |reason: &str| Skipped {
             object_id: guid.0.clone(),
             name: user.name().to_string(),
             reason: reason.into(),
@@ -322,45 +326,64 @@ fn find_matches<'a>(
     matches
 }
 
+/// A proposal for the admin: an unmapped member and the directory user whose UPN or mail
+/// equals their email.
+pub struct Suggested {
+    pub member_id: String,
+    pub member_name: String,
+    pub member_email: String,
+    pub user: DirectoryUser,
+    /// `upn` or `mail`.
+    pub matched_on: &'static str,
+}
+
+/// The first `SUGGESTION_LIMIT` proposals, and how many there are.
+pub struct SuggestionList {
+    pub first: Vec<Suggested>,
+    pub total: usize,
+}
+
 /// Directory users proposed for unmapped members.
 pub async fn suggestions(
     services: DirectoryServices<'_>,
     organization_id: &str,
-) -> MappingResult<Suggestions> {
-    let unreadable = |u: Unreadable| Suggestions {
-        access: u.access,
-        message: Some(u.message),
-        suggestions: Vec::new(),
-        total: 0,
-    };
+) -> MappingResult<DirectoryRead<SuggestionList>> {
     let directory = match Directory::of(services, organization_id).await? {
         Ok(d) => d,
-        Err(u) => return Ok(unreadable(u)),
+        Err(u) => return Ok(Err(u)),
     };
     let scan = match directory.scan(true).await {
         Ok(s) => s,
-        Err(u) => return Ok(unreadable(u)),
+        Err(u) => return Ok(Err(u)),
     };
     let members = Unmatched::load(services.storage, organization_id, directory.tenant_id()).await?;
     let matches = members.matches(&scan.users);
-    Ok(Suggestions {
-        access: DirectoryAccess::Readable,
-        message: None,
-        total: matches.len() as i64,
-        suggestions: matches
+    Ok(Ok(SuggestionList {
+        total: matches.len(),
+        first: matches
             .iter()
             .take(SUGGESTION_LIMIT)
-            .map(|m| Suggestion {
+            .map(|m| Suggested {
                 member_id: m.member.id.clone(),
                 member_name: m.member.display_name.clone(),
                 member_email: m.member.email.clone().unwrap_or_default(),
-                object_id: m.user.id.clone(),
-                directory_name: m.user.name().to_string(),
-                user_principal_name: m.user.user_principal_name.clone(),
-                matched_on: m.matched_on.into(),
+                user: m.user.clone(),
+                matched_on: m.matched_on,
             })
             .collect(),
-    })
+    }))
+}
+
+/// One suggestion the admin confirmed: a member and a directory user's Object ID.
+pub struct Choice<'a> {
+    pub member_id: &'a str,
+    pub object_id: &'a str,
+}
+
+/// How many confirmed suggestions were mapped, and the ones that no longer held, with why.
+pub struct Confirmed {
+    pub mapped: i64,
+    pub skipped: Vec<String>,
 }
 
 /// Maps the suggestions the admin confirmed. Each choice must still be a suggestion now (the
@@ -369,8 +392,8 @@ pub async fn confirm(
     services: DirectoryServices<'_>,
     actor: &Actor,
     organization_id: &str,
-    choices: &[SuggestionChoice],
-) -> MappingResult<ConfirmSuggestionsResult> {
+    choices: &[Choice<'_>],
+) -> MappingResult<Confirmed> {
     if choices.is_empty() || choices.len() > SUGGESTION_LIMIT {
         return Err(MappingError::field(
             "choices",
@@ -390,10 +413,10 @@ pub async fn confirm(
     let mut confirmed = Vec::new();
     let mut skipped = Vec::new();
     for choice in choices {
-        match current.get(&(choice.member_id.as_str(), choice.object_id.as_str())) {
+        match current.get(&(choice.member_id, choice.object_id)) {
             Some(user) => confirmed.push(ConfirmedMapping {
-                member_id: &choice.member_id,
-                object_id: &choice.object_id,
+                member_id: choice.member_id,
+                object_id: choice.object_id,
                 user_principal_name: user.user_principal_name.as_deref(),
             }),
             None => skipped.push(format!(
@@ -413,7 +436,20 @@ pub async fn confirm(
         )
         .await?;
     skipped.append(&mut refused);
-    Ok(ConfirmSuggestionsResult { mapped, skipped })
+    Ok(Confirmed { mapped, skipped })
+}
+
+/// Stale mappings, as a read of the directory found them.
+pub struct Stale {
+    pub count: i64,
+    pub read_at: time::OffsetDateTime,
+}
+
+/// Mapped and unmapped members, and the stale mappings when the directory is readable.
+pub struct Health {
+    pub mapped: i64,
+    pub unmapped: i64,
+    pub stale: DirectoryRead<Stale>,
 }
 
 /// Mapped, unmapped and (when the directory is readable) stale mappings: Object IDs the
@@ -421,49 +457,36 @@ pub async fn confirm(
 pub async fn health(
     services: DirectoryServices<'_>,
     organization_id: &str,
-) -> MappingResult<MappingHealth> {
+) -> MappingResult<Health> {
     let (mapped, unmapped) = services.storage.mapping_counts(organization_id).await?;
-    let mut health = MappingHealth {
+    let health = |stale| Health {
         mapped,
         unmapped,
-        stale: None,
-        access: DirectoryAccess::NotConnected,
-        message: None,
-        checked_at: None,
+        stale,
     };
     let directory = match Directory::of(services, organization_id).await? {
         Ok(d) => d,
-        Err(u) => {
-            health.access = u.access;
-            health.message = Some(u.message);
-            return Ok(health);
-        }
+        Err(u) => return Ok(health(Err(u))),
     };
-    match directory.scan(false).await {
-        Ok(scan) => {
-            let present: std::collections::HashSet<&str> =
-                scan.users.iter().map(|u| u.id.as_str()).collect();
-            let gone = services
-                .storage
-                .mapped_members(organization_id, directory.tenant_id())
-                .await?
-                .iter()
-                .filter(|m| !present.contains(m.directory_object_id.as_str()))
-                .count();
-            let elsewhere = services
-                .storage
-                .count_mapped_elsewhere(organization_id, directory.tenant_id())
-                .await?;
-            health.stale = Some(gone as i64 + elsewhere);
-            health.access = DirectoryAccess::Readable;
-            health.checked_at = Some(crate::clock::rfc3339_millis(crate::clock::to_millis(
-                scan.read_at,
-            )));
-        }
-        Err(u) => {
-            health.access = u.access;
-            health.message = Some(u.message);
-        }
-    }
-    Ok(health)
+    let scan = match directory.scan(false).await {
+        Ok(scan) => scan,
+        Err(u) => return Ok(health(Err(u))),
+    };
+    let present: std::collections::HashSet<&str> =
+        scan.users.iter().map(|u| u.id.as_str()).collect();
+    let gone = services
+        .storage
+        .mapped_members(organization_id, directory.tenant_id())
+        .await?
+        .iter()
+        .filter(|m| !present.contains(m.directory_object_id.as_str()))
+        .count();
+    let elsewhere = services
+        .storage
+        .count_mapped_elsewhere(organization_id, directory.tenant_id())
+        .await?;
+    Ok(health(Ok(Stale {
+        count: gone as i64 + elsewhere,
+        read_at: scan.read_at,
+    })))
 }
