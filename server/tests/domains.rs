@@ -21,6 +21,15 @@ async fn contoso(dns: &Dns) -> Wizard {
 }
 
 async fn contoso_with(dns: &Dns, flags: &[&str]) -> Wizard {
+    let w = contoso_admin(dns, "--allowed-authorities", flags).await;
+    w.connect(json!({})).await;
+    w
+}
+
+/// Contoso's admin on a fresh Gatehouse that reaches the test provider through `provider_flag`
+/// (an allowed authority, or the stand-in for Entra's global cloud) and looks domains up at
+/// `dns`.
+async fn contoso_admin(dns: &Dns, provider_flag: &str, flags: &[&str]) -> Wizard {
     let idp = Idp::start();
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let url = common::fresh_database_url(&dir).await;
@@ -28,7 +37,7 @@ async fn contoso_with(dns: &Dns, flags: &[&str]) -> Wizard {
         dir,
         url,
         &[
-            "--allowed-authorities",
+            provider_flag,
             &idp.url,
             "--dns-server",
             &dns.address,
@@ -42,9 +51,7 @@ async fn contoso_with(dns: &Dns, flags: &[&str]) -> Wizard {
         .collect::<Vec<_>>(),
     )
     .await;
-    let w = wizard_on(idp, app).await;
-    w.connect(json!({})).await;
-    w
+    wizard_on(idp, app).await
 }
 
 async fn domain(w: &Wizard, name: &str) -> Value {
@@ -369,23 +376,7 @@ async fn an_operator_approves_a_domain_and_admins_cannot() {
 
 /// Contoso's admin choosing Entra's global cloud, which the test provider plays.
 async fn contoso_on_the_global_cloud(dns: &Dns) -> Wizard {
-    let idp = Idp::start();
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let url = common::fresh_database_url(&dir).await;
-    let app = spawn_app_with(
-        dir,
-        url,
-        &[
-            "--test-global-cloud",
-            &idp.url,
-            "--dns-server",
-            &dns.address,
-            "--session-lifetime-hours",
-            "10000",
-        ],
-    )
-    .await;
-    let mut w = wizard_on(idp, app).await;
+    let mut w = contoso_admin(dns, "--test-global-cloud", &[]).await;
     w.cloud = "global";
     w
 }
