@@ -156,7 +156,11 @@ async fn view(
             }
         }
     }
-    let domains = crate::domains::proofs(state.domain_services(), &org.id, &listed).await?;
+    let domains = crate::domains::proofs(state.domain_services(), &org.id, &listed)
+        .await?
+        .into_iter()
+        .map(super::email_domains::proof_view)
+        .collect();
     Ok(Json(connection_view(
         connection,
         state.now().date(),

@@ -3,6 +3,7 @@
 //! connection's view (`ConnectionView::domains`).
 
 use crate::auth::web::SignedIn;
+use crate::clock::rfc3339_millis;
 use crate::domains;
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -18,6 +19,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_domain))
 }
 
+/// A domain's proof as the console shows it: the record to add, and how and when it was proven.
+pub(crate) fn proof_view(proof: domains::Proof) -> EmailDomainProof {
+    let proven_by = proof.method().map(|method| match method {
+        domains::ProofMethod::Operator(operator) => format!("an operator's approval ({operator})"),
+        domains::ProofMethod::Directory => "the directory's own verified domains".to_string(),
+        domains::ProofMethod::Dns => "its DNS record".to_string(),
+    });
+    let record = proof.record;
+    EmailDomainProof {
+        record_name: domains::record_name(&record.domain),
+        record_value: record.challenge,
+        domain: record.domain,
+        state: proof.state,
+        proven_by,
+        proven_at: record.proven_at.map(rfc3339_millis),
+        missing_since: record.missing_since.map(rfc3339_millis),
+    }
+}
+
 /// The domain's proof as it stands now.
 async fn proof_of(state: &AppState, org: &str, domain: &str) -> ApiResult<Json<EmailDomainProof>> {
     let proofs = domains::proofs(state.domain_services(), org, &[domain.to_string()]).await?;
@@ -25,7 +45,7 @@ async fn proof_of(state: &AppState, org: &str, domain: &str) -> ApiResult<Json<E
         .into_iter()
         .next()
         .ok_or(crate::error::ApiError::NotFound("email domain"))?;
-    Ok(Json(proof))
+    Ok(Json(proof_view(proof)))
 }
 
 /// Looks the domain's `_gatehouse-challenge` TXT record up now; the domain is proven when it

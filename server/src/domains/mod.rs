@@ -10,11 +10,11 @@
 
 pub mod dns;
 
-use crate::clock::{rfc3339_millis, Clock};
+use crate::clock::Clock;
 use crate::crypto::tokens;
 use crate::entra::verify;
 use crate::storage::{Actor, EmailDomainRecord, NewEmail, Storage, StorageError};
-use app::types::{DomainProofState, EmailDomainProof};
+use app::types::DomainProofState;
 use dns::{TxtAnswer, TxtLookup};
 
 /// How long a DNS proof may be missing before its domain stops routing.
@@ -80,12 +80,38 @@ impl From<StorageError> for DomainError {
     }
 }
 
+/// A listed domain, its proof record and where the proof stands.
+pub struct Proof {
+    pub record: EmailDomainRecord,
+    pub state: DomainProofState,
+}
+
+impl Proof {
+    /// How the domain was proven, when it was: `Dns`, `Directory` or `Operator(email)`.
+    pub fn method(&self) -> Option<ProofMethod<'_>> {
+        let by = self.record.proven_by.as_deref()?;
+        Some(match by.strip_prefix("operator:") {
+            Some(operator) => ProofMethod::Operator(operator),
+            None if by.starts_with(DIRECTORY_PROOF) => ProofMethod::Directory,
+            None => ProofMethod::Dns,
+        })
+    }
+}
+
+/// How a domain was proven.
+pub enum ProofMethod<'a> {
+    Dns,
+    Directory,
+    /// An operator's approval, with the operator's email.
+    Operator(&'a str),
+}
+
 /// Each listed domain of the organization with where its proof stands.
 pub async fn proofs(
     services: DomainServices<'_>,
     organization_id: &str,
     listed: &[String],
-) -> Result<Vec<EmailDomainProof>, DomainError> {
+) -> Result<Vec<Proof>, DomainError> {
     let rows = services
         .storage
         .list_email_domains(organization_id, listed, new_challenge)
@@ -102,7 +128,7 @@ pub async fn proofs(
         .collect())
 }
 
-fn view(record: EmailDomainRecord, elsewhere: &[String], now: i64) -> EmailDomainProof {
+fn view(record: EmailDomainRecord, elsewhere: &[String], now: i64) -> Proof {
     let grace_ms = MISSING_GRACE.whole_milliseconds() as i64;
     let state = match (&record.proven_at, &record.missing_since) {
         (Some(_), Some(since)) if now - since > grace_ms => DomainProofState::Lapsed,
@@ -111,23 +137,7 @@ fn view(record: EmailDomainRecord, elsewhere: &[String], now: i64) -> EmailDomai
         (None, _) if elsewhere.contains(&record.domain) => DomainProofState::ClaimedElsewhere,
         (None, _) => DomainProofState::Waiting,
     };
-    EmailDomainProof {
-        record_name: record_name(&record.domain),
-        record_value: record.challenge,
-        domain: record.domain,
-        state,
-        proven_by: record
-            .proven_by
-            .map(|by| match by.strip_prefix("operator:") {
-                Some(operator) => format!("an operator's approval ({operator})"),
-                None if by.starts_with(DIRECTORY_PROOF) => {
-                    "the directory's own verified domains".to_string()
-                }
-                None => "its DNS record".to_string(),
-            }),
-        proven_at: record.proven_at.map(rfc3339_millis),
-        missing_since: record.missing_since.map(rfc3339_millis),
-    }
+    Proof { record, state }
 }
 
 async fn listed_record(
