@@ -78,6 +78,18 @@ async fn method(w: &Wizard, email: &str) -> Value {
         .clone()
 }
 
+/// contoso.com proven as its owner would: the record the wizard shows, published, then checked.
+/// Answers the record's value.
+async fn prove_contoso_by_dns(w: &Wizard, dns: &Dns) -> String {
+    let value = domain(w, "contoso.com").await["record_value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dns.set_txt(RECORD, &[&value]).await;
+    assert_eq!(check(w, "contoso.com").await.status(), StatusCode::OK);
+    value
+}
+
 async fn check(w: &Wizard, name: &str) -> reqwest::Response {
     w.app
         .post(
@@ -188,12 +200,7 @@ async fn a_proven_domain_belongs_to_one_organization_and_listing_it_squats_nothi
     };
     // Listed first by Fabrikam, unproven: it blocks no one.
     assert_eq!(list(1).await.status(), StatusCode::OK);
-    let value = domain(&w, "contoso.com").await["record_value"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    dns.set_txt(RECORD, &[&value]).await;
-    assert_eq!(check(&w, "contoso.com").await.status(), StatusCode::OK);
+    prove_contoso_by_dns(&w, &dns).await;
 
     // Now Contoso's: Fabrikam cannot prove it, nor list it again, and is not told by whom.
     let theirs = body(w.app.get(&mallory, &path("")).await).await;
@@ -235,12 +242,7 @@ async fn a_proven_domain_belongs_to_one_organization_and_listing_it_squats_nothi
 async fn a_missing_record_stops_routing_after_seven_days_and_an_outage_is_not_a_miss() {
     let dns = Dns::start();
     let w = contoso(&dns).await;
-    let value = domain(&w, "contoso.com").await["record_value"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    dns.set_txt(RECORD, &[&value]).await;
-    assert_eq!(check(&w, "contoso.com").await.status(), StatusCode::OK);
+    let value = prove_contoso_by_dns(&w, &dns).await;
     let recheck = || gatehouse::domains::recheck(w.app.state.domain_services());
 
     // A day later the DNS is down: nothing changes.
@@ -290,12 +292,7 @@ async fn the_admins_are_told_by_email_from_the_first_day_a_proof_is_missing() {
         ],
     )
     .await;
-    let value = domain(&w, "contoso.com").await["record_value"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    dns.set_txt(RECORD, &[&value]).await;
-    assert_eq!(check(&w, "contoso.com").await.status(), StatusCode::OK);
+    let value = prove_contoso_by_dns(&w, &dns).await;
     let state = &w.app.state;
     let deliver = || {
         gatehouse::mail::deliver_due(

@@ -396,20 +396,7 @@ pub async fn read(
     })
 }
 
-/// Saves `config` as the draft at `version` with its audit entry, and answers the new view.
-async fn save_draft(
-    services: &ConnectionServices<'_>,
-    org: &OrganizationRecord,
-    version: i64,
-    config: &ConnectionConfig,
-    entry: &AuditEntry<'_>,
-    actor: &Actor,
-    warnings: BTreeMap<String, String>,
-) -> ConnectionResult<Connection> {
-    store_draft(services, org, version, config, entry, actor).await?;
-    read(services, org, warnings).await
-}
-
+/// Saves `config` as the draft at `version`, with its audit entry.
 async fn store_draft(
     services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
@@ -668,16 +655,8 @@ pub async fn verify_draft(
         detail: &detail,
         ..AuditEntry::success(Some(&org.id), "connection.verify", &org.slug)
     };
-    save_draft(
-        services,
-        org,
-        request.version,
-        &updated,
-        &entry,
-        actor,
-        BTreeMap::new(),
-    )
-    .await
+    store_draft(services, org, request.version, &updated, &entry, actor).await?;
+    read(services, org, BTreeMap::new()).await
 }
 
 /// Step 5: who may sign in with SSO. A domain another organization has proven cannot be

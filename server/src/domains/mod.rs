@@ -293,10 +293,10 @@ async fn record_check(
         }
     };
     let now = services.clock.now();
-    let warning = missing_warning(services.public_url, record, now);
+    let warning = || missing_warning(services.public_url, record, now);
     Ok(services
         .storage
-        .record_domain_recheck(record, present, &warning, actor, now)
+        .record_domain_recheck(record, present, warning, actor, now)
         .await?)
 }
 

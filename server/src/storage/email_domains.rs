@@ -170,7 +170,7 @@ impl Storage {
         &self,
         record: &EmailDomainRecord,
         present: bool,
-        warning: &NewEmail,
+        warning: impl FnOnce() -> NewEmail,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
@@ -204,7 +204,7 @@ impl Storage {
             };
             audit::write(&mut tx, actor, &entry, now).await?;
             let admins = outbox::admin_addresses(&mut tx, &record.organization_id).await?;
-            outbox::enqueue(&mut tx, &admins, warning, now).await?;
+            outbox::enqueue(&mut tx, &admins, &warning(), now).await?;
         }
         tx.commit().await?;
         Ok(())
