@@ -257,6 +257,9 @@ fn sessions(state: &AppState) -> SessionManagerLayer<DbSessionStore> {
     )
 }
 
+/// How long a page rendering on the server waits for one of its API calls.
+const IN_PROCESS_LIMIT: Duration = Duration::from_secs(10);
+
 /// The API as pages call it while they render on the server: the same routes, guard and
 /// sessions as the browser's calls, in-process.
 fn in_process_api(state: AppState) -> app::api::ServerApi {
@@ -276,10 +279,19 @@ fn in_process_api(state: AppState) -> app::api::ServerApi {
         }
         let request = Request::from_parts(parts, axum::body::Body::from(body));
         Box::pin(async move {
-            let response = match service.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+            // A page never waits on its data without end: past the limit it renders the error.
+            let response =
+                match tokio::time::timeout(IN_PROCESS_LIMIT, service.oneshot(request)).await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(_) => {
+                        tracing::warn!("an in-process API call for a page did not answer in time");
+                        return axum::http::Response::builder()
+                            .status(axum::http::StatusCode::SERVICE_UNAVAILABLE)
+                            .body(String::new())
+                            .unwrap_or_default();
+                    }
+                };
             let (parts, body) = response.into_parts();
             let text = match http_body_util::BodyExt::collect(body).await {
                 Ok(collected) => String::from_utf8_lossy(&collected.to_bytes()).into_owned(),
