@@ -17,10 +17,10 @@ use crate::{api, first_run, ops, sign_in, web_guard};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::Router;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Uses of one-time links a client address may make a minute: each live one hashes a
 /// password, and nobody needs more than a few.
@@ -191,10 +191,16 @@ async fn listen(wanted: SocketAddr) -> Result<(TcpListener, SocketAddr), StartEr
     Ok((listener, addr))
 }
 
+/// The pages' routes, listed once per process. Listing them runs the whole app with every
+/// resource held back, through a switch Leptos keeps for the whole process (leptos#4773): a
+/// page that started loading its data while another router was being built (tests start many
+/// servers in one process) would wait for that data forever.
+static PAGES: LazyLock<Vec<AxumRouteListing>> = LazyLock::new(|| generate_route_list(app::App));
+
 /// Every route of Gatehouse with its layers.
 pub fn router(state: AppState) -> Router {
     let in_process = in_process_api(state.clone());
-    let pages = generate_route_list(app::App);
+    let pages = PAGES.clone();
     Router::new()
         .merge(api_routes(&state))
         .merge(ops::routes(state.config.metrics_listen.is_some()))
