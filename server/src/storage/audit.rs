@@ -1,3 +1,4 @@
+use super::writer::AnyQuery;
 use super::{PageRequest, Paged, Storage, StorageResult};
 use crate::clock::to_millis;
 use sqlx::AnyConnection;
@@ -62,27 +63,38 @@ pub struct AuditRecord {
 }
 
 /// Writes the entry on `conn`, inside the caller's transaction when it has one.
+/// Records an event: bind it with `bind_insert`.
+pub(super) const INSERT: &str = "INSERT INTO audit_event \
+     (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// Binds `INSERT`'s values.
+pub(super) fn bind_insert<'q>(
+    query: AnyQuery<'q>,
+    actor: &'q Actor,
+    entry: &AuditEntry<'q>,
+    now: OffsetDateTime,
+) -> AnyQuery<'q> {
+    query
+        .bind(entry.organization_id)
+        .bind(actor.label.as_str())
+        .bind(entry.action)
+        .bind(entry.target)
+        .bind(entry.outcome)
+        .bind(entry.detail)
+        .bind(actor.client_addr.as_str())
+        .bind(to_millis(now))
+}
+
 pub(super) async fn write(
     conn: &mut AnyConnection,
     actor: &Actor,
     entry: &AuditEntry<'_>,
     now: OffsetDateTime,
 ) -> StorageResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_event \
-         (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(entry.organization_id)
-    .bind(actor.label.as_str())
-    .bind(entry.action)
-    .bind(entry.target)
-    .bind(entry.outcome)
-    .bind(entry.detail)
-    .bind(actor.client_addr.as_str())
-    .bind(to_millis(now))
-    .execute(&mut *conn)
-    .await?;
+    bind_insert(sqlx::query(INSERT), actor, entry, now)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -1,9 +1,11 @@
 //! SSO connections: a versioned draft and the active configuration, as JSON documents.
 
 use super::audit::{self, Actor, AuditEntry};
-use super::sign_in_states::{mark_used, UsedState};
-use super::{SessionRecord, Storage, StorageError, StorageResult};
+use super::sign_in_states::{self, mark_used, UsedState};
+use super::writer::Batch;
+use super::{sessions, violates_key_of, SessionRecord, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
+use crate::crypto::tokens;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -196,28 +198,32 @@ impl Storage {
         used: UsedState<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.begin().await?;
-        if !mark_used(&mut tx, used).await? {
-            return Err(StorageError::Conflict("state"));
-        }
-        audit::write(&mut tx, actor, entry, now).await?;
-        sqlx::query(
-            "UPDATE member_last_sign_in SET last_sso_sign_in_at = $1 \
-             WHERE member_id = $2 AND organization_id = $3",
-        )
-        .bind(to_millis(now))
-        .bind(member_id)
-        .bind(organization_id)
-        .execute(&mut *tx)
-        .await?;
+        let at = to_millis(now);
+        let mut batch = Batch::default()
+            .then(sign_in_states::MARK_USED, move |q| {
+                q.bind(used.state_hash).bind(used.expires_at)
+            })
+            .then(audit::INSERT, move |q| {
+                audit::bind_insert(q, actor, entry, now)
+            })
+            .then(
+                "UPDATE member_last_sign_in SET last_sso_sign_in_at = $1 \
+                 WHERE member_id = $2 AND organization_id = $3",
+                move |q| q.bind(at).bind(member_id).bind(organization_id),
+            );
         if let Some(replaces) = replaces {
-            super::sessions::delete(&mut tx, replaces).await?;
+            batch = batch.then(sessions::DELETE, move |q| q.bind(tokens::hash(replaces)));
         }
-        if !super::sessions::insert(&mut tx, session).await? {
-            return Err(StorageError::Conflict("session"));
-        }
-        tx.commit().await?;
-        Ok(())
+        let batch = batch.then(sessions::INSERT, move |q| sessions::bind_insert(q, session));
+        self.writer.run(batch).await.map_err(|e| {
+            if violates_key_of(&e, "used_sign_in_state") {
+                StorageError::Conflict("state")
+            } else if violates_key_of(&e, "web_session") {
+                StorageError::Conflict("session")
+            } else {
+                StorageError::Database(e)
+            }
+        })
     }
 
     /// A failed SSO sign-in: the connection's last error and the audit entry, together, and

@@ -303,6 +303,13 @@ fn unique_as(field: &'static str) -> impl Fn(sqlx::Error) -> StorageError {
     }
 }
 
+/// Whether `error` is a second row with the same key in `table`. Both databases name the table
+/// in the message: SQLite as `table.column`, PostgreSQL in its default key name `table_pkey`.
+fn violates_key_of(error: &sqlx::Error, table: &str) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.is_unique_violation() && db.message().contains(table))
+}
+
 fn expect_one(result: AnyQueryResult) -> StorageResult<()> {
     if result.rows_affected() == 0 {
         Err(StorageError::NotFound)

@@ -2,6 +2,7 @@
 //! directory writes in its own transaction. A session is stored under the SHA-256 of its id:
 //! whoever reads the database (or a backup) cannot use the sessions in it.
 
+use super::writer::AnyQuery;
 use super::{Storage, StorageResult};
 use crate::crypto::tokens;
 use sqlx::AnyConnection;
@@ -16,26 +17,40 @@ pub struct SessionRecord<'a> {
     pub directory_sid: Option<&'a str>,
 }
 
+/// Stores a new session record; fails with a uniqueness violation when its id is taken.
+pub(super) const INSERT: &str =
+    "INSERT INTO web_session (id, data, expires_at, directory_sid) VALUES ($1, $2, $3, $4)";
+
+/// Ends a session: `$1` is its id.
+pub(super) const DELETE: &str = "DELETE FROM web_session WHERE id = $1";
+
+/// Binds `INSERT`'s values.
+pub(super) fn bind_insert<'q>(query: AnyQuery<'q>, session: &SessionRecord<'q>) -> AnyQuery<'q> {
+    query
+        .bind(tokens::hash(session.id))
+        .bind(session.data)
+        .bind(session.expires_at)
+        .bind(session.directory_sid)
+}
+
 /// Inserts a session record unless the id is taken; tells whether it was inserted.
 pub(super) async fn insert(
     conn: &mut AnyConnection,
     session: &SessionRecord<'_>,
 ) -> StorageResult<bool> {
-    let result = sqlx::query(
-        "INSERT INTO web_session (id, data, expires_at, directory_sid) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO NOTHING",
+    let result = bind_insert(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{INSERT} ON CONFLICT (id) DO NOTHING"
+        ))),
+        session,
     )
-    .bind(tokens::hash(session.id))
-    .bind(session.data)
-    .bind(session.expires_at)
-    .bind(session.directory_sid)
     .execute(conn)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
 pub(super) async fn delete(conn: &mut AnyConnection, id: &str) -> StorageResult<()> {
-    sqlx::query("DELETE FROM web_session WHERE id = $1")
+    sqlx::query(DELETE)
         .bind(tokens::hash(id))
         .execute(conn)
         .await?;

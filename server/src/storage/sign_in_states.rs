@@ -21,6 +21,10 @@ pub struct UsedState<'a> {
     pub expires_at: i64,
 }
 
+/// Keeps a state as used; fails with a uniqueness violation when it was used already.
+pub(super) const MARK_USED: &str =
+    "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES ($1, $2)";
+
 /// Keeps the state as used, inside the caller's transaction; false when it was used already
 /// (nothing is written then). Of two transactions racing with one state, the second waits for
 /// the first on the primary key and then finds it used.
@@ -28,10 +32,9 @@ pub(super) async fn mark_used(
     conn: &mut sqlx::AnyConnection,
     used: UsedState<'_>,
 ) -> StorageResult<bool> {
-    let marked = sqlx::query(
-        "INSERT INTO used_sign_in_state (state_hash, expires_at) VALUES ($1, $2) \
-         ON CONFLICT (state_hash) DO NOTHING",
-    )
+    let marked = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{MARK_USED} ON CONFLICT (state_hash) DO NOTHING"
+    )))
     .bind(used.state_hash)
     .bind(used.expires_at)
     .execute(&mut *conn)
