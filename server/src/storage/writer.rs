@@ -152,23 +152,6 @@ fn renumber(sql: &str, shift: usize, script: &mut String) -> usize {
     highest
 }
 
-#[cfg(test)]
-mod tests {
-    use super::renumber;
-
-    #[test]
-    fn a_statement_s_parameters_are_shifted_past_the_ones_before() {
-        let mut script = String::from("BEGIN;");
-        let shift = renumber("INSERT INTO t (a, b) VALUES ($1, $2)", 0, &mut script);
-        script.push(';');
-        renumber("UPDATE t SET b = $2 WHERE a = $1 AND c = '$'", shift, &mut script);
-        assert_eq!(
-            script,
-            "BEGIN;INSERT INTO t (a, b) VALUES ($1, $2);UPDATE t SET b = $4 WHERE a = $3 AND c = '$'"
-        );
-    }
-}
-
 /// Waits for SQLite's writing connection, ending any transaction its last holder left open.
 async fn lock(
     writer: &Arc<Mutex<SqliteWriter>>,
@@ -243,5 +226,26 @@ impl DerefMut for WriteTransaction {
             WriteTransaction::Pooled(tx) => tx,
             WriteTransaction::Sqlite(writer) => &mut writer.conn,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renumber;
+
+    #[test]
+    fn a_statement_s_parameters_are_shifted_past_the_ones_before() {
+        let mut script = String::from("BEGIN;");
+        let shift = renumber("INSERT INTO t (a, b) VALUES ($1, $2)", 0, &mut script);
+        script.push(';');
+        renumber(
+            "UPDATE t SET b = $2 WHERE a = $1 AND c = '$'",
+            shift,
+            &mut script,
+        );
+        assert_eq!(
+            script,
+            "BEGIN;INSERT INTO t (a, b) VALUES ($1, $2);UPDATE t SET b = $4 WHERE a = $3 AND c = '$'"
+        );
     }
 }
