@@ -282,7 +282,7 @@ async fn start_import(
         file.into(),
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(started)))
+    Ok((StatusCode::ACCEPTED, Json(import_view(started))))
 }
 
 /// An import's progress, preview or outcome.
@@ -297,11 +297,11 @@ async fn import_status(
     Path((id, import_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MemberImport>> {
     signed_in.account.require_organization(&id)?;
-    Ok(Json(import_jobs::view(
+    Ok(Json(import_view(import_jobs::progress(
         &state.member_imports,
         &id,
         &import_id,
-    )?))
+    )?)))
 }
 
 /// Applies a previewed import without problems, in one transaction (all or nothing).
@@ -330,7 +330,23 @@ async fn apply_import(
         state.now(),
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(applying)))
+    Ok((StatusCode::ACCEPTED, Json(import_view(applying))))
+}
+
+fn import_view(progress: import_jobs::ImportProgress) -> MemberImport {
+    MemberImport {
+        id: progress.id,
+        stage: progress.stage,
+        rows_total: progress.rows_total,
+        rows_done: progress.rows_done,
+        to_create: progress.to_create,
+        to_update: progress.to_update,
+        unchanged: progress.unchanged,
+        problems: progress.first_problems,
+        problem_count: progress.problem_count,
+        message: progress.message,
+        promotions: progress.promotions,
+    }
 }
 
 /// Every member with their mapping, as CSV in the import's columns.

@@ -5,7 +5,7 @@
 use super::import::{self, ImportRow};
 use crate::connections::{directory_tenant_id, StoredConnectionError};
 use crate::storage::{Actor, Storage, StorageError};
-use app::types::{ImportProblem, ImportStage, MemberImport, IMPORT_PROBLEM_LIMIT};
+use app::types::{ImportProblem, ImportStage, IMPORT_PROBLEM_LIMIT};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,15 +70,34 @@ struct JobState {
     message: Option<String>,
 }
 
+/// Where an import stands, with every problem found.
+#[derive(Debug, Clone)]
+pub struct ImportProgress {
+    pub id: String,
+    pub stage: ImportStage,
+    pub rows_total: u64,
+    /// Rows read while checking, members written while applying.
+    pub rows_done: u64,
+    pub to_create: u64,
+    pub to_update: u64,
+    pub unchanged: u64,
+    /// Mapped members the import makes admins.
+    pub promotions: u64,
+    /// The first problems found (at most `IMPORT_PROBLEM_LIMIT`), in line order.
+    pub first_problems: Vec<ImportProblem>,
+    pub problem_count: u64,
+    pub message: Option<String>,
+}
+
 impl Job {
-    fn view(&self, id: &str) -> MemberImport {
+    fn progress(&self, id: &str) -> ImportProgress {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let rows_done = match state.stage {
             ImportStage::Checking | ImportStage::Applying => self.progress.load(Ordering::Relaxed),
             ImportStage::Ready | ImportStage::Failed => state.rows_total,
             ImportStage::Applied => state.to_create + state.to_update,
         };
-        MemberImport {
+        ImportProgress {
             id: id.to_string(),
             stage: state.stage,
             rows_total: state.rows_total,
@@ -86,7 +105,8 @@ impl Job {
             to_create: state.to_create,
             to_update: state.to_update,
             unchanged: state.unchanged,
-            problems: state
+            promotions: state.promotions,
+            first_problems: state
                 .problems
                 .iter()
                 .take(IMPORT_PROBLEM_LIMIT)
@@ -94,7 +114,6 @@ impl Job {
                 .collect(),
             problem_count: state.problems.len() as u64,
             message: state.message.clone(),
-            promotions: state.promotions,
         }
     }
 
@@ -148,7 +167,7 @@ pub async fn start(
     importer: Importer<'_>,
     organization_id: &str,
     file: Vec<u8>,
-) -> Result<MemberImport, ImportError> {
+) -> Result<ImportProgress, ImportError> {
     if storage.find_organization(organization_id).await?.is_none() {
         return Err(ImportError::UnknownOrganization);
     }
@@ -169,7 +188,7 @@ pub async fn start(
             message: None,
         }),
     });
-    let view = job.view(&id);
+    let started = job.progress(&id);
     let storage = storage.clone();
     let organization_id = organization_id.to_string();
     let me = importer.member_id.map(str::to_string);
@@ -220,16 +239,16 @@ pub async fn start(
             }
         }
     });
-    Ok(view)
+    Ok(started)
 }
 
 /// Where an import stands.
-pub fn view(
+pub fn progress(
     jobs: &ImportJobs,
     organization_id: &str,
     id: &str,
-) -> Result<MemberImport, ImportError> {
-    Ok(jobs.get(organization_id, id)?.view(id))
+) -> Result<ImportProgress, ImportError> {
+    Ok(jobs.get(organization_id, id)?.progress(id))
 }
 
 /// Applies a ready import in the background, in one transaction.
@@ -241,7 +260,7 @@ pub async fn apply(
     id: &str,
     confirm_promotions: bool,
     now: time::OffsetDateTime,
-) -> Result<MemberImport, ImportError> {
+) -> Result<ImportProgress, ImportError> {
     let job = jobs.get(organization_id, id)?;
     let rows = {
         let mut job_state = job.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,7 +274,7 @@ pub async fn apply(
         job_state.rows.clone()
     };
     job.progress.store(0, Ordering::Relaxed);
-    let view = job.view(id);
+    let applying = job.progress(id);
     let tenant_id = directory_tenant_id(storage, organization_id).await?;
     let storage = storage.clone();
     let organization_id = organization_id.to_string();
@@ -309,5 +328,5 @@ pub async fn apply(
             }
         }
     });
-    Ok(view)
+    Ok(applying)
 }
