@@ -6,8 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-tools.sh test
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
-# The flags cargo-leptos uses for debug builds: tests and the site then share one build.
-export RUSTFLAGS="--cfg erase_components"
 PG_URL="${GATEHOUSE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 PG_BASE="${PG_URL%/*}"
 
@@ -34,8 +32,11 @@ GATEHOUSE_TEST_POSTGRES_URL="$PG_URL" cargo test -p server --tests
 say "Identity provider self-test"
 (cd end2end && node --test idp/)
 
-say "Building the site (server and WebAssembly)"
-cargo leptos build
+say "Building the site (the server as tests build it, the WebAssembly as it ships)"
+# The pages' WebAssembly as it ships (scripts/build-site.sh): the end-to-end tests load what
+# people load, and page-weight.spec.js measures it.
+scripts/build-site.sh --frontend-only
+cargo leptos build --server-only
 
 say "End-to-end tests on SQLite"
 (cd end2end && npx playwright test)
