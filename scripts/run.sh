@@ -6,6 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-tools.sh run
-export PATH="$PWD/end2end/node_modules/.bin:$PATH"   # wasm-opt from binaryen
-cargo leptos build --release
+scripts/build-site.sh
 exec target/release/gatehouse "$@"

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 /// The HTML document around the app. The page's scripts carry a fresh nonce that the
@@ -61,27 +61,67 @@ pub fn App() -> impl IntoView {
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound /> }>
                     <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/signin") view=SignInPage />
-                    <Route path=path!("/account") view=AccountPage />
-                    <Route path=path!("/setup/:token")
-                        view=|| view! { <OneTimeLinkPage link=OneTimeLink::FirstRun /> } />
-                    <Route path=path!("/invite/:token")
-                        view=|| view! { <OneTimeLinkPage link=OneTimeLink::Invite /> } />
-                    <Route path=path!("/connect/:token")
-                        view=|| view! { <OneTimeLinkPage link=OneTimeLink::SetupLink /> } />
+                    <Route path=path!("/signin") view={Lazy::<SignInRoute>::new()} />
+                    <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} />
+                    <Route path=path!("/setup/:token") view={Lazy::<FirstRunRoute>::new()} />
+                    <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()} />
+                    <Route path=path!("/connect/:token") view={Lazy::<SetupLinkRoute>::new()} />
                     // The console's reading pages load their data while rendering on the
                     // server, and answer once it is there: they work without JavaScript.
                     <ParentRoute path=path!("/console") view=ConsoleLayout ssr=SsrMode::Async>
-                        <Route path=path!("") view=ConsoleHome ssr=SsrMode::Async />
-                        <Route path=path!("orgs/:id") view=OrganizationPage ssr=SsrMode::Async />
-                        <Route path=path!("orgs/:id/audit") view=AuditPage ssr=SsrMode::Async />
-                        <Route path=path!("orgs/:id/sso") view=SsoWizardPage ssr=SsrMode::Async />
+                        <Route path=path!("") view={Lazy::<ConsoleHomeRoute>::new()}
+                            ssr=SsrMode::Async />
+                        <Route path=path!("orgs/:id") view={Lazy::<OrganizationRoute>::new()}
+                            ssr=SsrMode::Async />
+                        <Route path=path!("orgs/:id/audit") view={Lazy::<AuditRoute>::new()}
+                            ssr=SsrMode::Async />
+                        <Route path=path!("orgs/:id/sso") view={Lazy::<SsoWizardRoute>::new()}
+                            ssr=SsrMode::Async />
                     </ParentRoute>
                 </Routes>
             </main>
         </Router>
     }
 }
+
+/// A page whose code the browser loads only when that page is shown (a WebAssembly module of
+/// its own, split off by `cargo leptos build --split`): nobody downloads the operators' pages
+/// to sign in or to run the wizard.
+macro_rules! lazy_page {
+    ($route:ident, $page:expr) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                $page.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(SignInRoute, view! { <SignInPage /> });
+lazy_page!(AccountRoute, view! { <AccountPage /> });
+lazy_page!(
+    FirstRunRoute,
+    view! { <OneTimeLinkPage link=OneTimeLink::FirstRun /> }
+);
+lazy_page!(
+    InviteRoute,
+    view! { <OneTimeLinkPage link=OneTimeLink::Invite /> }
+);
+lazy_page!(
+    SetupLinkRoute,
+    view! { <OneTimeLinkPage link=OneTimeLink::SetupLink /> }
+);
+lazy_page!(ConsoleHomeRoute, view! { <ConsoleHome /> });
+lazy_page!(OrganizationRoute, view! { <OrganizationPage /> });
+lazy_page!(AuditRoute, view! { <AuditPage /> });
+lazy_page!(SsoWizardRoute, view! { <SsoWizardPage /> });
 
 #[component]
 fn NotFound() -> impl IntoView {

@@ -1026,3 +1026,42 @@ async fn console_pages_come_from_the_server_with_their_data() {
     let to = signed_out.headers()["location"].to_str().unwrap();
     assert!(to.starts_with("/signin?return_to="), "{to}");
 }
+
+/// Console pages rendered on the server all answer, many at once, also while other servers
+/// start in the same process. (Starting one lists the pages' routes, which holds back the data
+/// of any page rendering at that moment, for good — leptos#4773; the server now lists them once
+/// per process. The window is short, so this load seldom hit it even before.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_pages_answer_under_load_while_servers_start() {
+    let app = common::spawn_app().await;
+    let operator = app.operator().await;
+    let org = app.create_org(&operator, "Litware", "litware").await;
+    let paths = [
+        "/console".to_string(),
+        format!("/console/orgs/{org}"),
+        format!("/console/orgs/{org}/audit"),
+        format!("/console/orgs/{org}/sso"),
+    ];
+    let mut loads = tokio::task::JoinSet::new();
+    for round in 0..4 {
+        for path in paths.iter().cycle().skip(round).take(16) {
+            let (client, url) = (operator.clone(), format!("{}{path}", app.url));
+            loads.spawn(async move {
+                let answered = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+                    client.get(&url).send().await.expect("request").text().await
+                })
+                .await;
+                assert!(answered.is_ok(), "{url} did not answer in 30 s");
+            });
+        }
+        // Other servers start meanwhile.
+        let _others = tokio::join!(
+            common::spawn_app(),
+            common::spawn_app(),
+            common::spawn_app()
+        );
+    }
+    while let Some(load) = loads.join_next().await {
+        load.expect("a page load");
+    }
+}
