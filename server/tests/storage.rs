@@ -832,6 +832,17 @@ async fn a_sign_in_state_is_used_once_by_its_outcome_and_then_forgotten() {
         .await
         .unwrap()
         .is_some());
+    // A session id taken already fails the sign-in's last write, and undoes the ones before
+    // it: no audit entry, and the state is not kept as used.
+    let s3 = UsedState {
+        state_hash: "s3",
+        expires_at,
+    };
+    assert!(matches!(
+        sign_in(s3).await,
+        Err(StorageError::Conflict("session"))
+    ));
+    assert!(!storage.sign_in_state_used("s3").await.unwrap());
     let audit = storage
         .list_audit(&org.id, PageRequest::new(None, 50))
         .await

@@ -62,7 +62,6 @@ pub struct AuditRecord {
     pub created_at: i64,
 }
 
-/// Writes the entry on `conn`, inside the caller's transaction when it has one.
 /// Records an event: bind it with `bind_insert`.
 pub(super) const INSERT: &str = "INSERT INTO audit_event \
      (organization_id, actor, action, target, outcome, detail, client_addr, created_at) \
@@ -86,6 +85,7 @@ pub(super) fn bind_insert<'q>(
         .bind(to_millis(now))
 }
 
+/// Writes the entry on `conn`, inside the caller's transaction when it has one.
 pub(super) async fn write(
     conn: &mut AnyConnection,
     actor: &Actor,

@@ -114,7 +114,7 @@ pub(super) type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 type Binder<'q> = Box<dyn FnOnce(AnyQuery<'q>) -> AnyQuery<'q> + Send + 'q>;
 
 /// Statements that commit together, each written with its own `$1`, `$2`, … and binding
-/// exactly those, in order. PostgreSQL runs them one by one in a transaction. SQLite runs them
+/// exactly those, in order (and with no `$` and digits inside a quoted literal). PostgreSQL runs them one by one in a transaction. SQLite runs them
 /// as one script, `BEGIN IMMEDIATE` to `COMMIT`, in a single trip to its connection's worker
 /// thread (sqlx numbers a script's parameters across the whole script, so each statement's are
 /// shifted past the ones before): on the sign-in's path, each trip is two thread switches.
