@@ -708,3 +708,76 @@ pub struct TestSignInView {
 pub struct TestSignInStart {
     pub authorize_url: String,
 }
+
+/// What an operator sets on one of the vendor's applications.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApplicationInput {
+    pub name: String,
+    /// `confidential` (a server that keeps a client secret) or `public` (a native or
+    /// single-page app: PKCE instead of a secret).
+    pub kind: String,
+    /// Where Gatehouse may send people back, each matched exactly.
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The organizations whose people may use it; absent: every organization.
+    #[serde(default)]
+    pub organization_ids: Option<Vec<String>>,
+    /// Whether people signed in with a password (operators, break-glass admins) reach it.
+    #[serde(default)]
+    pub allow_password_sessions: bool,
+}
+
+/// A client secret as the console shows it: never the secret itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApplicationSecret {
+    pub id: String,
+    /// The secret's last four characters.
+    pub hint: String,
+    pub created_at: String,
+    /// `valid` or `revoked`.
+    pub status: String,
+}
+
+/// One of the vendor's applications, with what its developers configure it with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct Application {
+    /// The client ID.
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub organization_ids: Option<Vec<String>>,
+    pub allow_password_sessions: bool,
+    /// How its ID tokens are signed.
+    pub signing_alg: String,
+    /// Gatehouse's OpenID Connect discovery document: all an OpenID Connect library needs.
+    pub discovery_url: String,
+    pub secrets: Vec<ApplicationSecret>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A new client secret: shown in this answer only; Gatehouse keeps a hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApplicationSecretCreated {
+    pub id: String,
+    pub secret: String,
+    pub hint: String,
+}
+
+/// A signing key rotation: the new key is published now and signs from `signs_from`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SigningKeyRotated {
+    pub kid: String,
+    pub signs_from: String,
+}

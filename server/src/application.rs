@@ -107,6 +107,7 @@ impl Application {
             directories: DirectoryCache::default(),
             directory_reader: DirectoryReader::default(),
             member_imports: ImportJobs::default(),
+            signing_keys: Default::default(),
             config,
             clock,
             sign_in_limits: SignInLimits::default(),
@@ -205,6 +206,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_routes(&state))
         .merge(ops::routes(state.config.metrics_listen.is_some()))
         .merge(sign_in::web::routes())
+        .merge(crate::provider::web::routes())
         .leptos_routes_with_context(
             &state,
             pages,

@@ -22,6 +22,7 @@ pub mod members;
 pub mod oidc;
 pub mod ops;
 pub mod outbound;
+pub mod provider;
 pub mod sign_in;
 pub mod state;
 pub mod storage;

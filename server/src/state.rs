@@ -76,6 +76,20 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// What Gatehouse as a provider for the vendor's applications works with.
+    pub fn provider_services(&self) -> crate::provider::ProviderServices<'_> {
+        crate::provider::ProviderServices {
+            storage: &self.storage,
+            clock: self.clock.as_ref(),
+            sealing_key: &self.sealing_key,
+            keys: &self.signing_keys,
+            issuer: &self.config.public_url,
+            session_lifetime: self.config.session_lifetime,
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
     fn deref(&self) -> &Shared {
@@ -107,6 +121,8 @@ pub struct Shared {
     pub directories: DirectoryCache,
     /// Microsoft Graph tokens and recent whole-directory reads, per app registration.
     pub directory_reader: crate::directory::DirectoryReader,
+    /// The keys that sign the ID tokens Gatehouse issues to applications.
+    pub signing_keys: crate::provider::SigningKeys,
     /// Members CSV imports in progress or recently finished.
     pub member_imports: crate::members::import_jobs::ImportJobs,
     pub sealing_key: SealingKey,

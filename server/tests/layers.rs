@@ -5,7 +5,7 @@
 //! 2. `storage`: all SQL
 //! 3. directories: `entra`, `oidc`, `outbound` (calls to them)
 //! 4. concepts: `auth`, `connections`, `directory`, `domains`, `first_run`, `members`,
-//!    `sign_in`
+//!    `provider`, `sign_in`
 //! 5. web: `api`, each concept's `web` module, and what wires them (`application`, `error`,
 //!    `ops`, `state`, `web_guard`, `web_settings`, `main`)
 //!
@@ -32,7 +32,8 @@ fn layer_of_module(module: &str) -> Option<u8> {
         "clock" | "config" | "crypto" | "domain" => 1,
         "storage" => 2,
         "entra" | "mail" | "oidc" | "outbound" => 3,
-        "auth" | "connections" | "directory" | "domains" | "first_run" | "members" | "sign_in" => 4,
+        "auth" | "connections" | "directory" | "domains" | "first_run" | "members" | "provider"
+        | "sign_in" => 4,
         "api" | "application" | "error" | "ops" | "state" | "web_guard" | "web_settings"
         | "main" | "lib" => 5,
         _ => return None,

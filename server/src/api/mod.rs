@@ -2,6 +2,7 @@
 //! utoipa-axum's `routes!`, so the OpenAPI document served at `/api/v1/openapi.json` is built
 //! from the same list as the router and cannot miss a route.
 
+mod applications;
 mod audit;
 mod connection;
 mod email_domains;
@@ -36,6 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "audit", description = "The audit log"),
         (name = "setup-links", description = "Setup links that open the SSO wizard for one organization"),
         (name = "connection", description = "The SSO connection with the directory (setup wizard)"),
+        (name = "applications", description = "The vendor's applications that sign people in through Gatehouse (OpenID Provider)"),
     )
 )]
 struct ApiDoc;
@@ -53,6 +55,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(connection::routes())
         .merge(email_domains::routes())
         .merge(setup_links::routes())
+        .merge(applications::routes())
         .split_for_parts();
     doc.servers = Some(vec![utoipa::openapi::Server::new("/api/v1")]);
     let served = Arc::new(doc.clone());

@@ -76,6 +76,7 @@ pub async fn start(
         &opened.registration(),
         None,
         graph_scope.as_deref(),
+        false,
     )
     .await
     .map_err(|f| {

@@ -158,6 +158,7 @@ pub async fn begin(
     registration: &Registration<'_>,
     login_hint: Option<&str>,
     extra_scope: Option<&str>,
+    force_login: bool,
 ) -> Result<Started, OidcFailure> {
     let issuer = registration.issuer();
     let metadata = directories.metadata(http, &issuer).await?;
@@ -177,6 +178,9 @@ pub async fn begin(
     }
     if let Some(scope) = extra_scope {
         request = request.add_scope(Scope::new(scope.to_string()));
+    }
+    if force_login {
+        request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
     }
     let (url, state, nonce) = request.url();
     Ok(Started {

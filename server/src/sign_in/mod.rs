@@ -244,6 +244,10 @@ async fn find(
 pub struct StartRequest {
     pub login_hint: Option<String>,
     pub return_to: Option<String>,
+    /// The directory asks the person to sign in again even when its own session could answer
+    /// (`prompt=login`); set by an application's request, never by the query.
+    #[serde(skip)]
+    pub force_login: bool,
 }
 
 /// Starts a sign-in at the organization with this slug: answers where to send the browser, and
@@ -294,6 +298,7 @@ async fn begin(
         &registration,
         login_hint,
         None,
+        request.force_login,
     )
     .await
     .map_err(|f| {

@@ -2,6 +2,7 @@
 //! and PostgreSQL (`$n` placeholders work on both); each backend has its own migrations.
 
 mod accounts;
+mod applications;
 mod audit;
 mod connections;
 mod email_domains;
@@ -9,6 +10,7 @@ mod mapping;
 mod members;
 mod organizations;
 mod outbox;
+mod provider;
 mod readers;
 mod search_halves;
 mod sessions;
@@ -17,6 +19,7 @@ mod sign_in_states;
 mod writer;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
+pub use applications::{ApplicationRecord, ApplicationSecretRecord, ApplicationSettings};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
 pub use email_domains::EmailDomainRecord;
@@ -30,6 +33,7 @@ pub use members::{
 };
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use outbox::{NewEmail, OutboxEmail};
+pub use provider::{GrantRecord, NewGrant, Redeemed, SigningKeyRecord};
 pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_states::{UsedState, ATTEMPT_LIFETIME};
@@ -60,6 +64,9 @@ pub enum StorageError {
     UnsupportedUrl,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A stored JSON value that does not read back.
+    #[error("stored value unreadable: {0}")]
+    Unreadable(#[from] serde_json::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }

@@ -115,8 +115,19 @@ async fn start(
             .into_response();
         }
     }
+    to_directory(&state, &client_addr, &slug, &request).await
+}
+
+/// Starts a sign-in at the organization's directory: sends the browser there, holding the
+/// attempt; a stop ends on its page. Gatehouse's applications (the provider) start here too.
+pub async fn to_directory(
+    state: &AppState,
+    client_addr: &str,
+    slug: &str,
+    request: &StartRequest,
+) -> Response {
     let (url, attempt) =
-        match super::start(&state.sign_in_services(), &client_addr, &slug, &request).await {
+        match super::start(&state.sign_in_services(), client_addr, slug, request).await {
             Ok(started) => started,
             Err(stopped) => return page_for(stopped).into_response(),
         };

@@ -1,0 +1,73 @@
+-- Gatehouse as an OpenID Provider for the vendor's own applications.
+
+-- An application of the vendor that signs people in through Gatehouse. Its id is its client ID.
+CREATE TABLE application (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    -- `confidential` (authenticates with a client secret) or `public` (PKCE only).
+    kind TEXT NOT NULL,
+    -- JSON arrays of URIs, each matched exactly.
+    redirect_uris TEXT NOT NULL,
+    post_logout_redirect_uris TEXT NOT NULL,
+    backchannel_logout_uri TEXT,
+    -- JSON array of the organization ids it may serve; NULL: every organization.
+    organization_ids TEXT,
+    -- 1 when people signed in with a password (operators, break-glass admins) may reach it.
+    allow_password_sessions BIGINT NOT NULL DEFAULT 0,
+    -- `ES256` or `RS256`: how its ID tokens are signed.
+    signing_alg TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+-- A confidential application's client secrets: two may be valid while one is rotated out.
+-- Secrets are 256 random bits, so their SHA-256 is all that is kept.
+CREATE TABLE application_secret (
+    id TEXT PRIMARY KEY,
+    application_id TEXT NOT NULL REFERENCES application (id) ON DELETE CASCADE,
+    secret_hash TEXT NOT NULL UNIQUE,
+    -- The secret's last four characters, which the console shows.
+    hint TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX application_secret_application_idx ON application_secret (application_id);
+
+-- The keys that sign ID tokens. The private key is sealed with the master key. A key is
+-- published from `created_at` and signs from `signs_from`, so that applications have fetched it
+-- before they see it; a retired key stays published until the tokens it signed have expired.
+CREATE TABLE signing_key (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    sealed_private_key TEXT NOT NULL,
+    -- The public key as a JSON Web Key.
+    public_jwk TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    signs_from BIGINT NOT NULL,
+    retired_at BIGINT
+);
+
+-- One authorization of an application for a member: its code, then what the code issued.
+CREATE TABLE provider_grant (
+    id TEXT PRIMARY KEY,
+    code_hash TEXT NOT NULL UNIQUE,
+    application_id TEXT NOT NULL REFERENCES application (id) ON DELETE CASCADE,
+    organization_id TEXT NOT NULL REFERENCES organization (id) ON DELETE CASCADE,
+    member_id TEXT NOT NULL,
+    -- The `sid` claim: a random id of the Gatehouse session, never the session cookie.
+    session_sid TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    -- PKCE S256 challenge, when the application sent one.
+    code_challenge TEXT,
+    nonce TEXT,
+    -- When the person signed in (Unix milliseconds), for `auth_time`.
+    auth_time BIGINT NOT NULL,
+    code_expires_at BIGINT NOT NULL,
+    code_used_at BIGINT,
+    access_token_hash TEXT UNIQUE,
+    access_expires_at BIGINT,
+    -- Set when a second use of the code, or the end of the session, revokes what it issued.
+    revoked_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX provider_grant_member_idx ON provider_grant (organization_id, member_id);

@@ -1,0 +1,93 @@
+//! Gatehouse as an OpenID Provider for the vendor's own applications (OpenID Connect Core 1.0,
+//! authorization code flow): an application sends a person to `authorize`; Gatehouse finds
+//! their organization, signs them in with that organization's directory unless their Gatehouse
+//! session already did, and hands back a code, which the application exchanges at `token` for
+//! an ID token (who the person is, in which organization, with which role) and an access token
+//! for `userinfo`.
+
+pub mod applications;
+pub mod authorize;
+pub mod keys;
+pub mod token;
+pub mod web;
+
+use crate::clock::Clock;
+use crate::crypto::sealing::{SealingError, SealingKey};
+use crate::storage::{Storage, StorageError};
+pub use keys::SigningKeys;
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const JWKS: &str = "/oauth2/jwks";
+pub const AUTHORIZE: &str = "/oauth2/authorize";
+pub const TOKEN: &str = "/oauth2/token";
+pub const USERINFO: &str = "/oauth2/userinfo";
+
+/// How long a code may wait to be exchanged.
+pub const CODE_LIFETIME: time::Duration = time::Duration::seconds(60);
+/// How long access and ID tokens work (never past the session's own end).
+pub const TOKEN_LIFETIME: time::Duration = time::Duration::hours(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Sealing(#[from] SealingError),
+    #[error("signing key: {0}")]
+    Key(String),
+    #[error("signing a token failed: {0}")]
+    Signing(String),
+}
+
+/// What the provider works with.
+pub struct ProviderServices<'a> {
+    pub storage: &'a Storage,
+    pub clock: &'a dyn Clock,
+    pub sealing_key: &'a SealingKey,
+    pub keys: &'a SigningKeys,
+    /// Gatehouse's public URL: the issuer.
+    pub issuer: &'a str,
+    /// How long after signing in a Gatehouse session ends, however active.
+    pub session_lifetime: time::Duration,
+}
+
+impl ProviderServices<'_> {
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// The signing keys as they are now.
+    pub async fn keys(&self) -> Result<std::sync::Arc<keys::KeySet>, ProviderError> {
+        self.keys
+            .current(self.storage, self.sealing_key, self.now())
+            .await
+    }
+}
+
+/// The discovery document (OpenID Connect Discovery 1.0 §3) for `issuer`.
+pub fn discovery(issuer: &str) -> serde_json::Value {
+    serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}{}", AUTHORIZE),
+        "token_endpoint": format!("{issuer}{}", TOKEN),
+        "userinfo_endpoint": format!("{issuer}{}", USERINFO),
+        "jwks_uri": format!("{issuer}{}", JWKS),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [keys::ES256],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "name", "email",
+            "email_verified", "org_id", "org_slug", "org_name", "role", "tid", "oid"
+        ],
+        "prompt_values_supported": ["login", "none"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    })
+}

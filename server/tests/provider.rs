@@ -1,0 +1,626 @@
+//! Gatehouse as an OpenID Provider for the vendor's applications, driven the way an application
+//! does it: the `openidconnect` crate as the client, configured only from Gatehouse's discovery
+//! URL, its client ID and secret; the person signs in at the Entra-shaped provider. Then the
+//! security battery: each bad request gets no code or no token.
+
+mod common;
+
+use common::body;
+use common::idp::{CONTOSO_PASSWORD, SIMON, SIMON_OID};
+use common::wizard::{wizard, Wizard};
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use reqwest::{Client, StatusCode, Url};
+use serde_json::{json, Value};
+
+const REDIRECT: &str = "http://127.0.0.1:9/acme/callback";
+
+/// Contoso connected, B. Simon mapped, and Acme Backup registered as a confidential
+/// application with a client secret.
+struct Acme {
+    w: Wizard,
+    operator: Client,
+    client_id: String,
+    secret: String,
+    simon: String,
+}
+
+async fn acme() -> Acme {
+    let w = wizard().await;
+    w.connect(json!({})).await;
+    let simon = w
+        .add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
+        .await;
+    let operator = w.app.operator_again().await;
+    let created = w
+        .app
+        .post(
+            &operator,
+            "/applications",
+            json!({"name": "Acme Backup", "kind": "confidential", "redirect_uris": [REDIRECT]}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let client_id = body(created).await["id"].as_str().unwrap().to_string();
+    let secret = w
+        .app
+        .post(
+            &operator,
+            &format!("/applications/{client_id}/secrets"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(secret.status(), StatusCode::CREATED);
+    let secret = body(secret).await["secret"].as_str().unwrap().to_string();
+    Acme {
+        w,
+        operator,
+        client_id,
+        secret,
+        simon,
+    }
+}
+
+/// An HTTP client for the application's own calls (no redirects, as openidconnect asks).
+fn backchannel() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The application's OpenID Connect client, from discovery.
+async fn client(
+    a: &Acme,
+) -> openidconnect::core::CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+> {
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(a.w.app.url.clone()).unwrap(),
+        &backchannel(),
+    )
+    .await
+    .expect("discovery");
+    CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(a.client_id.clone()),
+        Some(ClientSecret::new(a.secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
+}
+
+/// What the browser reached: sent back to the application, or a page at Gatehouse.
+enum Reached {
+    Application(Url),
+    Page(StatusCode, String),
+}
+
+/// Opens `start` in the browser and follows it as a person would, signing in at the provider
+/// as `user` when it asks, until the browser is sent back to the application or stops on a
+/// page.
+async fn follow(browser: &Client, start: &str, user: &str) -> Reached {
+    let mut url = Url::parse(start).unwrap();
+    for _ in 0..20 {
+        if url.as_str().starts_with(REDIRECT) {
+            return Reached::Application(url);
+        }
+        let response = if url.path().ends_with("/login") {
+            browser
+                .post(url.clone())
+                .form(&[("username", user), ("password", CONTOSO_PASSWORD)])
+                .send()
+                .await
+                .unwrap()
+        } else {
+            browser.get(url.clone()).send().await.unwrap()
+        };
+        if !response.status().is_redirection() {
+            if url.path().contains("/interaction/") {
+                url = Url::parse(&format!("{url}/login")).unwrap();
+                continue;
+            }
+            let status = response.status();
+            return Reached::Page(status, response.text().await.unwrap());
+        }
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        url = url.join(&location).unwrap();
+    }
+    panic!("too many redirects");
+}
+
+fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// An authorization request as the application builds it, with `extra` parameters.
+fn authorize_url(
+    client: &CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    extra: &[(&str, &str)],
+) -> (Url, CsrfToken, Nonce, PkceCodeVerifier) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge);
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let (url, state, nonce) = request.url();
+    (url, state, nonce, verifier)
+}
+
+/// A code for Simon, signed in to Contoso in `browser`.
+async fn code_for_simon(a: &Acme, browser: &Client) -> (String, Nonce, PkceCodeVerifier) {
+    let client = client(a).await;
+    let (url, state, nonce, verifier) = authorize_url(&client, &[("organization", "contoso")]);
+    let Reached::Application(back) = follow(browser, url.as_str(), SIMON).await else {
+        panic!("no redirect to the application");
+    };
+    assert_eq!(
+        query(&back, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    assert_eq!(query(&back, "iss").as_deref(), Some(a.w.app.url.as_str()));
+    (query(&back, "code").expect("a code"), nonce, verifier)
+}
+
+async fn userinfo(a: &Acme, access_token: &str) -> reqwest::Response {
+    backchannel()
+        .get(format!("{}/oauth2/userinfo", a.w.app.url))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_application_signs_a_member_in_with_their_directory_through_gatehouse() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let (code, nonce, verifier) = code_for_simon(&a, &browser).await;
+
+    let client = client(&a).await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&backchannel())
+        .await
+        .expect("tokens");
+    let id_token = tokens.id_token().expect("an ID token");
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("a valid ID token");
+    assert_eq!(claims.subject().as_str(), a.simon);
+    assert_eq!(claims.issuer().as_str(), a.w.app.url);
+    assert_eq!(claims.email().unwrap().as_str(), SIMON);
+    assert!(claims.auth_time().is_some());
+
+    // Gatehouse's own claims, in the token the library verified.
+    let payload = id_token.to_string().split('.').nth(1).unwrap().to_string();
+    let payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["org_slug"], "contoso");
+    assert_eq!(payload["org_name"], "Contoso");
+    assert_eq!(payload["org_id"], a.w.org);
+    assert_eq!(payload["role"], "member");
+    assert_eq!(payload["oid"], SIMON_OID);
+    assert!(payload["sid"].as_str().is_some_and(|s| s.len() >= 32));
+    assert!(payload.get("amr").is_none(), "nothing invented");
+
+    let info = userinfo(&a, tokens.access_token().secret()).await;
+    assert_eq!(info.status(), StatusCode::OK);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["sub"], a.simon.as_str());
+    assert_eq!(info["name"], "B. Simon");
+    assert_eq!(info["org_slug"], "contoso");
+
+    // Already signed in: the next sign-in of an application skips the directory.
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
+    let again = browser.get(url.as_str()).send().await.unwrap();
+    let location = again.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert!(location.contains("code="));
+
+    // The operator sees the application, and a hint of its secret only.
+    let listed = body(a.w.app.get(&a.operator, "/applications").await).await;
+    assert_eq!(listed[0]["name"], "Acme Backup");
+    assert_eq!(listed[0]["secrets"][0]["status"], "valid");
+    assert!(listed[0]["secrets"][0].get("secret").is_none());
+}
+
+/// The token endpoint's answer to a raw request.
+async fn token_request(
+    a: &Acme,
+    form: &[(&str, &str)],
+    secret: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut request = backchannel()
+        .post(format!("{}/oauth2/token", a.w.app.url))
+        .form(form);
+    if let Some(secret) = secret {
+        request = request.basic_auth(&a.client_id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn exchange_form<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ]
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_its_second_use_revokes_what_the_first_issued() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let form = exchange_form(&code, verifier.secret());
+    let (status, first) = token_request(&a, &form, Some(&a.secret)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&a, access).await.status(), StatusCode::OK);
+
+    let (status, again) = token_request(&a, &form, Some(&a.secret)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(again["error"], "invalid_grant");
+    assert!(again.get("access_token").is_none());
+    assert_eq!(
+        userinfo(&a, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn bad_token_requests_get_no_token() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+
+    // A wrong secret, or none.
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let form = exchange_form(&code, verifier.secret());
+    let (status, answer) = token_request(&a, &form, Some("not-the-secret")).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client"))
+    );
+    let (status, _) = token_request(&a, &form, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The code was not used by those: the right secret still works.
+    let (status, _) = token_request(&a, &form, Some(&a.secret)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A wrong PKCE verifier: refused, and the code is spent.
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let wrong = "x".repeat(43);
+    let (status, answer) = token_request(&a, &exchange_form(&code, &wrong), Some(&a.secret)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (status, _) = token_request(
+        &a,
+        &exchange_form(&code, verifier.secret()),
+        Some(&a.secret),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Another redirect URI than the request's.
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let mut form = exchange_form(&code, verifier.secret());
+    form[2] = ("redirect_uri", "http://127.0.0.1:9/acme/other");
+    let (status, answer) = token_request(&a, &form, Some(&a.secret)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    // A code redeemed by another client.
+    let other =
+        a.w.app
+            .post(
+                &a.operator,
+                "/applications",
+                json!({"name": "Other", "kind": "confidential", "redirect_uris": [REDIRECT]}),
+            )
+            .await;
+    let other_id = body(other).await["id"].as_str().unwrap().to_string();
+    let other_secret = body(
+        a.w.app
+            .post(
+                &a.operator,
+                &format!("/applications/{other_id}/secrets"),
+                json!({}),
+            )
+            .await,
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let response = backchannel()
+        .post(format!("{}/oauth2/token", a.w.app.url))
+        .basic_auth(&other_id, Some(&other_secret))
+        .form(&exchange_form(&code, verifier.secret()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["error"], "invalid_grant");
+
+    // An expired code (60 seconds).
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    a.w.app.clock.advance(time::Duration::seconds(61));
+    let (status, answer) = token_request(
+        &a,
+        &exchange_form(&code, verifier.secret()),
+        Some(&a.secret),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_clients_and_unregistered_redirect_uris_end_at_gatehouse_never_redirected() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let base = format!("{}/oauth2/authorize", a.w.app.url);
+    let request = |client_id: &str, redirect: &str| {
+        let mut url = Url::parse(&base).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("state", "s")
+            .append_pair("organization", "contoso");
+        url.to_string()
+    };
+    let mut cases = vec![request("no-such-client", REDIRECT)];
+    for redirect in [
+        "http://127.0.0.1:9/acme/callback/",
+        "http://127.0.0.1:10/acme/callback",
+        "http://127.0.0.1:9/acme/callback/more",
+        "http://127.0.0.1:9/acme/callback?x=1",
+        "http://127.0.0.1:9/acme/callback#x",
+        "https://attacker.example/acme/callback",
+    ] {
+        cases.push(request(&a.client_id, redirect));
+    }
+    for case in cases {
+        let response = browser.get(&case).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{case}");
+        assert!(response.headers().get("location").is_none(), "{case}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains("not valid"), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn requests_the_application_may_not_make_come_back_as_errors_without_a_code() {
+    let a = acme().await;
+    let client = client(&a).await;
+
+    // prompt=none without a Gatehouse session.
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso"), ("prompt", "none")]);
+    let Reached::Application(back) = follow(&a.w.app.browser(), url.as_str(), SIMON).await else {
+        panic!("an error at the application");
+    };
+    assert_eq!(query(&back, "error").as_deref(), Some("login_required"));
+    assert!(query(&back, "code").is_none());
+
+    // A public application without PKCE.
+    let public =
+        a.w.app
+            .post(
+                &a.operator,
+                "/applications",
+                json!({"name": "Acme CLI", "kind": "public", "redirect_uris": [REDIRECT]}),
+            )
+            .await;
+    let public_id = body(public).await["id"].as_str().unwrap().to_string();
+    let url = format!(
+        "{}/oauth2/authorize?client_id={public_id}&redirect_uri={}&response_type=code&scope=openid&state=s",
+        a.w.app.url,
+        app::api::encode_query(REDIRECT)
+    );
+    let Reached::Application(back) = follow(&a.w.app.browser(), &url, SIMON).await else {
+        panic!("an error at the application");
+    };
+    assert_eq!(query(&back, "error").as_deref(), Some("invalid_request"));
+
+    // An application only for another organization.
+    let fabrikam =
+        a.w.app
+            .create_org(&a.operator, "Fabrikam", "fabrikam")
+            .await;
+    let only_fabrikam =
+        a.w.app
+            .send(
+                &a.operator,
+                reqwest::Method::PUT,
+                &format!("/applications/{}", a.client_id),
+                json!({"name": "Acme Backup", "kind": "confidential", "redirect_uris": [REDIRECT],
+                   "organization_ids": [fabrikam]}),
+            )
+            .await;
+    assert_eq!(only_fabrikam.status(), StatusCode::OK);
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
+    let Reached::Application(back) = follow(&a.w.app.browser(), url.as_str(), SIMON).await else {
+        panic!("an error at the application");
+    };
+    assert_eq!(query(&back, "error").as_deref(), Some("access_denied"));
+    assert!(query(&back, "code").is_none());
+}
+
+#[tokio::test]
+async fn a_member_of_one_organization_asking_for_another_is_sent_to_that_directory() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    code_for_simon(&a, &browser).await;
+    a.w.app
+        .create_org(&a.operator, "Fabrikam", "fabrikam")
+        .await;
+    let client = client(&a).await;
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "fabrikam")]);
+    let response = browser.get(url.as_str()).send().await.unwrap();
+    // Fabrikam has no directory connected: its page says so; no code for Contoso's session.
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Single sign-on is not on"), "{page}");
+}
+
+#[tokio::test]
+async fn a_disabled_member_gets_no_new_code_and_no_token() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let disabled =
+        a.w.app
+            .patch(
+                &a.w.admin,
+                &format!("/organizations/{}/members/{}", a.w.org, a.simon),
+                json!({"status": "disabled"}),
+            )
+            .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let (status, answer) = token_request(
+        &a,
+        &exchange_form(&code, verifier.secret()),
+        Some(&a.secret),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+
+    let client = client(&a).await;
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
+    let Reached::Page(status, page) = follow(&browser, url.as_str(), SIMON).await else {
+        panic!("no code for a disabled member");
+    };
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("You cannot sign in here yet"), "{page}");
+}
+
+#[tokio::test]
+async fn the_key_set_publishes_the_next_key_before_it_signs() {
+    let a = acme().await;
+    let jwks = |url: String| async move {
+        backchannel()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let jwks_url = format!("{}/oauth2/jwks", a.w.app.url);
+    let before = jwks(jwks_url.clone()).await;
+    assert_eq!(before["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(before["keys"][0]["kty"], "EC");
+    assert!(before["keys"][0].get("d").is_none(), "no private part");
+    let rotated =
+        a.w.app
+            .post(&a.operator, "/signing-keys/rotation", json!({}))
+            .await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    let kid = body(rotated).await["kid"].as_str().unwrap().to_string();
+    let after = jwks(jwks_url).await;
+    let kids: Vec<&str> = after["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert!(kids.contains(&kid.as_str()));
+
+    // It does not sign yet: today's tokens still verify with the key the application knew.
+    let browser = a.w.app.browser();
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let (_, tokens) = token_request(
+        &a,
+        &exchange_form(&code, verifier.secret()),
+        Some(&a.secret),
+    )
+    .await;
+    let header = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["kid"], before["keys"][0]["kid"]);
+}
+
+#[tokio::test]
+async fn applications_need_valid_redirect_uris_and_an_operator() {
+    let a = acme().await;
+    let refused =
+        a.w.app
+            .post(
+                &a.operator,
+                "/applications",
+                json!({"name": "Bad", "kind": "confidential",
+                   "redirect_uris": ["http://acme.example/cb"]}),
+            )
+            .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let errors = body(refused).await;
+    assert!(common::field_error(&errors, "redirect_uris").contains("https"));
+    // An organization's admin cannot register applications.
+    let by_admin =
+        a.w.app
+            .post(
+                &a.w.admin,
+                "/applications",
+                json!({"name": "Mine", "kind": "public", "redirect_uris": [REDIRECT]}),
+            )
+            .await;
+    assert_eq!(by_admin.status(), StatusCode::FORBIDDEN);
+}
