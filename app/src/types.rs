@@ -729,6 +729,10 @@ pub struct ApplicationInput {
     /// Whether people signed in with a password (operators, break-glass admins) reach it.
     #[serde(default)]
     pub allow_password_sessions: bool,
+    /// How long its refresh tokens work, in hours (never past the end of the person's
+    /// Gatehouse session); 720 (30 days) when absent.
+    #[serde(default)]
+    pub refresh_token_lifetime_hours: Option<i64>,
 }
 
 /// A client secret as the console shows it: never the secret itself.
@@ -758,6 +762,7 @@ pub struct Application {
     pub allow_password_sessions: bool,
     /// How its ID tokens are signed.
     pub signing_alg: String,
+    pub refresh_token_lifetime_hours: i64,
     /// Gatehouse's OpenID Connect discovery document: all an OpenID Connect library needs.
     pub discovery_url: String,
     pub secrets: Vec<ApplicationSecret>,

@@ -624,3 +624,64 @@ async fn applications_need_valid_redirect_uris_and_an_operator() {
             .await;
     assert_eq!(by_admin.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_sign_in() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let (_, first) = token_request(
+        &a,
+        &exchange_form(&code, verifier.secret()),
+        Some(&a.secret),
+    )
+    .await;
+    let first_refresh = first["refresh_token"].as_str().unwrap().to_string();
+
+    // The application's library refreshes: new tokens, a new refresh token.
+    let client = client(&a).await;
+    let refreshed = client
+        .exchange_refresh_token(&openidconnect::RefreshToken::new(first_refresh.clone()))
+        .unwrap()
+        .request_async(&backchannel())
+        .await
+        .expect("refreshed tokens");
+    let second_refresh = refreshed.refresh_token().unwrap().secret().clone();
+    assert_ne!(second_refresh, first_refresh);
+    let access = refreshed.access_token().secret().clone();
+    assert_eq!(userinfo(&a, &access).await.status(), StatusCode::OK);
+
+    // Within a few seconds, the same refresh token again is two refreshes at once: allowed.
+    let refresh_form = |token: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", token.to_string()),
+        ]
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        backchannel()
+            .post(format!("{}/oauth2/token", a.w.app.url))
+            .basic_auth(&a.client_id, Some(&a.secret))
+            .form(&form)
+            .send()
+    };
+    assert_eq!(
+        send(refresh_form(&first_refresh)).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Later, it is a stolen token: the whole sign-in ends, the newer tokens with it.
+    a.w.app.clock.advance(time::Duration::seconds(6));
+    let reused = send(refresh_form(&first_refresh)).await.unwrap();
+    assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
+    let reused: Value = reused.json().await.unwrap();
+    assert_eq!(reused["error"], "invalid_grant");
+    assert_eq!(
+        send(refresh_form(&second_refresh)).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        userinfo(&a, &access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}

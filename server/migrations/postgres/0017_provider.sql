@@ -16,6 +16,8 @@ CREATE TABLE application (
     allow_password_sessions BIGINT NOT NULL DEFAULT 0,
     -- `ES256` or `RS256`: how its ID tokens are signed.
     signing_alg TEXT NOT NULL,
+    -- How long a refresh token works (never past the end of the person's Gatehouse session).
+    refresh_token_lifetime_seconds BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
@@ -64,10 +66,29 @@ CREATE TABLE provider_grant (
     auth_time BIGINT NOT NULL,
     code_expires_at BIGINT NOT NULL,
     code_used_at BIGINT,
-    access_token_hash TEXT UNIQUE,
-    access_expires_at BIGINT,
-    -- Set when a second use of the code, or the end of the session, revokes what it issued.
+    -- Set when a second use of the code, a refresh token used twice or the end of the
+    -- session revokes everything the grant issued.
     revoked_at BIGINT,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX provider_grant_member_idx ON provider_grant (organization_id, member_id);
+CREATE INDEX provider_grant_session_idx ON provider_grant (session_sid);
+
+-- The access tokens a grant issued (for `userinfo`); only their SHA-256 is kept.
+CREATE TABLE provider_access_token (
+    token_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL REFERENCES provider_grant (id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX provider_access_token_grant_idx ON provider_access_token (grant_id);
+
+-- The refresh tokens of a grant: each works once and is replaced by the next (rotation); one
+-- used again after its grace revokes the grant, so the whole family stops.
+CREATE TABLE provider_refresh_token (
+    token_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL REFERENCES provider_grant (id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX provider_refresh_token_grant_idx ON provider_refresh_token (grant_id);

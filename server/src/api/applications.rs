@@ -6,7 +6,7 @@ use crate::auth::web::SignedIn;
 use crate::clock::rfc3339_millis;
 use crate::crypto::tokens;
 use crate::error::{ApiError, ApiResult};
-use crate::provider::applications::{check_settings, CONFIDENTIAL};
+use crate::provider::applications::{check_settings, CONFIDENTIAL, DEFAULT_REFRESH_HOURS};
 use crate::state::AppState;
 use crate::storage::{
     ApplicationRecord, ApplicationSecretRecord, ApplicationSettings, StorageError,
@@ -46,6 +46,7 @@ fn view(
         organization_ids: application.organization_ids,
         allow_password_sessions: application.allow_password_sessions,
         signing_alg: application.signing_alg,
+        refresh_token_lifetime_hours: application.refresh_token_lifetime_seconds / 3600,
         secrets: secrets
             .into_iter()
             .map(|s| ApplicationSecret {
@@ -82,6 +83,10 @@ async fn checked<'a>(
         organization_ids: input.organization_ids.as_deref(),
         allow_password_sessions: input.allow_password_sessions,
         signing_alg: crate::provider::keys::ES256,
+        refresh_token_lifetime_seconds: input
+            .refresh_token_lifetime_hours
+            .unwrap_or(DEFAULT_REFRESH_HOURS)
+            .saturating_mul(3600),
     };
     check_settings(&settings).map_err(ApiError::Validation)?;
     for id in settings.organization_ids.unwrap_or_default() {

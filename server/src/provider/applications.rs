@@ -7,6 +7,10 @@ use openidconnect::url::{Host, Url};
 
 pub const CONFIDENTIAL: &str = "confidential";
 pub const PUBLIC: &str = "public";
+/// The longest a refresh token may work: a year (the session's own end comes first anyway).
+const MOST_REFRESH_HOURS: i64 = 24 * 366;
+/// How long refresh tokens work when the operator does not say: 30 days.
+pub const DEFAULT_REFRESH_HOURS: i64 = 24 * 30;
 /// The most redirect URIs (or post-logout redirect URIs) an application may have.
 const MOST_URIS: usize = 20;
 
@@ -79,6 +83,13 @@ pub fn check_settings(settings: &ApplicationSettings<'_>) -> Result<(), FieldErr
     if settings.signing_alg != super::keys::ES256 {
         errors.add("signing_alg", "Gatehouse signs ID tokens with ES256.");
     }
+    let hours = settings.refresh_token_lifetime_seconds / 3600;
+    if !(1..=MOST_REFRESH_HOURS).contains(&hours) {
+        errors.add(
+            "refresh_token_lifetime_hours",
+            format!("A refresh token works for 1 to {MOST_REFRESH_HOURS} hours."),
+        );
+    }
     if settings.organization_ids.is_some_and(<[String]>::is_empty) {
         errors.add(
             "organization_ids",
@@ -139,6 +150,7 @@ mod tests {
             organization_ids: None,
             allow_password_sessions: false,
             signing_alg: "ES256".into(),
+            refresh_token_lifetime_seconds: 3600,
             created_at: 0,
             updated_at: 0,
         }

@@ -7,7 +7,10 @@ use super::applications::{serves, CONFIDENTIAL};
 use super::{ProviderError, ProviderServices, TOKEN_LIFETIME};
 use crate::clock::{from_millis, to_millis};
 use crate::crypto::tokens;
-use crate::storage::{ApplicationRecord, GrantRecord, MemberRecord, OrganizationRecord, Redeemed};
+use crate::storage::{
+    ApplicationRecord, GrantRecord, IssuedTokens, MemberRecord, OrganizationRecord, Redeemed,
+    Refreshed,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::core::{
@@ -62,6 +65,7 @@ pub struct TokenRequest {
     pub code_verifier: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 /// How the application authenticated: `client_secret_basic` gives both from the header.
@@ -78,6 +82,7 @@ pub struct Tokens {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub id_token: String,
+    pub refresh_token: String,
     pub scope: &'static str,
 }
 
@@ -120,7 +125,9 @@ impl TokenError {
             TokenError::InvalidClient(d)
             | TokenError::InvalidGrant(d)
             | TokenError::InvalidRequest(d) => d,
-            TokenError::UnsupportedGrantType => "Only authorization_code is supported.",
+            TokenError::UnsupportedGrantType => {
+                "Only authorization_code and refresh_token are supported."
+            }
             TokenError::Internal(_) => "Gatehouse could not answer; try again.",
         }
     }
@@ -174,26 +181,44 @@ fn pkce_matches(challenge: &str, verifier: &str) -> bool {
     valid && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
-/// Exchanges a code for tokens.
+/// How long after its first use a refresh token still works, for two refreshes an
+/// application sent at the same moment.
+const REFRESH_GRACE: time::Duration = time::Duration::seconds(5);
+
+/// Answers a token request: a code (`authorization_code`) or a refresh token
+/// (`refresh_token`) exchanged for tokens.
 pub async fn exchange(
     services: &ProviderServices<'_>,
     request: &TokenRequest,
     basic: Option<&BasicCredentials>,
 ) -> Result<Tokens, TokenError> {
-    if request.grant_type.as_deref() != Some("authorization_code") {
+    let grant_type = request.grant_type.as_deref();
+    if !matches!(grant_type, Some("authorization_code" | "refresh_token")) {
         return Err(TokenError::UnsupportedGrantType);
     }
     let application = authenticate(services, request, basic).await?;
+    if grant_type == Some("refresh_token") {
+        refresh(services, &application, request).await
+    } else {
+        redeem(services, &application, request).await
+    }
+}
+
+/// RFC 6749 §4.1.3: a code, used once, for the client, redirect URI and PKCE verifier it was
+/// issued with.
+async fn redeem(
+    services: &ProviderServices<'_>,
+    application: &ApplicationRecord,
+    request: &TokenRequest,
+) -> Result<Tokens, TokenError> {
     let code = request
         .code
         .as_deref()
         .filter(|c| !c.is_empty())
         .ok_or(TokenError::InvalidRequest("The code is missing."))?;
-    let now = services.now();
-    let (access_token, access_hash) = tokens::generate();
     let grant = match services
         .storage
-        .redeem_code(&tokens::hash(code), &access_hash, now + TOKEN_LIFETIME, now)
+        .redeem_code(&tokens::hash(code), services.now())
         .await?
     {
         Redeemed::First(grant) => *grant,
@@ -203,52 +228,62 @@ pub async fn exchange(
         }
         Redeemed::Unknown => return Err(TokenError::InvalidGrant("The code is not valid.")),
     };
-    // From here the code is used: a request that fails a check revokes what it stored.
-    match checked(services, &application, request, &grant).await {
-        Ok((member, organization)) => {
-            let id_token = id_token(
-                services,
-                &application,
-                &grant,
-                &member,
-                &organization,
-                &access_token,
-            )
-            .await?;
-            let expires_in = grant
-                .access_expires_at
-                .map_or(TOKEN_LIFETIME.whole_seconds(), |at| {
-                    (at - to_millis(now)) / 1000
-                });
-            Ok(Tokens {
-                access_token,
-                token_type: "Bearer",
-                expires_in,
-                id_token,
-                scope: "openid profile email",
-            })
-        }
-        Err(e) => {
-            services.storage.revoke_grant(&grant.id, now).await?;
-            Err(e)
-        }
-    }
+    // The code is spent now, whatever the checks below find.
+    check_code(services, application, request, &grant)?;
+    issue(services, application, &grant, grant.nonce.as_deref()).await
 }
 
-/// The checks on a redeemed code, and the member and organization it is for as they are now.
-async fn checked(
+/// RFC 6749 §6: a refresh token, used once and replaced (rotation); one used again ends the
+/// whole grant.
+async fn refresh(
+    services: &ProviderServices<'_>,
+    application: &ApplicationRecord,
+    request: &TokenRequest,
+) -> Result<Tokens, TokenError> {
+    let token = request
+        .refresh_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::InvalidRequest("The refresh_token is missing."))?;
+    let now = services.now();
+    let grant = match services
+        .storage
+        .use_refresh_token(&tokens::hash(token), now - REFRESH_GRACE, now)
+        .await?
+    {
+        Refreshed::Rotate(grant) => *grant,
+        Refreshed::Reused => {
+            tracing::warn!(client = %application.id, "a refresh token was used again: its grant is revoked");
+            return Err(TokenError::InvalidGrant(
+                "The refresh token was used before: the sign-in it belongs to is ended.",
+            ));
+        }
+        Refreshed::Unknown => {
+            return Err(TokenError::InvalidGrant("The refresh token is not valid."))
+        }
+    };
+    if grant.application_id != application.id {
+        return Err(TokenError::InvalidGrant(
+            "The refresh token was issued to another client.",
+        ));
+    }
+    // Refreshed ID tokens carry no nonce (Core 12.2).
+    issue(services, application, &grant, None).await
+}
+
+/// The checks on a redeemed code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+fn check_code(
     services: &ProviderServices<'_>,
     application: &ApplicationRecord,
     request: &TokenRequest,
     grant: &GrantRecord,
-) -> Result<(MemberRecord, OrganizationRecord), TokenError> {
-    let now = to_millis(services.now());
+) -> Result<(), TokenError> {
     if grant.application_id != application.id {
         return Err(TokenError::InvalidGrant(
             "The code was issued to another client.",
         ));
     }
-    if grant.code_expires_at <= now {
+    if grant.code_expires_at <= to_millis(services.now()) {
         return Err(TokenError::InvalidGrant("The code has expired."));
     }
     if request.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
@@ -257,24 +292,69 @@ async fn checked(
         ));
     }
     match (&grant.code_challenge, request.code_verifier.as_deref()) {
-        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
-        (Some(_), _) => {
-            return Err(TokenError::InvalidGrant(
-                "The code_verifier does not match.",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(TokenError::InvalidGrant(
-                "A code_verifier came for a request without code_challenge.",
-            ))
-        }
-        (None, None) => {}
+        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => Ok(()),
+        (Some(_), _) => Err(TokenError::InvalidGrant(
+            "The code_verifier does not match.",
+        )),
+        (None, Some(_)) => Err(TokenError::InvalidGrant(
+            "A code_verifier came for a request without code_challenge.",
+        )),
+        (None, None) => Ok(()),
     }
-    person_now(services, application, grant)
-        .await?
-        .ok_or(TokenError::InvalidGrant(
-            "The person may no longer use this application.",
-        ))
+}
+
+/// New tokens for a grant, when its member may still use the application: an access token,
+/// the next refresh token and an ID token, none living past the end of the person's session.
+async fn issue(
+    services: &ProviderServices<'_>,
+    application: &ApplicationRecord,
+    grant: &GrantRecord,
+    nonce: Option<&str>,
+) -> Result<Tokens, TokenError> {
+    let now = services.now();
+    let session_end = from_millis(grant.auth_time) + services.session_lifetime;
+    let refused = TokenError::InvalidGrant("The person may no longer use this application.");
+    let person = person_now(services, application, grant).await?;
+    let Some((member, organization)) = person.filter(|_| session_end > now) else {
+        services.storage.revoke_grant(&grant.id, now).await?;
+        return Err(refused);
+    };
+    let access_expires = (now + TOKEN_LIFETIME).min(session_end);
+    let refresh_expires = (now
+        + time::Duration::seconds(application.refresh_token_lifetime_seconds))
+    .min(session_end);
+    let (access_token, access_hash) = tokens::generate();
+    let (refresh_token, refresh_hash) = tokens::generate();
+    services
+        .storage
+        .add_tokens(
+            &grant.id,
+            &IssuedTokens {
+                access_hash: &access_hash,
+                access_expires_at: to_millis(access_expires),
+                refresh_hash: &refresh_hash,
+                refresh_expires_at: to_millis(refresh_expires),
+            },
+            now,
+        )
+        .await?;
+    let claims = TokenSubject {
+        application,
+        grant,
+        member: &member,
+        organization: &organization,
+        nonce,
+        expires: access_expires,
+    };
+    let id_token = id_token(services, &claims, &access_token).await?;
+    Ok(Tokens {
+        access_token,
+        token_type: "Bearer",
+        expires_in: (access_expires - now).whole_seconds(),
+        id_token,
+        refresh_token,
+        scope: "openid profile email",
+    })
 }
 
 /// The grant's member and organization when the member is still active and the application
@@ -355,18 +435,21 @@ async fn standard_claims(
     )
 }
 
+/// Who and what an ID token is about.
+struct TokenSubject<'a> {
+    application: &'a ApplicationRecord,
+    grant: &'a GrantRecord,
+    member: &'a MemberRecord,
+    organization: &'a OrganizationRecord,
+    nonce: Option<&'a str>,
+    expires: time::OffsetDateTime,
+}
+
 async fn id_token(
     services: &ProviderServices<'_>,
-    application: &ApplicationRecord,
-    grant: &GrantRecord,
-    member: &MemberRecord,
-    organization: &OrganizationRecord,
+    subject: &TokenSubject<'_>,
     access_token: &str,
 ) -> Result<String, ProviderError> {
-    let now = services.now();
-    // Never past the end of the session the person signed in with.
-    let session_end = from_millis(grant.auth_time) + services.session_lifetime;
-    let expires = (now + TOKEN_LIFETIME).min(session_end);
     let to_chrono = |t: time::OffsetDateTime| {
         chrono::DateTime::from_timestamp(t.unix_timestamp(), 0).unwrap_or_default()
     };
@@ -374,17 +457,17 @@ async fn id_token(
         .map_err(|e| ProviderError::Signing(format!("issuer: {e}")))?;
     let claims = IdTokenClaims::new(
         issuer,
-        vec![Audience::new(application.id.clone())],
-        to_chrono(expires),
-        to_chrono(now),
-        standard_claims(services, member).await?,
+        vec![Audience::new(subject.application.id.clone())],
+        to_chrono(subject.expires),
+        to_chrono(services.now()),
+        standard_claims(services, subject.member).await?,
         GatehouseIdClaims {
-            sid: grant.session_sid.clone(),
-            organization: organization_claims(member, organization),
+            sid: subject.grant.session_sid.clone(),
+            organization: organization_claims(subject.member, subject.organization),
         },
     )
-    .set_auth_time(Some(to_chrono(from_millis(grant.auth_time))))
-    .set_nonce(grant.nonce.clone().map(Nonce::new));
+    .set_auth_time(Some(to_chrono(from_millis(subject.grant.auth_time))))
+    .set_nonce(subject.nonce.map(|n| Nonce::new(n.to_string())));
     let keys = services.keys().await?;
     let token = GatehouseIdToken::new(
         claims,

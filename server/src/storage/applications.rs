@@ -20,6 +20,7 @@ pub struct ApplicationRecord {
     pub allow_password_sessions: bool,
     /// `ES256` or `RS256`.
     pub signing_alg: String,
+    pub refresh_token_lifetime_seconds: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -35,6 +36,7 @@ pub struct ApplicationSettings<'a> {
     pub organization_ids: Option<&'a [String]>,
     pub allow_password_sessions: bool,
     pub signing_alg: &'a str,
+    pub refresh_token_lifetime_seconds: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -48,6 +50,7 @@ struct ApplicationRow {
     organization_ids: Option<String>,
     allow_password_sessions: i64,
     signing_alg: String,
+    refresh_token_lifetime_seconds: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -67,6 +70,7 @@ impl TryFrom<ApplicationRow> for ApplicationRecord {
             backchannel_logout_uri: row.backchannel_logout_uri,
             allow_password_sessions: row.allow_password_sessions != 0,
             signing_alg: row.signing_alg,
+            refresh_token_lifetime_seconds: row.refresh_token_lifetime_seconds,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -84,8 +88,8 @@ pub struct ApplicationSecretRecord {
 }
 
 const COLUMNS: &str = "id, name, kind, redirect_uris, post_logout_redirect_uris, \
-     backchannel_logout_uri, organization_ids, allow_password_sessions, signing_alg, created_at, \
-     updated_at";
+     backchannel_logout_uri, organization_ids, allow_password_sessions, signing_alg, \
+     refresh_token_lifetime_seconds, created_at, updated_at";
 
 fn json(list: &[String]) -> String {
     serde_json::Value::from(list).to_string()
@@ -102,7 +106,7 @@ impl Storage {
         let at = to_millis(now);
         let mut tx = self.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO application ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+            "INSERT INTO application ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
         )))
         .bind(&id)
         .bind(settings.name)
@@ -113,6 +117,7 @@ impl Storage {
         .bind(settings.organization_ids.map(json))
         .bind(i64::from(settings.allow_password_sessions))
         .bind(settings.signing_alg)
+        .bind(settings.refresh_token_lifetime_seconds)
         .bind(at)
         .execute(&mut *tx)
         .await?;
@@ -140,7 +145,8 @@ impl Storage {
         let change = sqlx::query(
             "UPDATE application SET name = $1, kind = $2, redirect_uris = $3, \
              post_logout_redirect_uris = $4, backchannel_logout_uri = $5, organization_ids = $6, \
-             allow_password_sessions = $7, signing_alg = $8, updated_at = $9 WHERE id = $10",
+             allow_password_sessions = $7, signing_alg = $8, refresh_token_lifetime_seconds = $9, \
+             updated_at = $10 WHERE id = $11",
         )
         .bind(settings.name)
         .bind(settings.kind)
@@ -150,6 +156,7 @@ impl Storage {
         .bind(settings.organization_ids.map(json))
         .bind(i64::from(settings.allow_password_sessions))
         .bind(settings.signing_alg)
+        .bind(settings.refresh_token_lifetime_seconds)
         .bind(to_millis(now))
         .bind(id);
         let target = format!("{} ({id})", settings.name);

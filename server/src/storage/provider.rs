@@ -49,21 +49,45 @@ pub struct GrantRecord {
     pub nonce: Option<String>,
     pub auth_time: i64,
     pub code_expires_at: i64,
-    pub access_expires_at: Option<i64>,
 }
 
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed {
-    /// The code's first use: the access token is stored with its grant.
+    /// The code's first use.
     First(Box<GrantRecord>),
     /// The code was used before: whatever it issued is revoked now.
     Again,
     Unknown,
 }
 
-const GRANT_COLUMNS: &str = "id, application_id, organization_id, member_id, session_sid, \
-     redirect_uri, code_challenge, nonce, auth_time, code_expires_at, access_expires_at";
+/// What using a refresh token found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed {
+    /// Its first use (or a second within the grace): the grant goes on with new tokens.
+    Rotate(Box<GrantRecord>),
+    /// Used before, after the grace: the grant is revoked now, with all it issued.
+    Reused,
+    /// Unknown, expired, or of a revoked grant.
+    Unknown,
+}
+
+/// Tokens to store for a grant: only their hashes.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens<'a> {
+    pub access_hash: &'a str,
+    /// Unix milliseconds.
+    pub access_expires_at: i64,
+    pub refresh_hash: &'a str,
+    pub refresh_expires_at: i64,
+}
+
+/// A grant's columns, of the table named `g` in a query.
+const GRANT_COLUMNS: &str = "g.id, g.application_id, g.organization_id, g.member_id, \
+     g.session_sid, g.redirect_uri, g.code_challenge, g.nonce, g.auth_time, g.code_expires_at";
+/// The same, as an `UPDATE … RETURNING` names them (SQLite takes no table name there).
+const GRANT_RETURNING: &str = "id, application_id, organization_id, member_id, session_sid, \
+     redirect_uri, code_challenge, nonce, auth_time, code_expires_at";
 
 impl Storage {
     /// Keys still published: those not retired, and retired ones until `retired_before`.
@@ -140,25 +164,19 @@ impl Storage {
         Ok(())
     }
 
-    /// Uses the code once: its first use stores the access token it is exchanged for and
-    /// answers the grant; a later use revokes the grant, so the tokens the first use issued stop
-    /// working (RFC 6749 §4.1.2).
+    /// Uses the code once and answers its grant; a later use revokes the grant, so the tokens
+    /// the first use issued stop working (RFC 6749 §4.1.2).
     pub async fn redeem_code(
         &self,
         code_hash: &str,
-        access_token_hash: &str,
-        access_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> StorageResult<Redeemed> {
         let mut tx = self.begin().await?;
         let first: Option<GrantRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE provider_grant SET code_used_at = $1, access_token_hash = $2, \
-             access_expires_at = $3 WHERE code_hash = $4 AND code_used_at IS NULL \
-             AND revoked_at IS NULL RETURNING {GRANT_COLUMNS}"
+            "UPDATE provider_grant SET code_used_at = $1 WHERE code_hash = $2 \
+             AND code_used_at IS NULL AND revoked_at IS NULL RETURNING {GRANT_RETURNING}"
         )))
         .bind(to_millis(now))
-        .bind(access_token_hash)
-        .bind(to_millis(access_expires_at))
         .bind(code_hash)
         .fetch_optional(&mut *tx)
         .await?;
@@ -184,6 +202,92 @@ impl Storage {
         Ok(redeemed)
     }
 
+    /// Uses a refresh token: its first use (or another within the grace, from `grace_from`
+    /// on) answers its grant to go on with; a use after that revokes the grant (RFC 9700
+    /// §4.14.2: the family ends).
+    pub async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        grace_from: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> StorageResult<Refreshed> {
+        let at = to_millis(now);
+        let mut tx = self.begin().await?;
+        let token: Option<(String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT grant_id, used_at, expires_at FROM provider_refresh_token WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((grant_id, used_at, expires_at)) = token else {
+            return Ok(Refreshed::Unknown);
+        };
+        let refreshed = match used_at {
+            _ if expires_at <= at => Refreshed::Unknown,
+            Some(used) if used < to_millis(grace_from) => {
+                sqlx::query(
+                    "UPDATE provider_grant SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2",
+                )
+                .bind(at)
+                .bind(&grant_id)
+                .execute(&mut *tx)
+                .await?;
+                Refreshed::Reused
+            }
+            _ => {
+                sqlx::query(
+                    "UPDATE provider_refresh_token SET used_at = COALESCE(used_at, $1) \
+                     WHERE token_hash = $2",
+                )
+                .bind(at)
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await?;
+                let grant: Option<GrantRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {GRANT_COLUMNS} FROM provider_grant g \
+                     WHERE g.id = $1 AND g.revoked_at IS NULL"
+                )))
+                .bind(&grant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                grant.map_or(Refreshed::Unknown, |g| Refreshed::Rotate(Box::new(g)))
+            }
+        };
+        tx.commit().await?;
+        Ok(refreshed)
+    }
+
+    /// Stores the tokens a grant issues.
+    pub async fn add_tokens(
+        &self,
+        grant_id: &str,
+        tokens: &IssuedTokens<'_>,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO provider_access_token (token_hash, grant_id, expires_at) \
+             VALUES ($1, $2, $3)",
+        )
+        .bind(tokens.access_hash)
+        .bind(grant_id)
+        .bind(tokens.access_expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO provider_refresh_token (token_hash, grant_id, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tokens.refresh_hash)
+        .bind(grant_id)
+        .bind(tokens.refresh_expires_at)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Revokes a grant and what it issued.
     pub async fn revoke_grant(&self, grant_id: &str, now: OffsetDateTime) -> StorageResult<()> {
         sqlx::query(
@@ -196,15 +300,16 @@ impl Storage {
         Ok(())
     }
 
-    /// The grant whose unexpired, unrevoked access token has this hash.
+    /// The unrevoked grant of an unexpired access token with this hash.
     pub async fn find_grant_by_access_token(
         &self,
         access_token_hash: &str,
         now: OffsetDateTime,
     ) -> StorageResult<Option<GrantRecord>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {GRANT_COLUMNS} FROM provider_grant WHERE access_token_hash = $1 \
-             AND revoked_at IS NULL AND access_expires_at > $2"
+            "SELECT {GRANT_COLUMNS} FROM provider_access_token t \
+             JOIN provider_grant g ON g.id = t.grant_id \
+             WHERE t.token_hash = $1 AND t.expires_at > $2 AND g.revoked_at IS NULL"
         )))
         .bind(access_token_hash)
         .bind(to_millis(now))
