@@ -93,6 +93,13 @@ impl Application {
 
         let http = crate::outbound::client(&config.allowed_authorities)
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
+        let application_http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let txt_lookup = crate::domains::dns::TxtLookup::new(config.dns_server);
         let mailer = crate::mail::Mailer::from_settings(
             config.smtp_url.as_deref(),
@@ -113,6 +120,7 @@ impl Application {
             sign_in_limits: SignInLimits::default(),
             sealing_key,
             http,
+            application_http,
             txt_lookup,
             mailer,
         });
@@ -159,6 +167,7 @@ impl Application {
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
         let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
         let mail = tokio::spawn(deliver_mail(self.state.clone()));
+        let logouts = tokio::spawn(deliver_logouts(self.state.clone()));
         let metrics = self.metrics_listener.map(|(listener, _)| {
             tokio::spawn(async move { axum::serve(listener, ops::metrics_routes::<()>()).await })
         });
@@ -171,6 +180,7 @@ impl Application {
         .await;
         housekeeping.abort();
         mail.abort();
+        logouts.abort();
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -369,6 +379,18 @@ async fn deliver_mail(state: AppState) {
         tick.tick().await;
         if let Err(e) = crate::mail::deliver_due(&state.storage, &mailer, state.now()).await {
             tracing::warn!(error = %e, "sending email failed");
+        }
+    }
+}
+
+/// Sends the logout tokens owed to applications every second.
+async fn deliver_logouts(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = crate::provider::logout::deliver_due(&state.provider_services()).await {
+            tracing::warn!(error = %e, "sending back-channel logouts failed");
         }
     }
 }

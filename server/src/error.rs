@@ -157,6 +157,15 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<crate::provider::ProviderError> for ApiError {
+    fn from(e: crate::provider::ProviderError) -> Self {
+        match e {
+            crate::provider::ProviderError::Storage(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::auth::password::PasswordSignInError> for ApiError {
     fn from(e: crate::auth::password::PasswordSignInError) -> Self {
         use crate::auth::password::PasswordSignInError as E;

@@ -86,6 +86,7 @@ impl AppState {
             keys: &self.signing_keys,
             issuer: &self.config.public_url,
             session_lifetime: self.config.session_lifetime,
+            http: &self.application_http,
         }
     }
 }
@@ -128,6 +129,9 @@ pub struct Shared {
     pub sealing_key: SealingKey,
     /// The one HTTP client for calls to Entra, with timeouts.
     pub http: reqwest::Client,
+    /// The HTTP client for calls to the vendor's applications (back-channel logout), which
+    /// operators register: timeouts, no redirects.
+    pub application_http: reqwest::Client,
     /// TXT lookups for email domain proofs.
     pub txt_lookup: crate::domains::dns::TxtLookup,
     /// The operator's SMTP server, when set.

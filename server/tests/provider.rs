@@ -17,6 +17,7 @@ use reqwest::{Client, StatusCode, Url};
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:9/acme/callback";
+const SIGNED_OUT: &str = "http://127.0.0.1:9/acme/signed-out";
 
 /// Contoso connected, B. Simon mapped, and Acme Backup registered as a confidential
 /// application with a client secret.
@@ -29,20 +30,24 @@ struct Acme {
 }
 
 async fn acme() -> Acme {
+    acme_with(json!({})).await
+}
+
+/// The same, with more of Acme's registration (such as its back-channel logout URI).
+async fn acme_with(more: Value) -> Acme {
     let w = wizard().await;
     w.connect(json!({})).await;
     let simon = w
         .add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
         .await;
     let operator = w.app.operator_again().await;
-    let created = w
-        .app
-        .post(
-            &operator,
-            "/applications",
-            json!({"name": "Acme Backup", "kind": "confidential", "redirect_uris": [REDIRECT]}),
-        )
-        .await;
+    let mut registration = json!({"name": "Acme Backup", "kind": "confidential",
+        "redirect_uris": [REDIRECT], "post_logout_redirect_uris": [SIGNED_OUT]});
+    registration
+        .as_object_mut()
+        .unwrap()
+        .extend(more.as_object().unwrap().clone());
+    let created = w.app.post(&operator, "/applications", registration).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let client_id = body(created).await["id"].as_str().unwrap().to_string();
     let secret = w
@@ -684,4 +689,238 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_sign_in() {
         userinfo(&a, &access).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Acme's back-channel logout endpoint: keeps the logout tokens Gatehouse posts.
+struct LogoutReceiver {
+    url: String,
+    tokens: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LogoutReceiver {
+    async fn start() -> LogoutReceiver {
+        let tokens = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = tokens.clone();
+        let router = axum::Router::new().route(
+            "/backchannel",
+            axum::routing::post(
+                move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+                    let kept = kept.clone();
+                    async move {
+                        kept.lock().unwrap().push(form["logout_token"].clone());
+                        StatusCode::OK
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        LogoutReceiver { url, tokens }
+    }
+
+    /// The logout tokens received within five seconds (Gatehouse sends every second).
+    async fn received(&self, count: usize) -> Vec<String> {
+        for _ in 0..50 {
+            let tokens = self.tokens.lock().unwrap().clone();
+            if tokens.len() >= count {
+                return tokens;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{count} logout token(s) did not arrive");
+    }
+}
+
+fn decode_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Checks a logout token as Back-Channel Logout 1.0 §2.6 asks an application to: its
+/// signature with Gatehouse's published key, `typ`, `iss`, `aud`, the event, no `nonce`.
+async fn assert_logout_token(a: &Acme, token: &str) -> Value {
+    use openidconnect::JsonWebKey;
+    let header = decode_part(token, 0);
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(header["alg"], "ES256");
+    let jwks: openidconnect::core::CoreJsonWebKeySet = backchannel()
+        .get(format!("{}/oauth2/jwks", a.w.app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = jwks
+        .keys()
+        .iter()
+        .find(|k| k.key_id().map(|id| id.as_str()) == header["kid"].as_str())
+        .expect("the signing key is published");
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let signature =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)
+            .unwrap();
+    key.verify_signature(
+        &openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        input.as_bytes(),
+        &signature,
+    )
+    .expect("a valid signature");
+    let claims = decode_part(token, 1);
+    assert_eq!(claims["iss"], a.w.app.url.as_str());
+    assert_eq!(claims["aud"], a.client_id.as_str());
+    assert!(claims["events"]
+        .get("http://schemas.openid.net/event/backchannel-logout")
+        .is_some());
+    assert!(claims.get("nonce").is_none());
+    assert!(claims["jti"].as_str().is_some());
+    claims
+}
+
+/// Simon signed in to Acme: the tokens the code gave.
+async fn simon_in_acme(a: &Acme, browser: &Client) -> Value {
+    let (code, _, verifier) = code_for_simon(a, browser).await;
+    let (status, tokens) =
+        token_request(a, &exchange_form(&code, verifier.secret()), Some(&a.secret)).await;
+    assert_eq!(status, StatusCode::OK);
+    tokens
+}
+
+#[tokio::test]
+async fn signing_out_of_gatehouse_signs_the_person_out_of_the_applications() {
+    let receiver = LogoutReceiver::start().await;
+    let a = acme_with(json!({"backchannel_logout_uri": receiver.url})).await;
+    let browser = a.w.app.browser();
+    let tokens = simon_in_acme(&a, &browser).await;
+    let sid = decode_part(tokens["id_token"].as_str().unwrap(), 1)["sid"].clone();
+
+    assert_eq!(
+        a.w.app.delete(&browser, "/session").await.status(),
+        StatusCode::OK
+    );
+    let received = receiver.received(1).await;
+    let claims = assert_logout_token(&a, &received[0]).await;
+    assert_eq!(claims["sid"], sid);
+    assert_eq!(claims["sub"], a.simon.as_str());
+    // What the session gave the application stops working.
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&a, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = backchannel()
+        .post(format!("{}/oauth2/token", a.w.app.url))
+        .basic_auth(&a.client_id, Some(&a.secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn disabling_a_member_signs_them_out_of_the_applications() {
+    let receiver = LogoutReceiver::start().await;
+    let a = acme_with(json!({"backchannel_logout_uri": receiver.url})).await;
+    let tokens = simon_in_acme(&a, &a.w.app.browser()).await;
+    let disabled =
+        a.w.app
+            .patch(
+                &a.w.admin,
+                &format!("/organizations/{}/members/{}", a.w.org, a.simon),
+                json!({"status": "disabled"}),
+            )
+            .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let received = receiver.received(1).await;
+    let claims = assert_logout_token(&a, &received[0]).await;
+    assert_eq!(claims["sub"], a.simon.as_str());
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        userinfo(&a, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn an_application_signs_the_person_out_and_gets_them_back_at_its_page() {
+    let receiver = LogoutReceiver::start().await;
+    let a = acme_with(json!({"backchannel_logout_uri": receiver.url})).await;
+    let browser = a.w.app.browser();
+    let tokens = simon_in_acme(&a, &browser).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let end_session = |params: &[(&str, &str)]| {
+        let mut url = Url::parse(&format!("{}/oauth2/logout", a.w.app.url)).unwrap();
+        url.query_pairs_mut().extend_pairs(params);
+        url.to_string()
+    };
+
+    // Refused, and still signed in: a hint issued to another application, an address Acme did
+    // not register, a hint Gatehouse did not sign.
+    for (params, words) in [
+        (
+            vec![("id_token_hint", id_token), ("client_id", "another-app")],
+            "another application",
+        ),
+        (
+            vec![
+                ("id_token_hint", id_token),
+                ("post_logout_redirect_uri", "https://attacker.example/"),
+            ],
+            "not registered",
+        ),
+        (
+            vec![("id_token_hint", "e30.e30.sig")],
+            "not an ID token Gatehouse issued",
+        ),
+    ] {
+        let response = browser.get(end_session(&params)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get("location").is_none());
+        let page = response.text().await.unwrap();
+        assert!(page.contains(words), "{page}");
+        assert_eq!(
+            a.w.app.get(&browser, "/session").await.status(),
+            StatusCode::OK
+        );
+    }
+
+    // Without a hint, Gatehouse asks first.
+    let asked = browser.get(end_session(&[])).send().await.unwrap();
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(asked
+        .text()
+        .await
+        .unwrap()
+        .contains("Sign out of Gatehouse?"));
+    assert_eq!(
+        a.w.app.get(&browser, "/session").await.status(),
+        StatusCode::OK
+    );
+
+    let done = browser
+        .get(end_session(&[
+            ("id_token_hint", id_token),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+            ("state", "bye"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.headers()["location"].to_str().unwrap(),
+        format!("{SIGNED_OUT}?state=bye")
+    );
+    assert_eq!(
+        a.w.app.get(&browser, "/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_logout_token(&a, &receiver.received(1).await[0]).await;
 }

@@ -92,3 +92,21 @@ CREATE TABLE provider_refresh_token (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX provider_refresh_token_grant_idx ON provider_refresh_token (grant_id);
+
+-- Back-channel logout tokens owed to applications (OpenID Connect Back-Channel Logout 1.0):
+-- one per application and ended session, written in the transaction that ends the session's
+-- grants, and sent by background work with retries.
+CREATE TABLE provider_logout (
+    application_id TEXT NOT NULL REFERENCES application (id) ON DELETE CASCADE,
+    session_sid TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    sent_at BIGINT,
+    gave_up_at BIGINT,
+    last_error TEXT,
+    PRIMARY KEY (application_id, session_sid)
+);
+CREATE INDEX provider_logout_due_idx ON provider_logout (next_attempt_at)
+    WHERE sent_at IS NULL AND gave_up_at IS NULL;

@@ -267,8 +267,7 @@ async fn rotate_signing_key(
     let kid = state
         .signing_keys
         .rotate(&state.storage, &state.sealing_key, now)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .await?;
     state
         .storage
         .record_audit(

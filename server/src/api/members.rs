@@ -234,5 +234,9 @@ async fn update_member(
             StorageError::NotFound => ApiError::NotFound("member"),
             other => other.into(),
         })?;
+    if updated.status == "disabled" {
+        // Signed out of the vendor's applications too (back-channel logout).
+        crate::provider::logout::member_ended(&state.provider_services(), &id, &member_id).await?;
+    }
     Ok(Json(member_view(updated)))
 }

@@ -65,11 +65,19 @@ async fn sign_out(
         .get(auth::DIRECTORY_SIGN_OUT_KEY)
         .await
         .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
+    let application_sid: Option<String> = signed_in
+        .session
+        .get(auth::APPLICATION_SID_KEY)
+        .await
+        .map_err(|e| ApiError::Internal(format!("session read: {e}")))?;
     signed_in
         .session
         .flush()
         .await
         .map_err(|e| ApiError::Internal(format!("session delete: {e}")))?;
+    if let Some(sid) = application_sid {
+        crate::provider::logout::session_ended(&state.provider_services(), &sid).await?;
+    }
     let entry = crate::storage::AuditEntry::success(
         signed_in.account.organization_id(),
         "signout",

@@ -18,6 +18,15 @@ pub const PRINCIPAL_KEY: &str = "principal";
 pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 /// The session key holding the directory's sign-out page, for sessions started with SSO.
 pub const DIRECTORY_SIGN_OUT_KEY: &str = "directory_sign_out";
+/// The session key holding the session's id for the vendor's applications (their `sid`),
+/// never the session cookie's value.
+pub const APPLICATION_SID_KEY: &str = "application_sid";
+
+/// The applications' `sid` of a stored session's data, if it has one.
+pub fn application_sid_of(data: &str) -> Option<String> {
+    let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).ok()?;
+    data.get(APPLICATION_SID_KEY)?.as_str().map(str::to_string)
+}
 
 /// What the session remembers about who signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 pub mod applications;
 pub mod authorize;
 pub mod keys;
+pub mod logout;
 pub mod token;
 pub mod web;
 
@@ -21,6 +22,7 @@ pub const JWKS: &str = "/oauth2/jwks";
 pub const AUTHORIZE: &str = "/oauth2/authorize";
 pub const TOKEN: &str = "/oauth2/token";
 pub const USERINFO: &str = "/oauth2/userinfo";
+pub const END_SESSION: &str = "/oauth2/logout";
 
 /// How long a code may wait to be exchanged.
 pub const CODE_LIFETIME: time::Duration = time::Duration::seconds(60);
@@ -49,6 +51,8 @@ pub struct ProviderServices<'a> {
     pub issuer: &'a str,
     /// How long after signing in a Gatehouse session ends, however active.
     pub session_lifetime: time::Duration,
+    /// For calls to applications (back-channel logout).
+    pub http: &'a reqwest::Client,
 }
 
 impl ProviderServices<'_> {

@@ -3,7 +3,10 @@
 use super::authorize::{after_sign_in, AuthorizeRequest, Next, Refused, SessionPerson};
 use super::token::{BasicCredentials, TokenError, TokenRequest};
 use crate::auth::web::ClientAddr;
-use crate::auth::{Account, Principal, DIRECTORY_SIGN_OUT_KEY, PRINCIPAL_KEY, SIGNED_IN_AT_KEY};
+use crate::auth::{
+    Account, Principal, APPLICATION_SID_KEY, DIRECTORY_SIGN_OUT_KEY, PRINCIPAL_KEY,
+    SIGNED_IN_AT_KEY,
+};
 use crate::clock::to_millis;
 use crate::sign_in::web::page::Problem;
 use crate::sign_in::StartRequest;
@@ -17,10 +20,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use tower_sessions::Session;
 
-use super::{AUTHORIZE, DISCOVERY, JWKS, TOKEN, USERINFO};
-
-/// The session key holding the session's id for applications (`sid`).
-const APPLICATION_SID_KEY: &str = "application_sid";
+use super::logout::{EndSessionRefused, EndSessionRequest};
+use super::{AUTHORIZE, DISCOVERY, END_SESSION, JWKS, TOKEN, USERINFO};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route(AUTHORIZE, get(authorize))
         .route(TOKEN, axum::routing::post(token))
         .route(USERINFO, get(userinfo).post(userinfo))
+        .route(END_SESSION, get(end_session))
 }
 
 async fn discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
@@ -228,5 +230,108 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
             tracing::error!(error = %e, "userinfo failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct EndSessionQuery {
+    #[serde(flatten)]
+    request: EndSessionRequest,
+    /// Set by Gatehouse's own confirmation page.
+    #[serde(default)]
+    confirmed: Option<String>,
+}
+
+/// RP-Initiated Logout 1.0: an application signs the person out of Gatehouse. Their session
+/// ends, every application it signed in to gets a back-channel logout, and the browser goes
+/// back to the application's registered post-logout address. Without an `id_token_hint` the
+/// person confirms first on a Gatehouse page, so no other site can sign them out.
+#[tracing::instrument(skip_all)]
+async fn end_session(
+    State(state): State<AppState>,
+    ClientAddr(client_addr): ClientAddr,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    Query(query): Query<EndSessionQuery>,
+    session: Session,
+) -> Response {
+    let services = state.provider_services();
+    let (redirect, hinted) = match super::logout::check_end_session(&services, &query.request).await
+    {
+        Ok(checked) => checked,
+        Err(EndSessionRefused::Internal(e)) => {
+            return Problem::ours("the sign-out request failed", e).into_response()
+        }
+        Err(refused) => {
+            return Problem::new(
+                StatusCode::BAD_REQUEST,
+                "This application's sign-out request is not valid",
+                format!("{refused} You are still signed in. Tell the application's vendor."),
+            )
+            .into_response()
+        }
+    };
+    let same_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v == "same-origin" || v == "none");
+    let confirmed = query.confirmed.is_some() && same_site;
+    if !(hinted || confirmed) {
+        let separator = if uri.query().is_some() { '&' } else { '?' };
+        let confirm = format!("{uri}{separator}confirmed=1");
+        return Problem::new(
+            StatusCode::OK,
+            "Sign out of Gatehouse?",
+            "An application asks to sign you out of Gatehouse and of the applications you signed in to with it.",
+        )
+        .with_proceed(confirm)
+        .into_response();
+    }
+    let principal: Option<Principal> = session.get(PRINCIPAL_KEY).await.ok().flatten();
+    if let Some(sid) = session
+        .get::<String>(APPLICATION_SID_KEY)
+        .await
+        .ok()
+        .flatten()
+    {
+        if let Err(e) = super::logout::session_ended(&services, &sid).await {
+            return Problem::ours("signing out failed", e).into_response();
+        }
+    }
+    if let Err(e) = session.flush().await {
+        return Problem::ours("signing out failed", e).into_response();
+    }
+    if let Some(principal) = principal {
+        let organization_id = match &principal {
+            Principal::Admin {
+                organization_id, ..
+            }
+            | Principal::Member {
+                organization_id, ..
+            } => Some(organization_id.as_str()),
+            Principal::Operator { .. } => None,
+        };
+        let actor = crate::storage::Actor {
+            label: "application".into(),
+            client_addr,
+        };
+        let target = query.request.client_id.as_deref().unwrap_or("-");
+        let entry = crate::storage::AuditEntry::success(organization_id, "signout", target);
+        if let Err(e) = state
+            .storage
+            .record_audit(&actor, &entry, state.now())
+            .await
+        {
+            tracing::error!(error = %e, "auditing a sign-out failed");
+        }
+    }
+    match redirect {
+        Some(to) => Redirect::to(&to).into_response(),
+        None => Problem::new(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of Gatehouse.",
+        )
+        .into_response(),
     }
 }

@@ -33,7 +33,10 @@ pub use members::{
 };
 pub use organizations::{OrganizationKey, OrganizationRecord, SignInOrganization};
 pub use outbox::{NewEmail, OutboxEmail};
-pub use provider::{GrantRecord, IssuedTokens, NewGrant, Redeemed, Refreshed, SigningKeyRecord};
+pub use provider::{
+    GrantRecord, GrantsOf, IssuedTokens, LogoutRecord, NewGrant, Redeemed, Refreshed,
+    SigningKeyRecord,
+};
 pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_states::{UsedState, ATTEMPT_LIFETIME};

@@ -1,6 +1,7 @@
 //! What Gatehouse keeps as an OpenID Provider: the keys that sign ID tokens, and each grant an
 //! application received (its code, then the access token the code was exchanged for).
 
+use super::writer::AnyQuery;
 use super::{new_id, Storage, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
@@ -315,5 +316,143 @@ impl Storage {
         .bind(to_millis(now))
         .fetch_optional(&mut *self.read().await?)
         .await?)
+    }
+}
+
+/// Whose grants end.
+#[derive(Debug, Clone, Copy)]
+pub enum GrantsOf<'a> {
+    /// Those of one Gatehouse session (its `sid` for applications).
+    Session(&'a str),
+    /// All of a member's, in every session.
+    Member {
+        organization_id: &'a str,
+        member_id: &'a str,
+    },
+}
+
+/// A back-channel logout token owed to an application.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LogoutRecord {
+    pub application_id: String,
+    pub backchannel_logout_uri: String,
+    pub session_sid: String,
+    pub member_id: String,
+    pub next_attempt_at: i64,
+    pub attempts: i64,
+}
+
+impl Storage {
+    /// Revokes the grants and, in the same transaction, owes a logout token to each
+    /// application with a back-channel logout URI that one of them signed in. Answers how
+    /// many logouts are owed.
+    pub async fn end_grants(&self, of: GrantsOf<'_>, now: OffsetDateTime) -> StorageResult<u64> {
+        let (filter, first, second) = match of {
+            GrantsOf::Session(sid) => ("g.session_sid = $2", sid, None),
+            GrantsOf::Member {
+                organization_id,
+                member_id,
+            } => (
+                "g.organization_id = $2 AND g.member_id = $3",
+                organization_id,
+                Some(member_id),
+            ),
+        };
+        let at = to_millis(now);
+        let mut tx = self.begin().await?;
+        let bind = |query: AnyQuery<'static>| {
+            let query = query.bind(at).bind(first.to_string());
+            match second {
+                Some(member_id) => query.bind(member_id.to_string()),
+                None => query,
+            }
+        };
+        let owed = bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO provider_logout (application_id, session_sid, member_id, created_at, \
+             next_attempt_at) SELECT DISTINCT g.application_id, g.session_sid, g.member_id, $1, $1 \
+             FROM provider_grant g JOIN application a ON a.id = g.application_id \
+             WHERE {filter} AND g.revoked_at IS NULL AND g.code_used_at IS NOT NULL \
+             AND a.backchannel_logout_uri IS NOT NULL \
+             ON CONFLICT (application_id, session_sid) DO NOTHING"
+        ))))
+        .execute(&mut *tx)
+        .await?;
+        let revoke = filter.replace("g.", "");
+        bind(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE provider_grant SET revoked_at = $1 WHERE {revoke} AND revoked_at IS NULL"
+        ))))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(owed.rows_affected())
+    }
+
+    /// Logout tokens due now, oldest first.
+    pub async fn due_logouts(
+        &self,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> StorageResult<Vec<LogoutRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT l.application_id, a.backchannel_logout_uri, l.session_sid, l.member_id, \
+             l.next_attempt_at, l.attempts FROM provider_logout l \
+             JOIN application a ON a.id = l.application_id \
+             WHERE l.sent_at IS NULL AND l.gave_up_at IS NULL AND l.next_attempt_at <= $1 \
+             AND a.backchannel_logout_uri IS NOT NULL ORDER BY l.next_attempt_at LIMIT $2",
+        )
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(&mut *self.read().await?)
+        .await?)
+    }
+
+    /// Takes the logout for one sender: moves its next attempt to `until`. False when another
+    /// sender (another instance) took it first.
+    pub async fn take_logout(
+        &self,
+        logout: &LogoutRecord,
+        until: OffsetDateTime,
+    ) -> StorageResult<bool> {
+        let taken = sqlx::query(
+            "UPDATE provider_logout SET next_attempt_at = $1 WHERE application_id = $2 \
+             AND session_sid = $3 AND next_attempt_at = $4 AND sent_at IS NULL",
+        )
+        .bind(to_millis(until))
+        .bind(&logout.application_id)
+        .bind(&logout.session_sid)
+        .bind(logout.next_attempt_at)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    /// A delivered logout (`error` `None`), or a failed attempt, tried again at `retry_at`
+    /// or never (`None`: Gatehouse gave up).
+    pub async fn logout_attempted(
+        &self,
+        logout: &LogoutRecord,
+        error: Option<&str>,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let at = to_millis(now);
+        let (sent_at, gave_up_at) = match error {
+            None => (Some(at), None),
+            Some(_) => (None, retry_at.is_none().then_some(at)),
+        };
+        sqlx::query(
+            "UPDATE provider_logout SET attempts = attempts + 1, sent_at = $1, gave_up_at = $2, \
+             last_error = $3, next_attempt_at = COALESCE($4, next_attempt_at) \
+             WHERE application_id = $5 AND session_sid = $6",
+        )
+        .bind(sent_at)
+        .bind(gave_up_at)
+        .bind(error)
+        .bind(retry_at.map(to_millis))
+        .bind(&logout.application_id)
+        .bind(&logout.session_sid)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(())
     }
 }

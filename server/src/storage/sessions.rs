@@ -90,13 +90,14 @@ impl Storage {
         delete(&mut *self.write().await?, id).await
     }
 
-    /// Ends every session the directory session `sid` started; returns how many.
-    pub async fn end_sessions_of_directory_session(&self, sid: &str) -> StorageResult<u64> {
-        let result = sqlx::query("DELETE FROM web_session WHERE directory_sid = $1")
-            .bind(sid)
-            .execute(&mut *self.write().await?)
-            .await?;
-        Ok(result.rows_affected())
+    /// Ends every session the directory session `sid` started; answers their data.
+    pub async fn end_sessions_of_directory_session(&self, sid: &str) -> StorageResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("DELETE FROM web_session WHERE directory_sid = $1 RETURNING data")
+                .bind(sid)
+                .fetch_all(&mut *self.write().await?)
+                .await?,
+        )
     }
 
     /// Removes expired sessions; returns how many.

@@ -10,7 +10,7 @@ use super::attempt::{NotKept, SignInAttempt};
 use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
 use crate::auth::web::session_cookie;
 use crate::auth::web::ClientAddr;
-use crate::auth::{Principal, PRINCIPAL_KEY};
+use crate::auth::{Principal, APPLICATION_SID_KEY, PRINCIPAL_KEY};
 use crate::connections::{test_sign_in, ConnectionError};
 use crate::crypto::tokens;
 use crate::state::AppState;
@@ -47,8 +47,28 @@ async fn front_channel_logout(
 ) -> Response {
     if let Some(sid) = query.sid.as_deref().filter(|s| !s.is_empty()) {
         match state.storage.end_sessions_of_directory_session(sid).await {
-            Ok(ended) => tracing::info!(ended, "front-channel logout"),
+            Ok(ended) => {
+                tracing::info!(ended = ended.len(), "front-channel logout");
+                let sids = ended
+                    .iter()
+                    .filter_map(|d| crate::auth::application_sid_of(d));
+                for application_sid in sids {
+                    if let Err(e) = session_ended(&state, &application_sid).await {
+                        return Problem::ours("front-channel logout failed", e).into_response();
+                    }
+                }
+            }
             Err(e) => return Problem::ours("front-channel logout failed", e).into_response(),
+        }
+    }
+    if let Some(application_sid) = session
+        .get::<String>(APPLICATION_SID_KEY)
+        .await
+        .ok()
+        .flatten()
+    {
+        if let Err(e) = session_ended(&state, &application_sid).await {
+            return Problem::ours("front-channel logout failed", e).into_response();
         }
     }
     if let Err(e) = session.flush().await {
@@ -60,6 +80,14 @@ async fn front_channel_logout(
         "You are signed out of Gatehouse.",
     )
     .into_response()
+}
+
+/// The applications the session signed in to are owed a logout.
+async fn session_ended(
+    state: &AppState,
+    application_sid: &str,
+) -> Result<u64, crate::provider::ProviderError> {
+    crate::provider::logout::session_ended(&state.provider_services(), application_sid).await
 }
 
 /// Whether the browser says the navigation came from another site (Fetch Metadata). Typed
