@@ -584,3 +584,46 @@ pub async fn apply_import(
 pub fn members_export_url(org_id: &str) -> String {
     format!("/api/v1/organizations/{org_id}/members/export")
 }
+
+pub async fn list_applications() -> ApiResult<Vec<Application>> {
+    get("/applications").await
+}
+
+pub async fn application(id: &str) -> ApiResult<Application> {
+    get(&format!("/applications/{}", encode_query(id))).await
+}
+
+pub async fn create_application(request: &ApplicationInput) -> ApiResult<Application> {
+    call(Method::Post, "/applications", Some(request)).await
+}
+
+pub async fn update_application(id: &str, request: &ApplicationInput) -> ApiResult<Application> {
+    call(
+        Method::Put,
+        &format!("/applications/{}", encode_query(id)),
+        Some(request),
+    )
+    .await
+}
+
+pub async fn create_application_secret(id: &str) -> ApiResult<ApplicationSecretCreated> {
+    call::<(), _>(
+        Method::Post,
+        &format!("/applications/{}/secrets", encode_query(id)),
+        None,
+    )
+    .await
+}
+
+pub async fn revoke_application_secret(id: &str, secret_id: &str) -> ApiResult<()> {
+    call::<(), ()>(
+        Method::Delete,
+        &format!(
+            "/applications/{}/secrets/{}",
+            encode_query(id),
+            encode_query(secret_id)
+        ),
+        None,
+    )
+    .await
+}

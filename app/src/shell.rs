@@ -1,5 +1,6 @@
 use crate::pages::{
     account::AccountPage,
+    applications::{ApplicationPage, ApplicationsPage},
     audit::AuditPage,
     console::ConsoleHome,
     console::ConsoleLayout,
@@ -77,6 +78,10 @@ pub fn App() -> impl IntoView {
                             ssr=SsrMode::Async />
                         <Route path=path!("orgs/:id/sso") view={Lazy::<SsoWizardRoute>::new()}
                             ssr=SsrMode::Async />
+                        <Route path=path!("applications") view={Lazy::<ApplicationsRoute>::new()}
+                            ssr=SsrMode::Async />
+                        <Route path=path!("applications/:id") view={Lazy::<ApplicationRoute>::new()}
+                            ssr=SsrMode::Async />
                     </ParentRoute>
                 </Routes>
             </main>
@@ -122,6 +127,8 @@ lazy_page!(ConsoleHomeRoute, view! { <ConsoleHome /> });
 lazy_page!(OrganizationRoute, view! { <OrganizationPage /> });
 lazy_page!(AuditRoute, view! { <AuditPage /> });
 lazy_page!(SsoWizardRoute, view! { <SsoWizardPage /> });
+lazy_page!(ApplicationsRoute, view! { <ApplicationsPage /> });
+lazy_page!(ApplicationRoute, view! { <ApplicationPage /> });
 
 #[component]
 fn NotFound() -> impl IntoView {

@@ -68,3 +68,69 @@ export async function ensureOperator(page) {
   expect(created.status()).toBe(200);
 }
 
+
+/** The directory's password for the local provider's Contoso people. */
+export const CONTOSO_PASSWORD = 'Contoso-Demo-2026!';
+
+/** Signs in at the directory's own page (the local provider's form). */
+export async function atDirectory(page, upn) {
+  await expect(page.getByLabel('Email, phone, or Skype')).toBeVisible();
+  await page.getByLabel('Email, phone, or Skype').fill(upn);
+  await page.getByLabel('Password').fill(CONTOSO_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/**
+ * Contoso's id, with its directory connected (everyone may sign in), contoso.com proven and
+ * `member` mapped. The sign-in story leaves Contoso so; a file that runs alone connects it
+ * here through the API, with the wizard's test sign-in at the directory in `page`.
+ */
+export async function connectedContoso(page, member) {
+  const found = await (await api(page, 'GET', '/organizations?q=contoso')).json();
+  let org = found.items.find((o) => o.slug === 'contoso');
+  if (!org) {
+    const created = await api(page, 'POST', '/organizations', { name: 'Contoso', slug: 'contoso' });
+    expect(created.status()).toBe(201);
+    org = await created.json();
+  }
+  const base = `/organizations/${org.id}/connection`;
+  const connection = await (await api(page, 'GET', base)).json();
+  if (connection.status !== 'active') {
+    const secret = `Vendor~E2E.Secret_${crypto.randomUUID()}`;
+    const clientId = crypto.randomUUID();
+    await registerApp(page.request, clientId, [{ id: crypto.randomUUID(), value: secret, expires: '2099-01-01T00:00:00Z' }], connection.redirect_uri);
+    const saved = await api(page, 'PUT', `${base}/draft/credentials`, {
+      version: connection.draft_version ?? 0, cloud: 'custom', authority_host: process.env.E2E_IDP_URL,
+      tenant: CONTOSO_TENANT, client_id: clientId, client_secret: secret, secret_expires_on: '2027-11-25',
+    });
+    expect(saved.status()).toBe(200);
+    let { draft_version: version } = await saved.json();
+    expect((await api(page, 'POST', `${base}/draft/verify`, { version })).status()).toBe(200);
+    ({ draft_version: version } = await (await api(page, 'GET', base)).json());
+    const policy = await api(page, 'PUT', `${base}/draft/policy`, {
+      version, mode: 'everyone', allow_admins: true, create_members: false, new_member_role: 'member',
+      email_domains: ['contoso.com'],
+    });
+    expect(policy.status()).toBe(200);
+    const { authorize_url: authorizeUrl } = await (await api(page, 'POST', `${base}/test-sign-in`, {})).json();
+    await page.goto(authorizeUrl);
+    await atDirectory(page, member.upn);
+    await expect(page.locator('#test-summary')).toContainText('The test sign-in worked');
+    ({ draft_version: version } = await (await api(page, 'GET', base)).json());
+    expect((await api(page, 'POST', `${base}/activate`, { version })).status()).toBe(200);
+  }
+  const approved = await api(page, 'POST', `/organizations/${org.id}/email-domains/contoso.com/approve`);
+  expect([200, 409]).toContain(approved.status());
+  const listed = await (await api(page, 'GET', `/organizations/${org.id}/members?q=${encodeURIComponent(member.upn)}`)).json();
+  let memberId = listed.items[0]?.id;
+  if (!memberId) {
+    const created = await api(page, 'POST', `/organizations/${org.id}/members`, { email: member.upn, display_name: member.name, role: 'member' });
+    expect(created.status()).toBe(201);
+    memberId = (await created.json()).id;
+  }
+  const mapped = await api(page, 'PATCH', `/organizations/${org.id}/members/${memberId}`, {
+    directory_object_id: member.oid, sso_enabled: true, status: 'active',
+  });
+  expect(mapped.status()).toBe(200);
+  return { orgId: org.id, memberId };
+}

@@ -892,6 +892,21 @@ async fn an_application_signs_the_person_out_and_gets_them_back_at_its_page() {
         );
     }
 
+    // Where an application finds the endpoint: the discovery document.
+    let discovery: Value = backchannel()
+        .get(format!("{}/.well-known/openid-configuration", a.w.app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["end_session_endpoint"],
+        format!("{}/oauth2/logout", a.w.app.url)
+    );
+    assert_eq!(discovery["backchannel_logout_supported"], true);
+
     // Without a hint, Gatehouse asks first.
     let asked = browser.get(end_session(&[])).send().await.unwrap();
     assert_eq!(asked.status(), StatusCode::OK);

@@ -43,6 +43,9 @@ pub fn ConsoleLayout() -> impl IntoView {
                             }}
                         </span>
                         <a href="/console">"Console"</a>
+                        {(m.kind == AccountKind::Operator).then(|| view! {
+                            <a href="/console/applications">"Applications"</a>
+                        })}
                         <button type="button" on:click=move |_| { sign_out.dispatch(()); }>
                             "Sign out"
                         </button>

@@ -1,5 +1,6 @@
 //! One module per page.
 pub mod account;
+pub mod applications;
 pub mod audit;
 pub mod console;
 pub mod home;
