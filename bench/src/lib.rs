@@ -205,3 +205,47 @@ impl DatabaseProcesses {
         (!readable.is_empty()).then_some(readable)
     }
 }
+
+/// One browser's cookies, kept as a browser keeps them: a cookie the server removes (an empty
+/// value with `Max-Age=0`) is gone. reqwest's own store keeps it as an expired entry and looks
+/// through every one for each request; Gatehouse names each sign-in's cookie after its state,
+/// so that store would make every user's requests slower with each sign-in.
+#[derive(Default)]
+pub struct Cookies(std::sync::Mutex<HashMap<String, (String, String)>>);
+
+impl reqwest::cookie::CookieStore for Cookies {
+    fn set_cookies(
+        &self,
+        headers: &mut dyn Iterator<Item = &reqwest::header::HeaderValue>,
+        _url: &reqwest::Url,
+    ) {
+        let mut jar = self.0.lock().expect("cookies");
+        for header in headers {
+            let Ok(cookie) = cookie::Cookie::parse(header.to_str().unwrap_or_default()) else {
+                continue;
+            };
+            let removed = cookie
+                .max_age()
+                .is_some_and(|age| age <= cookie::time::Duration::ZERO);
+            if removed {
+                jar.remove(cookie.name());
+            } else {
+                let path = cookie.path().unwrap_or("/").to_string();
+                jar.insert(cookie.name().into(), (path, cookie.value().into()));
+            }
+        }
+    }
+
+    fn cookies(&self, url: &reqwest::Url) -> Option<reqwest::header::HeaderValue> {
+        let jar = self.0.lock().expect("cookies");
+        let sent: Vec<String> = jar
+            .iter()
+            .filter(|(_, (path, _))| url.path().starts_with(path.as_str()))
+            .map(|(name, (_, value))| format!("{name}={value}"))
+            .collect();
+        if sent.is_empty() {
+            return None;
+        }
+        reqwest::header::HeaderValue::from_str(&sent.join("; ")).ok()
+    }
+}

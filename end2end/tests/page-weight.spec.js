@@ -8,7 +8,9 @@ import { test, expect } from '@playwright/test';
 import { api, ensureOperator, hydrated } from './helpers.js';
 
 const WIZARD_TARGET_BYTES = 250_000;
-const WIZARD_CEILING_BYTES = 375_000;
+// 358 KB until the applications' two console pages came (375.5 KB with them: the code the lazy
+// modules share is split over more, smaller chunks, and each compresses on its own).
+const WIZARD_CEILING_BYTES = 380_000;
 
 /** Loads `path` in a fresh page and sums what came over the wire (and its size unpacked). */
 async function firstLoad(context, path) {

@@ -939,3 +939,51 @@ async fn an_application_signs_the_person_out_and_gets_them_back_at_its_page() {
     );
     assert_logout_token(&a, &receiver.received(1).await[0]).await;
 }
+
+#[tokio::test]
+async fn turning_the_organizations_single_sign_on_off_ends_what_applications_get() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let tokens = simon_in_acme(&a, &browser).await;
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let off =
+        a.w.app
+            .post(
+                &a.w.admin,
+                &format!("/organizations/{}/connection/disable", a.w.org),
+                json!({}),
+            )
+            .await;
+    assert_eq!(off.status(), StatusCode::OK);
+
+    // No token for a code issued before, no new refresh, and a sign-in ends on the page that
+    // says single sign-on is off.
+    let (status, answer) = token_request(
+        &a,
+        &exchange_form(&code, verifier.secret()),
+        Some(&a.secret),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let refresh = backchannel()
+        .post(format!("{}/oauth2/token", a.w.app.url))
+        .basic_auth(&a.client_id, Some(&a.secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
+    let client = client(&a).await;
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
+    let Reached::Page(status, page) = follow(&browser, url.as_str(), SIMON).await else {
+        panic!("no code while single sign-on is off");
+    };
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(page.contains("Single sign-on is not on"), "{page}");
+}

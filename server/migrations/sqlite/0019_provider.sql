@@ -64,6 +64,9 @@ CREATE TABLE provider_grant (
     nonce TEXT,
     -- When the person signed in (Unix milliseconds), for `auth_time`.
     auth_time BIGINT NOT NULL,
+    -- 1 when they signed in with their directory (else with a password): turning the
+    -- organization's single sign-on off then ends what the grant gives.
+    by_directory BIGINT NOT NULL,
     code_expires_at BIGINT NOT NULL,
     code_used_at BIGINT,
     -- Set when a second use of the code, a refresh token used twice or the end of the

@@ -237,6 +237,7 @@ pub async fn authorize(
             .map_err(ProviderError::from)?,
         (None, None) => None,
     };
+    let sso_on = organization.as_ref().is_some_and(super::sso_on);
     let Some(organization) = organization.map(|o| o.organization) else {
         if prompts.contains(&"none") {
             return fail(
@@ -261,9 +262,15 @@ pub async fn authorize(
         !prompts.contains(&"login")
             && max_age.is_none_or(|age| to_millis(now) - p.signed_in_at <= age * 1000)
     };
+    // A directory session counts while the organization's single sign-on is on; a password
+    // session only where the application allows it.
     let signed_in = person.filter(|p| {
         p.organization_id == organization.id
-            && (p.with_directory || application.allow_password_sessions)
+            && if p.with_directory {
+                sso_on
+            } else {
+                application.allow_password_sessions
+            }
     });
     match signed_in {
         Some(p) if fresh_enough(p) => {
@@ -322,6 +329,7 @@ async fn issue_code(
         code_challenge: challenge,
         nonce: request.nonce.as_deref().filter(|n| !n.is_empty()),
         auth_time: person.signed_in_at,
+        by_directory: person.with_directory,
         code_expires_at: to_millis(now + CODE_LIFETIME),
     };
     services.storage.add_grant(&grant, now).await?;

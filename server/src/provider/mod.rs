@@ -68,6 +68,16 @@ impl ProviderServices<'_> {
     }
 }
 
+/// Whether the organization's single sign-on is on: an active connection whose mode is not
+/// "disabled".
+pub fn sso_on(organization: &crate::storage::SignInOrganization) -> bool {
+    organization
+        .active_config
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<crate::connections::ConnectionConfig>(c).ok())
+        .is_some_and(|c| c.policy.mode != app::types::SsoMode::Disabled)
+}
+
 /// The discovery document (OpenID Connect Discovery 1.0 §3) for `issuer`.
 pub fn discovery(issuer: &str) -> serde_json::Value {
     serde_json::json!({

@@ -357,8 +357,8 @@ async fn issue(
     })
 }
 
-/// The grant's member and organization when the member is still active and the application
-/// still serves the organization.
+/// The grant's member and organization when the member is still active, the application
+/// still serves the organization, and (for a directory sign-in) its single sign-on is on.
 async fn person_now(
     services: &ProviderServices<'_>,
     application: &ApplicationRecord,
@@ -379,6 +379,7 @@ async fn person_now(
         .storage
         .find_sign_in_organization(crate::storage::OrganizationKey::Id(&grant.organization_id))
         .await?
+        .filter(|o| grant.by_directory == 0 || super::sso_on(o))
         .map(|o| o.organization);
     Ok(organization.map(|o| (member, o)))
 }

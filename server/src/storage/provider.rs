@@ -34,6 +34,8 @@ pub struct NewGrant<'a> {
     pub nonce: Option<&'a str>,
     /// Unix milliseconds.
     pub auth_time: i64,
+    /// Whether the person signed in with their directory (else with a password).
+    pub by_directory: bool,
     pub code_expires_at: i64,
 }
 
@@ -49,6 +51,8 @@ pub struct GrantRecord {
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
     pub auth_time: i64,
+    /// 1 when the person signed in with their directory.
+    pub by_directory: i64,
     pub code_expires_at: i64,
 }
 
@@ -85,10 +89,11 @@ pub struct IssuedTokens<'a> {
 
 /// A grant's columns, of the table named `g` in a query.
 const GRANT_COLUMNS: &str = "g.id, g.application_id, g.organization_id, g.member_id, \
-     g.session_sid, g.redirect_uri, g.code_challenge, g.nonce, g.auth_time, g.code_expires_at";
+     g.session_sid, g.redirect_uri, g.code_challenge, g.nonce, g.auth_time, g.by_directory, \
+     g.code_expires_at";
 /// The same, as an `UPDATE … RETURNING` names them (SQLite takes no table name there).
 const GRANT_RETURNING: &str = "id, application_id, organization_id, member_id, session_sid, \
-     redirect_uri, code_challenge, nonce, auth_time, code_expires_at";
+     redirect_uri, code_challenge, nonce, auth_time, by_directory, code_expires_at";
 
 impl Storage {
     /// Keys still published: those not retired, and retired ones until `retired_before`.
@@ -146,7 +151,8 @@ impl Storage {
         sqlx::query(
             "INSERT INTO provider_grant (id, code_hash, application_id, organization_id, \
              member_id, session_sid, redirect_uri, code_challenge, nonce, auth_time, \
-             code_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             by_directory, code_expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(new_id())
         .bind(grant.code_hash)
@@ -158,6 +164,7 @@ impl Storage {
         .bind(grant.code_challenge)
         .bind(grant.nonce)
         .bind(grant.auth_time)
+        .bind(i64::from(grant.by_directory))
         .bind(grant.code_expires_at)
         .bind(to_millis(now))
         .execute(&mut *self.write().await?)
