@@ -249,3 +249,46 @@ impl reqwest::cookie::CookieStore for Cookies {
         reqwest::header::HeaderValue::from_str(&sent.join("; ")).ok()
     }
 }
+
+/// The directory the benchmarks' Contoso is connected to, and Gatehouse's registration there.
+pub const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
+pub const CLIENT_ID: &str = "c1a0d5e2-0f4b-4b8e-9a61-2f7d3e8c9b10";
+pub const CLIENT_SECRET: &str = "Bench~Secret.Value_0001";
+
+/// Contoso with an active connection to the directory at `authority` (everyone may sign in),
+/// written through the storage layer: the wizard is not what the benchmarks measure.
+pub async fn connected_contoso(
+    storage: &gatehouse::storage::Storage,
+    master_key: &str,
+    authority: &str,
+) -> gatehouse::storage::OrganizationRecord {
+    use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
+    use gatehouse::storage::{Actor, AuditEntry};
+    let actor = Actor::system();
+    let now = time::OffsetDateTime::now_utc();
+    let org = storage
+        .create_organization("Contoso", "contoso", &actor, now)
+        .await
+        .expect("organization");
+    let key = gatehouse::crypto::sealing::SealingKey::from_base64(master_key).expect("master key");
+    let config = ConnectionConfig {
+        cloud: app::types::Cloud::Custom,
+        authority_host: authority.to_string(),
+        tenant_id: Some(TENANT.into()),
+        client_id: Some(CLIENT_ID.into()),
+        secret: Some(seal_secret(&key, &org.id, CLIENT_SECRET, "2099-01-01".into()).expect("seal")),
+        policy: Policy::default(),
+        verification: None,
+    };
+    let json = serde_json::to_string(&config).expect("json");
+    let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "bench");
+    storage
+        .save_connection_draft(&org.id, 0, &json, &entry, &actor, now)
+        .await
+        .expect("draft");
+    storage
+        .activate_connection(&org.id, 1, &[], &actor, now)
+        .await
+        .expect("activate");
+    org
+}

@@ -11,11 +11,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bench::{cpu_time, memory_mib, percentile, start_server, Cookies, DatabaseProcesses};
+use bench::{
+    connected_contoso, cpu_time, memory_mib, percentile, start_server, Cookies, DatabaseProcesses,
+    CLIENT_ID, CLIENT_SECRET, TENANT,
+};
 use clap::Parser;
-use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
-use gatehouse::crypto::sealing::SealingKey;
-use gatehouse::storage::{Actor, AuditEntry, DirectoryIdentity, MemberUpdate, NewMember, Storage};
+use gatehouse::storage::{Actor, DirectoryIdentity, MemberUpdate, NewMember, Storage};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -24,9 +25,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
-const CLIENT_ID: &str = "c1a0d5e2-0f4b-4b8e-9a61-2f7d3e8c9b10";
-const CLIENT_SECRET: &str = "Bench~Secret.Value_0001";
 const KEY_PEM: &str = include_str!("../../server/src/oidc/testdata/unit-test-signing-key.pem");
 const KID: &str = "bench-key-1";
 
@@ -288,30 +286,7 @@ async fn seed(database_url: &str, master_key: &str, provider: &str, members: usi
     let storage = Storage::connect(database_url).await.expect("database");
     let actor = Actor::system();
     let now = time::OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor, now)
-        .await
-        .expect("organization");
-    let key = SealingKey::from_base64(master_key).expect("master key");
-    let config = ConnectionConfig {
-        cloud: app::types::Cloud::Custom,
-        authority_host: provider.to_string(),
-        tenant_id: Some(TENANT.into()),
-        client_id: Some(CLIENT_ID.into()),
-        secret: Some(seal_secret(&key, &org.id, CLIENT_SECRET, "2099-01-01".into()).expect("seal")),
-        policy: Policy::default(),
-        verification: None,
-    };
-    let json = serde_json::to_string(&config).expect("json");
-    let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "bench");
-    storage
-        .save_connection_draft(&org.id, 0, &json, &entry, &actor, now)
-        .await
-        .expect("draft");
-    storage
-        .activate_connection(&org.id, 1, &[], &actor, now)
-        .await
-        .expect("activate");
+    let org = connected_contoso(&storage, master_key, provider).await;
     for i in 0..members {
         let email = format!("member{i}@contoso.com");
         let name = format!("Member {i}");

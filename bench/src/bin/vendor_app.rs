@@ -9,7 +9,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use bench::{cpu_time, memory_mib, percentile, start_server, Cookies, DatabaseProcesses};
+use bench::{
+    connected_contoso, cpu_time, memory_mib, percentile, start_server, Cookies, DatabaseProcesses,
+};
 use clap::Parser;
 use gatehouse::auth::{NewSession, Principal};
 use gatehouse::crypto::tokens;
@@ -59,14 +61,12 @@ struct Endpoints {
 
 /// Gatehouse's data: Contoso, one member per user with a signed-in session (as after their
 /// directory sign-in), and Acme Backup with its secret. Answers each user's session id.
-async fn seed(database_url: &str, args: &Args) -> Vec<String> {
+async fn seed(database_url: &str, master_key: &str, args: &Args) -> Vec<String> {
     let storage = Storage::connect(database_url).await.expect("database");
     let actor = Actor::system();
     let now = time::OffsetDateTime::now_utc();
-    let org = storage
-        .create_organization("Contoso", "contoso", &actor, now)
-        .await
-        .expect("organization");
+    // Its directory is never called: the sessions below are already signed in.
+    let org = connected_contoso(&storage, master_key, "http://127.0.0.1:9").await;
     let redirect_uris = vec![args.redirect_uri.clone()];
     let application = storage
         .create_application(
@@ -250,9 +250,9 @@ async fn main() {
         (Some(url), Some(pid)) => (url.clone(), pid, None, None),
         (Some(_), None) => panic!("--peer-url needs --peer-pid"),
         _ => {
-            let sessions = seed(&database_url, &args).await;
             let master_key =
                 base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+            let sessions = seed(&database_url, &master_key, &args).await;
             let server = start_server(
                 &args.gatehouse,
                 Some(args.server_core),
