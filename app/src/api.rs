@@ -627,3 +627,11 @@ pub async fn revoke_application_secret(id: &str, secret_id: &str) -> ApiResult<(
     )
     .await
 }
+
+pub async fn applications_used(org_id: &str) -> ApiResult<Vec<ApplicationUse>> {
+    get(&format!(
+        "/organizations/{}/applications",
+        encode_query(org_id)
+    ))
+    .await
+}

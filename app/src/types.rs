@@ -786,3 +786,14 @@ pub struct SigningKeyRotated {
     pub kid: String,
     pub signs_from: String,
 }
+
+/// An application an organization's people signed in to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ApplicationUse {
+    pub application_id: String,
+    pub name: String,
+    pub last_used_at: String,
+    /// How many of the organization's members ever signed in to it.
+    pub people: i64,
+}

@@ -79,6 +79,10 @@ test('B.Simon signs in to Acme with her company account, through Gatehouse and h
   await expect(page.locator('#role')).toHaveText('member');
   await expect(page.locator('#email')).toHaveText(SIMON.upn);
 
+  // Contoso's page in the console names the applications its people use.
+  await ops.goto(`/console/orgs/${contoso.orgId}`);
+  await expect(ops.locator('#applications-used').getByRole('row').filter({ hasText: 'Acme Backup' })).toContainText('1');
+
   // Signing out of Acme signs her out of Gatehouse too, and brings her back to Acme.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(`${ACME}/`);

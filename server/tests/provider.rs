@@ -252,6 +252,19 @@ async fn an_application_signs_a_member_in_with_their_directory_through_gatehouse
     assert!(location.starts_with(REDIRECT), "{location}");
     assert!(location.contains("code="));
 
+    // The organization's page names the applications its people use.
+    let used = body(
+        a.w.app
+            .get(
+                &a.w.admin,
+                &format!("/organizations/{}/applications", a.w.org),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(used[0]["name"], "Acme Backup");
+    assert_eq!(used[0]["people"], 1);
+
     // The operator sees the application, and a hint of its secret only.
     let listed = body(a.w.app.get(&a.operator, "/applications").await).await;
     assert_eq!(listed[0]["name"], "Acme Backup");
@@ -986,4 +999,27 @@ async fn turning_the_organizations_single_sign_on_off_ends_what_applications_get
     };
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(page.contains("Single sign-on is not on"), "{page}");
+}
+
+#[tokio::test]
+async fn prompt_none_signs_in_silently_while_the_directory_knows_the_person() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    code_for_simon(&a, &browser).await;
+    // Signed out of Gatehouse, still signed in at the directory.
+    assert_eq!(
+        a.w.app.delete(&browser, "/session").await.status(),
+        StatusCode::OK
+    );
+    let client = client(&a).await;
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso"), ("prompt", "none")]);
+    let Reached::Application(back) = follow(&browser, url.as_str(), "nobody-types-here").await
+    else {
+        panic!("back at the application");
+    };
+    assert!(query(&back, "code").is_some(), "{back}");
+    assert_eq!(
+        a.w.app.get(&browser, "/session").await.status(),
+        StatusCode::OK
+    );
 }

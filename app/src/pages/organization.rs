@@ -30,6 +30,10 @@ pub fn OrganizationPage() -> impl IntoView {
         move || org_id.get(),
         |id| async move { api::mapping_health(&id).await },
     );
+    let applications = Resource::new(
+        move || org_id.get(),
+        |id| async move { api::applications_used(&id).await },
+    );
     let links = is_operator().then(|| {
         Resource::new(
             move || org_id.get(),
@@ -72,6 +76,7 @@ pub fn OrganizationPage() -> impl IntoView {
                 </section>
                 <ConnectionCard org_id=o.id.clone() connection />
                 <MappingHealthCard health />
+                <ApplicationsUsed applications operator=is_operator() />
                 {links.map(|links| view! {
                     <OperatorTools org=tools_org.clone() links on_change=move || org.refetch() />
                 })}
@@ -79,6 +84,48 @@ pub fn OrganizationPage() -> impl IntoView {
             }.into_any()},
         }}
         </Transition>
+    }
+}
+
+/// The vendor's applications this organization's people signed in to through Gatehouse.
+#[component]
+fn ApplicationsUsed(
+    applications: Resource<api::ApiResult<Vec<ApplicationUse>>>,
+    operator: bool,
+) -> impl IntoView {
+    move || {
+        applications.get().and_then(Result::ok).map(|used| view! {
+            <section class="card" id="applications-used">
+                <h2>"Applications"</h2>
+                {if used.is_empty() {
+                    view! { <p>"Nobody here has signed in to the vendor's applications yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <table>
+                            <caption class="visually-hidden">"Applications people signed in to"</caption>
+                            <thead><tr>
+                                <th scope="col">"Application"</th>
+                                <th scope="col">"People"</th>
+                                <th scope="col">"Last sign-in"</th>
+                            </tr></thead>
+                            <tbody>
+                                {used.into_iter().map(|u| view! {
+                                    <tr>
+                                        <td>{if operator {
+                                            view! { <a href=format!("/console/applications/{}", u.application_id)>{u.name.clone()}</a> }.into_any()
+                                        } else {
+                                            u.name.clone().into_any()
+                                        }}</td>
+                                        <td>{u.people}</td>
+                                        <td>{short_time(&u.last_used_at)}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }}
+            </section>
+        })
     }
 }
 

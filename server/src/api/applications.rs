@@ -12,8 +12,8 @@ use crate::storage::{
     ApplicationRecord, ApplicationSecretRecord, ApplicationSettings, StorageError,
 };
 use app::types::{
-    Application, ApplicationInput, ApplicationSecret, ApplicationSecretCreated, ErrorBody,
-    SigningKeyRotated,
+    Application, ApplicationInput, ApplicationSecret, ApplicationSecretCreated, ApplicationUse,
+    ErrorBody, SigningKeyRotated,
 };
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_secret))
         .routes(routes!(revoke_secret))
         .routes(routes!(rotate_signing_key))
+        .routes(routes!(applications_used))
 }
 
 fn view(
@@ -284,5 +285,30 @@ async fn rotate_signing_key(
                 now + crate::provider::keys::PUBLISH_AHEAD,
             )),
         }),
+    ))
+}
+
+/// The applications the organization's people signed in to, the most recently used first
+/// (operators, and the organization's admins).
+#[utoipa::path(get, path = "/organizations/{id}/applications", tag = "applications",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, body = Vec<ApplicationUse>), (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn applications_used(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ApplicationUse>>> {
+    signed_in.account.require_organization(&id)?;
+    let used = state.storage.applications_used_by(&id).await?;
+    Ok(Json(
+        used.into_iter()
+            .map(|u| ApplicationUse {
+                application_id: u.application_id,
+                name: u.name,
+                last_used_at: rfc3339_millis(u.last_used_at),
+                people: u.people,
+            })
+            .collect(),
     ))
 }

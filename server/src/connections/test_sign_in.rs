@@ -76,7 +76,7 @@ pub async fn start(
         &opened.registration(),
         None,
         graph_scope.as_deref(),
-        false,
+        oidc::DirectoryPrompt::AsUsual,
     )
     .await
     .map_err(|f| {

@@ -152,13 +152,26 @@ impl Registration<'_> {
 /// Step 1 of the code flow (OpenID Connect Core 3.1.2.1): a fresh state, nonce and PKCE pair,
 /// scopes `openid profile email` (and `extra_scope`, such as Microsoft Graph's `User.Read`),
 /// and the address of the directory's sign-in page.
+/// What the directory is asked about its own session (OpenID Connect Core 3.1.2.1, `prompt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DirectoryPrompt {
+    /// Its session signs the person in, else it asks.
+    #[default]
+    AsUsual,
+    /// It asks the person to sign in again (`prompt=login`).
+    Login,
+    /// It never asks: its session signs the person in, else it answers an error
+    /// (`prompt=none`).
+    Silent,
+}
+
 pub async fn begin(
     directories: &DirectoryCache,
     http: &reqwest::Client,
     registration: &Registration<'_>,
     login_hint: Option<&str>,
     extra_scope: Option<&str>,
-    force_login: bool,
+    prompt: DirectoryPrompt,
 ) -> Result<Started, OidcFailure> {
     let issuer = registration.issuer();
     let metadata = directories.metadata(http, &issuer).await?;
@@ -179,8 +192,14 @@ pub async fn begin(
     if let Some(scope) = extra_scope {
         request = request.add_scope(Scope::new(scope.to_string()));
     }
-    if force_login {
-        request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+    match prompt {
+        DirectoryPrompt::AsUsual => {}
+        DirectoryPrompt::Login => {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login)
+        }
+        DirectoryPrompt::Silent => {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::None)
+        }
     }
     let (url, state, nonce) = request.url();
     Ok(Started {

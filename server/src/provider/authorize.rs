@@ -8,6 +8,7 @@ use super::applications::{redirect_uri_matches, serves, PUBLIC};
 use super::{ProviderError, ProviderServices, CODE_LIFETIME};
 use crate::clock::to_millis;
 use crate::crypto::tokens;
+use crate::oidc::DirectoryPrompt;
 use crate::storage::{ApplicationRecord, NewGrant, OrganizationKey};
 use openidconnect::url::Url;
 use serde::Deserialize;
@@ -28,7 +29,13 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// Gatehouse's own: the organization's slug.
     pub organization: Option<String>,
+    /// Gatehouse's own: set when the directory could not sign the person in silently for
+    /// this `prompt=none` request (`SILENT_FAILED`).
+    pub gatehouse_silent: Option<String>,
 }
+
+/// The value of `gatehouse_silent` after a silent sign-in at the directory failed.
+pub const SILENT_FAILED: &str = "failed";
 
 /// Who the browser's Gatehouse session is, as far as an application cares.
 #[derive(Debug, Clone)]
@@ -52,8 +59,9 @@ pub enum Next {
     SignIn {
         slug: String,
         login_hint: Option<String>,
-        /// `prompt=login` or an outlived `max_age`: the directory asks again too.
-        force_login: bool,
+        /// `Login` for `prompt=login` or an outlived `max_age` (the directory asks again too),
+        /// `Silent` for `prompt=none` (the directory's own session only).
+        prompt: DirectoryPrompt,
     },
     /// Gatehouse's email-first page, which finds the organization.
     FindOrganization,
@@ -283,23 +291,37 @@ pub async fn authorize(
                 &[("code", &code)],
             )))
         }
-        _ if prompts.contains(&"none") => fail(
-            "login_required",
-            "The person must sign in at Gatehouse first.",
-        ),
+        // prompt=none: the directory's own session may still sign them in, without a word.
+        _ if prompts.contains(&"none") => {
+            if request.gatehouse_silent.as_deref() == Some(SILENT_FAILED) {
+                return fail("login_required", "The person must sign in first.");
+            }
+            Ok(Next::SignIn {
+                slug: organization.slug,
+                login_hint: login_hint.map(str::to_string),
+                prompt: DirectoryPrompt::Silent,
+            })
+        }
         _ => Ok(Next::SignIn {
             slug: organization.slug,
             login_hint: login_hint.map(str::to_string),
-            force_login: prompts.contains(&"login") || max_age.is_some(),
+            prompt: if prompts.contains(&"login") || max_age.is_some() {
+                DirectoryPrompt::Login
+            } else {
+                DirectoryPrompt::AsUsual
+            },
         }),
     }
 }
 
 /// The request to come back to after the sign-in it asked for: the same, without what that
-/// sign-in met (`prompt`, `max_age`).
-pub fn after_sign_in(path: &str, query: &str) -> String {
+/// sign-in met (`prompt=login`, `max_age`). A silent one (`prompt=none`) comes back as it was:
+/// with a session it gets its code, without one its error.
+pub fn after_sign_in(path: &str, query: &str, prompt: DirectoryPrompt) -> String {
+    let met =
+        |name: &str| prompt != DirectoryPrompt::Silent && (name == "prompt" || name == "max_age");
     let kept: Vec<(String, String)> = openidconnect::url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(name, _)| name != "prompt" && name != "max_age")
+        .filter(|(name, _)| !met(name))
         .map(|(n, v)| (n.into_owned(), v.into_owned()))
         .collect();
     let query = openidconnect::url::form_urlencoded::Serializer::new(String::new())
@@ -343,9 +365,18 @@ mod tests {
         assert_eq!(
             super::after_sign_in(
                 "/oauth2/authorize",
-                "client_id=a&prompt=login&max_age=0&state=x%20y"
+                "client_id=a&prompt=login&max_age=0&state=x%20y",
+                super::DirectoryPrompt::Login
             ),
             "/oauth2/authorize?client_id=a&state=x+y"
+        );
+        assert_eq!(
+            super::after_sign_in(
+                "/oauth2/authorize",
+                "client_id=a&prompt=none",
+                super::DirectoryPrompt::Silent
+            ),
+            "/oauth2/authorize?client_id=a&prompt=none"
         );
     }
 

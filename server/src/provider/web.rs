@@ -8,6 +8,7 @@ use crate::auth::{
     SIGNED_IN_AT_KEY,
 };
 use crate::clock::to_millis;
+use crate::oidc::DirectoryPrompt;
 use crate::sign_in::web::page::Problem;
 use crate::sign_in::StartRequest;
 use crate::state::AppState;
@@ -101,13 +102,12 @@ async fn authorize(
     let person = session_person(&state, &session).await;
     let next =
         super::authorize::authorize(&state.provider_services(), &request, person.as_ref()).await;
-    let back_here = after_sign_in(uri.path(), uri.query().unwrap_or_default());
     match next {
         Ok(Next::Application(to)) => Redirect::to(&to).into_response(),
         Ok(Next::SignIn {
             slug,
             login_hint,
-            force_login,
+            prompt,
         }) => {
             if !state.sso_limit.allow(&client_addr) {
                 return Problem::new(
@@ -117,18 +117,20 @@ async fn authorize(
                 )
                 .into_response();
             }
+            let return_to = after_sign_in(uri.path(), uri.query().unwrap_or_default(), prompt);
             let start = StartRequest {
                 login_hint,
-                return_to: Some(back_here),
-                force_login,
+                return_to: Some(return_to),
+                prompt,
             };
             crate::sign_in::web::to_directory(&state, &client_addr, &slug, &start).await
         }
-        Ok(Next::FindOrganization) => Redirect::to(&format!(
-            "/signin?return_to={}",
-            app::api::encode_query(&back_here)
-        ))
-        .into_response(),
+        Ok(Next::FindOrganization) => {
+            let query = uri.query().unwrap_or_default();
+            let back_here = after_sign_in(uri.path(), query, DirectoryPrompt::AsUsual);
+            let to = format!("/signin?return_to={}", app::api::encode_query(&back_here));
+            Redirect::to(&to).into_response()
+        }
         Err(Refused::Internal(e)) => Problem::ours("the authorization request failed", e).into_response(),
         Err(refused) => Problem::new(
             StatusCode::BAD_REQUEST,

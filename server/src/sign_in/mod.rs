@@ -244,10 +244,10 @@ async fn find(
 pub struct StartRequest {
     pub login_hint: Option<String>,
     pub return_to: Option<String>,
-    /// The directory asks the person to sign in again even when its own session could answer
-    /// (`prompt=login`); set by an application's request, never by the query.
+    /// What the directory is asked about its own session; set by an application's request
+    /// (`prompt`), never by the query.
     #[serde(skip)]
-    pub force_login: bool,
+    pub prompt: crate::oidc::DirectoryPrompt,
 }
 
 /// Starts a sign-in at the organization with this slug: answers where to send the browser, and
@@ -298,7 +298,7 @@ async fn begin(
         &registration,
         login_hint,
         None,
-        request.force_login,
+        request.prompt,
     )
     .await
     .map_err(|f| {

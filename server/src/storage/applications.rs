@@ -280,3 +280,33 @@ impl Storage {
         Ok(found.is_some())
     }
 }
+
+/// An application the people of an organization signed in to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApplicationUse {
+    pub application_id: String,
+    pub name: String,
+    /// The last sign-in (Unix milliseconds).
+    pub last_used_at: i64,
+    /// How many of the organization's members ever signed in to it.
+    pub people: i64,
+}
+
+impl Storage {
+    /// The applications the organization's people signed in to, the most recently used first.
+    pub async fn applications_used_by(
+        &self,
+        organization_id: &str,
+    ) -> StorageResult<Vec<ApplicationUse>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id AS application_id, a.name, MAX(g.created_at) AS last_used_at, \
+             COUNT(DISTINCT g.member_id) AS people FROM provider_grant g \
+             JOIN application a ON a.id = g.application_id \
+             WHERE g.organization_id = $1 AND g.code_used_at IS NOT NULL \
+             GROUP BY a.id, a.name ORDER BY last_used_at DESC, a.name LIMIT 50",
+        )
+        .bind(organization_id)
+        .fetch_all(&mut *self.read().await?)
+        .await?)
+    }
+}

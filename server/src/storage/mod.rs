@@ -19,7 +19,9 @@ mod sign_in_states;
 mod writer;
 
 pub use accounts::{FirstRunLink, OperatorRecord};
-pub use applications::{ApplicationRecord, ApplicationSecretRecord, ApplicationSettings};
+pub use applications::{
+    ApplicationRecord, ApplicationSecretRecord, ApplicationSettings, ApplicationUse,
+};
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
 pub use email_domains::EmailDomainRecord;

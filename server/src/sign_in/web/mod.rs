@@ -232,7 +232,10 @@ async fn callback(
             };
             match super::complete(&state.sign_in_services(), callback).await {
                 Ok(admitted) => admitted_response(admitted, https),
-                Err(stopped) => page_for(stopped).into_response(),
+                Err(stopped) => match silent_failure(&attempt, &stopped) {
+                    Some(back) => Redirect::to(&back).into_response(),
+                    None => page_for(stopped).into_response(),
+                },
             }
         }
         test_sign_in::PURPOSE => test_sign_in_done(&state, &attempt, answer).await,
@@ -243,6 +246,30 @@ async fn callback(
         Ok(()) => response,
         Err(e) => Problem::ours("ending the sign-in attempt failed", e).into_response(),
     }
+}
+
+/// Where a silent sign-in (an application's `prompt=none`) goes when the directory could not
+/// sign the person in without asking: back to the application's request, which then answers
+/// the application `login_required` instead of showing a page.
+fn silent_failure(attempt: &SignInAttempt, stopped: &Stopped) -> Option<String> {
+    let Stop::DirectoryRefused { error, .. } = &stopped.stop else {
+        return None;
+    };
+    let needs_person = matches!(
+        error.as_str(),
+        "login_required"
+            | "interaction_required"
+            | "consent_required"
+            | "account_selection_required"
+    );
+    let request = attempt.return_to.as_deref()?;
+    let silent = request.starts_with(crate::provider::AUTHORIZE) && request.contains("prompt=none");
+    (needs_person && silent).then(|| {
+        format!(
+            "{request}&gatehouse_silent={}",
+            crate::provider::authorize::SILENT_FAILED
+        )
+    })
 }
 
 /// Hands the session to the browser and sends it on.
