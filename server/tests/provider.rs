@@ -1023,3 +1023,43 @@ async fn prompt_none_signs_in_silently_while_the_directory_knows_the_person() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_password_session_reaches_an_application_only_when_it_allows_them() {
+    let a = acme().await;
+    // Contoso's admin signed in with a password (the break-glass path), not with the directory.
+    let client = client(&a).await;
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
+    let to_directory = a.w.admin.get(url.as_str()).send().await.unwrap();
+    let location = to_directory.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !location.starts_with(REDIRECT),
+        "no code for a password session: {location}"
+    );
+    assert!(location.starts_with(&a.w.idp.url), "{location}");
+
+    let allowed =
+        a.w.app
+            .send(
+                &a.operator,
+                reqwest::Method::PUT,
+                &format!("/applications/{}", a.client_id),
+                json!({"name": "Acme Backup", "kind": "confidential", "redirect_uris": [REDIRECT],
+                   "allow_password_sessions": true}),
+            )
+            .await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
+    let with_code = a.w.admin.get(url.as_str()).send().await.unwrap();
+    let location = with_code.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        location.starts_with(REDIRECT) && location.contains("code="),
+        "{location}"
+    );
+}
