@@ -733,6 +733,10 @@ pub struct ApplicationInput {
     /// Gatehouse session); 720 (30 days) when absent.
     #[serde(default)]
     pub refresh_token_lifetime_hours: Option<i64>,
+    /// How its ID tokens are signed: `ES256` (when absent) or `RS256`, for libraries that know
+    /// only RSA.
+    #[serde(default)]
+    pub signing_alg: Option<String>,
 }
 
 /// A client secret as the console shows it: never the secret itself.
@@ -779,11 +783,12 @@ pub struct ApplicationSecretCreated {
     pub hint: String,
 }
 
-/// A signing key rotation: the new key is published now and signs from `signs_from`.
+/// A signing key rotation: the new keys (one per algorithm in use) are published now and sign
+/// from `signs_from`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct SigningKeyRotated {
-    pub kid: String,
+    pub kids: Vec<String>,
     pub signs_from: String,
 }
 

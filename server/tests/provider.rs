@@ -581,7 +581,7 @@ async fn the_key_set_publishes_the_next_key_before_it_signs() {
             .post(&a.operator, "/signing-keys/rotation", json!({}))
             .await;
     assert_eq!(rotated.status(), StatusCode::CREATED);
-    let kid = body(rotated).await["kid"].as_str().unwrap().to_string();
+    let kid = body(rotated).await["kids"][0].as_str().unwrap().to_string();
     let after = jwks(jwks_url).await;
     let kids: Vec<&str> = after["keys"]
         .as_array()
@@ -759,7 +759,6 @@ async fn assert_logout_token(a: &Acme, token: &str) -> Value {
     use openidconnect::JsonWebKey;
     let header = decode_part(token, 0);
     assert_eq!(header["typ"], "logout+jwt");
-    assert_eq!(header["alg"], "ES256");
     let jwks: openidconnect::core::CoreJsonWebKeySet = backchannel()
         .get(format!("{}/oauth2/jwks", a.w.app.url))
         .send()
@@ -777,12 +776,12 @@ async fn assert_logout_token(a: &Acme, token: &str) -> Value {
     let signature =
         base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, signature)
             .unwrap();
-    key.verify_signature(
-        &openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        input.as_bytes(),
-        &signature,
-    )
-    .expect("a valid signature");
+    let alg = match header["alg"].as_str() {
+        Some("RS256") => openidconnect::core::CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        _ => openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    };
+    key.verify_signature(&alg, input.as_bytes(), &signature)
+        .expect("a valid signature");
     let claims = decode_part(token, 1);
     assert_eq!(claims["iss"], a.w.app.url.as_str());
     assert_eq!(claims["aud"], a.client_id.as_str());
@@ -1062,4 +1061,34 @@ async fn a_password_session_reaches_an_application_only_when_it_allows_them() {
         location.starts_with(REDIRECT) && location.contains("code="),
         "{location}"
     );
+}
+
+#[tokio::test]
+async fn an_application_that_asks_for_rs256_gets_rsa_signed_tokens() {
+    let receiver = LogoutReceiver::start().await;
+    let a =
+        acme_with(json!({"signing_alg": "RS256", "backchannel_logout_uri": receiver.url})).await;
+    let browser = a.w.app.browser();
+    let (code, nonce, verifier) = code_for_simon(&a, &browser).await;
+    let client = client(&a).await;
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&backchannel())
+        .await
+        .expect("tokens");
+    let id_token = tokens.id_token().expect("an ID token");
+    id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("a valid RS256 ID token");
+    assert_eq!(decode_part(&id_token.to_string(), 0)["alg"], "RS256");
+    // Its logout tokens too: the application knows only RSA.
+    assert_eq!(
+        a.w.app.delete(&browser, "/session").await.status(),
+        StatusCode::OK
+    );
+    let logout = receiver.received(1).await[0].clone();
+    assert_eq!(decode_part(&logout, 0)["alg"], "RS256");
+    assert_logout_token(&a, &logout).await;
 }

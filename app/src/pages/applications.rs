@@ -52,6 +52,7 @@ struct SettingsForm {
     post_logout_redirect_uris: RwSignal<String>,
     backchannel_logout_uri: RwSignal<String>,
     allow_password_sessions: RwSignal<bool>,
+    signing_alg: RwSignal<String>,
     /// Kept as they are: the console does not narrow them yet.
     organization_ids: StoredValue<Option<Vec<String>>>,
     refresh_hours: StoredValue<Option<i64>>,
@@ -66,6 +67,7 @@ impl SettingsForm {
             post_logout_redirect_uris: RwSignal::new(String::new()),
             backchannel_logout_uri: RwSignal::new(String::new()),
             allow_password_sessions: RwSignal::new(false),
+            signing_alg: RwSignal::new("ES256".into()),
             organization_ids: StoredValue::new(None),
             refresh_hours: StoredValue::new(None),
         }
@@ -85,6 +87,7 @@ impl SettingsForm {
         );
         self.allow_password_sessions
             .set(application.allow_password_sessions);
+        self.signing_alg.set(application.signing_alg.clone());
         self.organization_ids
             .set_value(application.organization_ids.clone());
         self.refresh_hours
@@ -102,6 +105,7 @@ impl SettingsForm {
             organization_ids: self.organization_ids.get_value(),
             allow_password_sessions: self.allow_password_sessions.get_untracked(),
             refresh_token_lifetime_hours: self.refresh_hours.get_value(),
+            signing_alg: Some(self.signing_alg.get_untracked()),
         }
     }
 }
@@ -130,6 +134,14 @@ fn SettingsFields(form: SettingsForm, failure: RwSignal<Option<ApiFailure>>) -> 
             hint="Gatehouse posts a logout token here when a person's session ends. Optional."
             required=false value=form.backchannel_logout_uri
             error=field_error(failure, "backchannel_logout_uri") />
+        <div class="field">
+            <label for="signing_alg">"ID token signature"</label>
+            <select id="signing_alg" bind:value=form.signing_alg>
+                <option value="ES256">"ES256 (recommended)"</option>
+                <option value="RS256">"RS256 (for libraries that know only RSA)"</option>
+            </select>
+            <p class="field-error" id="signing_alg-error" role="alert">{move || field_error(failure, "signing_alg").get()}</p>
+        </div>
         <div class="field checkbox">
             <input id="allow_password_sessions" type="checkbox" bind:checked=form.allow_password_sessions />
             <label for="allow_password_sessions">"Also people signed in with a password (operators, break-glass admins)"</label>

@@ -83,13 +83,21 @@ async fn checked<'a>(
             .filter(|u| !u.is_empty()),
         organization_ids: input.organization_ids.as_deref(),
         allow_password_sessions: input.allow_password_sessions,
-        signing_alg: crate::provider::keys::ES256,
+        signing_alg: input
+            .signing_alg
+            .as_deref()
+            .unwrap_or(crate::provider::keys::ES256),
         refresh_token_lifetime_seconds: input
             .refresh_token_lifetime_hours
             .unwrap_or(DEFAULT_REFRESH_HOURS)
             .saturating_mul(3600),
     };
     check_settings(&settings).map_err(ApiError::Validation)?;
+    // An RS256 key is made (and published) before the application can see a token it signs.
+    state
+        .provider_services()
+        .keys_for(settings.signing_alg)
+        .await?;
     for id in settings.organization_ids.unwrap_or_default() {
         if state.storage.find_organization(id).await?.is_none() {
             return Err(ApiError::field(
@@ -254,8 +262,9 @@ async fn revoke_secret(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Publishes the next ID token signing key; it signs an hour later, and the current key
-/// stays published until the tokens it signed have expired (operators only).
+/// Publishes the next ID token signing key of each algorithm in use; each signs an hour later,
+/// and the current ones stay published until the tokens they signed have expired (operators
+/// only).
 #[utoipa::path(post, path = "/signing-keys/rotation", tag = "applications",
     responses((status = 201, body = SigningKeyRotated), (status = 403, body = ErrorBody)))]
 #[instrument(skip_all)]
@@ -265,7 +274,7 @@ async fn rotate_signing_key(
 ) -> ApiResult<(StatusCode, Json<SigningKeyRotated>)> {
     signed_in.account.require_operator()?;
     let now = state.now();
-    let kid = state
+    let kids = state
         .signing_keys
         .rotate(&state.storage, &state.sealing_key, now)
         .await?;
@@ -273,14 +282,14 @@ async fn rotate_signing_key(
         .storage
         .record_audit(
             &signed_in.actor,
-            &crate::storage::AuditEntry::success(None, "signing_key.rotate", &kid),
+            &crate::storage::AuditEntry::success(None, "signing_key.rotate", &kids.join(", ")),
             now,
         )
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(SigningKeyRotated {
-            kid,
+            kids,
             signs_from: rfc3339_millis(crate::clock::to_millis(
                 now + crate::provider::keys::PUBLISH_AHEAD,
             )),

@@ -80,8 +80,8 @@ pub fn check_settings(settings: &ApplicationSettings<'_>) -> Result<(), FieldErr
     if let Some(uri) = settings.backchannel_logout_uri {
         errors.check("backchannel_logout_uri", check_uri(uri));
     }
-    if settings.signing_alg != super::keys::ES256 {
-        errors.add("signing_alg", "Gatehouse signs ID tokens with ES256.");
+    if ![super::keys::ES256, super::keys::RS256].contains(&settings.signing_alg) {
+        errors.add("signing_alg", "Choose ES256 (the default) or RS256.");
     }
     let hours = settings.refresh_token_lifetime_seconds / 3600;
     if !(1..=MOST_REFRESH_HOURS).contains(&hours) {

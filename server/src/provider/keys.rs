@@ -14,13 +14,17 @@ use openidconnect::core::{
 };
 use openidconnect::{JsonWebKeyId, PrivateSigningKey, SigningError};
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use ring::signature::{
+    EcdsaKeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 pub const ES256: &str = "ES256";
+/// For applications whose libraries know only RSA; made when the first one asks.
+pub const RS256: &str = "RS256";
 /// How long before it signs a rotated key is published.
 pub const PUBLISH_AHEAD: time::Duration = time::Duration::hours(1);
 /// How long a retired key stays published: longer than any token it signed lives.
@@ -92,37 +96,140 @@ impl PrivateSigningKey for Es256Key {
     }
 }
 
-/// The key's thumbprint (RFC 7638), its `kid`.
-fn thumbprint(x: &[u8], y: &[u8]) -> String {
-    let canonical = format!(
-        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
-        URL_SAFE_NO_PAD.encode(x),
-        URL_SAFE_NO_PAD.encode(y)
-    );
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+/// An RS256 private key (RSA-2048), signing with ring.
+pub struct Rs256Key {
+    pair: RsaKeyPair,
+    kid: String,
 }
 
-/// A new ES256 key, sealed for storage, signing from `signs_from`.
+impl std::fmt::Debug for Rs256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rs256Key").field("kid", &self.kid).finish()
+    }
+}
+
+impl Rs256Key {
+    /// From the key's PKCS#1 DER.
+    fn from_der(der: &[u8], kid: String) -> Result<Self, ProviderError> {
+        let pair = RsaKeyPair::from_der(der)
+            .map_err(|e| ProviderError::Key(format!("RS256 key unreadable: {e}")))?;
+        Ok(Rs256Key { pair, kid })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key's modulus and exponent, big-endian.
+    fn public(&self) -> (Vec<u8>, Vec<u8>) {
+        let public: ring::rsa::PublicKeyComponents<Vec<u8>> = self.pair.public().into();
+        (public.n, public.e)
+    }
+}
+
+impl PrivateSigningKey for Rs256Key {
+    type VerificationKey = CoreJsonWebKey;
+
+    fn sign(
+        &self,
+        signature_alg: &CoreJwsSigningAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, SigningError> {
+        if *signature_alg != CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 {
+            return Err(SigningError::UnsupportedAlg(format!("{signature_alg:?}")));
+        }
+        let mut signature = vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .map_err(|_| SigningError::CryptoError)?;
+        Ok(signature)
+    }
+
+    fn as_verification_key(&self) -> CoreJsonWebKey {
+        let (n, e) = self.public();
+        CoreJsonWebKey::new_rsa(n, e, Some(JsonWebKeyId::new(self.kid.clone())))
+    }
+}
+
+/// The key's thumbprint (RFC 7638), its `kid`: the SHA-256 of its required members in
+/// lexical order.
+fn thumbprint(members: &[(&str, String)]) -> String {
+    let canonical = members
+        .iter()
+        .map(|(name, value)| format!(r#""{name}":"{value}""#))
+        .collect::<Vec<_>>()
+        .join(",");
+    URL_SAFE_NO_PAD.encode(Sha256::digest(format!("{{{canonical}}}").as_bytes()))
+}
+
+fn ec_thumbprint(x: &[u8], y: &[u8]) -> String {
+    thumbprint(&[
+        ("crv", "P-256".into()),
+        ("kty", "EC".into()),
+        ("x", URL_SAFE_NO_PAD.encode(x)),
+        ("y", URL_SAFE_NO_PAD.encode(y)),
+    ])
+}
+
+fn rsa_thumbprint(n: &[u8], e: &[u8]) -> String {
+    thumbprint(&[
+        ("e", URL_SAFE_NO_PAD.encode(e)),
+        ("kty", "RSA".into()),
+        ("n", URL_SAFE_NO_PAD.encode(n)),
+    ])
+}
+
+/// A new key of `alg`, sealed for storage, signing from `signs_from`. An RSA key takes a
+/// moment to make: call it off the async threads.
 fn generate(
+    alg: &str,
     sealing_key: &SealingKey,
     now: OffsetDateTime,
     signs_from: OffsetDateTime,
 ) -> Result<SigningKeyRecord, ProviderError> {
-    let pkcs8 =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+    let (private, kid, public) = if alg == RS256 {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
             .map_err(|e| ProviderError::Key(format!("generating a key failed: {e}")))?;
-    let key = Es256Key::from_pkcs8(pkcs8.as_ref(), String::new())?;
-    let (x, y) = key.coordinates();
-    let key = Es256Key {
-        kid: thumbprint(&x, &y),
-        ..key
+        let der = key
+            .to_pkcs1_der()
+            .map_err(|e| ProviderError::Key(e.to_string()))?
+            .as_bytes()
+            .to_vec();
+        let key = Rs256Key::from_der(&der, String::new())?;
+        let (n, e) = key.public();
+        let kid = rsa_thumbprint(&n, &e);
+        let public = Rs256Key {
+            kid: kid.clone(),
+            ..key
+        }
+        .as_verification_key();
+        (der, kid, public)
+    } else {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|e| ProviderError::Key(format!("generating a key failed: {e}")))?;
+        let key = Es256Key::from_pkcs8(pkcs8.as_ref(), String::new())?;
+        let (x, y) = key.coordinates();
+        let kid = ec_thumbprint(&x, &y);
+        let public = Es256Key {
+            kid: kid.clone(),
+            ..key
+        }
+        .as_verification_key();
+        (pkcs8.as_ref().to_vec(), kid, public)
     };
-    let public_jwk = serde_json::to_string(&key.as_verification_key())
-        .map_err(|e| ProviderError::Key(e.to_string()))?;
+    let public_jwk =
+        serde_json::to_string(&public).map_err(|e| ProviderError::Key(e.to_string()))?;
     Ok(SigningKeyRecord {
-        kid: key.kid.clone(),
-        alg: ES256.into(),
-        sealed_private_key: sealing_key.seal(pkcs8.as_ref(), SEALING_CONTEXT)?,
+        kid,
+        alg: alg.into(),
+        sealed_private_key: sealing_key.seal(&private, SEALING_CONTEXT)?,
         public_jwk,
         created_at: crate::clock::to_millis(now),
         signs_from: crate::clock::to_millis(signs_from),
@@ -130,10 +237,67 @@ fn generate(
     })
 }
 
-/// The keys as read at one moment: the one that signs, and all that are published.
+/// A key that signs: the ES256 one, or the RS256 one for applications that ask for it.
+pub enum Signer<'a> {
+    Es256(&'a Es256Key),
+    Rs256(&'a Rs256Key),
+}
+
+impl Signer<'_> {
+    pub fn algorithm(&self) -> CoreJwsSigningAlgorithm {
+        match self {
+            Signer::Es256(_) => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            Signer::Rs256(_) => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        match self {
+            Signer::Es256(k) => k.kid(),
+            Signer::Rs256(k) => k.kid(),
+        }
+    }
+}
+
+impl PrivateSigningKey for Signer<'_> {
+    type VerificationKey = CoreJsonWebKey;
+
+    fn sign(
+        &self,
+        signature_alg: &CoreJwsSigningAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, SigningError> {
+        match self {
+            Signer::Es256(k) => k.sign(signature_alg, message),
+            Signer::Rs256(k) => k.sign(signature_alg, message),
+        }
+    }
+
+    fn as_verification_key(&self) -> CoreJsonWebKey {
+        match self {
+            Signer::Es256(k) => k.as_verification_key(),
+            Signer::Rs256(k) => k.as_verification_key(),
+        }
+    }
+}
+
+/// The keys as read at one moment: those that sign, and all that are published.
 pub struct KeySet {
     pub signing: Es256Key,
+    /// Made when the first application that signs with RS256 needs it.
+    pub rs256: Option<Rs256Key>,
     pub published: CoreJsonWebKeySet,
+}
+
+impl KeySet {
+    /// The key that signs with `alg`, if there is one yet.
+    pub fn signer(&self, alg: &str) -> Option<Signer<'_>> {
+        if alg == RS256 {
+            self.rs256.as_ref().map(Signer::Rs256)
+        } else {
+            Some(Signer::Es256(&self.signing))
+        }
+    }
 }
 
 /// The keys, read from the database and kept for a minute.
@@ -166,19 +330,71 @@ impl SigningKeys {
         Ok(keys)
     }
 
-    /// Publishes a new key that signs from `PUBLISH_AHEAD` on; the keys signing now retire
-    /// then, and stay published for `KEEP_AFTER_RETIRING` after. Answers the new key's id.
+    /// The keys with an RS256 key among them: made (and published at once, as a first key)
+    /// the first time an application that signs with RS256 needs it.
+    pub async fn with_rs256(
+        &self,
+        storage: &Storage,
+        sealing_key: &SealingKey,
+        now: OffsetDateTime,
+    ) -> Result<Arc<KeySet>, ProviderError> {
+        let keys = self.current(storage, sealing_key, now).await?;
+        if keys.rs256.is_some() {
+            return Ok(keys);
+        }
+        // Another instance may have made it since this one last read the keys.
+        let keys = self.reload(storage, sealing_key, now).await?;
+        if keys.rs256.is_some() {
+            return Ok(keys);
+        }
+        let sealing = sealing_key.clone();
+        let first = tokio::task::spawn_blocking(move || generate(RS256, &sealing, now, now))
+            .await
+            .map_err(|e| ProviderError::Key(e.to_string()))??;
+        storage.add_signing_key(&first).await?;
+        self.reload(storage, sealing_key, now).await
+    }
+
+    async fn reload(
+        &self,
+        storage: &Storage,
+        sealing_key: &SealingKey,
+        now: OffsetDateTime,
+    ) -> Result<Arc<KeySet>, ProviderError> {
+        let keys = Arc::new(read(storage, sealing_key, now).await?);
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), keys.clone()));
+        Ok(keys)
+    }
+
+    /// Publishes a new key of each algorithm in use that signs from `PUBLISH_AHEAD` on; the
+    /// keys signing now retire then, and stay published for `KEEP_AFTER_RETIRING` after.
+    /// Answers the new keys' ids.
     pub async fn rotate(
         &self,
         storage: &Storage,
         sealing_key: &SealingKey,
         now: OffsetDateTime,
-    ) -> Result<String, ProviderError> {
-        let next = generate(sealing_key, now, now + PUBLISH_AHEAD)?;
-        storage.add_signing_key(&next).await?;
-        storage.retire_signing_keys_before(ES256, &next).await?;
+    ) -> Result<Vec<String>, ProviderError> {
+        let keys = self.current(storage, sealing_key, now).await?;
+        let mut algs = vec![ES256];
+        if keys.rs256.is_some() {
+            algs.push(RS256);
+        }
+        let mut kids = Vec::new();
+        for alg in algs {
+            let sealing = sealing_key.clone();
+            let next = tokio::task::spawn_blocking(move || {
+                generate(alg, &sealing, now, now + PUBLISH_AHEAD)
+            })
+            .await
+            .map_err(|e| ProviderError::Key(e.to_string()))??;
+            storage.add_signing_key(&next).await?;
+            storage.retire_signing_keys_before(alg, &next).await?;
+            kids.push(next.kid);
+        }
         *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = None;
-        Ok(next.kid)
+        Ok(kids)
     }
 }
 
@@ -192,20 +408,31 @@ async fn read(
     let at = crate::clock::to_millis(now);
     let signs_now =
         |r: &SigningKeyRecord| r.signs_from <= at && r.retired_at.is_none_or(|t| t > at);
-    if !records.iter().any(signs_now) {
-        let first = generate(sealing_key, now, now)?;
+    if !records.iter().any(|r| r.alg == ES256 && signs_now(r)) {
+        let first = generate(ES256, sealing_key, now, now)?;
         storage.add_signing_key(&first).await?;
         records.push(first);
     }
-    // Of the keys that sign now, the newest; two instances that made a first key at the same
-    // moment pick the same one.
-    let signer = records
-        .iter()
-        .filter(|r| signs_now(r))
-        .max_by(|a, b| (a.signs_from, &a.kid).cmp(&(b.signs_from, &b.kid)))
-        .ok_or_else(|| ProviderError::Key("no signing key".into()))?;
-    let pkcs8 = sealing_key.open(&signer.sealed_private_key, SEALING_CONTEXT)?;
-    let signing = Es256Key::from_pkcs8(&pkcs8, signer.kid.clone())?;
+    // Of the keys that sign now, the newest of each algorithm; two instances that made a first
+    // key at the same moment pick the same one.
+    let newest = |alg: &str| {
+        records
+            .iter()
+            .filter(|r| r.alg == alg && signs_now(r))
+            .max_by(|a, b| (a.signs_from, &a.kid).cmp(&(b.signs_from, &b.kid)))
+    };
+    let es256 = newest(ES256).ok_or_else(|| ProviderError::Key("no signing key".into()))?;
+    let signing = Es256Key::from_pkcs8(
+        &sealing_key.open(&es256.sealed_private_key, SEALING_CONTEXT)?,
+        es256.kid.clone(),
+    )?;
+    let rs256 = match newest(RS256) {
+        Some(r) => Some(Rs256Key::from_der(
+            &sealing_key.open(&r.sealed_private_key, SEALING_CONTEXT)?,
+            r.kid.clone(),
+        )?),
+        None => None,
+    };
     let published = records
         .iter()
         .map(|r| serde_json::from_str::<CoreJsonWebKey>(&r.public_jwk))
@@ -213,6 +440,7 @@ async fn read(
         .map_err(|e| ProviderError::Key(format!("a published key is unreadable: {e}")))?;
     Ok(KeySet {
         signing,
+        rs256,
         published: CoreJsonWebKeySet::new(published),
     })
 }
@@ -226,7 +454,7 @@ mod tests {
     fn a_signature_verifies_with_the_published_key() {
         let sealing = SealingKey::generate();
         let now = OffsetDateTime::now_utc();
-        let record = generate(&sealing, now, now).unwrap();
+        let record = generate(ES256, &sealing, now, now).unwrap();
         let pkcs8 = sealing
             .open(&record.sealed_private_key, SEALING_CONTEXT)
             .unwrap();
@@ -247,6 +475,26 @@ mod tests {
     }
 
     #[test]
+    fn an_rs256_signature_verifies_with_the_published_key() {
+        let sealing = SealingKey::generate();
+        let now = OffsetDateTime::now_utc();
+        let record = generate(RS256, &sealing, now, now).unwrap();
+        let der = sealing
+            .open(&record.sealed_private_key, SEALING_CONTEXT)
+            .unwrap();
+        let key = Rs256Key::from_der(&der, record.kid.clone()).unwrap();
+        let alg = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+        let signature = key.sign(&alg, b"message").unwrap();
+        let published: CoreJsonWebKey = serde_json::from_str(&record.public_jwk).unwrap();
+        published
+            .verify_signature(&alg, b"message", &signature)
+            .unwrap();
+        assert!(published
+            .verify_signature(&alg, b"other", &signature)
+            .is_err());
+    }
+
+    #[test]
     fn the_key_id_is_the_rfc_7638_thumbprint() {
         // RFC 7638's own example uses an RSA key; this P-256 point's thumbprint was computed
         // with `jose` (node): the canonical JSON members in lexical order, no spaces.
@@ -257,8 +505,15 @@ mod tests {
             .decode("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0")
             .unwrap();
         assert_eq!(
-            thumbprint(&x, &y),
+            ec_thumbprint(&x, &y),
             "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U"
+        );
+        // RFC 7638 §3.1's own example.
+        let n = URL_SAFE_NO_PAD.decode("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw").unwrap();
+        let e = URL_SAFE_NO_PAD.decode("AQAB").unwrap();
+        assert_eq!(
+            rsa_thumbprint(&n, &e),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
     }
 }

@@ -65,10 +65,17 @@ async fn logout_token(
     services: &ProviderServices<'_>,
     logout: &LogoutRecord,
 ) -> Result<String, ProviderError> {
-    let keys = services.keys().await?;
+    let application = services
+        .storage
+        .find_application(&logout.application_id)
+        .await?;
+    let alg = application.map_or(super::keys::ES256.to_string(), |a| a.signing_alg);
+    let keys = services.keys_for(&alg).await?;
+    let signer = keys
+        .signer(&alg)
+        .ok_or_else(|| ProviderError::Key(format!("no {alg} key")))?;
     let now = services.now().unix_timestamp();
-    let header =
-        serde_json::json!({"alg": "ES256", "typ": "logout+jwt", "kid": keys.signing.kid()});
+    let header = serde_json::json!({"alg": alg, "typ": "logout+jwt", "kid": signer.kid()});
     let claims = serde_json::json!({
         "iss": services.issuer,
         "aud": logout.application_id,
@@ -84,9 +91,8 @@ async fn logout_token(
         URL_SAFE_NO_PAD.encode(header.to_string()),
         URL_SAFE_NO_PAD.encode(claims.to_string())
     );
-    let signature = keys
-        .signing
-        .sign(&CoreJwsSigningAlgorithm::EcdsaP256Sha256, input.as_bytes())
+    let signature = signer
+        .sign(&signer.algorithm(), input.as_bytes())
         .map_err(|e| ProviderError::Signing(e.to_string()))?;
     Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
@@ -178,7 +184,10 @@ pub async fn read_hint(
         issuer,
         keys.published.clone(),
     )
-    .set_allowed_algs([CoreJwsSigningAlgorithm::EcdsaP256Sha256])
+    .set_allowed_algs([
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    ])
     .set_time_fn(move || issued);
     let Ok(claims) = token.claims(&verifier, |_: Option<&Nonce>| Ok(())) else {
         return Ok(None);

@@ -66,6 +66,17 @@ impl ProviderServices<'_> {
             .current(self.storage, self.sealing_key, self.now())
             .await
     }
+
+    /// The signing keys, with one that signs with `alg` (the RS256 key is made on first use).
+    pub async fn keys_for(&self, alg: &str) -> Result<std::sync::Arc<keys::KeySet>, ProviderError> {
+        if alg == keys::RS256 {
+            self.keys
+                .with_rs256(self.storage, self.sealing_key, self.now())
+                .await
+        } else {
+            self.keys().await
+        }
+    }
 }
 
 /// Whether the organization's single sign-on is on: an active connection whose mode is not
@@ -93,7 +104,7 @@ pub fn discovery(issuer: &str) -> serde_json::Value {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [keys::ES256],
+        "id_token_signing_alg_values_supported": [keys::ES256, keys::RS256],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],

@@ -469,11 +469,15 @@ async fn id_token(
     )
     .set_auth_time(Some(to_chrono(from_millis(subject.grant.auth_time))))
     .set_nonce(subject.nonce.map(|n| Nonce::new(n.to_string())));
-    let keys = services.keys().await?;
+    let alg = &subject.application.signing_alg;
+    let keys = services.keys_for(alg).await?;
+    let signer = keys
+        .signer(alg)
+        .ok_or_else(|| ProviderError::Key(format!("no {alg} key")))?;
     let token = GatehouseIdToken::new(
         claims,
-        &keys.signing,
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        &signer,
+        signer.algorithm(),
         Some(&AccessToken::new(access_token.to_string())),
         None,
     )
