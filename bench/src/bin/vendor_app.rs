@@ -50,6 +50,9 @@ struct Args {
     /// The core Gatehouse is pinned to (with taskset).
     #[arg(long, default_value_t = 0)]
     server_core: usize,
+    /// How Gatehouse signs the application's ID tokens: `ES256` or `RS256`.
+    #[arg(long, default_value = "ES256")]
+    signing_alg: String,
 }
 
 #[derive(Deserialize, Clone)]
@@ -78,7 +81,7 @@ async fn seed(database_url: &str, master_key: &str, args: &Args) -> Vec<String> 
                 backchannel_logout_uri: None,
                 organization_ids: None,
                 allow_password_sessions: false,
-                signing_alg: "ES256",
+                signing_alg: &args.signing_alg,
                 refresh_token_lifetime_seconds: 3600,
             },
             &actor,
@@ -375,6 +378,7 @@ async fn main() {
     };
     let who = match (&args.peer_url, args.database.as_str()) {
         (Some(_), _) => "oidc-provider",
+        (None, "sqlite") if args.signing_alg == "RS256" => "gatehouse-sqlite-rs256",
         (None, "sqlite") => "gatehouse-sqlite",
         (None, _) => "gatehouse-postgres",
     };

@@ -1,7 +1,7 @@
 //! What Gatehouse keeps as an OpenID Provider: the keys that sign ID tokens, and each grant an
 //! application received (its code, then the access token the code was exchanged for).
 
-use super::writer::AnyQuery;
+use super::writer::{AnyQuery, Batch};
 use super::{new_id, Storage, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
@@ -173,41 +173,37 @@ impl Storage {
     }
 
     /// Uses the code once and answers its grant; a later use revokes the grant, so the tokens
-    /// the first use issued stop working (RFC 6749 §4.1.2).
+    /// the first use issued stop working (RFC 6749 §4.1.2). The use is one statement: of two
+    /// requests with one code, one finds it unused.
     pub async fn redeem_code(
         &self,
         code_hash: &str,
         now: OffsetDateTime,
     ) -> StorageResult<Redeemed> {
-        let mut tx = self.begin().await?;
+        let at = to_millis(now);
         let first: Option<GrantRecord> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE provider_grant SET code_used_at = $1 WHERE code_hash = $2 \
              AND code_used_at IS NULL AND revoked_at IS NULL RETURNING {GRANT_RETURNING}"
         )))
-        .bind(to_millis(now))
+        .bind(at)
         .bind(code_hash)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *self.write().await?)
         .await?;
-        let redeemed = match first {
-            Some(grant) => Redeemed::First(Box::new(grant)),
-            None => {
-                let again = sqlx::query(
-                    "UPDATE provider_grant SET revoked_at = COALESCE(revoked_at, $1) \
-                     WHERE code_hash = $2",
-                )
-                .bind(to_millis(now))
-                .bind(code_hash)
-                .execute(&mut *tx)
-                .await?;
-                if again.rows_affected() == 0 {
-                    Redeemed::Unknown
-                } else {
-                    Redeemed::Again
-                }
-            }
-        };
-        tx.commit().await?;
-        Ok(redeemed)
+        if let Some(grant) = first {
+            return Ok(Redeemed::First(Box::new(grant)));
+        }
+        let again = sqlx::query(
+            "UPDATE provider_grant SET revoked_at = COALESCE(revoked_at, $1) WHERE code_hash = $2",
+        )
+        .bind(at)
+        .bind(code_hash)
+        .execute(&mut *self.write().await?)
+        .await?;
+        Ok(if again.rows_affected() == 0 {
+            Redeemed::Unknown
+        } else {
+            Redeemed::Again
+        })
     }
 
     /// Uses a refresh token: its first use (or another within the grace, from `grace_from`
@@ -265,35 +261,35 @@ impl Storage {
         Ok(refreshed)
     }
 
-    /// Stores the tokens a grant issues.
+    /// Stores the tokens a grant issues, together (one trip to SQLite's writer).
     pub async fn add_tokens(
         &self,
         grant_id: &str,
         tokens: &IssuedTokens<'_>,
         now: OffsetDateTime,
     ) -> StorageResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "INSERT INTO provider_access_token (token_hash, grant_id, expires_at) \
-             VALUES ($1, $2, $3)",
-        )
-        .bind(tokens.access_hash)
-        .bind(grant_id)
-        .bind(tokens.access_expires_at)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO provider_refresh_token (token_hash, grant_id, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(tokens.refresh_hash)
-        .bind(grant_id)
-        .bind(tokens.refresh_expires_at)
-        .bind(to_millis(now))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let at = to_millis(now);
+        let batch = Batch::default()
+            .then(
+                "INSERT INTO provider_access_token (token_hash, grant_id, expires_at) \
+                 VALUES ($1, $2, $3)",
+                move |q| {
+                    q.bind(tokens.access_hash)
+                        .bind(grant_id)
+                        .bind(tokens.access_expires_at)
+                },
+            )
+            .then(
+                "INSERT INTO provider_refresh_token (token_hash, grant_id, expires_at, \
+                 created_at) VALUES ($1, $2, $3, $4)",
+                move |q| {
+                    q.bind(tokens.refresh_hash)
+                        .bind(grant_id)
+                        .bind(tokens.refresh_expires_at)
+                        .bind(at)
+                },
+            );
+        Ok(self.writer.run(batch).await?)
     }
 
     /// Revokes a grant and what it issued.
