@@ -1092,3 +1092,83 @@ async fn an_application_that_asks_for_rs256_gets_rsa_signed_tokens() {
     assert_eq!(decode_part(&logout, 0)["alg"], "RS256");
     assert_logout_token(&a, &logout).await;
 }
+
+#[tokio::test]
+async fn prompt_login_and_an_outlived_max_age_send_the_person_to_their_directory_again() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    code_for_simon(&a, &browser).await;
+    let client = client(&a).await;
+    // Signed in two seconds before each request.
+    for extra in [("prompt", "login"), ("max_age", "1")] {
+        a.w.app.clock.advance(time::Duration::seconds(2));
+        let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso"), extra]);
+        let first = browser.get(url.as_str()).send().await.unwrap();
+        let location = first.headers()["location"].to_str().unwrap().to_string();
+        // Not a code: the directory, asked to sign the person in again.
+        assert!(location.starts_with(&a.w.idp.url), "{extra:?}: {location}");
+        assert!(location.contains("prompt=login"), "{extra:?}: {location}");
+        let Reached::Application(back) = follow(&browser, &location, SIMON).await else {
+            panic!("back at the application after signing in again");
+        };
+        assert!(query(&back, "code").is_some(), "{back}");
+    }
+    // Within max_age, no second sign-in.
+    let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso"), ("max_age", "60")]);
+    let again = browser.get(url.as_str()).send().await.unwrap();
+    let location = again.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(REDIRECT), "{location}");
+}
+
+#[tokio::test]
+async fn a_client_secret_is_rotated_without_an_outage() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    let created =
+        a.w.app
+            .post(
+                &a.operator,
+                &format!("/applications/{}/secrets", a.client_id),
+                json!({}),
+            )
+            .await;
+    let created = body(created).await;
+    let new_secret = created["secret"].as_str().unwrap().to_string();
+    // Both work while the application moves to the new one.
+    for secret in [&a.secret, &new_secret] {
+        let (code, _, verifier) = code_for_simon(&a, &browser).await;
+        let (status, _) =
+            token_request(&a, &exchange_form(&code, verifier.secret()), Some(secret)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The old one revoked: only the new one works.
+    let listed = body(
+        a.w.app
+            .get(&a.operator, &format!("/applications/{}", a.client_id))
+            .await,
+    )
+    .await;
+    let old_id = listed["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["hint"].as_str() == Some(&a.secret[a.secret.len() - 4..]))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let revoked =
+        a.w.app
+            .delete(
+                &a.operator,
+                &format!("/applications/{}/secrets/{old_id}", a.client_id),
+            )
+            .await;
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    let (code, _, verifier) = code_for_simon(&a, &browser).await;
+    let form = exchange_form(&code, verifier.secret());
+    let (status, _) = token_request(&a, &form, Some(&a.secret)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = token_request(&a, &form, Some(&new_secret)).await;
+    assert_eq!(status, StatusCode::OK);
+}
