@@ -17,6 +17,17 @@ use reqwest::{Client, StatusCode, Url};
 use serde_json::{json, Value};
 
 const REDIRECT: &str = "http://127.0.0.1:9/acme/callback";
+
+/// Acme's OpenID Connect client, as discovery makes it: an authorization endpoint, and the
+/// token and userinfo endpoints the document may name.
+type AcmeClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
 const SIGNED_OUT: &str = "http://127.0.0.1:9/acme/signed-out";
 
 /// Contoso connected, B. Simon mapped, and Acme Backup registered as a confidential
@@ -78,16 +89,7 @@ fn backchannel() -> Client {
 }
 
 /// The application's OpenID Connect client, from discovery.
-async fn client(
-    a: &Acme,
-) -> openidconnect::core::CoreClient<
-    openidconnect::EndpointSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointNotSet,
-    openidconnect::EndpointMaybeSet,
-    openidconnect::EndpointMaybeSet,
-> {
+async fn client(a: &Acme) -> AcmeClient {
     let metadata = CoreProviderMetadata::discover_async(
         IssuerUrl::new(a.w.app.url.clone()).unwrap(),
         &backchannel(),
@@ -149,14 +151,7 @@ fn query(url: &Url, name: &str) -> Option<String> {
 
 /// An authorization request as the application builds it, with `extra` parameters.
 fn authorize_url(
-    client: &CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
+    client: &AcmeClient,
     extra: &[(&str, &str)],
 ) -> (Url, CsrfToken, Nonce, PkceCodeVerifier) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -191,6 +186,21 @@ async fn code_for_simon(a: &Acme, browser: &Client) -> (String, Nonce, PkceCodeV
     (query(&back, "code").expect("a code"), nonce, verifier)
 }
 
+/// The code exchanged as the application's library does it.
+async fn library_tokens(
+    client: &AcmeClient,
+    code: String,
+    verifier: PkceCodeVerifier,
+) -> openidconnect::core::CoreTokenResponse {
+    client
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&backchannel())
+        .await
+        .expect("tokens")
+}
+
 async fn userinfo(a: &Acme, access_token: &str) -> reqwest::Response {
     backchannel()
         .get(format!("{}/oauth2/userinfo", a.w.app.url))
@@ -207,13 +217,7 @@ async fn an_application_signs_a_member_in_with_their_directory_through_gatehouse
     let (code, nonce, verifier) = code_for_simon(&a, &browser).await;
 
     let client = client(&a).await;
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&backchannel())
-        .await
-        .expect("tokens");
+    let tokens = library_tokens(&client, code, verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
     let claims = id_token
         .claims(&client.id_token_verifier(), &nonce)
@@ -1071,13 +1075,7 @@ async fn an_application_that_asks_for_rs256_gets_rsa_signed_tokens() {
     let browser = a.w.app.browser();
     let (code, nonce, verifier) = code_for_simon(&a, &browser).await;
     let client = client(&a).await;
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&backchannel())
-        .await
-        .expect("tokens");
+    let tokens = library_tokens(&client, code, verifier).await;
     let id_token = tokens.id_token().expect("an ID token");
     id_token
         .claims(&client.id_token_verifier(), &nonce)

@@ -451,47 +451,36 @@ mod tests {
     use openidconnect::JsonWebKey;
 
     #[test]
-    fn a_signature_verifies_with_the_published_key() {
+    fn each_key_signs_only_its_algorithm_and_verifies_with_its_published_key() {
         let sealing = SealingKey::generate();
         let now = OffsetDateTime::now_utc();
-        let record = generate(ES256, &sealing, now, now).unwrap();
-        let pkcs8 = sealing
-            .open(&record.sealed_private_key, SEALING_CONTEXT)
-            .unwrap();
-        let key = Es256Key::from_pkcs8(&pkcs8, record.kid.clone()).unwrap();
-        let alg = CoreJwsSigningAlgorithm::EcdsaP256Sha256;
-        let signature = key.sign(&alg, b"message").unwrap();
-        let published: CoreJsonWebKey = serde_json::from_str(&record.public_jwk).unwrap();
-        published
-            .verify_signature(&alg, b"message", &signature)
-            .unwrap();
-        assert!(published
-            .verify_signature(&alg, b"another", &signature)
-            .is_err());
-        assert_eq!(published.key_id().unwrap().as_str(), record.kid);
-        assert!(key
-            .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, b"m")
-            .is_err());
-    }
-
-    #[test]
-    fn an_rs256_signature_verifies_with_the_published_key() {
-        let sealing = SealingKey::generate();
-        let now = OffsetDateTime::now_utc();
-        let record = generate(RS256, &sealing, now, now).unwrap();
-        let der = sealing
-            .open(&record.sealed_private_key, SEALING_CONTEXT)
-            .unwrap();
-        let key = Rs256Key::from_der(&der, record.kid.clone()).unwrap();
-        let alg = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
-        let signature = key.sign(&alg, b"message").unwrap();
-        let published: CoreJsonWebKey = serde_json::from_str(&record.public_jwk).unwrap();
-        published
-            .verify_signature(&alg, b"message", &signature)
-            .unwrap();
-        assert!(published
-            .verify_signature(&alg, b"other", &signature)
-            .is_err());
+        let es = CoreJwsSigningAlgorithm::EcdsaP256Sha256;
+        let rs = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+        for (name, alg, other) in [(ES256, &es, &rs), (RS256, &rs, &es)] {
+            let record = generate(name, &sealing, now, now).unwrap();
+            let private = sealing
+                .open(&record.sealed_private_key, SEALING_CONTEXT)
+                .unwrap();
+            let (es256, rs256);
+            let signer = if name == RS256 {
+                rs256 = Rs256Key::from_der(&private, record.kid.clone()).unwrap();
+                Signer::Rs256(&rs256)
+            } else {
+                es256 = Es256Key::from_pkcs8(&private, record.kid.clone()).unwrap();
+                Signer::Es256(&es256)
+            };
+            assert_eq!(&signer.algorithm(), alg);
+            let signature = signer.sign(alg, b"message").unwrap();
+            let published: CoreJsonWebKey = serde_json::from_str(&record.public_jwk).unwrap();
+            published
+                .verify_signature(alg, b"message", &signature)
+                .unwrap();
+            assert!(published
+                .verify_signature(alg, b"another", &signature)
+                .is_err());
+            assert_eq!(published.key_id().unwrap().as_str(), record.kid);
+            assert!(signer.sign(other, b"message").is_err(), "{name}");
+        }
     }
 
     #[test]
