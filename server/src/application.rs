@@ -422,6 +422,15 @@ async fn housekeeping(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "used sign-in state cleanup failed"),
         }
+        match state
+            .storage
+            .delete_expired_provider_tokens(time::OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired application tokens removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "application token cleanup failed"),
+        }
         // Each DNS proof is looked up again once a day (the ones due at this tick).
         if let Err(e) = crate::domains::recheck(state.domain_services()).await {
             tracing::warn!(error = %e, "email domain re-check failed");

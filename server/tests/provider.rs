@@ -1170,3 +1170,39 @@ async fn a_client_secret_is_rotated_without_an_outage() {
     let (status, _) = token_request(&a, &form, Some(&new_secret)).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn expired_tokens_are_forgotten_and_the_grant_kept() {
+    let a = acme().await;
+    let tokens = simon_in_acme(&a, &a.w.app.browser()).await;
+    let storage = &a.w.app.state.storage;
+    // Nothing has expired yet.
+    let now = gatehouse::clock::Clock::now(&a.w.app.clock);
+    assert_eq!(
+        storage.delete_expired_provider_tokens(now).await.unwrap(),
+        0
+    );
+    // Past the refresh token's 30 days, both tokens are gone; the organization still shows
+    // who used Acme.
+    let later = now + time::Duration::days(31);
+    assert_eq!(
+        storage.delete_expired_provider_tokens(later).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        userinfo(&a, tokens["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let used = body(
+        a.w.app
+            .get(
+                &a.w.admin,
+                &format!("/organizations/{}/applications", a.w.org),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(used[0]["people"], 1);
+}

@@ -459,3 +459,35 @@ impl Storage {
         Ok(())
     }
 }
+
+impl Storage {
+    /// Forgets the access and refresh tokens that have expired, and the logouts delivered or
+    /// given up on more than a week ago; answers how many rows went. Grants stay: they are
+    /// the record of who used which application.
+    pub async fn delete_expired_provider_tokens(&self, now: OffsetDateTime) -> StorageResult<u64> {
+        let at = to_millis(now);
+        let week_ago = to_millis(now - time::Duration::days(7));
+        let mut removed = 0;
+        for (sql, cutoff) in [
+            (
+                "DELETE FROM provider_access_token WHERE expires_at <= $1",
+                at,
+            ),
+            (
+                "DELETE FROM provider_refresh_token WHERE expires_at <= $1",
+                at,
+            ),
+            (
+                "DELETE FROM provider_logout WHERE COALESCE(sent_at, gave_up_at) <= $1",
+                week_ago,
+            ),
+        ] {
+            removed += sqlx::query(sql)
+                .bind(cutoff)
+                .execute(&mut *self.write().await?)
+                .await?
+                .rows_affected();
+        }
+        Ok(removed)
+    }
+}
