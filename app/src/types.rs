@@ -763,6 +763,8 @@ pub struct Application {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub organization_ids: Option<Vec<String>>,
+    /// The organizations it serves, named (`None`: every organization).
+    pub organizations: Option<Vec<OrganizationName>>,
     pub allow_password_sessions: bool,
     /// How its ID tokens are signed.
     pub signing_alg: String,
@@ -801,4 +803,12 @@ pub struct ApplicationUse {
     pub last_used_at: String,
     /// How many of the organization's members ever signed in to it.
     pub people: i64,
+}
+
+/// An organization as a choice in a list: its id and name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct OrganizationName {
+    pub id: String,
+    pub name: String,
 }

@@ -62,6 +62,16 @@ test('the operator registers Acme Backup and creates its client secret in the co
   await expect(page.getByRole('row').filter({ hasText: `…${clientSecret.slice(-4)}` })).toContainText('valid');
   await screenshots(page, 'application');
 
+  // Only Contoso's people may use it: chosen in its settings by name.
+  await page.getByLabel("Every organization's people may use it").uncheck();
+  await page.getByLabel('Add an organization').fill('contoso');
+  await page.getByRole('button', { name: 'Add Contoso', exact: true }).click();
+  await expect(page.locator('#chosen-organizations')).toContainText('Contoso');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('Settings saved.')).toBeVisible();
+  const saved = await (await api(page, 'GET', `/applications/${clientId}`)).json();
+  expect(saved.organization_ids).toEqual([contoso.orgId]);
+
   acme = await startAcme({ port: ACME_PORT, issuer: new URL(page.url()).origin, clientId, clientSecret });
 });
 

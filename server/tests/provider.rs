@@ -503,6 +503,10 @@ async fn requests_the_application_may_not_make_come_back_as_errors_without_a_cod
             )
             .await;
     assert_eq!(only_fabrikam.status(), StatusCode::OK);
+    assert_eq!(
+        body(only_fabrikam).await["organizations"][0]["name"],
+        "Fabrikam"
+    );
     let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
     let Reached::Application(back) = follow(&a.w.app.browser(), url.as_str(), SIMON).await else {
         panic!("an error at the application");

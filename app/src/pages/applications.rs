@@ -5,7 +5,7 @@
 use crate::api::{self, ApiFailure};
 use crate::components::{field_error, CopyValue, ErrorBanner, TextField};
 use crate::pages::short_time;
-use crate::types::{Application, ApplicationInput};
+use crate::types::{Application, ApplicationInput, OrganizationName};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -53,8 +53,10 @@ struct SettingsForm {
     backchannel_logout_uri: RwSignal<String>,
     allow_password_sessions: RwSignal<bool>,
     signing_alg: RwSignal<String>,
-    /// Kept as they are: the console does not narrow them yet.
-    organization_ids: StoredValue<Option<Vec<String>>>,
+    /// Every organization may use it, or only `chosen`.
+    every_organization: RwSignal<bool>,
+    chosen: RwSignal<Vec<OrganizationName>>,
+    /// Kept as it is: the console does not set it.
     refresh_hours: StoredValue<Option<i64>>,
 }
 
@@ -68,7 +70,8 @@ impl SettingsForm {
             backchannel_logout_uri: RwSignal::new(String::new()),
             allow_password_sessions: RwSignal::new(false),
             signing_alg: RwSignal::new("ES256".into()),
-            organization_ids: StoredValue::new(None),
+            every_organization: RwSignal::new(true),
+            chosen: RwSignal::new(Vec::new()),
             refresh_hours: StoredValue::new(None),
         }
     }
@@ -88,8 +91,10 @@ impl SettingsForm {
         self.allow_password_sessions
             .set(application.allow_password_sessions);
         self.signing_alg.set(application.signing_alg.clone());
-        self.organization_ids
-            .set_value(application.organization_ids.clone());
+        self.every_organization
+            .set(application.organizations.is_none());
+        self.chosen
+            .set(application.organizations.clone().unwrap_or_default());
         self.refresh_hours
             .set_value(Some(application.refresh_token_lifetime_hours));
     }
@@ -102,7 +107,13 @@ impl SettingsForm {
             redirect_uris: lines(&self.redirect_uris.get_untracked()),
             post_logout_redirect_uris: lines(&self.post_logout_redirect_uris.get_untracked()),
             backchannel_logout_uri: Some(backchannel.trim().to_string()).filter(|u| !u.is_empty()),
-            organization_ids: self.organization_ids.get_value(),
+            organization_ids: (!self.every_organization.get_untracked()).then(|| {
+                self.chosen
+                    .get_untracked()
+                    .into_iter()
+                    .map(|o| o.id)
+                    .collect()
+            }),
             allow_password_sessions: self.allow_password_sessions.get_untracked(),
             refresh_token_lifetime_hours: self.refresh_hours.get_value(),
             signing_alg: Some(self.signing_alg.get_untracked()),
@@ -142,10 +153,82 @@ fn SettingsFields(form: SettingsForm, failure: RwSignal<Option<ApiFailure>>) -> 
             </select>
             <p class="field-error" id="signing_alg-error" role="alert">{move || field_error(failure, "signing_alg").get()}</p>
         </div>
+        <OrganizationsChoice form failure />
         <div class="field checkbox">
             <input id="allow_password_sessions" type="checkbox" bind:checked=form.allow_password_sessions />
             <label for="allow_password_sessions">"Also people signed in with a password (operators, break-glass admins)"</label>
         </div>
+    }
+}
+
+/// Which organizations' people may use the application: every one, or those chosen here
+/// (found by name or slug).
+#[component]
+fn OrganizationsChoice(form: SettingsForm, failure: RwSignal<Option<ApiFailure>>) -> impl IntoView {
+    let search = RwSignal::new(String::new());
+    let found = Resource::new(
+        move || search.get(),
+        |q| async move {
+            if q.trim().is_empty() {
+                Ok(Vec::new())
+            } else {
+                api::list_organizations(q.trim(), 1).await.map(|p| p.items)
+            }
+        },
+    );
+    let add = move |org: OrganizationName| {
+        form.chosen.update(|chosen| {
+            if !chosen.iter().any(|o| o.id == org.id) {
+                chosen.push(org);
+            }
+        })
+    };
+    view! {
+        <fieldset>
+            <legend>"Organizations"</legend>
+            <div class="field checkbox">
+                <input id="every_organization" type="checkbox" bind:checked=form.every_organization />
+                <label for="every_organization">"Every organization's people may use it"</label>
+            </div>
+            <p class="field-error" id="organization_ids-error" role="alert">
+                {move || field_error(failure, "organization_ids").get()}
+            </p>
+            <Show when=move || !form.every_organization.get()>
+                <ul id="chosen-organizations" aria-label="Organizations that may use it">
+                    {move || form.chosen.get().into_iter().map(|o| {
+                        let id = o.id.clone();
+                        view! {
+                            <li>
+                                {o.name.clone()}" "
+                                <button type="button" aria-label=format!("Remove {}", o.name)
+                                    on:click=move |_| form.chosen.update(|c| c.retain(|x| x.id != id))>
+                                    "Remove"
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                <label for="organization-search">"Add an organization"</label>
+                <input id="organization-search" type="search" autocomplete="off" bind:value=search />
+                <Transition fallback=|| ()>
+                    {move || found.get().and_then(Result::ok).map(|orgs| view! {
+                        <ul class="search-results" aria-live="polite">
+                            {orgs.into_iter().take(8).map(|o| {
+                                let choice = OrganizationName { id: o.id.clone(), name: o.name.clone() };
+                                view! {
+                                    <li>
+                                        <button type="button" aria-label=format!("Add {}", o.name)
+                                            on:click=move |_| add(choice.clone())>
+                                            {format!("Add {} ({})", o.name, o.slug)}
+                                        </button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    })}
+                </Transition>
+            </Show>
+        </fieldset>
     }
 }
 

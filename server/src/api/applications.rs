@@ -13,7 +13,7 @@ use crate::storage::{
 };
 use app::types::{
     Application, ApplicationInput, ApplicationSecret, ApplicationSecretCreated, ApplicationUse,
-    ErrorBody, SigningKeyRotated,
+    ErrorBody, OrganizationName, SigningKeyRotated,
 };
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -31,12 +31,29 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(applications_used))
 }
 
-fn view(
+/// The application as the API shows it, with the names of the organizations it serves.
+async fn view(
     state: &AppState,
     application: ApplicationRecord,
     secrets: Vec<ApplicationSecretRecord>,
-) -> Application {
-    Application {
+) -> ApiResult<Application> {
+    let organizations = match &application.organization_ids {
+        None => None,
+        Some(ids) => {
+            let mut named = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(org) = state.storage.find_organization(id).await? {
+                    named.push(OrganizationName {
+                        id: org.id,
+                        name: org.name,
+                    });
+                }
+            }
+            Some(named)
+        }
+    };
+    Ok(Application {
+        organizations,
         discovery_url: format!("{}{}", state.config.public_url, crate::provider::DISCOVERY),
         id: application.id,
         name: application.name,
@@ -64,7 +81,7 @@ fn view(
             .collect(),
         created_at: rfc3339_millis(application.created_at),
         updated_at: rfc3339_millis(application.updated_at),
-    }
+    })
 }
 
 /// The input checked: its fields' rules, and that the organizations it names exist.
@@ -116,7 +133,7 @@ async fn found(state: &AppState, id: &str) -> ApiResult<Application> {
         .await?
         .ok_or(ApiError::NotFound("application"))?;
     let secrets = state.storage.list_application_secrets(id).await?;
-    Ok(view(state, application, secrets))
+    view(state, application, secrets).await
 }
 
 /// Every application, by name (operators only).
@@ -134,7 +151,7 @@ async fn list_applications(
             .storage
             .list_application_secrets(&application.id)
             .await?;
-        views.push(view(&state, application, secrets));
+        views.push(view(&state, application, secrets).await?);
     }
     Ok(Json(views))
 }
@@ -156,7 +173,10 @@ async fn create_application(
         .storage
         .create_application(&settings, &signed_in.actor, state.now())
         .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, application, vec![]))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, application, vec![]).await?),
+    ))
 }
 
 /// One application with its secrets' hints (operators only).
