@@ -9,8 +9,10 @@ import { api, ensureOperator, hydrated } from './helpers.js';
 
 const WIZARD_TARGET_BYTES = 250_000;
 // 358 KB until the applications' two console pages came (375.5 KB with them: the code the lazy
-// modules share is split over more, smaller chunks, and each compresses on its own).
-const WIZARD_CEILING_BYTES = 380_000;
+// modules share is split over more, smaller chunks, and each compresses on its own). How the
+// split groups shared code moves between builds of nearly the same code: 366.7 and 378.8 KB
+// were measured for two builds a one-word change apart, hence the room.
+const WIZARD_CEILING_BYTES = 390_000;
 
 /** Loads `path` in a fresh page and sums what came over the wire (and its size unpacked). */
 async function firstLoad(context, path) {
