@@ -201,6 +201,20 @@ async fn library_tokens(
         .expect("tokens")
 }
 
+/// A refresh as Acme sends it (`client_secret_basic`).
+async fn refresh_with(a: &Acme, refresh_token: &str) -> reqwest::Response {
+    backchannel()
+        .post(format!("{}/oauth2/token", a.w.app.url))
+        .basic_auth(&a.client_id, Some(&a.secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn userinfo(a: &Acme, access_token: &str) -> reqwest::Response {
     backchannel()
         .get(format!("{}/oauth2/userinfo", a.w.app.url))
@@ -678,32 +692,19 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_sign_in() {
     assert_eq!(userinfo(&a, &access).await.status(), StatusCode::OK);
 
     // Within a few seconds, the same refresh token again is two refreshes at once: allowed.
-    let refresh_form = |token: &str| {
-        vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("refresh_token", token.to_string()),
-        ]
-    };
-    let send = |form: Vec<(&'static str, String)>| {
-        backchannel()
-            .post(format!("{}/oauth2/token", a.w.app.url))
-            .basic_auth(&a.client_id, Some(&a.secret))
-            .form(&form)
-            .send()
-    };
     assert_eq!(
-        send(refresh_form(&first_refresh)).await.unwrap().status(),
+        refresh_with(&a, &first_refresh).await.status(),
         StatusCode::OK
     );
 
     // Later, it is a stolen token: the whole sign-in ends, the newer tokens with it.
     a.w.app.clock.advance(time::Duration::seconds(6));
-    let reused = send(refresh_form(&first_refresh)).await.unwrap();
+    let reused = refresh_with(&a, &first_refresh).await;
     assert_eq!(reused.status(), StatusCode::BAD_REQUEST);
     let reused: Value = reused.json().await.unwrap();
     assert_eq!(reused["error"], "invalid_grant");
     assert_eq!(
-        send(refresh_form(&second_refresh)).await.unwrap().status(),
+        refresh_with(&a, &second_refresh).await.status(),
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
@@ -832,16 +833,7 @@ async fn signing_out_of_gatehouse_signs_the_person_out_of_the_applications() {
         userinfo(&a, access).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let refresh = backchannel()
-        .post(format!("{}/oauth2/token", a.w.app.url))
-        .basic_auth(&a.client_id, Some(&a.secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refresh = refresh_with(&a, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -988,16 +980,7 @@ async fn turning_the_organizations_single_sign_on_off_ends_what_applications_get
         (status, answer["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
-    let refresh = backchannel()
-        .post(format!("{}/oauth2/token", a.w.app.url))
-        .basic_auth(&a.client_id, Some(&a.secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refresh = refresh_with(&a, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refresh.status(), StatusCode::BAD_REQUEST);
     let client = client(&a).await;
     let (url, _, _, _) = authorize_url(&client, &[("organization", "contoso")]);
@@ -1209,4 +1192,44 @@ async fn expired_tokens_are_forgotten_and_the_grant_kept() {
     )
     .await;
     assert_eq!(used[0]["people"], 1);
+}
+
+#[tokio::test]
+async fn a_sign_out_without_a_hint_happens_only_once_the_person_confirms_it_here() {
+    let a = acme().await;
+    let browser = a.w.app.browser();
+    simon_in_acme(&a, &browser).await;
+    let confirmed = format!("{}/oauth2/logout?confirmed=1", a.w.app.url);
+    // Another site cannot skip the question by adding the confirmation itself.
+    let forged = browser
+        .get(&confirmed)
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert!(forged
+        .text()
+        .await
+        .unwrap()
+        .contains("Sign out of Gatehouse?"));
+    assert_eq!(
+        a.w.app.get(&browser, "/session").await.status(),
+        StatusCode::OK
+    );
+    // The person's own click on Gatehouse's page signs them out.
+    let clicked = browser
+        .get(&confirmed)
+        .header("Sec-Fetch-Site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert!(clicked
+        .text()
+        .await
+        .unwrap()
+        .contains("You are signed out of Gatehouse."));
+    assert_eq!(
+        a.w.app.get(&browser, "/session").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -237,6 +237,20 @@ fn generate(
     })
 }
 
+/// `generate` on a blocking thread: making an RSA key takes long enough to stall the async
+/// threads' other requests.
+async fn generate_off_thread(
+    alg: &'static str,
+    sealing_key: &SealingKey,
+    now: OffsetDateTime,
+    signs_from: OffsetDateTime,
+) -> Result<SigningKeyRecord, ProviderError> {
+    let sealing = sealing_key.clone();
+    tokio::task::spawn_blocking(move || generate(alg, &sealing, now, signs_from))
+        .await
+        .map_err(|e| ProviderError::Key(e.to_string()))?
+}
+
 /// A key that signs: the ES256 one, or the RS256 one for applications that ask for it.
 pub enum Signer<'a> {
     Es256(&'a Es256Key),
@@ -324,10 +338,7 @@ impl SigningKeys {
                 return Ok(keys.clone());
             }
         }
-        let keys = Arc::new(read(storage, sealing_key, now).await?);
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), keys.clone()));
-        Ok(keys)
+        self.reload(storage, sealing_key, now).await
     }
 
     /// The keys with an RS256 key among them: made (and published at once, as a first key)
@@ -347,10 +358,7 @@ impl SigningKeys {
         if keys.rs256.is_some() {
             return Ok(keys);
         }
-        let sealing = sealing_key.clone();
-        let first = tokio::task::spawn_blocking(move || generate(RS256, &sealing, now, now))
-            .await
-            .map_err(|e| ProviderError::Key(e.to_string()))??;
+        let first = generate_off_thread(RS256, sealing_key, now, now).await?;
         storage.add_signing_key(&first).await?;
         self.reload(storage, sealing_key, now).await
     }
@@ -383,12 +391,7 @@ impl SigningKeys {
         }
         let mut kids = Vec::new();
         for alg in algs {
-            let sealing = sealing_key.clone();
-            let next = tokio::task::spawn_blocking(move || {
-                generate(alg, &sealing, now, now + PUBLISH_AHEAD)
-            })
-            .await
-            .map_err(|e| ProviderError::Key(e.to_string()))??;
+            let next = generate_off_thread(alg, sealing_key, now, now + PUBLISH_AHEAD).await?;
             storage.add_signing_key(&next).await?;
             storage.retire_signing_keys_before(alg, &next).await?;
             kids.push(next.kid);

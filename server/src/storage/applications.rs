@@ -1,6 +1,7 @@
 //! The vendor's applications that sign people in through Gatehouse, and their client secrets.
 
 use super::audit::{self, Actor, AuditEntry};
+use super::writer::AnyQuery;
 use super::{new_id, Storage, StorageError, StorageResult};
 use crate::clock::to_millis;
 use time::OffsetDateTime;
@@ -95,6 +96,25 @@ fn json(list: &[String]) -> String {
     serde_json::Value::from(list).to_string()
 }
 
+/// Binds an application's settings, in the order of `COLUMNS` after the id.
+trait BindSettings<'q> {
+    fn bind_settings(self, settings: &ApplicationSettings<'q>) -> Self;
+}
+
+impl<'q> BindSettings<'q> for AnyQuery<'q> {
+    fn bind_settings(self, settings: &ApplicationSettings<'q>) -> Self {
+        self.bind(settings.name)
+            .bind(settings.kind)
+            .bind(json(settings.redirect_uris))
+            .bind(json(settings.post_logout_redirect_uris))
+            .bind(settings.backchannel_logout_uri)
+            .bind(settings.organization_ids.map(json))
+            .bind(i64::from(settings.allow_password_sessions))
+            .bind(settings.signing_alg)
+            .bind(settings.refresh_token_lifetime_seconds)
+    }
+}
+
 impl Storage {
     pub async fn create_application(
         &self,
@@ -109,15 +129,7 @@ impl Storage {
             "INSERT INTO application ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
         )))
         .bind(&id)
-        .bind(settings.name)
-        .bind(settings.kind)
-        .bind(json(settings.redirect_uris))
-        .bind(json(settings.post_logout_redirect_uris))
-        .bind(settings.backchannel_logout_uri)
-        .bind(settings.organization_ids.map(json))
-        .bind(i64::from(settings.allow_password_sessions))
-        .bind(settings.signing_alg)
-        .bind(settings.refresh_token_lifetime_seconds)
+        .bind_settings(settings)
         .bind(at)
         .execute(&mut *tx)
         .await?;
@@ -148,15 +160,7 @@ impl Storage {
              allow_password_sessions = $7, signing_alg = $8, refresh_token_lifetime_seconds = $9, \
              updated_at = $10 WHERE id = $11",
         )
-        .bind(settings.name)
-        .bind(settings.kind)
-        .bind(json(settings.redirect_uris))
-        .bind(json(settings.post_logout_redirect_uris))
-        .bind(settings.backchannel_logout_uri)
-        .bind(settings.organization_ids.map(json))
-        .bind(i64::from(settings.allow_password_sessions))
-        .bind(settings.signing_alg)
-        .bind(settings.refresh_token_lifetime_seconds)
+        .bind_settings(settings)
         .bind(to_millis(now))
         .bind(id);
         let target = format!("{} ({id})", settings.name);
