@@ -186,6 +186,22 @@ test('a user not assigned to the app comes back with AADSTS50105', async () => {
   assert.ok(token.id_token, 'assigned users still sign in');
 });
 
+test('app roles assigned to a person come in the ID token as roles, and only theirs', async () => {
+  const clientId = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({
+    tenantId: CONTOSO, clientId, redirectUris: [REDIRECT],
+    secrets: [{ id: crypto.randomUUID(), value: 'roles-secret', expires: '2099-01-01T00:00:00Z' }] }) });
+  const without = await signIn({ clientId, secret: 'roles-secret' });
+  assert.equal((await verify(without.token.id_token)).payload.roles, undefined, 'no roles before any is assigned');
+  const set = await fetch(`${idp.url}/_test/apps/app-roles`, { method: 'POST', body: JSON.stringify({
+    clientId, oid: SIMON.oid, roles: ['Backup.Operator', 'Backup.Reader'] }) });
+  assert.equal(set.status, 200);
+  const { token } = await signIn({ clientId, secret: 'roles-secret' });
+  assert.deepEqual((await verify(token.id_token)).payload.roles, ['Backup.Operator', 'Backup.Reader']);
+  const other = await signIn({ secret: SECRET });
+  assert.equal((await verify(other.token.id_token)).payload.roles, undefined, 'another app of the directory gets none');
+});
+
 test('an app without consent comes back with AADSTS65001', async () => {
   const clientId = crypto.randomUUID();
   await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({

@@ -1,7 +1,7 @@
 // An Entra-shaped OpenID provider for Gatehouse's tests and local demo, built on the
 // OpenID-certified `oidc-provider` package. It serves Microsoft identity platform v2.0 paths per
 // directory (tenant) GUID or verified domain, plus `common`/`organizations`; it issues Entra's
-// ID token claims (oid, tid, pairwise sub, preferred_username, name, optional email, ver) and
+// ID token claims (oid, tid, pairwise sub, preferred_username, name, optional email, the app roles assigned to the person, ver) and
 // answers with Entra's AADSTS error codes. App-only (client-credentials) tokens are Microsoft
 // Graph access tokens carrying the app's granted application permissions as `roles`; the code
 // flow's access tokens are delegated Graph tokens (`scp` User.Read). A small Microsoft Graph
@@ -275,6 +275,9 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     if (issued.sid !== undefined) claims.sid = issued.sid;
     if (user?.email) claims.email = user.email;
     if (user?.emailVerified) claims.xms_edov = true;
+    // The app roles assigned to the person (directly or through a group), as Entra sends them.
+    const assigned = appOf(clientId)?.app.appRoleAssignments?.[oid];
+    if (assigned?.length) claims.roles = assigned;
     const mode = state.nextTokenMode;
     state.nextTokenMode = null;
     let key = state.keys[0];
@@ -419,6 +422,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
         frontchannelLogoutUri: body.frontchannelLogoutUri,
         assignmentRequired: Boolean(body.assignmentRequired), assignedUsers: body.assignedUsers ?? [],
         consentRequired: Boolean(body.consentRequired), graphPermissions: body.graphPermissions ?? [],
+        appRoleAssignments: body.appRoleAssignments ?? {},
       });
       return sendJson(res, 201, { clientId: body.clientId });
     }
@@ -427,6 +431,12 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       if (!found || !Array.isArray(body.graphPermissions)) return sendJson(res, 400, { error: 'clientId of a registered app and graphPermissions are required' });
       found.app.graphPermissions = body.graphPermissions;
       return sendJson(res, 200, { clientId: body.clientId, graphPermissions: body.graphPermissions });
+    }
+    if (req.method === 'POST' && route === '/apps/app-roles') {
+      const found = appOf(body.clientId ?? '');
+      if (!found || !body.oid || !Array.isArray(body.roles)) return sendJson(res, 400, { error: 'clientId of a registered app, oid and roles are required' });
+      found.app.appRoleAssignments = { ...found.app.appRoleAssignments, [body.oid]: body.roles };
+      return sendJson(res, 200, { clientId: body.clientId, oid: body.oid, roles: body.roles });
     }
     if (req.method === 'POST' && route === '/users') {
       const dir = directoryOf(body.tenantId ?? '');

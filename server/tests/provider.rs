@@ -290,6 +290,42 @@ async fn an_application_signs_a_member_in_with_their_directory_through_gatehouse
     assert!(listed[0]["secrets"][0].get("secret").is_none());
 }
 
+#[tokio::test]
+async fn the_directorys_app_roles_reach_the_application_as_the_directory_sent_them() {
+    let a = acme().await;
+    let roles = ["Backup.Operator", "Backup.Reader"];
+    a.w.idp
+        .assign_app_roles(&a.w.client_id, SIMON_OID, &roles)
+        .await;
+    let browser = a.w.app.browser();
+    let tokens = simon_in_acme(&a, &browser).await;
+    let claims = decode_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["roles"], json!(roles));
+    assert_eq!(claims["role"], "member", "Gatehouse's own role beside them");
+    assert!(claims.get("amr").is_none(), "nothing the directory did not send");
+    let info: Value = userinfo(&a, tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["roles"], json!(roles));
+
+    // A refreshed ID token says the same.
+    let refreshed: Value = refresh_with(&a, tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = decode_part(refreshed["id_token"].as_str().unwrap(), 1);
+    assert_eq!(claims["roles"], json!(roles));
+
+    // A person the directory assigned no role gets no `roles` claim at all.
+    let b = acme().await;
+    let tokens = simon_in_acme(&b, &b.w.app.browser()).await;
+    let claims = decode_part(tokens["id_token"].as_str().unwrap(), 1);
+    assert!(claims.get("roles").is_none(), "{claims}");
+}
+
 /// The token endpoint's answer to a raw request.
 async fn token_request(
     a: &Acme,

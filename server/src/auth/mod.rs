@@ -22,6 +22,10 @@ pub const DIRECTORY_SIGN_OUT_KEY: &str = "directory_sign_out";
 /// never the session cookie's value.
 pub const APPLICATION_SID_KEY: &str = "application_sid";
 
+/// The session key holding what the directory said that applications receive as it was said
+/// (`oidc::PassedOn`), when it said any of it.
+pub const PASSED_ON_KEY: &str = "passed_on";
+
 /// The applications' `sid` of a stored session's data, if it has one.
 pub fn application_sid_of(data: &str) -> Option<String> {
     let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).ok()?;
@@ -154,26 +158,33 @@ pub struct NewSession {
 }
 
 impl NewSession {
-    /// The session `id` (fresh, from the session layer) holding the principal and the
-    /// directory's sign-out page; `replaces` is the browser's session before this sign-in.
+    /// The session `id` (fresh, from the session layer) holding the principal, the
+    /// directory's sign-out page and what applications receive of the directory's claims;
+    /// `replaces` is the browser's session before this sign-in.
     pub fn start(
         id: String,
         replaces: Option<String>,
         principal: &Principal,
         directory_sign_out: &str,
-        directory_sid: Option<String>,
+        identity: &crate::oidc::Identity,
         now: time::OffsetDateTime,
     ) -> Result<Self, serde_json::Error> {
         let mut data = serde_json::Map::new();
         data.insert(PRINCIPAL_KEY.into(), serde_json::to_value(principal)?);
         data.insert(SIGNED_IN_AT_KEY.into(), crate::clock::to_millis(now).into());
         data.insert(DIRECTORY_SIGN_OUT_KEY.into(), directory_sign_out.into());
+        if !identity.passed_on.is_empty() {
+            data.insert(
+                PASSED_ON_KEY.into(),
+                serde_json::to_value(&identity.passed_on)?,
+            );
+        }
         Ok(NewSession {
             id,
             data: serde_json::to_string(&data)?,
             expires_at: crate::clock::to_millis(now + IDLE),
             replaces,
-            directory_sid,
+            directory_sid: identity.sid.clone(),
         })
     }
 }

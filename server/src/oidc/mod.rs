@@ -41,6 +41,10 @@ pub struct EntraClaims {
     /// the crate's ID token claims.
     #[serde(default)]
     pub nbf: Option<i64>,
+    /// The app roles the person is assigned in the directory (Entra sends them when the app
+    /// registration defines roles and the person, or a group of theirs, has one).
+    #[serde(default)]
+    pub roles: Option<Vec<String>>,
 }
 
 impl AdditionalClaims for EntraClaims {}
@@ -104,6 +108,27 @@ pub struct Identity {
     /// The directory's session id (`sid`), when the token has one.
     #[serde(default)]
     pub sid: Option<String>,
+    /// What the directory said that applications receive as it was said.
+    #[serde(default)]
+    pub passed_on: PassedOn,
+}
+
+/// Claims of the directory that Gatehouse passes on to the vendor's applications unchanged,
+/// only when the directory sent them (nothing is invented: Entra's v2 tokens carry no `amr`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassedOn {
+    /// The directory's app roles (`roles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// How the person authenticated (`amr`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+}
+
+impl PassedOn {
+    pub fn is_empty(&self) -> bool {
+        self.roles.is_empty() && self.amr.is_empty()
+    }
 }
 
 /// Where to send the browser, and what the callback needs to finish.

@@ -9,7 +9,7 @@
 //! audience, issuer, expiry and nonce; this module adds what it leaves to the caller (`nbf`,
 //! `iat`, the template issuer and `tid`).
 
-use super::{EntraClaims, Identity};
+use super::{EntraClaims, Identity, PassedOn};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::core::{CoreGenderClaim, CoreJweContentEncryptionAlgorithm};
@@ -219,6 +219,13 @@ pub fn validate(
             .sid
             .clone()
             .filter(|s| !s.is_empty() && s.len() <= 128),
+        passed_on: PassedOn {
+            roles: extra.roles.clone().unwrap_or_default(),
+            amr: claims
+                .auth_method_refs()
+                .map(|refs| refs.iter().map(|r| r.to_string()).collect())
+                .unwrap_or_default(),
+        },
     })
 }
 

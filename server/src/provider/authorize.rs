@@ -8,7 +8,7 @@ use super::applications::{redirect_uri_matches, serves, PUBLIC};
 use super::{ProviderError, ProviderServices, CODE_LIFETIME};
 use crate::clock::to_millis;
 use crate::crypto::tokens;
-use crate::oidc::DirectoryPrompt;
+use crate::oidc::{DirectoryPrompt, PassedOn};
 use crate::storage::{ApplicationRecord, NewGrant, OrganizationKey};
 use openidconnect::url::Url;
 use serde::Deserialize;
@@ -48,6 +48,8 @@ pub struct SessionPerson {
     pub with_directory: bool,
     /// The session's id for applications (`sid`), never the session cookie.
     pub sid: String,
+    /// What the directory said that applications receive unchanged.
+    pub passed_on: PassedOn,
 }
 
 /// What the browser is sent to next.
@@ -341,6 +343,11 @@ async fn issue_code(
 ) -> Result<String, ProviderError> {
     let (code, code_hash) = tokens::generate();
     let now = services.now();
+    let passed_on = if person.passed_on.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&person.passed_on)?)
+    };
     let grant = NewGrant {
         code_hash: &code_hash,
         application_id: &application.id,
@@ -353,6 +360,7 @@ async fn issue_code(
         auth_time: person.signed_in_at,
         by_directory: person.with_directory,
         code_expires_at: to_millis(now + CODE_LIFETIME),
+        passed_on: passed_on.as_deref(),
     };
     services.storage.add_grant(&grant, now).await?;
     Ok(code)

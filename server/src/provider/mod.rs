@@ -39,6 +39,8 @@ pub enum ProviderError {
     Key(String),
     #[error("signing a token failed: {0}")]
     Signing(String),
+    #[error("claims: {0}")]
+    Claims(#[from] serde_json::Error),
 }
 
 /// What the provider works with.

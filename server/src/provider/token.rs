@@ -7,6 +7,7 @@ use super::applications::{serves, CONFIDENTIAL};
 use super::{ProviderError, ProviderServices, TOKEN_LIFETIME};
 use crate::clock::{from_millis, to_millis};
 use crate::crypto::tokens;
+use crate::oidc::PassedOn;
 use crate::storage::{
     ApplicationRecord, GrantRecord, IssuedTokens, MemberRecord, OrganizationRecord, Redeemed,
     Refreshed,
@@ -17,7 +18,7 @@ use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, AdditionalClaims, Audience, EndUserEmail, EndUserName, IdToken, IdTokenClaims,
+    AccessToken, AdditionalClaims, Audience, AuthenticationMethodReference, EndUserEmail, EndUserName, IdToken, IdTokenClaims,
     IssuerUrl, LocalizedClaim, Nonce, StandardClaims, SubjectIdentifier,
 };
 use serde::{Deserialize, Serialize};
@@ -45,9 +46,20 @@ pub struct GatehouseIdClaims {
     pub sid: String,
     #[serde(flatten)]
     pub organization: OrganizationClaims,
+    /// The directory's app roles, when it sent them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 impl AdditionalClaims for GatehouseIdClaims {}
+
+/// What the directory said at sign-in that the grant passes on (nothing when it said none).
+fn passed_on(grant: &GrantRecord) -> Result<PassedOn, ProviderError> {
+    Ok(match &grant.passed_on {
+        Some(json) => serde_json::from_str(json)?,
+        None => PassedOn::default(),
+    })
+}
 
 pub type GatehouseIdToken = IdToken<
     GatehouseIdClaims,
@@ -456,6 +468,14 @@ async fn id_token(
     };
     let issuer = IssuerUrl::new(services.issuer.to_string())
         .map_err(|e| ProviderError::Signing(format!("issuer: {e}")))?;
+    let passed_on = passed_on(subject.grant)?;
+    let amr = (!passed_on.amr.is_empty()).then(|| {
+        passed_on
+            .amr
+            .iter()
+            .map(|m| AuthenticationMethodReference::new(m.clone()))
+            .collect()
+    });
     let claims = IdTokenClaims::new(
         issuer,
         vec![Audience::new(subject.application.id.clone())],
@@ -465,9 +485,11 @@ async fn id_token(
         GatehouseIdClaims {
             sid: subject.grant.session_sid.clone(),
             organization: organization_claims(subject.member, subject.organization),
+            roles: passed_on.roles,
         },
     )
     .set_auth_time(Some(to_chrono(from_millis(subject.grant.auth_time))))
+    .set_auth_method_refs(amr)
     .set_nonce(subject.nonce.map(|n| Nonce::new(n.to_string())));
     let alg = &subject.application.signing_alg;
     let keys = services.keys_for(alg).await?;
@@ -517,10 +539,13 @@ pub async fn userinfo(
         claims["email"] = email.as_str().into();
         claims["email_verified"] = standard.email_verified().unwrap_or(false).into();
     }
-    let own = serde_json::to_value(organization_claims(&member, &organization))
-        .map_err(|e| ProviderError::Signing(e.to_string()))?;
+    let own = serde_json::to_value(organization_claims(&member, &organization))?;
     if let (Some(all), serde_json::Value::Object(own)) = (claims.as_object_mut(), own) {
         all.extend(own);
+    }
+    let passed_on = passed_on(&grant)?;
+    if !passed_on.roles.is_empty() {
+        claims["roles"] = passed_on.roles.into();
     }
     Ok(Some(claims))
 }

@@ -4,11 +4,11 @@ use super::authorize::{after_sign_in, AuthorizeRequest, Next, Refused, SessionPe
 use super::token::{BasicCredentials, TokenError, TokenRequest};
 use crate::auth::web::ClientAddr;
 use crate::auth::{
-    Account, Principal, APPLICATION_SID_KEY, DIRECTORY_SIGN_OUT_KEY, PRINCIPAL_KEY,
-    SIGNED_IN_AT_KEY,
+    Account, Principal, APPLICATION_SID_KEY, DIRECTORY_SIGN_OUT_KEY, PASSED_ON_KEY,
+    PRINCIPAL_KEY, SIGNED_IN_AT_KEY,
 };
 use crate::clock::to_millis;
-use crate::oidc::DirectoryPrompt;
+use crate::oidc::{DirectoryPrompt, PassedOn};
 use crate::sign_in::web::page::Problem;
 use crate::sign_in::StartRequest;
 use crate::state::AppState;
@@ -81,12 +81,19 @@ async fn session_person(state: &AppState, session: &Session) -> Option<SessionPe
             sid
         }
     };
+    let passed_on = session
+        .get::<PassedOn>(PASSED_ON_KEY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     Some(SessionPerson {
         organization_id: member.organization_id,
         member_id: member.id,
         signed_in_at,
         with_directory,
         sid,
+        passed_on,
     })
 }
 

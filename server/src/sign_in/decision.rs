@@ -130,6 +130,7 @@ mod tests {
             email: None,
             email_verified: false,
             sid: None,
+            passed_on: Default::default(),
         }
     }
 

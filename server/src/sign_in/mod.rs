@@ -469,7 +469,7 @@ async fn admit(
         previous_session,
         &principal,
         &registration.sign_out_url(),
-        identity.sid.clone(),
+        &identity,
         services.now(),
     )
     .map_err(|e| Failure::internal("starting the session failed", e))?;

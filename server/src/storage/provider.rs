@@ -37,6 +37,8 @@ pub struct NewGrant<'a> {
     /// Whether the person signed in with their directory (else with a password).
     pub by_directory: bool,
     pub code_expires_at: i64,
+    /// The directory's claims passed on to the application (JSON), when it sent any.
+    pub passed_on: Option<&'a str>,
 }
 
 /// A grant as stored.
@@ -54,6 +56,8 @@ pub struct GrantRecord {
     /// 1 when the person signed in with their directory.
     pub by_directory: i64,
     pub code_expires_at: i64,
+    /// The directory's claims passed on to the application (JSON), when it sent any.
+    pub passed_on: Option<String>,
 }
 
 /// What redeeming a code found.
@@ -90,10 +94,10 @@ pub struct IssuedTokens<'a> {
 /// A grant's columns, of the table named `g` in a query.
 const GRANT_COLUMNS: &str = "g.id, g.application_id, g.organization_id, g.member_id, \
      g.session_sid, g.redirect_uri, g.code_challenge, g.nonce, g.auth_time, g.by_directory, \
-     g.code_expires_at";
+     g.code_expires_at, g.passed_on";
 /// The same, as an `UPDATE … RETURNING` names them (SQLite takes no table name there).
 const GRANT_RETURNING: &str = "id, application_id, organization_id, member_id, session_sid, \
-     redirect_uri, code_challenge, nonce, auth_time, by_directory, code_expires_at";
+     redirect_uri, code_challenge, nonce, auth_time, by_directory, code_expires_at, passed_on";
 
 impl Storage {
     /// Keys still published: those not retired, and retired ones until `retired_before`.
@@ -151,8 +155,8 @@ impl Storage {
         sqlx::query(
             "INSERT INTO provider_grant (id, code_hash, application_id, organization_id, \
              member_id, session_sid, redirect_uri, code_challenge, nonce, auth_time, \
-             by_directory, code_expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             by_directory, code_expires_at, created_at, passed_on) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(new_id())
         .bind(grant.code_hash)
@@ -167,6 +171,7 @@ impl Storage {
         .bind(i64::from(grant.by_directory))
         .bind(grant.code_expires_at)
         .bind(to_millis(now))
+        .bind(grant.passed_on)
         .execute(&mut *self.write().await?)
         .await?;
         Ok(())

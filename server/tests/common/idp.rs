@@ -93,6 +93,16 @@ impl Idp {
         .await;
     }
 
+    /// Assigns app roles of an app registration to a directory user (Entra then sends them as
+    /// `roles` in that app's ID tokens).
+    pub async fn assign_app_roles(&self, client_id: &str, object_id: &str, roles: &[&str]) {
+        self.hook(
+            "/apps/app-roles",
+            json!({ "clientId": client_id, "oid": object_id, "roles": roles }),
+        )
+        .await;
+    }
+
     /// Adds users to a directory.
     pub async fn add_users(&self, tenant: &str, users: Value) {
         self.hook("/users", json!({ "tenantId": tenant, "users": users }))
