@@ -709,6 +709,9 @@ pub struct TestSignInStart {
     pub authorize_url: String,
 }
 
+/// How long an application's refresh tokens work unless the operator says otherwise: 30 days.
+pub const DEFAULT_REFRESH_HOURS: i64 = 24 * 30;
+
 /// What an operator sets on one of the vendor's applications.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
@@ -730,7 +733,7 @@ pub struct ApplicationInput {
     #[serde(default)]
     pub allow_password_sessions: bool,
     /// How long its refresh tokens work, in hours (never past the end of the person's
-    /// Gatehouse session); 720 (30 days) when absent.
+    /// Gatehouse session); `DEFAULT_REFRESH_HOURS` when absent.
     #[serde(default)]
     pub refresh_token_lifetime_hours: Option<i64>,
     /// How its ID tokens are signed: `ES256` (when absent) or `RS256`, for libraries that know

@@ -67,10 +67,18 @@ test('the operator registers Acme Backup and creates its client secret in the co
   await page.getByLabel('Add an organization').fill('contoso');
   await page.getByRole('button', { name: 'Add Contoso', exact: true }).click();
   await expect(page.locator('#chosen-organizations')).toContainText('Contoso');
+  // Refresh tokens for two days: a lifetime out of bounds is refused next to the field.
+  const refresh = page.getByLabel('Refresh tokens work for (hours)');
+  await expect(refresh).toHaveValue('720');
+  await refresh.fill('0');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.locator('#refresh_token_lifetime_hours-error')).toContainText('1 to 8784 hours');
+  await refresh.fill('48');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await expect(page.getByText('Settings saved.')).toBeVisible();
   const saved = await (await api(page, 'GET', `/applications/${clientId}`)).json();
   expect(saved.organization_ids).toEqual([contoso.orgId]);
+  expect(saved.refresh_token_lifetime_hours).toBe(48);
 
   acme = await startAcme({ port: ACME_PORT, issuer: new URL(page.url()).origin, clientId, clientSecret });
 });

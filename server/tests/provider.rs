@@ -302,7 +302,10 @@ async fn the_directorys_app_roles_reach_the_application_as_the_directory_sent_th
     let claims = decode_part(tokens["id_token"].as_str().unwrap(), 1);
     assert_eq!(claims["roles"], json!(roles));
     assert_eq!(claims["role"], "member", "Gatehouse's own role beside them");
-    assert!(claims.get("amr").is_none(), "nothing the directory did not send");
+    assert!(
+        claims.get("amr").is_none(),
+        "nothing the directory did not send"
+    );
     let info: Value = userinfo(&a, tokens["access_token"].as_str().unwrap())
         .await
         .json()
@@ -672,6 +675,77 @@ async fn the_key_set_publishes_the_next_key_before_it_signs() {
     .unwrap();
     assert_eq!(header["alg"], "ES256");
     assert_eq!(header["kid"], before["keys"][0]["kid"]);
+}
+
+/// The ids of the keys an instance publishes, sorted.
+async fn published_kids(app: &common::TestApp) -> Vec<String> {
+    let text = backchannel()
+        .get(format!("{}/oauth2/jwks", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let set: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text}"));
+    let mut kids: Vec<String> = set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// The id of the ES256 key an instance signs with now.
+async fn signing_kid(app: &common::TestApp) -> String {
+    let keys = app.state.provider_services().keys().await.unwrap();
+    keys.signing.kid().to_string()
+}
+
+#[tokio::test]
+async fn instances_on_one_database_publish_and_sign_with_the_same_keys() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = common::fresh_database_url(&dir).await;
+    let one = common::spawn_app_on(dir.clone(), url.clone()).await;
+    let two = common::spawn_app_on(dir.clone(), url).await;
+
+    // Neither has a key yet: both make one at the same moment, and only one is kept.
+    let (first, second) = tokio::join!(published_kids(&one), published_kids(&two));
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first, second);
+    assert_eq!(signing_kid(&one).await, signing_kid(&two).await);
+
+    // A rotation on one instance (the second: starting on the same folder, it holds the
+    // first-run link): the other publishes the next key once it reads the keys again (each
+    // minute), well before the key signs (an hour after the rotation).
+    let operator = two.operator().await;
+    let rotated = two
+        .post(&operator, "/signing-keys/rotation", json!({}))
+        .await;
+    assert_eq!(rotated.status(), StatusCode::CREATED);
+    let next = body(rotated).await["kids"][0].as_str().unwrap().to_string();
+    let on_two = published_kids(&two).await;
+    assert_eq!(on_two.len(), 2);
+    assert!(on_two.contains(&next));
+    assert_eq!(published_kids(&one).await, first, "read a minute ago");
+    one.clock.advance(gatehouse::provider::keys::RELOAD_AFTER);
+    assert_eq!(published_kids(&one).await, on_two);
+    assert_ne!(signing_kid(&one).await, next, "not signing before its hour");
+
+    // An hour on, both sign with it.
+    for app in [&one, &two] {
+        app.clock
+            .advance(gatehouse::provider::keys::PUBLISH_AHEAD + time::Duration::seconds(1));
+    }
+    assert_eq!(signing_kid(&one).await, next);
+    assert_eq!(signing_kid(&two).await, next);
+    assert_eq!(
+        published_kids(&one).await,
+        on_two,
+        "the old key stays published"
+    );
 }
 
 #[tokio::test]

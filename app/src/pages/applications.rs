@@ -5,7 +5,7 @@
 use crate::api::{self, ApiFailure};
 use crate::components::{field_error, CopyValue, ErrorBanner, TextField};
 use crate::pages::short_time;
-use crate::types::{Application, ApplicationInput, OrganizationName};
+use crate::types::{Application, ApplicationInput, OrganizationName, DEFAULT_REFRESH_HOURS};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -56,8 +56,8 @@ struct SettingsForm {
     /// Every organization may use it, or only `chosen`.
     every_organization: RwSignal<bool>,
     chosen: RwSignal<Vec<OrganizationName>>,
-    /// Kept as it is: the console does not set it.
-    refresh_hours: StoredValue<Option<i64>>,
+    /// Hours, as typed: the server says when it is out of bounds (or not a number).
+    refresh_hours: RwSignal<String>,
 }
 
 impl SettingsForm {
@@ -72,7 +72,7 @@ impl SettingsForm {
             signing_alg: RwSignal::new("ES256".into()),
             every_organization: RwSignal::new(true),
             chosen: RwSignal::new(Vec::new()),
-            refresh_hours: StoredValue::new(None),
+            refresh_hours: RwSignal::new(DEFAULT_REFRESH_HOURS.to_string()),
         }
     }
 
@@ -96,7 +96,7 @@ impl SettingsForm {
         self.chosen
             .set(application.organizations.clone().unwrap_or_default());
         self.refresh_hours
-            .set_value(Some(application.refresh_token_lifetime_hours));
+            .set(application.refresh_token_lifetime_hours.to_string());
     }
 
     fn input(&self) -> ApplicationInput {
@@ -115,7 +115,14 @@ impl SettingsForm {
                     .collect()
             }),
             allow_password_sessions: self.allow_password_sessions.get_untracked(),
-            refresh_token_lifetime_hours: self.refresh_hours.get_value(),
+            // Not a number: 0, which the server refuses with the field's own message.
+            refresh_token_lifetime_hours: Some(
+                self.refresh_hours
+                    .get_untracked()
+                    .trim()
+                    .parse()
+                    .unwrap_or(0),
+            ),
             signing_alg: Some(self.signing_alg.get_untracked()),
         }
     }
@@ -153,6 +160,10 @@ fn SettingsFields(form: SettingsForm, failure: RwSignal<Option<ApiFailure>>) -> 
             </select>
             <p class="field-error" id="signing_alg-error" role="alert">{move || field_error(failure, "signing_alg").get()}</p>
         </div>
+        <TextField id="refresh_token_lifetime_hours" label="Refresh tokens work for (hours)"
+            input_type="number"
+            hint="720 hours is 30 days. Never longer than the person's Gatehouse session: when it ends, so do the application's refresh tokens."
+            value=form.refresh_hours error=field_error(failure, "refresh_token_lifetime_hours") />
         <OrganizationsChoice form failure />
         <div class="field checkbox">
             <input id="allow_password_sessions" type="checkbox" bind:checked=form.allow_password_sessions />

@@ -9,8 +9,7 @@ pub const CONFIDENTIAL: &str = "confidential";
 pub const PUBLIC: &str = "public";
 /// The longest a refresh token may work: a year (the session's own end comes first anyway).
 const MOST_REFRESH_HOURS: i64 = 24 * 366;
-/// How long refresh tokens work when the operator does not say: 30 days.
-pub const DEFAULT_REFRESH_HOURS: i64 = 24 * 30;
+pub use app::types::DEFAULT_REFRESH_HOURS;
 /// The most redirect URIs (or post-logout redirect URIs) an application may have.
 const MOST_URIS: usize = 20;
 

@@ -19,7 +19,6 @@ use ring::signature::{
 };
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 pub const ES256: &str = "ES256";
@@ -29,8 +28,11 @@ pub const RS256: &str = "RS256";
 pub const PUBLISH_AHEAD: time::Duration = time::Duration::hours(1);
 /// How long a retired key stays published: longer than any token it signed lives.
 pub const KEEP_AFTER_RETIRING: time::Duration = time::Duration::hours(25);
+/// A first key counts as signing from this long before it was made: an instance whose clock is
+/// a little behind that of the instance that made it signs with it too.
+const CLOCKS_DISAGREE_BY: time::Duration = time::Duration::minutes(5);
 /// How often an instance reads the keys again (another instance may have rotated them).
-const RELOAD_AFTER: Duration = Duration::from_secs(60);
+pub const RELOAD_AFTER: time::Duration = time::Duration::minutes(1);
 
 const SEALING_CONTEXT: &str = "provider signing key";
 
@@ -314,10 +316,10 @@ impl KeySet {
     }
 }
 
-/// The keys, read from the database and kept for a minute.
+/// The keys, read from the database and kept for a minute (by Gatehouse's clock).
 #[derive(Default)]
 pub struct SigningKeys {
-    loaded: RwLock<Option<(Instant, Arc<KeySet>)>>,
+    loaded: RwLock<Option<(OffsetDateTime, Arc<KeySet>)>>,
 }
 
 impl SigningKeys {
@@ -334,7 +336,8 @@ impl SigningKeys {
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            if at.elapsed() < RELOAD_AFTER {
+            let age = now - *at;
+            if age >= time::Duration::ZERO && age < RELOAD_AFTER {
                 return Ok(keys.clone());
             }
         }
@@ -358,8 +361,8 @@ impl SigningKeys {
         if keys.rs256.is_some() {
             return Ok(keys);
         }
-        let first = generate_off_thread(RS256, sealing_key, now, now).await?;
-        storage.add_signing_key(&first).await?;
+        let first = generate_off_thread(RS256, sealing_key, now, now - CLOCKS_DISAGREE_BY).await?;
+        storage.add_first_signing_key(&first).await?;
         self.reload(storage, sealing_key, now).await
     }
 
@@ -370,8 +373,7 @@ impl SigningKeys {
         now: OffsetDateTime,
     ) -> Result<Arc<KeySet>, ProviderError> {
         let keys = Arc::new(read(storage, sealing_key, now).await?);
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), keys.clone()));
+        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Some((now, keys.clone()));
         Ok(keys)
     }
 
@@ -412,12 +414,19 @@ async fn read(
     let signs_now =
         |r: &SigningKeyRecord| r.signs_from <= at && r.retired_at.is_none_or(|t| t > at);
     if !records.iter().any(|r| r.alg == ES256 && signs_now(r)) {
-        let first = generate(ES256, sealing_key, now, now)?;
-        storage.add_signing_key(&first).await?;
-        records.push(first);
+        // Another instance may store its first key at the same moment: only one is stored,
+        // and every instance reads that one.
+        storage
+            .add_first_signing_key(&generate(
+                ES256,
+                sealing_key,
+                now,
+                now - CLOCKS_DISAGREE_BY,
+            )?)
+            .await?;
+        records = storage.list_signing_keys(now - KEEP_AFTER_RETIRING).await?;
     }
-    // Of the keys that sign now, the newest of each algorithm; two instances that made a first
-    // key at the same moment pick the same one.
+    // Of the keys that sign now, the newest of each algorithm.
     let newest = |alg: &str| {
         records
             .iter()

@@ -18,8 +18,9 @@ use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, AdditionalClaims, Audience, AuthenticationMethodReference, EndUserEmail, EndUserName, IdToken, IdTokenClaims,
-    IssuerUrl, LocalizedClaim, Nonce, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, Audience, AuthenticationMethodReference, EndUserEmail,
+    EndUserName, IdToken, IdTokenClaims, IssuerUrl, LocalizedClaim, Nonce, StandardClaims,
+    SubjectIdentifier,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

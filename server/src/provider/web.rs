@@ -4,8 +4,8 @@ use super::authorize::{after_sign_in, AuthorizeRequest, Next, Refused, SessionPe
 use super::token::{BasicCredentials, TokenError, TokenRequest};
 use crate::auth::web::ClientAddr;
 use crate::auth::{
-    Account, Principal, APPLICATION_SID_KEY, DIRECTORY_SIGN_OUT_KEY, PASSED_ON_KEY,
-    PRINCIPAL_KEY, SIGNED_IN_AT_KEY,
+    Account, Principal, APPLICATION_SID_KEY, DIRECTORY_SIGN_OUT_KEY, PASSED_ON_KEY, PRINCIPAL_KEY,
+    SIGNED_IN_AT_KEY,
 };
 use crate::clock::to_millis;
 use crate::oidc::{DirectoryPrompt, PassedOn};
