@@ -1,6 +1,7 @@
 //! Builds the whole server from a configuration: storage, keys, routes and layers. Tests build
 //! it on port 0 and drive the real thing.
 
+use crate::data_folder::InUse;
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
 use crate::auth::web::session_cookie;
 use crate::auth::web::session_store::DbSessionStore;
@@ -51,6 +52,8 @@ pub enum StartError {
     Listen(SocketAddr, std::io::Error),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailSettingsError),
+    #[error(transparent)]
+    DataFolder(#[from] crate::data_folder::LockError),
 }
 
 pub struct Application {
@@ -61,6 +64,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     first_run_url: Option<String>,
+    /// Held while serving: no restore replaces the data meanwhile.
+    _in_use: InUse,
 }
 
 impl Application {
@@ -74,6 +79,7 @@ impl Application {
     ) -> Result<Self, StartError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let in_use = InUse::serving(&config.data_dir)?;
         let web = WebSettings::load(&config.leptos_toml)?;
         let (listener, addr) = listen(config.listen.unwrap_or(web.site_addr)).await?;
         let metrics_listener = match config.metrics_listen {
@@ -133,6 +139,7 @@ impl Application {
             router,
             state,
             first_run_url,
+            _in_use: in_use,
         })
     }
 

@@ -18,10 +18,10 @@ pub struct Cli {
     #[arg(long, env = "GATEHOUSE_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Folder for the SQLite database and the master key file.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR")]
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database: `sqlite://...` (default: gatehouse.db in the data folder) or `postgres://...`.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Base64 of 32 random bytes sealing secrets at rest; default: `master.key` in the data
     /// folder, created with mode 0600 on first start.
@@ -71,8 +71,24 @@ pub struct Cli {
     #[arg(long, env = "GATEHOUSE_TEST_GLOBAL_CLOUD")]
     pub test_global_cloud: Option<String>,
     /// Optional TOML file with any of the settings above (keys in snake_case).
-    #[arg(long, env = "GATEHOUSE_CONFIG")]
+    #[arg(long, env = "GATEHOUSE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
+    /// Without a command, Gatehouse serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What else `gatehouse` does besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Writes a consistent copy of the SQLite database to FILE, while Gatehouse serves.
+    Backup {
+        /// A new file (an existing one is never overwritten).
+        file: PathBuf,
+    },
+    /// Puts the backup FILE in place of the SQLite database; refused while a Gatehouse
+    /// serves the data folder.
+    Restore { file: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]

@@ -7,10 +7,12 @@
 pub mod api;
 pub mod application;
 pub mod auth;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod data_folder;
 pub mod directory;
 pub mod domain;
 pub mod domains;

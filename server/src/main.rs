@@ -1,19 +1,38 @@
 #![forbid(unsafe_code)]
 use clap::Parser;
-use gatehouse::config::{Cli, Config, LogFormat};
+use gatehouse::backup;
+use gatehouse::config::{Cli, Command, Config, LogFormat};
 use gatehouse::Application;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::load(Cli::parse()) {
+    let cli = Cli::parse();
+    let command = cli.command.clone();
+    let config = match Config::load(cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gatehouse: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(command) = command {
+        let done = match &command {
+            Command::Backup { file } => backup::backup(&config, file).await,
+            Command::Restore { file } => backup::restore(&config, file).await,
+        };
+        return match done {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gatehouse: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging(config.log_format);
     let app = match Application::build(config).await {
         Ok(app) => app,

@@ -2,6 +2,7 @@
 //! and PostgreSQL (`$n` placeholders work on both); each backend has its own migrations.
 
 mod accounts;
+pub mod backup;
 mod applications;
 mod audit;
 mod connections;
@@ -74,6 +75,12 @@ pub enum StorageError {
     Unreadable(#[from] serde_json::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Backups of this kind are for SQLite; PostgreSQL has `pg_dump`.
+    #[error("this is not a SQLite database: back up PostgreSQL with pg_dump and restore it with pg_restore")]
+    NotSqlite,
+    /// A file that cannot be restored; the value says why.
+    #[error("not a backup Gatehouse can restore: {0}")]
+    NotABackup(String),
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
