@@ -1,13 +1,13 @@
 //! Builds the whole server from a configuration: storage, keys, routes and layers. Tests build
 //! it on port 0 and drive the real thing.
 
-use crate::data_folder::InUse;
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
 use crate::auth::web::session_cookie;
 use crate::auth::web::session_store::DbSessionStore;
 use crate::clock::{to_millis, Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::sealing::{SealingError, SealingKey};
+use crate::data_folder::InUse;
 use crate::directory::DirectoryReader;
 use crate::members::import_jobs::ImportJobs;
 use crate::oidc::DirectoryCache;

@@ -170,7 +170,11 @@ async fn files_that_are_not_backups_are_refused_before_anything_is_replaced() {
         &url,
         &["restore", other.path().join("nothing.db").to_str().unwrap()],
     );
-    assert!(said(&missing).contains("does not exist"), "{}", said(&missing));
+    assert!(
+        said(&missing).contains("does not exist"),
+        "{}",
+        said(&missing)
+    );
 
     // The database is as it was.
     let back = spawn_app_on(dir.clone(), url).await;

@@ -60,14 +60,13 @@ pub async fn read_backup(file: &Path) -> StorageResult<BackupContents> {
             "SQLite's integrity check found damage: {check}"
         )));
     }
-    let version: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .map_err(|_| StorageError::NotABackup("it is not a Gatehouse database".into()))?;
-    let schema_version = version
-        .ok_or_else(|| StorageError::NotABackup("it is not a Gatehouse database".into()))?;
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|_| StorageError::NotABackup("it is not a Gatehouse database".into()))?;
+    let schema_version =
+        version.ok_or_else(|| StorageError::NotABackup("it is not a Gatehouse database".into()))?;
     let newest_known = SQLITE_MIGRATIONS
         .iter()
         .map(|m| m.version)

@@ -2,9 +2,9 @@
 //! and PostgreSQL (`$n` placeholders work on both); each backend has its own migrations.
 
 mod accounts;
-pub mod backup;
 mod applications;
 mod audit;
+pub mod backup;
 mod connections;
 mod email_domains;
 mod mapping;
