@@ -464,4 +464,79 @@ mod tests {
             "the issuer must be the template with the token's own tid"
         );
     }
+
+    /// A token signed by the directory's key, made once (RSA signing is slow in debug builds).
+    fn genuine() -> &'static str {
+        static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        TOKEN.get_or_init(|| rs256(&claims()))
+    }
+
+    /// Key sets as a directory (or an attacker in its place) might publish them.
+    fn key_sets() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = (
+            prop_oneof![
+                Just("RSA".to_string()),
+                Just("EC".to_string()),
+                "[A-Za-z]{0,5}"
+            ],
+            prop_oneof![Just("k1".to_string()), ".{0,10}"],
+            "[A-Za-z0-9_-]{0,400}",
+            prop_oneof![Just("AQAB".to_string()), "[A-Za-z0-9_-]{0,8}"],
+            proptest::option::of(prop_oneof![Just("RS256"), Just("ES256"), Just("none")]),
+        )
+            .prop_map(|(kty, kid, n, e, alg)| {
+                let mut key = json!({"kty": kty, "kid": kid, "n": n, "e": e, "use": "sig"});
+                if let Some(alg) = alg {
+                    key["alg"] = alg.into();
+                }
+                key
+            });
+        proptest::collection::vec(key, 0..4).prop_map(|keys| json!({ "keys": keys }))
+    }
+
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(256)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(cases()))]
+
+        /// Nothing but a token the directory signed is an identity, whatever the text.
+        #[test]
+        fn no_text_but_a_signed_token_is_an_identity(raw in proptest::prop_oneof![
+            ".{0,300}",
+            "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,300}\\.[A-Za-z0-9_-]{0,400}",
+        ]) {
+            proptest::prop_assert!(check(&raw).is_err());
+        }
+
+        /// A signed token with any one character changed is refused.
+        #[test]
+        fn a_signed_token_changed_anywhere_is_refused(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            with in "[A-Za-z0-9_.-]",
+        ) {
+            let token = genuine();
+            let i = at.index(token.len());
+            proptest::prop_assume!(token[i..i + 1] != with);
+            let changed = format!("{}{}{}", &token[..i], with, &token[i + 1..]);
+            proptest::prop_assert!(check(&changed).is_err(), "{}", changed);
+        }
+
+        /// Whatever key set the directory publishes, only its own key verifies its token: any
+        /// other set verifies nothing, and none makes the validator fail other than by refusing.
+        #[test]
+        fn no_other_key_set_verifies_the_directorys_token(set in key_sets()) {
+            let Ok(keys) = serde_json::from_value::<CoreJsonWebKeySet>(set) else {
+                return Ok(());
+            };
+            let issuer = format!("{HOST}/{TENANT}/v2.0");
+            let metadata = metadata(&issuer, "k1").set_jwks(keys);
+            proptest::prop_assert!(validate_raw(genuine(), &metadata, &expected()).is_err());
+        }
+    }
 }
