@@ -63,14 +63,20 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// How long readiness waits for the database: a database that does not answer is as
+/// unready as one that refuses.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready while the database answers; not ready (503) while it does not, and ready again by
+/// itself once it does (broken connections are replaced, not kept).
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.storage.ping().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-        }
-    }
+    let error = match tokio::time::timeout(READY_WITHIN, state.storage.ping()).await {
+        Ok(Ok(())) => return "ready".into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", READY_WITHIN.as_secs()),
+    };
+    tracing::warn!(error, "readiness check failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
 }
 
 async fn metrics_text() -> Response {

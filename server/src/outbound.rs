@@ -26,6 +26,17 @@ pub fn client(allowed: &AllowedAuthorities) -> reqwest::Result<reqwest::Client> 
         .build()
 }
 
+/// Runs one call to a directory (or Graph), recording how long it took in
+/// `gatehouse_directory_request_duration_seconds{kind}`: `discovery`, `keys`, `token` or
+/// `graph`.
+pub async fn timed<T>(kind: &'static str, call: impl Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let answer = call.await;
+    metrics::histogram!("gatehouse_directory_request_duration_seconds", "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
+    answer
+}
+
 /// Why an answer could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerError {

@@ -135,10 +135,7 @@ pub async fn app_token(
         ("client_secret", client_secret),
         ("scope", super::graph_default_scope(cloud)),
     ];
-    let response = http
-        .post(&url)
-        .form(&form)
-        .send()
+    let response = crate::outbound::timed("graph", http.post(&url).form(&form).send())
         .await
         .map_err(unavailable)?;
     if !response.status().is_success() {
@@ -159,11 +156,11 @@ async fn get_json<T: for<'de> Deserialize<'de>>(
     url: &str,
     token: &str,
 ) -> Result<Option<T>, GraphFailure> {
-    let response = http
+    let request = http
         .get(url)
         .bearer_auth(token)
-        .header("Accept", "application/json")
-        .send()
+        .header("Accept", "application/json");
+    let response = crate::outbound::timed("graph", request.send())
         .await
         .map_err(unavailable)?;
     match response.status().as_u16() {

@@ -106,8 +106,11 @@ impl DirectoryCache {
         })?;
         metrics::counter!("gatehouse_directory_fetches_total", "kind" => "discovery").increment(1);
         let metadata = Arc::new(
-            CoreProviderMetadata::discover_async(url, &Capped(http))
-                .await
+            crate::outbound::timed(
+                "discovery",
+                CoreProviderMetadata::discover_async(url, &Capped(http)),
+            )
+            .await
                 .map_err(|e| {
                     failure(
                         "provider_unreachable",
@@ -184,8 +187,12 @@ impl DirectoryCache {
                 entry.metadata.clone()
             };
             metrics::counter!("gatehouse_directory_fetches_total", "kind" => "keys").increment(1);
-            let keys = match CoreJsonWebKeySet::fetch_async(current.jwks_uri(), &Capped(http)).await
-            {
+            let fetched = crate::outbound::timed(
+                "keys",
+                CoreJsonWebKeySet::fetch_async(current.jwks_uri(), &Capped(http)),
+            )
+            .await;
+            let keys = match fetched {
                 Ok(keys) => keys,
                 Err(e) => {
                     tracing::warn!(issuer, error = %super::error_chain(&e), "key re-fetch failed");

@@ -263,13 +263,22 @@ pub async fn finish(
     let issuer = registration.issuer();
     let mut metadata = directories.metadata(http, &issuer).await?;
     let client = directories.client(&issuer, &metadata, registration)?;
-    let response = client
+    let exchange = client
         .exchange_code(AuthorizationCode::new(completion.code.to_string()))
-        .map_err(|e| failure("provider_metadata", "The directory has no token endpoint.", e))?
-        .set_pkce_verifier(PkceCodeVerifier::new(completion.pkce_verifier.to_string()))
-        .request_async(&crate::outbound::Capped(http))
-        .await
-        .map_err(|e| match e {
+        .map_err(|e| {
+            failure(
+                "provider_metadata",
+                "The directory has no token endpoint.",
+                e,
+            )
+        })?
+        .set_pkce_verifier(PkceCodeVerifier::new(completion.pkce_verifier.to_string()));
+    let response = crate::outbound::timed(
+        "token",
+        exchange.request_async(&crate::outbound::Capped(http)),
+    )
+    .await
+    .map_err(|e| match e {
             openidconnect::RequestTokenError::Request(_) => failure(
                 "provider_unreachable",
                 "The directory could not be reached to complete the sign-in. It may be down or slow; try again in a few minutes.",

@@ -89,13 +89,49 @@ pub enum Stop {
         /// What the admin can do, for the AADSTS codes Gatehouse explains.
         guidance: Option<String>,
     },
-    /// The code exchange or the ID token failed.
-    NotCompleted { message: String, details: String },
+    /// The code exchange or the ID token failed; `reason` is the short one the audit log has.
+    NotCompleted {
+        reason: &'static str,
+        message: String,
+        details: String,
+    },
     /// The state was answered before.
     Replayed,
     /// Our own failure; logged, never audited.
     Internal { what: &'static str, error: String },
 }
+
+impl Stop {
+    /// How the sign-in ended and why, for the sign-in counter: both from fixed lists.
+    fn outcome(&self) -> (&'static str, &'static str) {
+        match self {
+            Stop::UnknownOrganization => ("refused", "unknown_organization"),
+            Stop::NotConnected { .. } => ("refused", "not_connected"),
+            Stop::Refused(refusal) => ("refused", refusal.reason()),
+            Stop::OrganizationGone => ("failed", "organization_gone"),
+            Stop::DirectoryUnreachable { .. } => ("failed", "directory_unreachable"),
+            Stop::DirectoryRefused { .. } => ("failed", "directory_refused"),
+            Stop::NotCompleted { reason, .. } => ("failed", reason),
+            Stop::Replayed => ("failed", "replayed"),
+            Stop::Internal { .. } => ("failed", "internal"),
+        }
+    }
+}
+
+/// Counts a sign-in's end in `gatehouse_sign_ins_total{protocol, outcome, reason}`. Its labels
+/// come from fixed lists, never an organization or a person: those figures are the console's.
+fn count_sign_in(outcome: &'static str, reason: &'static str) {
+    metrics::counter!(
+        "gatehouse_sign_ins_total",
+        "protocol" => PROTOCOL,
+        "outcome" => outcome,
+        "reason" => reason
+    )
+    .increment(1);
+}
+
+/// The protocol of sign-ins with a directory here.
+const PROTOCOL: &str = "oidc";
 
 impl From<Stop> for Failure {
     /// A stop that is not audited: nothing reached the directory, or the organization is gone.
@@ -161,6 +197,18 @@ pub struct Stopped {
 /// used before, the stop becomes a replay (audited as one). Our own failures are logged under
 /// the reference instead.
 pub async fn record(
+    services: &SignInServices<'_>,
+    org: Option<&OrganizationRecord>,
+    used: Option<UsedState<'_>>,
+    failure: Failure,
+) -> Stopped {
+    let stopped = write_failure(services, org, used, failure).await;
+    let (outcome, reason) = stopped.stop.outcome();
+    count_sign_in(outcome, reason);
+    stopped
+}
+
+async fn write_failure(
     services: &SignInServices<'_>,
     org: Option<&OrganizationRecord>,
     used: Option<UsedState<'_>>,
@@ -357,7 +405,10 @@ pub async fn complete(
     };
     let org = &target.organization;
     match admit(services, org, active, callback).await {
-        Ok(admitted) => Ok(admitted),
+        Ok(admitted) => {
+            count_sign_in("success", "signed_in");
+            Ok(admitted)
+        }
         Err(failure) => Err(record(services, Some(org), Some(attempt.used_state()), failure).await),
     }
 }
@@ -421,6 +472,7 @@ async fn admit(
     .map(|finished| finished.identity)
     .map_err(|f| {
         let stop = Stop::NotCompleted {
+            reason: f.reason,
             message: f.message.clone(),
             details: f.details,
         };

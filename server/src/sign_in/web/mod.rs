@@ -399,7 +399,9 @@ fn page_for(stopped: Stopped) -> Response {
                 .with_details(text)
                 .with_retry(sso_again)
         }
-        Stop::NotCompleted { message, details } => Problem::new(
+        Stop::NotCompleted {
+            message, details, ..
+        } => Problem::new(
             StatusCode::BAD_REQUEST,
             "Sign-in could not be completed",
             format!("{message} Nothing was changed. Try again; if it keeps happening, give the reference to your admin."),
