@@ -125,7 +125,10 @@ async fn a_kill_during_sign_ins_and_an_import_loses_no_sign_in_and_applies_the_i
         ..
     } = w;
     let (url, dir, database_url) = (app.url.clone(), app.dir.clone(), app.database_url.clone());
-    app.stop().await;
+    Arc::into_inner(app)
+        .expect("the test's only Gatehouse")
+        .stop()
+        .await;
 
     // The same address, so the redirect URI registered in the directory still matches.
     let address = url.trim_start_matches("http://").to_string();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::dns::Dns;
-use common::idp::{Idp, CONTOSO as CONTOSO_TENANT};
+use common::idp::{Idp, CONTOSO as CONTOSO_TENANT, FABRIKAM};
 use common::smtp::Smtp;
 use common::wizard::{future_date, wizard_on, Wizard, SECRET};
 use common::{body, field_error, spawn_app_with};
@@ -376,8 +376,6 @@ async fn contoso_on_the_global_cloud(dns: &Dns) -> Wizard {
     w.cloud = "global";
     w
 }
-
-const FABRIKAM: &str = "2a7d9e4b-8c3f-4b1a-a6e5-7f0c2d9b8e31";
 
 #[tokio::test]
 async fn on_entra_clouds_the_directory_s_verified_domains_prove_the_listed_ones() {

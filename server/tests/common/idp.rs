@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 pub const CONTOSO: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
+pub const FABRIKAM: &str = "2a7d9e4b-8c3f-4b1a-a6e5-7f0c2d9b8e31";
 pub const SIMON_OID: &str = "3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f";
 pub const SIMON: &str = "B.Simon@contoso.com";
 pub const ADELE: &str = "AdeleV@contoso.com";

@@ -1,17 +1,49 @@
-//! A connected organization for tests: Contoso's admin walks the wizard's API against the
-//! Entra-shaped provider.
+//! A connected organization for tests: its admin (Contoso's, unless a test names another
+//! directory) walks the wizard's API against the Entra-shaped provider.
 
-use super::idp::{sign_in_at_provider, Idp, CONTOSO, CONTOSO_PASSWORD, SIMON};
+use super::idp::{sign_in_at_provider, Idp, CONTOSO, CONTOSO_PASSWORD, FABRIKAM, SIMON};
 use super::{body, spawn_app_allowing, TestApp};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// A directory of the test provider, and the organization that connects it.
+pub struct Directory {
+    pub tenant: &'static str,
+    pub organization: &'static str,
+    pub slug: &'static str,
+    /// The email domain its people sign in with.
+    pub domain: &'static str,
+    /// The directory user the wizard's test sign-in uses, and their password.
+    pub tester: &'static str,
+    pub password: &'static str,
+}
+
+pub const CONTOSO_DIRECTORY: Directory = Directory {
+    tenant: CONTOSO,
+    organization: "Contoso",
+    slug: "contoso",
+    domain: "contoso.com",
+    tester: SIMON,
+    password: CONTOSO_PASSWORD,
+};
+
+pub const FABRIKAM_DIRECTORY: Directory = Directory {
+    tenant: FABRIKAM,
+    organization: "Fabrikam",
+    slug: "fabrikam",
+    domain: "fabrikam.com",
+    tester: "mallory@fabrikam.com",
+    password: "Fabrikam-Demo-2026!",
+};
 
 pub const SECRET: &str = "Wizard~Secret.Value_For-Tests_0001";
 pub const SECRET_ID: &str = "0e1d2c3b-4a59-4687-9a8b-7c6d5e4f3a2b";
 
 pub struct Wizard {
-    pub app: TestApp,
-    pub idp: Idp,
+    pub app: Arc<TestApp>,
+    pub idp: Arc<Idp>,
+    pub directory: &'static Directory,
     pub admin: Client,
     pub org: String,
     pub client_id: String,
@@ -35,11 +67,33 @@ pub async fn wizard() -> Wizard {
 /// directory.
 pub async fn wizard_on(idp: Idp, app: TestApp) -> Wizard {
     let operator = app.operator().await;
-    let org = app.create_org(&operator, "Contoso", "contoso").await;
-    let admin = app.admin(&operator, &org, "ada@contoso.com").await;
+    organization_on(Arc::new(idp), Arc::new(app), &operator, &CONTOSO_DIRECTORY).await
+}
+
+impl Wizard {
+    /// Another organization on the same Gatehouse and provider, whose admin connects
+    /// `directory`.
+    pub async fn beside(&self, directory: &'static Directory) -> Wizard {
+        let operator = self.app.operator_again().await;
+        organization_on(self.idp.clone(), self.app.clone(), &operator, directory).await
+    }
+}
+
+async fn organization_on(
+    idp: Arc<Idp>,
+    app: Arc<TestApp>,
+    operator: &Client,
+    directory: &'static Directory,
+) -> Wizard {
+    let org = app
+        .create_org(operator, directory.organization, directory.slug)
+        .await;
+    let admin = app
+        .admin(operator, &org, &format!("ada@{}", directory.domain))
+        .await;
     let client_id = uuid::Uuid::new_v4().to_string();
     idp.register_app(
-        CONTOSO,
+        directory.tenant,
         &client_id,
         json!([{ "id": SECRET_ID, "value": SECRET, "expires": "2099-01-01T00:00:00Z" }]),
         &format!("{}/auth/callback", app.url),
@@ -48,6 +102,7 @@ pub async fn wizard_on(idp: Idp, app: TestApp) -> Wizard {
     Wizard {
         app,
         idp,
+        directory,
         admin,
         org,
         client_id,
@@ -119,10 +174,16 @@ impl Wizard {
             .expect("version")
     }
 
-    /// A test sign-in as B.Simon that must pass.
+    /// A test sign-in as the directory's tester (B.Simon in Contoso) that must pass.
     pub async fn test_sign_in_as_simon(&self) {
         let url = start_test_sign_in(self).await;
-        let callback = sign_in_at_provider(&self.admin, &url, SIMON, CONTOSO_PASSWORD).await;
+        let callback = sign_in_at_provider(
+            &self.admin,
+            &url,
+            self.directory.tester,
+            self.directory.password,
+        )
+        .await;
         assert_eq!(callback.status(), StatusCode::SEE_OTHER);
         let result = self.connection().await["test_sign_in"].clone();
         assert_eq!(result["passed"], true, "{result}");
@@ -131,7 +192,8 @@ impl Wizard {
     pub async fn set_policy(&self, policy: Value) -> reqwest::Response {
         let mut request = json!({
             "version": self.version().await, "mode": "everyone", "allow_admins": true,
-            "create_members": false, "new_member_role": "member", "email_domains": ["contoso.com"],
+            "create_members": false, "new_member_role": "member",
+            "email_domains": [self.directory.domain],
         });
         for (key, value) in policy.as_object().expect("an object") {
             request[key] = value.clone();
@@ -172,11 +234,11 @@ impl Wizard {
             .await
     }
 
-    /// Saves, verifies, sets `policy` (over "everyone" with contoso.com), passes a test sign-in
-    /// and activates: SSO is on.
+    /// Saves, verifies, sets `policy` (over "everyone" with the directory's domain), passes a
+    /// test sign-in and activates: SSO is on.
     pub async fn connect(&self, policy: Value) {
         assert_eq!(
-            self.save(0, CONTOSO, &self.client_id, Some(SECRET))
+            self.save(0, self.directory.tenant, &self.client_id, Some(SECRET))
                 .await
                 .status(),
             StatusCode::OK
