@@ -202,6 +202,20 @@ test('app roles assigned to a person come in the ID token as roles, and only the
   assert.equal((await verify(other.token.id_token)).payload.roles, undefined, 'another app of the directory gets none');
 });
 
+test('a directory can be made to hang or to fail, and only that directory', async () => {
+  const outage = (mode) => fetch(`${idp.url}/_test/outage`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, mode }) });
+  const discovery = (tenant) => fetch(`${idp.url}/${tenant}/v2.0/.well-known/openid-configuration`, { signal: AbortSignal.timeout(500) });
+  assert.equal((await outage('error')).status, 200);
+  const failing = await discovery(CONTOSO);
+  assert.equal(failing.status, 503);
+  assert.equal((await discovery(FABRIKAM)).status, 200, 'other directories answer');
+  await outage('hang');
+  await assert.rejects(discovery(CONTOSO), /timeout|abort/i);
+  assert.equal((await discovery(FABRIKAM)).status, 200);
+  await outage(null);
+  assert.equal((await discovery(CONTOSO)).status, 200, 'back once the outage is over');
+});
+
 test('an app without consent comes back with AADSTS65001', async () => {
   const clientId = crypto.randomUUID();
   await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({

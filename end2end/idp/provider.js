@@ -9,7 +9,7 @@
 // directory's verified domains under /v1.0/organization. Test hooks
 // under /_test rotate signing keys, make the next ID token bad in a chosen way, register app
 // registrations, add or remove directory users and set a directory's verified domains at run
-// time.
+// time, and make a directory hang or fail (an outage).
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -105,6 +105,10 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     data: JSON.parse(fs.readFileSync(dataFile, 'utf8')),
     keys: [await newSigningKey()],
     nextTokenMode: null,
+    // Directories made to hang or to fail (tenant id → 'hang' | 'error'), and the requests
+    // left hanging, ended when the outage is over.
+    outages: new Map(),
+    hanging: new Set(),
     tokenRequests: 0,
     keyRequests: 0,
     discoveryRequests: 0,
@@ -432,6 +436,18 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       found.app.graphPermissions = body.graphPermissions;
       return sendJson(res, 200, { clientId: body.clientId, graphPermissions: body.graphPermissions });
     }
+    if (req.method === 'POST' && route === '/outage') {
+      const dir = directoryOf(body.tenantId ?? '');
+      if (!dir || ![null, 'hang', 'error'].includes(body.mode ?? null)) return sendJson(res, 400, { error: "tenantId of a known directory and mode 'hang', 'error' or null are required" });
+      if (body.mode) {
+        state.outages.set(dir.tenantId, body.mode);
+      } else {
+        state.outages.delete(dir.tenantId);
+        for (const waiting of state.hanging) waiting.destroy();
+        state.hanging.clear();
+      }
+      return sendJson(res, 200, { tenantId: dir.tenantId, mode: body.mode ?? null });
+    }
     if (req.method === 'POST' && route === '/apps/app-roles') {
       const found = appOf(body.clientId ?? '');
       if (!found || !body.oid || !Array.isArray(body.roles)) return sendJson(res, 400, { error: 'clientId of a registered app, oid and roles are required' });
@@ -470,6 +486,9 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
     if (req.method === 'POST' && route === '/reset') {
       state.data = JSON.parse(fs.readFileSync(dataFile, 'utf8'));
       state.nextTokenMode = null;
+      state.outages.clear();
+      for (const waiting of state.hanging) waiting.destroy();
+      state.hanging.clear();
       return sendJson(res, 200, { reset: true });
     }
     return sendJson(res, 404, { error: 'unknown test hook' });
@@ -598,6 +617,16 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
     }
     // A verified domain works like the directory's GUID.
     const key = shared ? tenant : dir.tenantId;
+    // An outage: every endpoint of the directory hangs, or answers as a failing front end does.
+    const outage = shared ? null : state.outages.get(key);
+    if (outage === 'hang') {
+      state.hanging.add(res);
+      res.on('close', () => state.hanging.delete(res));
+      return undefined;
+    }
+    if (outage === 'error') {
+      return sendHtml(res, 503, page('Service Unavailable', '<h1>Service Unavailable</h1><p>The service is temporarily unavailable.</p>'));
+    }
     const interactionMatch = /^\/interaction\/([^/]+)(?:\/(login))?$/.exec(rest);
     if (interactionMatch) return interaction(req, res, key, interactionMatch[1], interactionMatch[2]);
     if (rest === ROUTES.jwks) {

@@ -97,7 +97,7 @@ impl Application {
         let first_run_url =
             first_run::issue_link_if_needed(&storage, clock.as_ref(), &config.public_url).await?;
 
-        let http = crate::outbound::client(&config.allowed_authorities)
+        let http = crate::outbound::client(&config.allowed_authorities, config.directory_timeout)
             .map_err(|e| StartError::HttpClient(e.to_string()))?;
         let application_http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))

@@ -36,6 +36,10 @@ pub struct Cli {
     /// Clock skew allowed on ID token times (`exp`, `nbf`, `iat`), in seconds; at most 300.
     #[arg(long, env = "GATEHOUSE_CLOCK_SKEW_SECONDS")]
     pub clock_skew_seconds: Option<u64>,
+    /// How long Gatehouse waits for a directory (or Microsoft Graph) to answer one call before
+    /// it gives up and says the directory cannot be reached, in seconds (default 5, at most 60).
+    #[arg(long, env = "GATEHOUSE_DIRECTORY_TIMEOUT_SECONDS")]
+    pub directory_timeout_seconds: Option<u64>,
     /// Single sign-on starts and callbacks allowed per client address per minute.
     #[arg(long, env = "GATEHOUSE_SSO_REQUESTS_PER_MINUTE")]
     pub sso_requests_per_minute: Option<u32>,
@@ -110,6 +114,7 @@ struct FileSettings {
     leptos_toml: Option<PathBuf>,
     log_format: Option<LogFormat>,
     clock_skew_seconds: Option<u64>,
+    directory_timeout_seconds: Option<u64>,
     sso_requests_per_minute: Option<u32>,
     allowed_authorities: Option<String>,
     metrics_listen: Option<SocketAddr>,
@@ -124,6 +129,8 @@ struct FileSettings {
 pub const DEFAULT_SESSION_LIFETIME_HOURS: u32 = 168;
 /// Default ID token clock skew: two minutes.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 120;
+/// Default time a directory has to answer one call: five seconds.
+pub const DEFAULT_DIRECTORY_TIMEOUT_SECONDS: u64 = 5;
 /// Default limit of single sign-on starts and callbacks per client address per minute.
 pub const DEFAULT_SSO_REQUESTS_PER_MINUTE: u32 = 60;
 
@@ -152,6 +159,8 @@ pub struct Config {
     pub session_lifetime: time::Duration,
     /// Where domain proofs are looked up; the system's name servers when `None`.
     pub dns_server: Option<SocketAddr>,
+    /// How long one call to a directory (or Graph) may take.
+    pub directory_timeout: std::time::Duration,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The operator's SMTP server (a URL) and the address email comes from.
@@ -177,6 +186,8 @@ pub enum ConfigError {
         "the clock skew is at most 300 seconds (the security rules allow five minutes), got {0}"
     )]
     ClockSkew(u64),
+    #[error("the directory timeout is 1 to 60 seconds, got {0}")]
+    DirectoryTimeout(u64),
     #[error("GATEHOUSE_TRUSTED_PROXIES: {0:?} is not an address or a CIDR network")]
     TrustedProxies(String),
     #[error("GATEHOUSE_ALLOWED_AUTHORITIES: {0}")]
@@ -222,6 +233,13 @@ impl Config {
         if skew > 300 {
             return Err(ConfigError::ClockSkew(skew));
         }
+        let directory_timeout = cli
+            .directory_timeout_seconds
+            .or(file.directory_timeout_seconds)
+            .unwrap_or(DEFAULT_DIRECTORY_TIMEOUT_SECONDS);
+        if !(1..=60).contains(&directory_timeout) {
+            return Err(ConfigError::DirectoryTimeout(directory_timeout));
+        }
         let allowed_authorities = AllowedAuthorities::parse(
             cli.allowed_authorities
                 .or(file.allowed_authorities)
@@ -254,6 +272,7 @@ impl Config {
                     .max(1),
             )),
             clock_skew: std::time::Duration::from_secs(skew),
+            directory_timeout: std::time::Duration::from_secs(directory_timeout),
             sso_requests_per_minute: cli
                 .sso_requests_per_minute
                 .or(file.sso_requests_per_minute)

@@ -13,11 +13,12 @@ use std::time::Duration;
 /// The most Gatehouse reads of one answer from a directory or Graph.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
-/// The client for every call to a directory.
-pub fn client(allowed: &AllowedAuthorities) -> reqwest::Result<reqwest::Client> {
+/// The client for every call to a directory: each call ends after `timeout` (connecting
+/// included), answered or not.
+pub fn client(allowed: &AllowedAuthorities, timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Gatehouse/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(GuardedResolver {

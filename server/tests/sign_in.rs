@@ -5,10 +5,10 @@
 mod common;
 
 use common::idp::{
-    callback_from_provider, sign_in_at_provider, ADELE, ADELE_OID, CONTOSO, CONTOSO_PASSWORD,
+    callback_from_provider, sign_in_at_provider, Idp, ADELE, ADELE_OID, CONTOSO, CONTOSO_PASSWORD,
     SIMON, SIMON_OID,
 };
-use common::wizard::{wizard, Wizard, SECRET, SECRET_ID};
+use common::wizard::{wizard, wizard_on, Wizard, FABRIKAM_DIRECTORY, SECRET, SECRET_ID};
 use common::{body, field_error};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -1013,7 +1013,7 @@ async fn a_directory_that_is_down_gives_a_clear_page_and_gatehouse_keeps_serving
     } = w;
     drop(idp);
     let response = browser.get(callback).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let page = response.text().await.unwrap();
     assert!(page.contains("could not be reached"));
     assert!(
@@ -1031,6 +1031,120 @@ async fn a_directory_that_is_down_gives_a_clear_page_and_gatehouse_keeps_serving
     )
     .await;
     assert_eq!(members["total"], before, "no member created");
+}
+
+const MALLORY: &str = "mallory@fabrikam.com";
+const MALLORY_OID: &str = "7e6d5c4b-3a29-4187-b6a5-948372615f0e";
+
+#[tokio::test]
+async fn a_directory_that_hangs_or_fails_ends_on_a_clear_page_while_other_organizations_sign_in() {
+    // Gatehouse gives a directory 2 s per call here (`--directory-timeout-seconds`; 5 s by
+    // default).
+    let idp = Idp::start();
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let url = common::fresh_database_url(&dir).await;
+    let flags = [
+        "--allowed-authorities",
+        &idp.url,
+        "--directory-timeout-seconds",
+        "2",
+    ];
+    let app = common::spawn_app_with(dir, url, &flags).await;
+    let contoso = wizard_on(idp, app).await;
+    contoso.connect(json!({})).await;
+    contoso
+        .add_mapped_member(SIMON, "B. Simon", SIMON_OID, true)
+        .await;
+    let fabrikam = contoso.beside(&FABRIKAM_DIRECTORY).await;
+    fabrikam.connect(json!({})).await;
+    fabrikam
+        .add_mapped_member(MALLORY, "Mallory", MALLORY_OID, true)
+        .await;
+    let fabrikam_start = format!("{}/o/fabrikam/sso", contoso.app.url);
+
+    // Ten of Contoso's people come back from their directory just as it starts to hang.
+    let mut callbacks = Vec::new();
+    for _ in 0..10 {
+        let browser = contoso.app.browser();
+        let callback =
+            callback_from_provider(&browser, &start_url(&contoso, ""), SIMON, CONTOSO_PASSWORD)
+                .await;
+        callbacks.push((browser, callback));
+    }
+    contoso.idp.outage(CONTOSO, Some("hang")).await;
+    let waiting: Vec<_> = callbacks
+        .into_iter()
+        .map(|(browser, callback)| {
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let response = browser.get(callback).send().await.unwrap();
+                let status = response.status();
+                (status, response.text().await.unwrap(), started.elapsed())
+            })
+        })
+        .collect();
+
+    // Meanwhile Fabrikam's people sign in, and the console answers.
+    let mallory = contoso.app.browser();
+    let signed_in =
+        sign_in_at_provider(&mallory, &fabrikam_start, MALLORY, "Fabrikam-Demo-2026!").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        contoso.app.get(&mallory, "/session").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        contoso.app.get(&contoso.admin, "/session").await.status(),
+        StatusCode::OK
+    );
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "Fabrikam's sign-in did not wait for Contoso's directory"
+    );
+
+    // Contoso's end on a clear page once the timeout passes: the setting's 2 s, not 5.
+    for answer in waiting {
+        let (status, page, took) = answer.await.unwrap();
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert!(page.contains("Your directory did not answer"), "{page}");
+        assert!(page.contains("could not be reached"), "{page}");
+        assert!(
+            page.contains(r#"<a href="/o/contoso/sso">Try again</a>"#),
+            "{page}"
+        );
+        assert!(took >= std::time::Duration::from_secs(2), "{took:?}");
+        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    }
+
+    // A directory that fails with an error page: the same kind of page, saying so.
+    contoso.idp.outage(CONTOSO, None).await;
+    let browser = contoso.app.browser();
+    let callback =
+        callback_from_provider(&browser, &start_url(&contoso, ""), SIMON, CONTOSO_PASSWORD).await;
+    contoso.idp.outage(CONTOSO, Some("error")).await;
+    let failed = browser.get(callback).send().await.unwrap();
+    assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
+    let page = failed.text().await.unwrap();
+    assert!(page.contains("answered with an error page"), "{page}");
+
+    // Back by itself as soon as the directory is.
+    contoso.idp.outage(CONTOSO, None).await;
+    let back = sign_in(&contoso, &contoso.app.browser(), SIMON).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+
+    // Each ended sign-in is counted by its reason.
+    let metrics = reqwest::get(format!("{}/metrics", contoso.app.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for reason in ["provider_unreachable", "provider_error"] {
+        assert!(
+            metrics.contains(&format!(r#"outcome="failed",reason="{reason}""#)),
+            "{reason}"
+        );
+    }
 }
 
 #[tokio::test]

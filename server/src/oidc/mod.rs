@@ -284,9 +284,28 @@ pub async fn finish(
                 "The directory could not be reached to complete the sign-in. It may be down or slow; try again in a few minutes.",
                 error_chain(&e),
             ),
-            _ => failure(
+            openidconnect::RequestTokenError::ServerResponse(ref answer)
+                if matches!(
+                    answer.error().as_ref(),
+                    "temporarily_unavailable" | "server_error"
+                ) =>
+            {
+                failure(
+                    "provider_error",
+                    "The directory could not complete the sign-in: it reports a failure of its own. It may be having an outage; try again in a few minutes.",
+                    error_chain(&e),
+                )
+            }
+            openidconnect::RequestTokenError::ServerResponse(_) => failure(
                 "token_request",
                 "The directory refused to complete the sign-in.",
+                error_chain(&e),
+            ),
+            // Not an OAuth answer at all: a failing front end's error page, most likely.
+            openidconnect::RequestTokenError::Parse(..)
+            | openidconnect::RequestTokenError::Other(_) => failure(
+                "provider_error",
+                "The directory answered with an error page instead of completing the sign-in. It may be having an outage; try again in a few minutes.",
                 error_chain(&e),
             ),
         })?;

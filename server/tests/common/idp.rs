@@ -104,6 +104,13 @@ impl Idp {
         .await;
     }
 
+    /// Makes every endpoint of a directory hang (`Some("hang")`) or fail with a 503 error page
+    /// (`Some("error")`), or ends the outage (`None`).
+    pub async fn outage(&self, tenant: &str, mode: Option<&str>) {
+        self.hook("/outage", json!({ "tenantId": tenant, "mode": mode }))
+            .await;
+    }
+
     /// Adds users to a directory.
     pub async fn add_users(&self, tenant: &str, users: Value) {
         self.hook("/users", json!({ "tenantId": tenant, "users": users }))

@@ -399,6 +399,18 @@ fn page_for(stopped: Stopped) -> Response {
                 .with_details(text)
                 .with_retry(sso_again)
         }
+        // The directory is down, slow or failing: not the person's doing, nor their admin's.
+        Stop::NotCompleted {
+            reason: "provider_unreachable" | "provider_error",
+            message,
+            details,
+        } => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "Your directory did not answer",
+            format!("{message} Nothing was changed, and nothing else in Gatehouse is affected."),
+        )
+        .with_details(details)
+        .with_retry(sso_again),
         Stop::NotCompleted {
             message, details, ..
         } => Problem::new(
