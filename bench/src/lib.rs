@@ -1,6 +1,8 @@
 //! What both benchmarks share: a release Gatehouse process, its CPU time and memory, the CPU
 //! time of a PostgreSQL database's processes, and percentiles.
 
+pub mod directory;
+
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -146,6 +148,20 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// A process's open file descriptors (sockets and database files included) and threads.
+pub fn files_and_threads(pid: u32) -> (usize, usize) {
+    let files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0);
+    (files, threads)
+}
+
 /// The `p` percentile of sorted durations, in milliseconds.
 pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -255,6 +271,9 @@ pub const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
 pub const CLIENT_ID: &str = "c1a0d5e2-0f4b-4b8e-9a61-2f7d3e8c9b10";
 pub const CLIENT_SECRET: &str = "Bench~Secret.Value_0001";
 
+/// Fabrikam's directory, beside Contoso's (`TENANT`).
+pub const FABRIKAM_TENANT: &str = "2a7d9e4b-8c3f-4b1a-a6e5-7f0c2d9b8e31";
+
 /// Contoso with an active connection to the directory at `authority` (everyone may sign in),
 /// written through the storage layer: the wizard is not what the benchmarks measure.
 pub async fn connected_contoso(
@@ -262,19 +281,37 @@ pub async fn connected_contoso(
     master_key: &str,
     authority: &str,
 ) -> gatehouse::storage::OrganizationRecord {
+    connected_organization(
+        storage,
+        master_key,
+        authority,
+        ("Contoso", "contoso"),
+        TENANT,
+    )
+    .await
+}
+
+/// An organization (name, slug) with an active connection to `tenant` at `authority`.
+pub async fn connected_organization(
+    storage: &gatehouse::storage::Storage,
+    master_key: &str,
+    authority: &str,
+    (name, slug): (&str, &str),
+    tenant: &str,
+) -> gatehouse::storage::OrganizationRecord {
     use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
     use gatehouse::storage::{Actor, AuditEntry};
     let actor = Actor::system();
     let now = time::OffsetDateTime::now_utc();
     let org = storage
-        .create_organization("Contoso", "contoso", &actor, now)
+        .create_organization(name, slug, &actor, now)
         .await
         .expect("organization");
     let key = gatehouse::crypto::sealing::SealingKey::from_base64(master_key).expect("master key");
     let config = ConnectionConfig {
         cloud: app::types::Cloud::Custom,
         authority_host: authority.to_string(),
-        tenant_id: Some(TENANT.into()),
+        tenant_id: Some(tenant.into()),
         client_id: Some(CLIENT_ID.into()),
         secret: Some(seal_secret(&key, &org.id, CLIENT_SECRET, "2099-01-01".into()).expect("seal")),
         policy: Policy::default(),
@@ -291,4 +328,44 @@ pub async fn connected_contoso(
         .await
         .expect("activate");
     org
+}
+
+/// A browser's sign-in as `user` of the organization `slug` at the benchmark provider: the
+/// start, the provider (which signs the person in at once), then the callback, whose time and
+/// answer are returned.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    server: &str,
+    slug: &str,
+    user: usize,
+) -> Result<(Duration, reqwest::Response), String> {
+    let start = client
+        .get(format!("{server}/o/{slug}/sso?login_hint={user}"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let authorize = location(&start)?;
+    let at_provider = client
+        .get(authorize)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let callback = location(&at_provider)?;
+    let began = std::time::Instant::now();
+    let done = client
+        .get(callback)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((began.elapsed(), done))
+}
+
+/// Where a redirect sends the browser.
+pub fn location(response: &reqwest::Response) -> Result<String, String> {
+    response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no redirect (status {})", response.status()))
 }

@@ -4,7 +4,7 @@
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
 use crate::auth::web::session_cookie;
 use crate::auth::web::session_store::DbSessionStore;
-use crate::clock::{to_millis, Clock, SystemClock};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::sealing::{SealingError, SealingKey};
 use crate::data_folder::InUse;
@@ -129,6 +129,7 @@ impl Application {
             application_http,
             txt_lookup,
             mailer,
+            instance: uuid::Uuid::new_v4().to_string().into(),
         });
         ops::prometheus(); // installed before the first request is counted
         let router = router(state.clone());
@@ -170,11 +171,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let background = crate::background::start(&self.state);
         let metrics_upkeep = tokio::spawn(ops::metrics_upkeep());
-        let checkpoints = tokio::spawn(checkpoints(self.state.storage.clone()));
-        let mail = tokio::spawn(deliver_mail(self.state.clone()));
-        let logouts = tokio::spawn(deliver_logouts(self.state.clone()));
         let metrics = self.metrics_listener.map(|(listener, _)| {
             tokio::spawn(async move { axum::serve(listener, ops::metrics_routes::<()>()).await })
         });
@@ -185,14 +183,11 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        housekeeping.abort();
-        mail.abort();
-        logouts.abort();
+        background.stop(&self.state).await;
         if let Some(metrics) = metrics {
             metrics.abort();
         }
         metrics_upkeep.abort();
-        checkpoints.abort();
         self.state.storage.close().await;
         result
     }
@@ -360,88 +355,6 @@ impl MakeRequestId for RequestIds {
         axum::http::HeaderValue::from_str(&id.to_string())
             .ok()
             .map(RequestId::new)
-    }
-}
-
-/// Moves SQLite's write-ahead log into the database file ten times a second
-/// (`Storage::checkpoint`), so that sign-ins seldom wait for it.
-async fn checkpoints(storage: Storage) {
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = storage.checkpoint().await {
-            tracing::warn!(error = %e, "database checkpoint failed");
-        }
-    }
-}
-
-/// Sends the outbox's messages every half minute, when an SMTP server is set.
-async fn deliver_mail(state: AppState) {
-    let Some(mailer) = state.mailer.clone() else {
-        return;
-    };
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
-    loop {
-        tick.tick().await;
-        if let Err(e) = crate::mail::deliver_due(&state.storage, &mailer, state.now()).await {
-            tracing::warn!(error = %e, "sending email failed");
-        }
-    }
-}
-
-/// Sends the logout tokens owed to applications every second.
-async fn deliver_logouts(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = crate::provider::logout::deliver_due(&state.provider_services()).await {
-            tracing::warn!(error = %e, "sending back-channel logouts failed");
-        }
-    }
-}
-
-/// Removes expired sessions, finished sign-in attempts and idle rate-limit keys from time to
-/// time.
-async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tick.tick().await;
-        state.sign_in_limits.shrink();
-        state.sso_limit.shrink();
-        state.link_limit.shrink();
-        match state
-            .storage
-            .delete_expired_sessions(to_millis(time::OffsetDateTime::now_utc()))
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
-        }
-        match state
-            .storage
-            .delete_expired_sign_in_states(time::OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(removed = n, "expired used sign-in states removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "used sign-in state cleanup failed"),
-        }
-        match state
-            .storage
-            .delete_expired_provider_tokens(time::OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(n) if n > 0 => tracing::info!(removed = n, "expired application tokens removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "application token cleanup failed"),
-        }
-        // Each DNS proof is looked up again once a day (the ones due at this tick).
-        if let Err(e) = crate::domains::recheck(state.domain_services()).await {
-            tracing::warn!(error = %e, "email domain re-check failed");
-        }
     }
 }
 

@@ -136,4 +136,6 @@ pub struct Shared {
     pub txt_lookup: crate::domains::dns::TxtLookup,
     /// The operator's SMTP server, when set.
     pub mailer: Option<crate::mail::Mailer>,
+    /// This running instance, as the leases on background jobs name it (random per start).
+    pub instance: Arc<str>,
 }

@@ -121,7 +121,16 @@ async fn seed(database_url: &str, master_key: &str, args: &Args) -> Vec<String> 
             None,
             &principal,
             "https://login.microsoftonline.com/logout",
-            None,
+            &gatehouse::oidc::Identity {
+                tenant_id: bench::TENANT.into(),
+                object_id: format!("00000000-0000-4000-8000-{i:012}"),
+                name: None,
+                username: None,
+                email: None,
+                email_verified: false,
+                sid: None,
+                passed_on: Default::default(),
+            },
             now,
         )
         .expect("session");

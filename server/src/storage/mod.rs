@@ -7,6 +7,7 @@ mod audit;
 pub mod backup;
 mod connections;
 mod email_domains;
+mod leases;
 mod mapping;
 mod members;
 mod organizations;
