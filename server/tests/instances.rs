@@ -27,7 +27,10 @@ async fn background_work_runs_on_one_instance_at_a_time_and_passes_on_when_it_st
     let url = fresh_database_url(&dir).await;
     let one = spawn_app_on(dir.clone(), url.clone()).await;
     let two = spawn_app_on(dir.clone(), url).await;
-    let ids = [one.state.instance.to_string(), two.state.instance.to_string()];
+    let ids = [
+        one.state.instance.to_string(),
+        two.state.instance.to_string(),
+    ];
 
     let leader = holder(&one, "logouts", None).await;
     assert!(ids.contains(&leader), "{leader} is one of the instances");
@@ -37,7 +40,11 @@ async fn background_work_runs_on_one_instance_at_a_time_and_passes_on_when_it_st
     assert_eq!(holder(&one, "housekeeping", None).await, leader);
 
     // The leader stops: it gives its leases up, and the other instance takes them.
-    let (stopping, staying) = if leader == ids[0] { (one, two) } else { (two, one) };
+    let (stopping, staying) = if leader == ids[0] {
+        (one, two)
+    } else {
+        (two, one)
+    };
     stopping.stop().await;
     let next = holder(&staying, "logouts", Some(&leader)).await;
     assert_eq!(next, staying.state.instance.to_string());

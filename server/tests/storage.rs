@@ -1417,22 +1417,49 @@ async fn a_sign_in_reads_its_organization_as_changed_at_once() {
 #[tokio::test]
 async fn a_lease_is_held_by_one_instance_until_it_expires_or_is_given_up() {
     let (storage, _dir) = fresh_storage().await;
-    assert!(storage.take_lease("mail", "one", 1_000, 6_000).await.unwrap());
-    assert!(!storage.take_lease("mail", "two", 5_999, 10_999).await.unwrap());
+    assert!(storage
+        .take_lease("mail", "one", 1_000, 6_000)
+        .await
+        .unwrap());
+    assert!(!storage
+        .take_lease("mail", "two", 5_999, 10_999)
+        .await
+        .unwrap());
     // The holder renews it; another job's lease is another matter.
-    assert!(storage.take_lease("mail", "one", 5_000, 10_000).await.unwrap());
-    assert!(storage.take_lease("logouts", "two", 5_000, 10_000).await.unwrap());
-    assert!(!storage.take_lease("mail", "two", 9_999, 14_999).await.unwrap());
+    assert!(storage
+        .take_lease("mail", "one", 5_000, 10_000)
+        .await
+        .unwrap());
+    assert!(storage
+        .take_lease("logouts", "two", 5_000, 10_000)
+        .await
+        .unwrap());
+    assert!(!storage
+        .take_lease("mail", "two", 9_999, 14_999)
+        .await
+        .unwrap());
     // Not renewed in time: another instance takes it.
-    assert!(storage.take_lease("mail", "two", 10_000, 15_000).await.unwrap());
-    assert!(!storage.take_lease("mail", "one", 10_001, 15_001).await.unwrap());
+    assert!(storage
+        .take_lease("mail", "two", 10_000, 15_000)
+        .await
+        .unwrap());
+    assert!(!storage
+        .take_lease("mail", "one", 10_001, 15_001)
+        .await
+        .unwrap());
     assert_eq!(
         storage.lease_holder("mail").await.unwrap(),
         Some(("two".to_string(), 15_000))
     );
     // Given up: taken at once.
     storage.release_lease("mail", "one").await.unwrap();
-    assert_eq!(storage.lease_holder("mail").await.unwrap().unwrap().0, "two");
+    assert_eq!(
+        storage.lease_holder("mail").await.unwrap().unwrap().0,
+        "two"
+    );
     storage.release_lease("mail", "two").await.unwrap();
-    assert!(storage.take_lease("mail", "one", 10_002, 15_002).await.unwrap());
+    assert!(storage
+        .take_lease("mail", "one", 10_002, 15_002)
+        .await
+        .unwrap());
 }

@@ -16,33 +16,42 @@ const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
 /// 2026-11-27, when that schema was current (Unix milliseconds).
 const THEN: i64 = 1_795_776_000_000;
 
-/// Members of Contoso in the old database, in the order they first signed in: (id, email, name,
-/// role, directory object id, last sign-in minutes after THEN).
-const MEMBERS: [(&str, &str, &str, &str, &str, Option<i64>); 3] = [
-    (
-        "m-adele",
-        "AdeleV@contoso.com",
-        "Adele Vance",
-        "admin",
-        "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-        Some(10),
-    ),
-    (
-        "m-simon",
-        "B.Simon@contoso.com",
-        "B. Simon",
-        "member",
-        "3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f",
-        Some(30),
-    ),
-    (
-        "m-alex",
-        "AlexW@contoso.com",
-        "Alex Wilber",
-        "member",
-        "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
-        None,
-    ),
+/// Members of Contoso in the old database, in the order they first signed in.
+struct OldMember {
+    id: &'static str,
+    email: &'static str,
+    name: &'static str,
+    role: &'static str,
+    oid: &'static str,
+    /// Minutes after THEN.
+    last_sign_in: Option<i64>,
+}
+
+const MEMBERS: [OldMember; 3] = [
+    OldMember {
+        id: "m-adele",
+        email: "AdeleV@contoso.com",
+        name: "Adele Vance",
+        role: "admin",
+        oid: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        last_sign_in: Some(10),
+    },
+    OldMember {
+        id: "m-simon",
+        email: "B.Simon@contoso.com",
+        name: "B. Simon",
+        role: "member",
+        oid: "3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f",
+        last_sign_in: Some(30),
+    },
+    OldMember {
+        id: "m-alex",
+        email: "AlexW@contoso.com",
+        name: "Alex Wilber",
+        role: "member",
+        oid: "4c5d6e7f-8a9b-4c0d-9e1f-2a3b4c5d6e7f",
+        last_sign_in: None,
+    },
 ];
 
 /// The old schema, with what people did in it, written as that version wrote it.
@@ -77,7 +86,15 @@ async fn old_database(url: &str) {
     .execute(&mut conn)
     .await
     .unwrap();
-    for (id, email, name, role, oid, last) in MEMBERS {
+    for OldMember {
+        id,
+        email,
+        name,
+        role,
+        oid,
+        last_sign_in,
+    } in MEMBERS
+    {
         sqlx::query(
             "INSERT INTO member (id, organization_id, email, email_normalized, display_name, \
              display_name_normalized, role, status, directory_tenant_id, directory_object_id, \
@@ -96,7 +113,7 @@ async fn old_database(url: &str) {
         .execute(&mut conn)
         .await
         .unwrap();
-        if let Some(minutes) = last {
+        if let Some(minutes) = last_sign_in {
             let at = THEN + minutes * 60_000;
             sqlx::query(
                 "UPDATE member_last_sign_in SET last_sso_sign_in_at = $1 WHERE member_id = $2",
@@ -160,9 +177,9 @@ async fn a_database_of_an_earlier_version_is_upgraded_with_everything_in_it() {
     assert_eq!(
         listed,
         vec![
-            ("B.Simon@contoso.com", "member", Some(MEMBERS[1].4)),
-            ("AdeleV@contoso.com", "admin", Some(MEMBERS[0].4)),
-            ("AlexW@contoso.com", "member", Some(MEMBERS[2].4)),
+            ("B.Simon@contoso.com", "member", Some(MEMBERS[1].oid)),
+            ("AdeleV@contoso.com", "admin", Some(MEMBERS[0].oid)),
+            ("AlexW@contoso.com", "member", Some(MEMBERS[2].oid)),
         ],
         "{members}"
     );
