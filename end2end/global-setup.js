@@ -1,17 +1,114 @@
-// Starts the identity provider and a Gatehouse server on a fresh data folder, and hands the
-// first-run link Gatehouse prints to the tests (through the environment, as Playwright allows).
-import { spawn } from 'node:child_process';
+// Starts the identity provider and Gatehouse on fresh data, and hands the first-run link
+// Gatehouse prints to the tests (through the environment, as Playwright allows).
+//
+// With E2E_PROXY=nginx (and E2E_DATABASE_URL naming a PostgreSQL database) it starts two
+// Gatehouse instances with one master key, each as its systemd unit would (the unit's
+// ExecStart with the environment its EnvironmentFile gives), behind nginx with TLS from a
+// certificate made here, configured from deploy/nginx/gatehouse.conf.
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startIdp } from './idp/provider.js';
 import { startDns } from './dns/server.js';
-import { GATEHOUSE_PORT } from './playwright.config.js';
+import { GATEHOUSE_PORT, NGINX_PORT, PUBLIC_URL, VIA_NGINX } from './playwright.config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const artifacts = path.join(root, 'end2end', 'artifacts');
+
+/** The unit's ExecStart, with its program mapped to the binary under test. */
+function unitCommand(binary) {
+  const unit = fs.readFileSync(path.join(root, 'deploy', 'systemd', 'gatehouse.service'), 'utf8');
+  const [program, ...args] = /^ExecStart=(.+)$/m.exec(unit)[1].trim().split(/\s+/);
+  if (program !== '/usr/local/bin/gatehouse') throw new Error(`unexpected ExecStart program ${program}`);
+  return [binary, args];
+}
+
+/** Starts one Gatehouse; resolves once it listens, with its first-run link if it printed one. */
+function startGatehouse(binary, args, env, logName) {
+  const server = spawn(binary, args, { cwd: root, env: { ...process.env, ...env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logFile = fs.createWriteStream(path.join(artifacts, logName));
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Gatehouse (${logName}) was not listening within 60 s`)), 60_000);
+    let buffered = '';
+    let firstRun = null;
+    const onData = (chunk) => {
+      buffered += chunk.toString();
+      firstRun ??= /First-run setup: (\S+)/.exec(buffered)?.[1] ?? null;
+      if (/Gatehouse is listening/.test(buffered) && (firstRun || !/First-run/.test(buffered))) {
+        // The first-run line follows the listening line when there is one: wait a moment for it.
+        setTimeout(() => { clearTimeout(timer); resolve(firstRun ?? /First-run setup: (\S+)/.exec(buffered)?.[1] ?? null); }, 200);
+      }
+    };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('exit', (code) => reject(new Error(`Gatehouse (${logName}) exited with ${code} before it was ready`)));
+  });
+  server.stdout.on('data', (c) => logFile.write(c));
+  server.stderr.on('data', (c) => logFile.write(c));
+  return { server, ready };
+}
+
+async function stopProcess(child) {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+function waitForPort(port) {
+  return new Promise((resolve, reject) => {
+    const until = Date.now() + 20_000;
+    const attempt = () => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(); });
+      socket.on('error', () => (Date.now() > until ? reject(new Error(`nothing listens on ${port}`)) : setTimeout(attempt, 100)));
+    };
+    attempt();
+  });
+}
+
+/** nginx on NGINX_PORT with a certificate made here, in front of `instances`. */
+async function startNginx(instances) {
+  const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-nginx-'));
+  fs.chmodSync(prefix, 0o755);
+  const tmp = path.join(prefix, 'tmp');
+  fs.mkdirSync(tmp, { mode: 0o777 });
+  fs.chmodSync(tmp, 0o777);
+  const certificate = path.join(prefix, 'cert.pem');
+  const key = path.join(prefix, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    '-keyout', key, '-out', certificate], { stdio: 'ignore' });
+  let site = fs.readFileSync(path.join(root, 'deploy', 'nginx', 'gatehouse.conf'), 'utf8')
+    .replaceAll('@LISTEN@', `127.0.0.1:${NGINX_PORT}`)
+    .replaceAll('@CERTIFICATE@', certificate)
+    .replaceAll('@CERTIFICATE_KEY@', key);
+  instances.forEach((address, i) => { site = site.replaceAll(`@INSTANCE_${i + 1}@`, address); });
+  if (/@[A-Z_0-9]+@/.test(site)) throw new Error('deploy/nginx/gatehouse.conf has a value this setup does not fill');
+  fs.writeFileSync(path.join(prefix, 'gatehouse.conf'), site);
+  fs.writeFileSync(path.join(prefix, 'nginx.conf'), `worker_processes 1;
+error_log ${prefix}/error.log warn;
+pid ${prefix}/nginx.pid;
+events { worker_connections 512; }
+http {
+  access_log ${prefix}/access.log;
+  client_body_temp_path ${tmp}/body;
+  proxy_temp_path ${tmp}/proxy;
+  fastcgi_temp_path ${tmp}/fastcgi;
+  uwsgi_temp_path ${tmp}/uwsgi;
+  scgi_temp_path ${tmp}/scgi;
+  include ${prefix}/gatehouse.conf;
+}
+`);
+  const nginx = spawn('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await waitForPort(NGINX_PORT);
+  return { nginx, prefix };
+}
 
 export default async function globalSetup() {
+  fs.mkdirSync(artifacts, { recursive: true });
   // The provider is another site than Gatehouse (localhost against 127.0.0.1), as Entra is, so
   // that cookie rules and the front-channel logout iframe behave as in production.
   const idp = await startIdp({ port: Number(process.env.E2E_IDP_PORT ?? 4111), publicHost: 'localhost' });
@@ -20,47 +117,53 @@ export default async function globalSetup() {
   const dns = await startDns();
   process.env.E2E_DNS_CONTROL_URL = dns.controlUrl;
 
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
   const binary = process.env.GATEHOUSE_BIN ?? path.join(root, 'target', 'debug', 'gatehouse');
-  const server = spawn(binary, [], {
-    cwd: root,
-    env: {
-      ...process.env,
-      GATEHOUSE_LISTEN: `127.0.0.1:${GATEHOUSE_PORT}`,
-      GATEHOUSE_PUBLIC_URL: `http://127.0.0.1:${GATEHOUSE_PORT}`,
-      GATEHOUSE_DATA_DIR: dataDir,
-      // The local provider is the only authority besides Entra's clouds admins may use.
-      GATEHOUSE_ALLOWED_AUTHORITIES: idp.url,
-      GATEHOUSE_DNS_SERVER: `127.0.0.1:${dns.port}`,
-      ...(process.env.E2E_DATABASE_URL ? { DATABASE_URL: process.env.E2E_DATABASE_URL } : {}),
-      RUST_LOG: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  fs.mkdirSync(path.join(root, 'end2end', 'artifacts'), { recursive: true });
-  const logFile = fs.createWriteStream(path.join(root, 'end2end', 'artifacts', 'server.log'));
-  const firstRun = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('Gatehouse did not print its first-run line within 60 s')), 60_000);
-    let buffered = '';
-    const onData = (chunk) => {
-      logFile.write(chunk);
-      buffered += chunk.toString();
-      const match = /First-run setup: (\S+)/.exec(buffered);
-      if (match) { clearTimeout(timer); resolve(match[1]); }
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`Gatehouse exited with ${code} before it was ready`)));
-  });
-  server.stdout.on('data', (c) => logFile.write(c));
-  server.stderr.on('data', (c) => logFile.write(c));
-  process.env.E2E_FIRST_RUN_URL = firstRun;
+  const common = {
+    GATEHOUSE_PUBLIC_URL: PUBLIC_URL,
+    // The local provider is the only authority besides Entra's clouds admins may use.
+    GATEHOUSE_ALLOWED_AUTHORITIES: idp.url,
+    GATEHOUSE_DNS_SERVER: `127.0.0.1:${dns.port}`,
+    ...(process.env.E2E_DATABASE_URL ? { DATABASE_URL: process.env.E2E_DATABASE_URL } : {}),
+  };
+  const dataDirs = [];
+  const servers = [];
+  let nginx = null;
+  if (!VIA_NGINX) {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+    dataDirs.push(dataDir);
+    const started = startGatehouse(binary, [], { ...common, GATEHOUSE_LISTEN: `127.0.0.1:${GATEHOUSE_PORT}`, GATEHOUSE_DATA_DIR: dataDir }, 'server.log');
+    servers.push(started.server);
+    process.env.E2E_FIRST_RUN_URL = await started.ready;
+  } else {
+    if (!process.env.E2E_DATABASE_URL?.startsWith('postgres')) throw new Error('E2E_PROXY=nginx needs E2E_DATABASE_URL to name a PostgreSQL database');
+    const [program, args] = unitCommand(binary);
+    const masterKey = crypto.randomBytes(32).toString('base64');
+    const instances = [GATEHOUSE_PORT + 1, GATEHOUSE_PORT + 2].map((port) => `127.0.0.1:${port}`);
+    let firstRun = null;
+    for (const [i, address] of instances.entries()) {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `gatehouse-e2e-${i + 1}-`));
+      dataDirs.push(dataDir);
+      const started = startGatehouse(program, args, {
+        ...common,
+        GATEHOUSE_LISTEN: address,
+        GATEHOUSE_DATA_DIR: dataDir,
+        GATEHOUSE_MASTER_KEY: masterKey,
+        GATEHOUSE_TRUSTED_PROXIES: '127.0.0.1',
+      }, `server-${i + 1}.log`);
+      servers.push(started.server);
+      // Each start issues a new first-run link: the last one counts.
+      firstRun = (await started.ready) ?? firstRun;
+    }
+    process.env.E2E_FIRST_RUN_URL = firstRun;
+    process.env.E2E_INSTANCES = instances.join(',');
+    nginx = await startNginx(instances);
+  }
 
   return async () => {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => server.once('exit', resolve));
+    if (nginx) await stopProcess(nginx.nginx);
+    for (const server of servers) await stopProcess(server);
     await idp.close();
     await dns.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    for (const dir of [...dataDirs, ...(nginx ? [nginx.prefix] : [])]) fs.rmSync(dir, { recursive: true, force: true });
   };
 }

@@ -34,8 +34,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ "$purpose" = "test" ] && [ ! -x /usr/bin/chromium ]; then
-  say "Installing Debian's Chromium for the end-to-end tests"
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+if [ "$purpose" = "test" ]; then
+  # Chromium for the end-to-end tests; nginx and openssl for the run behind a reverse proxy.
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v openssl >/dev/null || missing+=(openssl)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    say "Installing Debian's ${missing[*]} for the end-to-end tests"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+  fi
 fi

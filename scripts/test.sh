@@ -48,8 +48,17 @@ psql "$PG_URL" -qc "CREATE DATABASE $e2e_db"
 (cd end2end && E2E_DATABASE_URL="$PG_BASE/$e2e_db" npx playwright test)
 pg_summary=$(node end2end/summary.js)
 
+say "End-to-end tests behind nginx (TLS, two instances on PostgreSQL): wizard and sign-in"
+export PATH="$PATH:/usr/sbin"
+nginx_db="gh_e2e_nginx_$(date +%s)"
+psql "$PG_URL" -qc "CREATE DATABASE $nginx_db"
+(cd end2end && E2E_PROXY=nginx E2E_DATABASE_URL="$PG_BASE/$nginx_db" \
+  npx playwright test tests/wizard.spec.js tests/sign-in.spec.js tests/through-proxy.spec.js)
+nginx_summary=$(node end2end/summary.js)
+
 say "End-to-end summary"
 node -e '
-  const [a, b] = process.argv.slice(1).map((s) => s.split(" ").map(Number));
-  console.log(`e2e: ${a[0] + b[0]} passed, ${a[1] + b[1]} failed`);
-' "$sqlite_summary" "$pg_summary"
+  const runs = process.argv.slice(1).map((s) => s.split(" ").map(Number));
+  const sum = (i) => runs.reduce((total, run) => total + run[i], 0);
+  console.log(`e2e: ${sum(0)} passed, ${sum(1)} failed`);
+' "$sqlite_summary" "$pg_summary" "$nginx_summary"

@@ -3,6 +3,7 @@
 import crypto from 'node:crypto';
 import { test, expect } from '@playwright/test';
 import { PASSWORD, api, ensureOperator, fieldError, hydrated, registerApp, screenshots, signIn } from './helpers.js';
+import { PUBLIC_URL } from '../playwright.config.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -57,8 +58,8 @@ test('an admin walks the wizard from "Single sign-on" to "Active"', async ({ pag
 
   // Step 1: the exact values, with copy buttons that work.
   const redirectUri = await page.locator('.copy-value', { hasText: 'Redirect URI' }).locator('code').textContent();
-  expect(redirectUri).toBe('http://127.0.0.1:3100/auth/callback');
-  await expect(page.locator('.copy-value', { hasText: 'Home page URL' }).locator('code')).toHaveText('http://127.0.0.1:3100/o/northwind/sso');
+  expect(redirectUri).toBe(`${PUBLIC_URL}/auth/callback`);
+  await expect(page.locator('.copy-value', { hasText: 'Home page URL' }).locator('code')).toHaveText(`${PUBLIC_URL}/o/northwind/sso`);
   await tally.click(page.getByRole('button', { name: 'Copy Redirect URI' }));
   await expect(page.getByRole('button', { name: 'Copy Redirect URI' })).toHaveText('Copied');
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(redirectUri);
