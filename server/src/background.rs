@@ -145,21 +145,47 @@ async fn forget_idle_limits(state: AppState) {
     }
 }
 
-/// Removes expired sessions, used sign-in states and application tokens, and looks the DNS
-/// proofs due today up again.
-async fn housekeeping(state: AppState) {
+/// Audit entries deleted per statement, so no round holds the database for long.
+const AUDIT_BATCH: i64 = 5_000;
+
+/// Removes expired sessions, used sign-in states and application tokens, audit entries past
+/// their retention (`GATEHOUSE_AUDIT_RETENTION_DAYS`), and looks the DNS proofs due today up
+/// again. Public for the tests, which run a round when they choose.
+pub async fn housekeeping(state: AppState) {
     let now = state.now();
-    match state.storage.delete_expired_sessions(to_millis(now)).await {
+    let cutoff = now - state.config.audit_retention;
+    let mut removed = 0;
+    loop {
+        match state.storage.delete_audit_before(cutoff, AUDIT_BATCH).await {
+            Ok(n) => {
+                removed += n;
+                if n < AUDIT_BATCH as u64 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit retention failed");
+                break;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "audit entries past their retention removed");
+    }
+    // Expiry times of sessions, sign-in states and tokens are the system clock's (the session
+    // layer sets them so); audit entries carry Gatehouse's clock.
+    let wall = time::OffsetDateTime::now_utc();
+    match state.storage.delete_expired_sessions(to_millis(wall)).await {
         Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions removed"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "session cleanup failed"),
     }
-    match state.storage.delete_expired_sign_in_states(now).await {
+    match state.storage.delete_expired_sign_in_states(wall).await {
         Ok(n) if n > 0 => tracing::info!(removed = n, "expired used sign-in states removed"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "used sign-in state cleanup failed"),
     }
-    match state.storage.delete_expired_provider_tokens(now).await {
+    match state.storage.delete_expired_provider_tokens(wall).await {
         Ok(n) if n > 0 => tracing::info!(removed = n, "expired application tokens removed"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "application token cleanup failed"),

@@ -40,6 +40,10 @@ pub struct Cli {
     /// it gives up and says the directory cannot be reached, in seconds (default 5, at most 60).
     #[arg(long, env = "GATEHOUSE_DIRECTORY_TIMEOUT_SECONDS")]
     pub directory_timeout_seconds: Option<u64>,
+    /// How long audit entries are kept, in days (default 365); older ones are deleted by the
+    /// housekeeping round.
+    #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
     /// Single sign-on starts and callbacks allowed per client address per minute.
     #[arg(long, env = "GATEHOUSE_SSO_REQUESTS_PER_MINUTE")]
     pub sso_requests_per_minute: Option<u32>,
@@ -115,6 +119,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     clock_skew_seconds: Option<u64>,
     directory_timeout_seconds: Option<u64>,
+    audit_retention_days: Option<u32>,
     sso_requests_per_minute: Option<u32>,
     allowed_authorities: Option<String>,
     metrics_listen: Option<SocketAddr>,
@@ -129,6 +134,8 @@ struct FileSettings {
 pub const DEFAULT_SESSION_LIFETIME_HOURS: u32 = 168;
 /// Default ID token clock skew: two minutes.
 pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 120;
+/// Default time audit entries are kept: a year.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 365;
 /// Default time a directory has to answer one call: five seconds.
 pub const DEFAULT_DIRECTORY_TIMEOUT_SECONDS: u64 = 5;
 /// Default limit of single sign-on starts and callbacks per client address per minute.
@@ -159,6 +166,8 @@ pub struct Config {
     pub session_lifetime: time::Duration,
     /// Where domain proofs are looked up; the system's name servers when `None`.
     pub dns_server: Option<SocketAddr>,
+    /// How long audit entries are kept.
+    pub audit_retention: time::Duration,
     /// How long one call to a directory (or Graph) may take.
     pub directory_timeout: std::time::Duration,
     /// Peers whose `X-Forwarded-For` is believed.
@@ -273,6 +282,12 @@ impl Config {
             )),
             clock_skew: std::time::Duration::from_secs(skew),
             directory_timeout: std::time::Duration::from_secs(directory_timeout),
+            audit_retention: time::Duration::days(i64::from(
+                cli.audit_retention_days
+                    .or(file.audit_retention_days)
+                    .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS)
+                    .max(1),
+            )),
             sso_requests_per_minute: cli
                 .sso_requests_per_minute
                 .or(file.sso_requests_per_minute)

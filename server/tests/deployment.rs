@@ -14,7 +14,10 @@ fn the_systemd_unit_is_valid_and_runs_gatehouse_from_its_environment_file() {
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("an ExecStart line");
-    assert_eq!(exec_start, "/usr/local/bin/gatehouse", "settings come from the environment");
+    assert_eq!(
+        exec_start, "/usr/local/bin/gatehouse",
+        "settings come from the environment"
+    );
     assert!(UNIT.contains("EnvironmentFile=/etc/gatehouse/gatehouse.env"));
     // Every variable of the example environment file is one Gatehouse reads.
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
@@ -22,9 +25,15 @@ fn the_systemd_unit_is_valid_and_runs_gatehouse_from_its_environment_file() {
         .output()
         .expect("gatehouse --help");
     let help = String::from_utf8_lossy(&help.stdout);
-    for line in ENVIRONMENT.lines().filter(|l| !l.starts_with('#') && l.contains('=')) {
+    for line in ENVIRONMENT
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+    {
         let name = line.split('=').next().unwrap();
-        assert!(help.contains(&format!("env: {name}")), "{name} is not a setting");
+        assert!(
+            help.contains(&format!("env: {name}")),
+            "{name} is not a setting"
+        );
     }
     let Ok(verify) = std::process::Command::new("systemd-analyze")
         .arg("--version")
@@ -62,12 +71,25 @@ fn the_nginx_configuration_names_every_value_it_needs() {
         .split('@')
         .skip(1)
         .step_by(2)
-        .filter(|p| p.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+        .filter(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
         .collect();
     assert_eq!(
         placeholders.into_iter().collect::<Vec<_>>(),
-        ["CERTIFICATE", "CERTIFICATE_KEY", "INSTANCE_1", "INSTANCE_2", "LISTEN"]
+        [
+            "CERTIFICATE",
+            "CERTIFICATE_KEY",
+            "INSTANCE_1",
+            "INSTANCE_2",
+            "LISTEN"
+        ]
     );
     assert!(NGINX.contains("proxy_set_header X-Forwarded-For $remote_addr;"));
-    assert!(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../end2end/global-setup.js")).exists());
+    assert!(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../end2end/global-setup.js"
+    ))
+    .exists());
 }

@@ -110,6 +110,25 @@ impl Storage {
         write(&mut conn, actor, entry, now).await
     }
 
+    /// Deletes up to `batch` of the oldest events recorded before `cutoff`: answers how many.
+    /// The oldest are found by id (the order they were written in), so a round reads no more
+    /// than `batch` rows however long the log is.
+    pub async fn delete_audit_before(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: i64,
+    ) -> StorageResult<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM audit_event WHERE id IN \
+             (SELECT id FROM audit_event ORDER BY id LIMIT $1) AND created_at < $2",
+        )
+        .bind(batch)
+        .bind(crate::clock::to_millis(cutoff))
+        .execute(&mut *self.write().await?)
+        .await?
+        .rows_affected())
+    }
+
     /// An organization's events, newest first.
     pub async fn list_audit(
         &self,
