@@ -1,13 +1,13 @@
 //! The server's layers, read from its source: a module imports only modules of its own layer
 //! or below, and only the web layer speaks HTTP (axum, tower, Leptos). From the bottom:
 //!
-//! 1. foundation: `clock`, `config`, `crypto`, `domain` (validated values)
+//! 1. foundation: `clock`, `config`, `crypto`, `data_folder`, `domain` (validated values)
 //! 2. `storage`: all SQL
 //! 3. directories: `entra`, `oidc`, `outbound` (calls to them)
-//! 4. concepts: `auth`, `connections`, `directory`, `domains`, `first_run`, `members`,
-//!    `provider`, `sign_in`
-//! 5. web: `api`, each concept's `web` module, and what wires them (`application`, `error`,
-//!    `ops`, `state`, `web_guard`, `web_settings`, `main`)
+//! 4. concepts: `auth`, `backup`, `connections`, `directory`, `domains`, `first_run`,
+//!    `members`, `provider`, `sign_in`
+//! 5. web: `api`, each concept's `web` module, and what wires them (`application`,
+//!    `background`, `error`, `ops`, `state`, `web_guard`, `web_settings`, `main`)
 //!
 //! The test fails when any import breaks a rule: move the code to its layer.
 
@@ -29,13 +29,13 @@ fn layer_of_module(module: &str) -> Option<u8> {
         return Some(5);
     }
     Some(match module {
-        "clock" | "config" | "crypto" | "domain" => 1,
+        "clock" | "config" | "crypto" | "data_folder" | "domain" => 1,
         "storage" => 2,
         "entra" | "mail" | "oidc" | "outbound" => 3,
-        "auth" | "connections" | "directory" | "domains" | "first_run" | "members" | "provider"
-        | "sign_in" => 4,
-        "api" | "application" | "error" | "ops" | "state" | "web_guard" | "web_settings"
-        | "main" | "lib" => 5,
+        "auth" | "backup" | "connections" | "directory" | "domains" | "first_run" | "members"
+        | "provider" | "sign_in" => 4,
+        "api" | "application" | "background" | "error" | "ops" | "state" | "web_guard"
+        | "web_settings" | "main" | "lib" => 5,
         _ => return None,
     })
 }
