@@ -1,7 +1,11 @@
-//! Upgrades: a database made by an earlier Gatehouse (the schema of commit 5dbaa25, kept in
-//! `tests/fixtures/schema-5dbaa25`), with organizations, mapped members, sign-ins and their
-//! audit entries in it, is brought up to today's schema by starting today's Gatehouse on it,
-//! with everything intact. On SQLite, or on PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` is set.
+//! Upgrades: a database made by an earlier Gatehouse (the schema of commit 5dbaa25), with
+//! organizations, mapped members, sign-ins and their audit entries in it, is brought up to
+//! today's schema by starting today's Gatehouse on it, with everything intact. On SQLite, or on
+//! PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` is set.
+//!
+//! That schema is the migrations the project had then: the first 14 of SQLite's and the first
+//! 12 of PostgreSQL's. Migrations are only ever added, never changed (sqlx refuses to start on
+//! a database whose applied migrations' checksums differ), so those files are that schema.
 
 mod common;
 
@@ -11,7 +15,7 @@ use sqlx::{AnyConnection, Connection};
 use std::path::Path;
 use std::sync::Arc;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/schema-5dbaa25");
+const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
 const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
 /// 2026-11-27, when that schema was current (Unix milliseconds).
 const THEN: i64 = 1_795_776_000_000;
@@ -57,16 +61,32 @@ const MEMBERS: [OldMember; 3] = [
 /// The old schema, with what people did in it, written as that version wrote it.
 async fn old_database(url: &str) {
     sqlx::any::install_default_drivers();
-    let backend = if url.starts_with("sqlite:") {
-        "sqlite"
+    // The newest migration of each backend at commit 5dbaa25.
+    let (backend, newest_then) = if url.starts_with("sqlite:") {
+        ("sqlite", 14)
     } else {
-        "postgres"
+        ("postgres", 12)
     };
-    let migrator = sqlx::migrate::Migrator::new(Path::new(FIXTURE).join(backend))
+    let mut migrator = sqlx::migrate::Migrator::new(Path::new(MIGRATIONS).join(backend))
         .await
-        .expect("the fixture's migrations");
+        .expect("the migrations");
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version <= newest_then)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
     let mut conn = AnyConnection::connect(url).await.expect("connects");
     migrator.run(&mut conn).await.expect("the old schema");
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        newest, newest_then,
+        "the schema of that commit, not today's"
+    );
 
     let hash = gatehouse::crypto::passwords::hash(PASSWORD).unwrap();
     sqlx::query(
