@@ -369,3 +369,95 @@ pub fn location(response: &reqwest::Response) -> Result<String, String> {
         .map(str::to_string)
         .ok_or_else(|| format!("no redirect (status {})", response.status()))
 }
+
+/// A browser of the load: its own cookies, redirects not followed (each step is timed).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(std::sync::Arc::new(Cookies::default()))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// What the sign-in benchmarks run against: the benchmark provider as the directory of each
+/// organization, a database seeded with them, and a release Gatehouse serving it on `core`.
+/// Its data folder is removed when it is dropped.
+pub struct SignInBench {
+    pub provider: directory::Shared,
+    pub server: Server,
+    pub database_url: String,
+    pub data_dir: String,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+}
+
+impl SignInBench {
+    /// `database`: `sqlite` for a fresh file, or the URL of an empty PostgreSQL database.
+    /// `organizations`: (name, slug, directory tenant id), each with `members` mapped members.
+    pub async fn start(
+        gatehouse: &str,
+        database: &str,
+        core: usize,
+        organizations: &[(&str, &str, &str)],
+        members: usize,
+    ) -> Self {
+        use base64::Engine;
+        let provider = directory::start_provider().await;
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-bench-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).expect("data dir");
+        let data_dir = dir.to_str().expect("utf-8").to_string();
+        let (database_url, backend) = if database == "sqlite" {
+            (
+                format!("sqlite://{data_dir}/gatehouse.db?mode=rwc"),
+                "sqlite",
+            )
+        } else {
+            (database.to_string(), "postgres")
+        };
+        let master_key =
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        for (name, slug, tenant) in organizations {
+            directory::seed(
+                &database_url,
+                &master_key,
+                &provider.base,
+                (name, slug),
+                tenant,
+                members,
+            )
+            .await;
+        }
+        let server = start_server(
+            gatehouse,
+            Some(core),
+            &database_url,
+            &master_key,
+            &data_dir,
+            &provider.base,
+        )
+        .await;
+        SignInBench {
+            provider,
+            server,
+            database_url,
+            data_dir,
+            backend,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.server.child.id()
+    }
+}
+
+impl Drop for SignInBench {
+    fn drop(&mut self) {
+        let _ = self.server.child.kill();
+        let _ = self.server.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}

@@ -5,11 +5,7 @@
 //!
 //! Run through `bench/run.sh`, which builds everything in release mode and pins the processes.
 
-use base64::Engine;
-use bench::directory::{seed, start_provider};
-use bench::{
-    cpu_time, location, memory_mib, percentile, sign_in, start_server, Cookies, DatabaseProcesses,
-};
+use bench::{cpu_time, location, memory_mib, percentile, sign_in, DatabaseProcesses, SignInBench};
 use clap::Parser;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -60,45 +56,18 @@ async fn one_sign_in(
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
-    let provider = start_provider().await;
-    let dir = std::env::temp_dir().join(format!("gatehouse-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("data dir");
-    let data_dir = dir.to_str().expect("utf-8").to_string();
-    let database_url = if args.database == "sqlite" {
-        format!("sqlite://{}/gatehouse.db?mode=rwc", data_dir)
-    } else {
-        args.database.clone()
-    };
-    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-    seed(
-        &database_url,
-        &master_key,
-        &provider.base,
-        ("Contoso", "contoso"),
-        bench::TENANT,
+    let bench = SignInBench::start(
+        &args.gatehouse,
+        &args.database,
+        args.server_core,
+        &[("Contoso", "contoso", bench::TENANT)],
         args.members,
     )
     .await;
-    let server = start_server(
-        &args.gatehouse,
-        Some(args.server_core),
-        &database_url,
-        &master_key,
-        &data_dir,
-        &provider.base,
-    )
-    .await;
-    let pid = server.child.id();
+    let (provider, server) = (&bench.provider, &bench.server);
+    let pid = bench.pid();
 
-    let clients: Vec<reqwest::Client> = (0..args.users)
-        .map(|_| {
-            reqwest::Client::builder()
-                .cookie_provider(Arc::new(Cookies::default()))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client")
-        })
-        .collect();
+    let clients: Vec<reqwest::Client> = (0..args.users).map(|_| bench::browser()).collect();
     let next_user = Arc::new(AtomicU64::new(0));
     let run = |seconds: u64, record: bool| {
         let clients = clients.clone();
@@ -180,11 +149,7 @@ async fn main() {
         provider.discovery.load(Ordering::Relaxed) - warm.0,
         provider.keys.load(Ordering::Relaxed) - warm.1,
     );
-    let backend = if args.database == "sqlite" {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = bench.backend;
     let (first, last) = (
         samples.first().copied().unwrap_or(0.0),
         samples.last().copied().unwrap_or(0.0),
@@ -227,6 +192,5 @@ async fn main() {
         let curve: Vec<String> = samples.iter().map(|m| format!("{m:.1}")).collect();
         println!("rss per second (MiB): {}", curve.join(" "));
     }
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(bench);
 }

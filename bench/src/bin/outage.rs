@@ -6,9 +6,7 @@
 //!
 //! Run through `bench/outage.sh` (release builds, Gatehouse pinned to one core).
 
-use base64::Engine;
-use bench::directory::{seed, start_provider};
-use bench::{files_and_threads, location, percentile, sign_in, start_server, Cookies};
+use bench::{browser, files_and_threads, location, percentile, sign_in, SignInBench};
 use clap::Parser;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -35,14 +33,6 @@ struct Args {
 }
 
 const MEMBERS: usize = 200;
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_provider(Arc::new(Cookies::default()))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
 
 /// Contoso's people signing in for `seconds`: the callbacks' times, and how many failed.
 async fn contoso_load(server: &str, users: usize, seconds: u64) -> (Vec<Duration>, u64) {
@@ -80,41 +70,20 @@ async fn contoso_load(server: &str, users: usize, seconds: u64) -> (Vec<Duration
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let provider = start_provider().await;
-    let dir = std::env::temp_dir().join(format!("gatehouse-outage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("data dir");
-    let data_dir = dir.to_str().expect("utf-8").to_string();
-    let database_url = if args.database == "sqlite" {
-        format!("sqlite://{data_dir}/gatehouse.db?mode=rwc")
-    } else {
-        args.database.clone()
-    };
-    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-    for (organization, tenant) in [
-        (("Contoso", "contoso"), bench::TENANT),
-        (("Fabrikam", "fabrikam"), bench::FABRIKAM_TENANT),
-    ] {
-        seed(
-            &database_url,
-            &master_key,
-            &provider.base,
-            organization,
-            tenant,
-            MEMBERS,
-        )
-        .await;
-    }
-    let server = start_server(
+    let bench = SignInBench::start(
         &args.gatehouse,
-        Some(args.server_core),
-        &database_url,
-        &master_key,
-        &data_dir,
-        &provider.base,
+        &args.database,
+        args.server_core,
+        &[
+            ("Contoso", "contoso", bench::TENANT),
+            ("Fabrikam", "fabrikam", bench::FABRIKAM_TENANT),
+        ],
+        MEMBERS,
     )
     .await;
-    let pid = server.child.id();
-    let url = server.url.clone();
+    let provider = &bench.provider;
+    let pid = bench.pid();
+    let url = bench.server.url.clone();
 
     // Warm: both directories' documents and keys are read once.
     contoso_load(&url, args.users, 3).await;
@@ -184,11 +153,7 @@ async fn main() {
     };
     let (files_after, threads_after) = files_and_threads(pid);
     let peak = *peak.lock().unwrap();
-    let backend = if args.database == "sqlite" {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    let backend = bench.backend;
     println!(
         "{backend}: contoso before p50={:.2}ms p99={:.2}ms (n={}, failed {failed_before}); \
          during p50={:.2}ms p99={:.2}ms (n={}, failed {failed_during}); \
@@ -220,6 +185,5 @@ async fn main() {
             "contoso_failed": failed_before + failed_during,
         })
     );
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(bench);
 }

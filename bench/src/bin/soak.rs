@@ -6,9 +6,7 @@
 //!
 //! Run through `bench/soak.sh` (release builds, Gatehouse pinned to one core).
 
-use base64::Engine;
-use bench::directory::{seed, start_provider};
-use bench::{files_and_threads, location, memory_mib, sign_in, start_server, Cookies};
+use bench::{browser, files_and_threads, location, memory_mib, sign_in, SignInBench};
 use clap::Parser;
 use gatehouse::storage::{Actor, Storage};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,14 +32,6 @@ struct Args {
 const MEMBERS: usize = 1000;
 const OPERATOR: &str = "ops@vendor.example";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_provider(Arc::new(Cookies::default()))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
 
 /// The first operator, as the first-run page makes them.
 async fn operator(database_url: &str) {
@@ -135,42 +125,20 @@ async fn sign_ins(
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let provider = start_provider().await;
-    let dir = std::env::temp_dir().join(format!("gatehouse-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("data dir");
-    let data_dir = dir.to_str().expect("utf-8").to_string();
-    let database_url = if args.database == "sqlite" {
-        format!("sqlite://{data_dir}/gatehouse.db?mode=rwc")
-    } else {
-        args.database.clone()
-    };
-    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-    seed(
-        &database_url,
-        &master_key,
-        &provider.base,
-        ("Contoso", "contoso"),
-        bench::TENANT,
+    let bench = SignInBench::start(
+        &args.gatehouse,
+        &args.database,
+        args.server_core,
+        &[("Contoso", "contoso", bench::TENANT)],
         MEMBERS,
     )
     .await;
-    operator(&database_url).await;
-    let server = start_server(
-        &args.gatehouse,
-        Some(args.server_core),
-        &database_url,
-        &master_key,
-        &data_dir,
-        &provider.base,
-    )
-    .await;
-    let pid = server.child.id();
-    let url = server.url.clone();
-    let backend = if args.database == "sqlite" {
-        "sqlite"
-    } else {
-        "postgres"
-    };
+    // The operator arrives after the start, as one would with the first-run link.
+    operator(&bench.database_url).await;
+    let (database_url, data_dir) = (bench.database_url.clone(), bench.data_dir.clone());
+    let pid = bench.pid();
+    let url = bench.server.url.clone();
+    let backend = bench.backend;
 
     // The peak: ten seconds flat out.
     let (done, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -292,6 +260,5 @@ async fn main() {
             "database_mib_per_100k_sign_ins": (per_100k / 1_048_576.0 * 10.0).round() / 10.0,
         })
     );
-    drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(bench);
 }
