@@ -379,6 +379,218 @@ pub fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// Where a benchmark's Gatehouse keeps its data: a fresh folder, and the database (a SQLite
+/// file there, or the PostgreSQL URL given).
+pub struct DataFolder {
+    pub data_dir: String,
+    pub database_url: String,
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+}
+
+impl DataFolder {
+    /// `database`: `sqlite` for a fresh file, or the URL of an empty PostgreSQL database.
+    pub fn new(database: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-bench-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).expect("data dir");
+        let data_dir = dir.to_str().expect("utf-8").to_string();
+        let (database_url, backend) = if database == "sqlite" {
+            (
+                format!("sqlite://{data_dir}/gatehouse.db?mode=rwc"),
+                "sqlite",
+            )
+        } else {
+            (database.to_string(), "postgres")
+        };
+        DataFolder {
+            data_dir,
+            database_url,
+            backend,
+        }
+    }
+}
+
+/// A fresh master key (base64 of 32 random bytes).
+pub fn master_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
+
+/// What every sign-in benchmark runs against, from the command line.
+#[derive(clap::Args, Debug)]
+pub struct Target {
+    /// The release Gatehouse binary.
+    #[arg(long, default_value = "target/release/gatehouse")]
+    pub gatehouse: String,
+    /// `sqlite` for a fresh file, or a PostgreSQL URL of an empty database.
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// The core Gatehouse is pinned to (with taskset).
+    #[arg(long, default_value_t = 0)]
+    pub server_core: usize,
+}
+
+/// The operator the benchmarks that read the console sign in as.
+pub const OPERATOR: &str = "ops@vendor.example";
+pub const OPERATOR_PASSWORD: &str = "correct horse battery staple";
+
+/// The first operator, as the first-run page makes them.
+pub async fn seed_operator(storage: &gatehouse::storage::Storage) {
+    let now = time::OffsetDateTime::now_utc();
+    let (_, hash) = gatehouse::crypto::tokens::generate();
+    storage
+        .create_first_run_link(&hash, now + time::Duration::hours(1), now)
+        .await
+        .expect("first-run link");
+    let password = gatehouse::crypto::passwords::hash(OPERATOR_PASSWORD).expect("hash");
+    storage
+        .create_first_operator(
+            &hash,
+            (OPERATOR, OPERATOR),
+            "Bench Operator",
+            &password,
+            &gatehouse::storage::Actor::system(),
+            now,
+        )
+        .await
+        .expect("operator");
+}
+
+/// The operator's browser at `server`, signed in with their password.
+pub async fn operator_console(server: &str) -> reqwest::Client {
+    let console = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let signed_in = console
+        .post(format!("{server}/api/v1/session"))
+        .header("Origin", server)
+        .json(&serde_json::json!({"email": OPERATOR, "password": OPERATOR_PASSWORD}))
+        .send()
+        .await
+        .expect("operator sign-in");
+    assert!(
+        signed_in.status().is_success(),
+        "operator sign-in: {}",
+        signed_in.status()
+    );
+    console
+}
+
+/// A load's successful and failed sign-ins so far.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+/// What a load of sign-ins did: the successful callbacks' times, sorted (when recorded), and
+/// how many failed.
+#[derive(Debug, Default)]
+pub struct Load {
+    pub times: Vec<std::time::Duration>,
+    pub failed: u64,
+}
+
+/// How a load of sign-ins runs: `users` browsers signing in as the members of `slug` in turn
+/// (`members` of them) until `deadline`, each starting a sign-in at most once per `pace` when
+/// set; `progress` counts them as they end.
+pub struct LoadPlan<'a> {
+    pub server: &'a str,
+    pub slug: &'a str,
+    pub users: usize,
+    pub members: usize,
+    pub deadline: std::time::Instant,
+    pub pace: Option<std::time::Duration>,
+    pub record: bool,
+    pub progress: std::sync::Arc<Progress>,
+}
+
+impl LoadPlan<'_> {
+    /// A load flat out for `seconds`, its times recorded, counted on its own.
+    pub fn flat_out<'a>(
+        server: &'a str,
+        slug: &'a str,
+        users: usize,
+        members: usize,
+        seconds: u64,
+    ) -> LoadPlan<'a> {
+        LoadPlan {
+            server,
+            slug,
+            users,
+            members,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(seconds),
+            pace: None,
+            record: true,
+            progress: Default::default(),
+        }
+    }
+}
+
+/// Runs the plan: complete sign-ins that land on the account page.
+pub async fn sign_in_load(plan: LoadPlan<'_>) -> Load {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let next = std::sync::Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..plan.users)
+        .map(|i| {
+            let (server, slug) = (plan.server.to_string(), plan.slug.to_string());
+            let (next, progress) = (next.clone(), plan.progress.clone());
+            let (members, deadline, pace, record) =
+                (plan.members, plan.deadline, plan.pace, plan.record);
+            let users = plan.users as u32;
+            tokio::spawn(async move {
+                let client = browser();
+                let mut times = Vec::new();
+                // Paced users start spread over one pace, not all at once.
+                let mut slot = std::time::Instant::now()
+                    + pace.map_or(std::time::Duration::ZERO, |p| p * i as u32 / users);
+                while std::time::Instant::now() < deadline {
+                    if let Some(pace) = pace {
+                        tokio::time::sleep_until(slot.into()).await;
+                        slot += pace;
+                    }
+                    let user = (next.fetch_add(1, Ordering::Relaxed) as usize) % members;
+                    let outcome =
+                        sign_in(&client, &server, &slug, user)
+                            .await
+                            .and_then(|(took, answer)| match location(&answer) {
+                                Ok(l) if l == "/account" => Ok(took),
+                                _ => Err(format!("callback answered {}", answer.status())),
+                            });
+                    match outcome {
+                        Ok(took) => {
+                            progress.done.fetch_add(1, Ordering::Relaxed);
+                            if record {
+                                times.push(took);
+                            }
+                        }
+                        Err(e) => {
+                            if progress.failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("sign-in failed: {e}");
+                            }
+                        }
+                    }
+                }
+                times
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for task in tasks {
+        times.extend(task.await.expect("user"));
+    }
+    times.sort();
+    Load {
+        times,
+        failed: plan.progress.failed.load(Ordering::Relaxed),
+    }
+}
+
 /// What the sign-in benchmarks run against: the benchmark provider as the directory of each
 /// organization, a database seeded with them, and a release Gatehouse serving it on `core`.
 /// Its data folder is removed when it is dropped.
@@ -395,31 +607,18 @@ impl SignInBench {
     /// `database`: `sqlite` for a fresh file, or the URL of an empty PostgreSQL database.
     /// `organizations`: (name, slug, directory tenant id), each with `members` mapped members.
     pub async fn start(
-        gatehouse: &str,
-        database: &str,
-        core: usize,
+        target: &Target,
         organizations: &[(&str, &str, &str)],
         members: usize,
     ) -> Self {
-        use base64::Engine;
+        let (gatehouse, database, core) = (&target.gatehouse, &target.database, target.server_core);
         let provider = directory::start_provider().await;
-        let dir = std::env::temp_dir().join(format!(
-            "gatehouse-bench-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).expect("data dir");
-        let data_dir = dir.to_str().expect("utf-8").to_string();
-        let (database_url, backend) = if database == "sqlite" {
-            (
-                format!("sqlite://{data_dir}/gatehouse.db?mode=rwc"),
-                "sqlite",
-            )
-        } else {
-            (database.to_string(), "postgres")
-        };
-        let master_key =
-            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let DataFolder {
+            data_dir,
+            database_url,
+            backend,
+        } = DataFolder::new(database);
+        let master_key = master_key();
         for (name, slug, tenant) in organizations {
             directory::seed(
                 &database_url,

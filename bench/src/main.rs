@@ -5,29 +5,24 @@
 //!
 //! Run through `bench/run.sh`, which builds everything in release mode and pins the processes.
 
-use bench::{cpu_time, location, memory_mib, percentile, sign_in, DatabaseProcesses, SignInBench};
+use bench::{
+    cpu_time, memory_mib, percentile, sign_in_load, DatabaseProcesses, Load, LoadPlan, SignInBench,
+    Target,
+};
 use clap::Parser;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// The release Gatehouse binary.
-    #[arg(long, default_value = "target/release/gatehouse")]
-    gatehouse: String,
-    /// `sqlite` for a fresh file, or a PostgreSQL URL of an empty database.
-    #[arg(long, default_value = "sqlite")]
-    database: String,
+    #[command(flatten)]
+    target: Target,
     /// Concurrent users.
     #[arg(long, default_value_t = 4)]
     users: usize,
     /// Measured seconds (after a warm-up of five).
     #[arg(long, default_value_t = 30)]
     seconds: u64,
-    /// The core Gatehouse is pinned to (with taskset).
-    #[arg(long, default_value_t = 0)]
-    server_core: usize,
     /// Mapped members to sign in as, round robin.
     #[arg(long, default_value_t = 1000)]
     members: usize,
@@ -39,27 +34,11 @@ struct Args {
 // ---------------------------------------------------------------------------------------------
 // The load: each user is a browser with its own cookies, signing in again and again.
 
-/// One complete sign-in as `user` of Contoso: the callback's time, once it lands on the account
-/// page.
-async fn one_sign_in(
-    client: &reqwest::Client,
-    server: &str,
-    user: usize,
-) -> Result<Duration, String> {
-    let (took, done) = sign_in(client, server, "contoso", user).await?;
-    match location(&done) {
-        Ok(l) if l == "/account" => Ok(took),
-        _ => Err(format!("callback answered {}", done.status())),
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
     let bench = SignInBench::start(
-        &args.gatehouse,
-        &args.database,
-        args.server_core,
+        &args.target,
         &[("Contoso", "contoso", bench::TENANT)],
         args.members,
     )
@@ -67,58 +46,24 @@ async fn main() {
     let (provider, server) = (&bench.provider, &bench.server);
     let pid = bench.pid();
 
-    let clients: Vec<reqwest::Client> = (0..args.users).map(|_| bench::browser()).collect();
-    let next_user = Arc::new(AtomicU64::new(0));
-    let run = |seconds: u64, record: bool| {
-        let clients = clients.clone();
-        let server = server.url.clone();
-        let next_user = next_user.clone();
-        let members = args.members as u64;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(seconds);
-            let tasks: Vec<_> = clients
-                .into_iter()
-                .map(|client| {
-                    let (server, next_user) = (server.clone(), next_user.clone());
-                    tokio::spawn(async move {
-                        let (mut latencies, mut failures) = (Vec::new(), 0u64);
-                        while Instant::now() < deadline {
-                            let user =
-                                (next_user.fetch_add(1, Ordering::Relaxed) % members) as usize;
-                            match one_sign_in(&client, &server, user).await {
-                                Ok(took) if record => latencies.push(took),
-                                Ok(_) => {}
-                                Err(e) => {
-                                    failures += 1;
-                                    if failures <= 3 {
-                                        eprintln!("sign-in failed: {e}");
-                                    }
-                                }
-                            }
-                        }
-                        (latencies, failures)
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            let mut failed = 0;
-            for t in tasks {
-                let (l, f) = t.await.expect("user task");
-                all.extend(l);
-                failed += f;
-            }
-            (all, failed)
-        }
+    let run = |seconds: u64| {
+        sign_in_load(LoadPlan::flat_out(
+            &server.url,
+            "contoso",
+            args.users,
+            args.members,
+            seconds,
+        ))
     };
 
     // Warm up: the discovery document and keys are fetched once here.
-    run(5, false).await;
+    run(5).await;
     let warm = (
         provider.discovery.load(Ordering::Relaxed),
         provider.keys.load(Ordering::Relaxed),
     );
     let cpu_before = cpu_time(pid);
-    let database = match args.database.as_str() {
+    let database = match args.target.database.as_str() {
         "sqlite" => None,
         url => DatabaseProcesses::start(url).await,
     };
@@ -134,7 +79,10 @@ async fn main() {
         })
     };
     let began = Instant::now();
-    let (mut latencies, failed) = run(args.seconds, true).await;
+    let Load {
+        times: latencies,
+        failed,
+    } = run(args.seconds).await;
     let elapsed = began.elapsed().as_secs_f64();
     let cpu = cpu_time(pid) - cpu_before;
     let database_cpu = match database {
@@ -143,7 +91,6 @@ async fn main() {
     };
     let samples = sampler.await.unwrap_or_default();
     let (_, peak) = memory_mib(pid);
-    latencies.sort();
     let count = latencies.len() as f64;
     let fetches = (
         provider.discovery.load(Ordering::Relaxed) - warm.0,

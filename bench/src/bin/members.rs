@@ -5,7 +5,9 @@
 //!
 //! Run through `bench/members.sh`, which builds everything in release mode.
 
-use bench::{memory_mib, percentile, start_server};
+use bench::{
+    memory_mib, percentile, seed_operator, start_server, DataFolder, OPERATOR, OPERATOR_PASSWORD,
+};
 use clap::Parser;
 use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
 use gatehouse::crypto::sealing::SealingKey;
@@ -15,8 +17,6 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 const TENANT: &str = "6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11";
-const OPERATOR: &str = "ops@vendor.example";
-const PASSWORD: &str = "correct horse battery staple";
 const FIRST: [&str; 12] = [
     "Ann", "Ben", "Chloe", "Dan", "Eve", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Lars",
 ];
@@ -131,27 +131,6 @@ async fn seed_contoso(storage: &Storage, master_key: &str, actor: &Actor) -> Str
     org.id
 }
 
-async fn seed_operator(storage: &Storage, actor: &Actor) {
-    let now = time::OffsetDateTime::now_utc();
-    let (_, hash) = gatehouse::crypto::tokens::generate();
-    storage
-        .create_first_run_link(&hash, now + time::Duration::hours(1), now)
-        .await
-        .expect("link");
-    let password = gatehouse::crypto::passwords::hash(PASSWORD).expect("hash");
-    storage
-        .create_first_operator(
-            &hash,
-            (OPERATOR, OPERATOR),
-            "Bench Operator",
-            &password,
-            actor,
-            now,
-        )
-        .await
-        .expect("operator");
-}
-
 fn members_csv(count: usize) -> String {
     let mut csv = String::from("email,display name,role,object id,sso enabled\n");
     for i in 0..count {
@@ -218,26 +197,22 @@ async fn wait_while(api: &Api, path: &str, stage: &str, pid: u32, peak: &mut f64
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    use base64::Engine;
     let args = Args::parse();
-    let dir = std::env::temp_dir().join(format!("gatehouse-members-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("data dir");
-    let data_dir = dir.to_str().expect("utf-8").to_string();
-    let database_url = if args.database == "sqlite" {
-        format!("sqlite://{data_dir}/gatehouse.db?mode=rwc")
-    } else {
-        args.database.clone()
-    };
-    let backend = if args.database == "sqlite" {
+    let DataFolder {
+        data_dir,
+        database_url,
+        backend,
+    } = DataFolder::new(&args.database);
+    let backend = if backend == "sqlite" {
         "SQLite"
     } else {
         "PostgreSQL"
     };
-    let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let master_key = bench::master_key();
     let storage = Storage::connect(&database_url).await.expect("database");
     let actor = Actor::system();
     let seeding = Instant::now();
-    seed_operator(&storage, &actor).await;
+    seed_operator(&storage).await;
     seed_others(&storage, &args, &actor).await;
     let org = seed_contoso(&storage, &master_key, &actor).await;
     eprintln!(
@@ -268,7 +243,7 @@ async fn main() {
     };
     api.post(
         "/session",
-        json!({ "email": OPERATOR, "password": PASSWORD })
+        json!({ "email": OPERATOR, "password": OPERATOR_PASSWORD })
             .to_string()
             .into(),
         "application/json",
@@ -439,5 +414,5 @@ async fn main() {
     );
     drop(server);
     storage.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -6,19 +6,19 @@
 //!
 //! Run through `bench/outage.sh` (release builds, Gatehouse pinned to one core).
 
-use bench::{browser, files_and_threads, location, percentile, sign_in, SignInBench};
+use bench::{
+    browser, files_and_threads, location, percentile, sign_in, sign_in_load, LoadPlan, SignInBench,
+    Target,
+};
 use clap::Parser;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 struct Args {
-    #[arg(long, default_value = "target/release/gatehouse")]
-    gatehouse: String,
-    /// `sqlite` for a fresh file, or a PostgreSQL URL of an empty database.
-    #[arg(long, default_value = "sqlite")]
-    database: String,
+    #[command(flatten)]
+    target: Target,
     /// Contoso's concurrent users.
     #[arg(long, default_value_t = 4)]
     users: usize,
@@ -28,52 +28,24 @@ struct Args {
     /// Seconds before the outage, and seconds of it.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
-    #[arg(long, default_value_t = 0)]
-    server_core: usize,
 }
 
 const MEMBERS: usize = 200;
 
 /// Contoso's people signing in for `seconds`: the callbacks' times, and how many failed.
 async fn contoso_load(server: &str, users: usize, seconds: u64) -> (Vec<Duration>, u64) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let next = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..users)
-        .map(|_| {
-            let (server, next) = (server.to_string(), next.clone());
-            tokio::spawn(async move {
-                let client = browser();
-                let (mut times, mut failed) = (Vec::new(), 0);
-                while Instant::now() < deadline {
-                    let user = (next.fetch_add(1, Ordering::Relaxed) as usize) % MEMBERS;
-                    match sign_in(&client, &server, "contoso", user).await {
-                        Ok((took, done)) if location(&done).as_deref() == Ok("/account") => {
-                            times.push(took)
-                        }
-                        _ => failed += 1,
-                    }
-                }
-                (times, failed)
-            })
-        })
-        .collect();
-    let (mut all, mut failed) = (Vec::new(), 0);
-    for task in tasks {
-        let (times, f) = task.await.expect("user");
-        all.extend(times);
-        failed += f;
-    }
-    all.sort();
-    (all, failed)
+    let load = sign_in_load(LoadPlan::flat_out(
+        server, "contoso", users, MEMBERS, seconds,
+    ))
+    .await;
+    (load.times, load.failed)
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     let bench = SignInBench::start(
-        &args.gatehouse,
-        &args.database,
-        args.server_core,
+        &args.target,
         &[
             ("Contoso", "contoso", bench::TENANT),
             ("Fabrikam", "fabrikam", bench::FABRIKAM_TENANT),

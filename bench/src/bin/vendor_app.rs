@@ -10,7 +10,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bench::{
-    connected_contoso, cpu_time, memory_mib, percentile, start_server, Cookies, DatabaseProcesses,
+    connected_contoso, cpu_time, memory_mib, percentile, start_server, Cookies, DataFolder,
+    DatabaseProcesses,
 };
 use clap::Parser;
 use gatehouse::auth::{NewSession, Principal};
@@ -248,22 +249,18 @@ impl Flow<'_> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
-    let dir = std::env::temp_dir().join(format!("gatehouse-vendor-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("data dir");
-    let data_dir = dir.to_str().expect("utf-8").to_string();
-    let database_url = if args.database == "sqlite" {
-        format!("sqlite://{data_dir}/gatehouse.db?mode=rwc")
-    } else {
-        args.database.clone()
-    };
+    let DataFolder {
+        data_dir,
+        database_url,
+        ..
+    } = DataFolder::new(&args.database);
 
     // Who is measured: Gatehouse (seeded, started here) or the peer (started by the script).
     let (base, pid, server, sessions) = match (&args.peer_url, args.peer_pid) {
         (Some(url), Some(pid)) => (url.clone(), pid, None, None),
         (Some(_), None) => panic!("--peer-url needs --peer-pid"),
         _ => {
-            let master_key =
-                base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+            let master_key = bench::master_key();
             let sessions = seed(&database_url, &master_key, &args).await;
             let server = start_server(
                 &args.gatehouse,
@@ -419,5 +416,5 @@ async fn main() {
         })
     );
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&data_dir);
 }
