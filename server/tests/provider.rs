@@ -346,6 +346,11 @@ async fn token_request(
     (status, response.json().await.unwrap())
 }
 
+/// The code redeemed as the application does, with its verifier and secret.
+async fn redeem(a: &Acme, code: &str, verifier: &PkceCodeVerifier) -> (StatusCode, Value) {
+    token_request(a, &exchange_form(code, verifier.secret()), Some(&a.secret)).await
+}
+
 fn exchange_form<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("grant_type", "authorization_code"),
@@ -403,12 +408,7 @@ async fn bad_token_requests_get_no_token() {
         (status, answer["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
-    let (status, _) = token_request(
-        &a,
-        &exchange_form(&code, verifier.secret()),
-        Some(&a.secret),
-    )
-    .await;
+    let (status, _) = redeem(&a, &code, &verifier).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Another redirect URI than the request's.
@@ -459,12 +459,7 @@ async fn bad_token_requests_get_no_token() {
     // An expired code (60 seconds).
     let (code, _, verifier) = code_for_simon(&a, &browser).await;
     a.w.app.clock.advance(time::Duration::seconds(61));
-    let (status, answer) = token_request(
-        &a,
-        &exchange_form(&code, verifier.secret()),
-        Some(&a.secret),
-    )
-    .await;
+    let (status, answer) = redeem(&a, &code, &verifier).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -599,12 +594,7 @@ async fn a_disabled_member_gets_no_new_code_and_no_token() {
             )
             .await;
     assert_eq!(disabled.status(), StatusCode::OK);
-    let (status, answer) = token_request(
-        &a,
-        &exchange_form(&code, verifier.secret()),
-        Some(&a.secret),
-    )
-    .await;
+    let (status, answer) = redeem(&a, &code, &verifier).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -656,12 +646,7 @@ async fn the_key_set_publishes_the_next_key_before_it_signs() {
     // It does not sign yet: today's tokens still verify with the key the application knew.
     let browser = a.w.app.browser();
     let (code, _, verifier) = code_for_simon(&a, &browser).await;
-    let (_, tokens) = token_request(
-        &a,
-        &exchange_form(&code, verifier.secret()),
-        Some(&a.secret),
-    )
-    .await;
+    let (_, tokens) = redeem(&a, &code, &verifier).await;
     let header = tokens["id_token"]
         .as_str()
         .unwrap()
@@ -780,12 +765,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_sign_in() {
     let a = acme().await;
     let browser = a.w.app.browser();
     let (code, _, verifier) = code_for_simon(&a, &browser).await;
-    let (_, first) = token_request(
-        &a,
-        &exchange_form(&code, verifier.secret()),
-        Some(&a.secret),
-    )
-    .await;
+    let (_, first) = redeem(&a, &code, &verifier).await;
     let first_refresh = first["refresh_token"].as_str().unwrap().to_string();
 
     // The application's library refreshes: new tokens, a new refresh token.
@@ -915,8 +895,7 @@ async fn assert_logout_token(a: &Acme, token: &str) -> Value {
 /// Simon signed in to Acme: the tokens the code gave.
 async fn simon_in_acme(a: &Acme, browser: &Client) -> Value {
     let (code, _, verifier) = code_for_simon(a, browser).await;
-    let (status, tokens) =
-        token_request(a, &exchange_form(&code, verifier.secret()), Some(&a.secret)).await;
+    let (status, tokens) = redeem(a, &code, &verifier).await;
     assert_eq!(status, StatusCode::OK);
     tokens
 }
@@ -1080,12 +1059,7 @@ async fn turning_the_organizations_single_sign_on_off_ends_what_applications_get
 
     // No token for a code issued before, no new refresh, and a sign-in ends on the page that
     // says single sign-on is off.
-    let (status, answer) = token_request(
-        &a,
-        &exchange_form(&code, verifier.secret()),
-        Some(&a.secret),
-    )
-    .await;
+    let (status, answer) = redeem(&a, &code, &verifier).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))

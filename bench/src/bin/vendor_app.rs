@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use bench::{
     connected_contoso, cpu_time, memory_mib, percentile, start_server, Cookies, DataFolder,
-    DatabaseProcesses,
+    DatabaseProcesses, Target,
 };
 use clap::Parser;
 use gatehouse::auth::{NewSession, Principal};
@@ -24,12 +24,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// The release Gatehouse binary (ignored with `--peer-url`).
-    #[arg(long, default_value = "target/release/gatehouse")]
-    gatehouse: String,
-    /// `sqlite` for a fresh file, or a PostgreSQL URL of an empty database.
-    #[arg(long, default_value = "sqlite")]
-    database: String,
+    /// Gatehouse and its database (ignored with `--peer-url`).
+    #[command(flatten)]
+    target: Target,
     /// Measure this provider (the oidc-provider peer) instead of Gatehouse.
     #[arg(long)]
     peer_url: Option<String>,
@@ -48,9 +45,6 @@ struct Args {
     /// Measured seconds (after a warm-up of five).
     #[arg(long, default_value_t = 20)]
     seconds: u64,
-    /// The core Gatehouse is pinned to (with taskset).
-    #[arg(long, default_value_t = 0)]
-    server_core: usize,
     /// How Gatehouse signs the application's ID tokens: `ES256` or `RS256`.
     #[arg(long, default_value = "ES256")]
     signing_alg: String,
@@ -253,7 +247,7 @@ async fn main() {
         data_dir,
         database_url,
         ..
-    } = DataFolder::new(&args.database);
+    } = DataFolder::new(&args.target.database);
 
     // Who is measured: Gatehouse (seeded, started here) or the peer (started by the script).
     let (base, pid, server, sessions) = match (&args.peer_url, args.peer_pid) {
@@ -263,8 +257,8 @@ async fn main() {
             let master_key = bench::master_key();
             let sessions = seed(&database_url, &master_key, &args).await;
             let server = start_server(
-                &args.gatehouse,
-                Some(args.server_core),
+                &args.target.gatehouse,
+                Some(args.target.server_core),
                 &database_url,
                 &master_key,
                 &data_dir,
@@ -360,7 +354,7 @@ async fn main() {
     // Warm up: the peer's users sign in here (their first authorize); keys are made and read.
     run(5, false).await;
     let cpu_before = cpu_time(pid);
-    let database = match (args.peer_url.is_some(), args.database.as_str()) {
+    let database = match (args.peer_url.is_some(), args.target.database.as_str()) {
         (false, url) if url != "sqlite" => DatabaseProcesses::start(url).await,
         _ => None,
     };
@@ -382,7 +376,7 @@ async fn main() {
             0.0
         }
     };
-    let who = match (&args.peer_url, args.database.as_str()) {
+    let who = match (&args.peer_url, args.target.database.as_str()) {
         (Some(_), _) => "oidc-provider",
         (None, "sqlite") if args.signing_alg == "RS256" => "gatehouse-sqlite-rs256",
         (None, "sqlite") => "gatehouse-sqlite",
