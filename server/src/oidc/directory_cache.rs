@@ -113,7 +113,7 @@ impl DirectoryCache {
             .await
                 .map_err(|e| {
                     failure(
-                        "provider_unreachable",
+                        super::UNREACHABLE,
                         "Gatehouse could not read the directory's sign-in settings. The directory may be down or slow; try again in a few minutes.",
                         super::error_chain(&e),
                     )

@@ -88,6 +88,20 @@ pub struct OidcFailure {
     pub details: String,
 }
 
+/// The reason of a failure because the directory could not be reached (or did not answer in
+/// time).
+pub const UNREACHABLE: &str = "provider_unreachable";
+/// The reason of a failure because the directory answered with a failure of its own.
+pub const DIRECTORY_ERROR: &str = "provider_error";
+
+impl OidcFailure {
+    /// Whether the directory was down, slow or failing (its outage, not a refusal): nobody
+    /// but the directory's operator can do anything about it.
+    pub fn is_outage(&self) -> bool {
+        self.reason == UNREACHABLE || self.reason == DIRECTORY_ERROR
+    }
+}
+
 fn failure(reason: &'static str, message: &str, details: impl std::fmt::Display) -> OidcFailure {
     OidcFailure {
         reason,
@@ -280,7 +294,7 @@ pub async fn finish(
     .await
     .map_err(|e| match e {
             openidconnect::RequestTokenError::Request(_) => failure(
-                "provider_unreachable",
+                UNREACHABLE,
                 "The directory could not be reached to complete the sign-in. It may be down or slow; try again in a few minutes.",
                 error_chain(&e),
             ),
@@ -291,7 +305,7 @@ pub async fn finish(
                 ) =>
             {
                 failure(
-                    "provider_error",
+                    DIRECTORY_ERROR,
                     "The directory could not complete the sign-in: it reports a failure of its own. It may be having an outage; try again in a few minutes.",
                     error_chain(&e),
                 )
@@ -304,7 +318,7 @@ pub async fn finish(
             // Not an OAuth answer at all: a failing front end's error page, most likely.
             openidconnect::RequestTokenError::Parse(..)
             | openidconnect::RequestTokenError::Other(_) => failure(
-                "provider_error",
+                DIRECTORY_ERROR,
                 "The directory answered with an error page instead of completing the sign-in. It may be having an outage; try again in a few minutes.",
                 error_chain(&e),
             ),

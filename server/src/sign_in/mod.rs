@@ -89,6 +89,13 @@ pub enum Stop {
         /// What the admin can do, for the AADSTS codes Gatehouse explains.
         guidance: Option<String>,
     },
+    /// The directory did not answer the code exchange in time, or answered with a failure of
+    /// its own; `reason` is the short one the audit log has.
+    DirectoryDown {
+        reason: &'static str,
+        message: String,
+        details: String,
+    },
     /// The code exchange or the ID token failed; `reason` is the short one the audit log has.
     NotCompleted {
         reason: &'static str,
@@ -111,7 +118,9 @@ impl Stop {
             Stop::OrganizationGone => ("failed", "organization_gone"),
             Stop::DirectoryUnreachable { .. } => ("failed", "directory_unreachable"),
             Stop::DirectoryRefused { .. } => ("failed", "directory_refused"),
-            Stop::NotCompleted { reason, .. } => ("failed", reason),
+            Stop::DirectoryDown { reason, .. } | Stop::NotCompleted { reason, .. } => {
+                ("failed", reason)
+            }
             Stop::Replayed => ("failed", "replayed"),
             Stop::Internal { .. } => ("failed", "internal"),
         }
@@ -471,12 +480,22 @@ async fn admit(
     .await
     .map(|finished| finished.identity)
     .map_err(|f| {
-        let stop = Stop::NotCompleted {
-            reason: f.reason,
-            message: f.message.clone(),
-            details: f.details,
+        let outage = f.is_outage();
+        let (reason, message, details) = (f.reason, f.message.clone(), f.details);
+        let stop = if outage {
+            Stop::DirectoryDown {
+                reason,
+                message,
+                details,
+            }
+        } else {
+            Stop::NotCompleted {
+                reason,
+                message,
+                details,
+            }
         };
-        Failure::audited(stop, &anonymous, "-", f.reason, &f.message)
+        Failure::audited(stop, &anonymous, "-", reason, &f.message)
     })?;
     let actor = Actor {
         label: format!(

@@ -400,10 +400,8 @@ fn page_for(stopped: Stopped) -> Response {
                 .with_retry(sso_again)
         }
         // The directory is down, slow or failing: not the person's doing, nor their admin's.
-        Stop::NotCompleted {
-            reason: "provider_unreachable" | "provider_error",
-            message,
-            details,
+        Stop::DirectoryDown {
+            message, details, ..
         } => Problem::new(
             StatusCode::BAD_GATEWAY,
             "Your directory did not answer",
