@@ -361,8 +361,7 @@ impl SigningKeys {
         if keys.rs256.is_some() {
             return Ok(keys);
         }
-        let first = generate_off_thread(RS256, sealing_key, now, now - CLOCKS_DISAGREE_BY).await?;
-        storage.add_first_signing_key(&first).await?;
+        add_first_key(RS256, storage, sealing_key, now).await?;
         self.reload(storage, sealing_key, now).await
     }
 
@@ -403,6 +402,20 @@ impl SigningKeys {
     }
 }
 
+/// Makes the first key of `alg` and stores it, unless another instance stored one first: only
+/// one first key of each algorithm is kept, and every instance reads that one. It counts as
+/// signing from `CLOCKS_DISAGREE_BY` before now.
+async fn add_first_key(
+    alg: &'static str,
+    storage: &Storage,
+    sealing_key: &SealingKey,
+    now: OffsetDateTime,
+) -> Result<(), ProviderError> {
+    let first = generate_off_thread(alg, sealing_key, now, now - CLOCKS_DISAGREE_BY).await?;
+    storage.add_first_signing_key(&first).await?;
+    Ok(())
+}
+
 /// Reads the published keys; makes the first one when there is none yet.
 async fn read(
     storage: &Storage,
@@ -414,16 +427,7 @@ async fn read(
     let signs_now =
         |r: &SigningKeyRecord| r.signs_from <= at && r.retired_at.is_none_or(|t| t > at);
     if !records.iter().any(|r| r.alg == ES256 && signs_now(r)) {
-        // Another instance may store its first key at the same moment: only one is stored,
-        // and every instance reads that one.
-        storage
-            .add_first_signing_key(&generate(
-                ES256,
-                sealing_key,
-                now,
-                now - CLOCKS_DISAGREE_BY,
-            )?)
-            .await?;
+        add_first_key(ES256, storage, sealing_key, now).await?;
         records = storage.list_signing_keys(now - KEEP_AFTER_RETIRING).await?;
     }
     // Of the keys that sign now, the newest of each algorithm.
