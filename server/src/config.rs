@@ -197,6 +197,8 @@ pub enum ConfigError {
     ClockSkew(u64),
     #[error("the directory timeout is 1 to 60 seconds, got {0}")]
     DirectoryTimeout(u64),
+    #[error("audit entries are kept at least one day (GATEHOUSE_AUDIT_RETENTION_DAYS), got 0")]
+    AuditRetention,
     #[error("GATEHOUSE_TRUSTED_PROXIES: {0:?} is not an address or a CIDR network")]
     TrustedProxies(String),
     #[error("GATEHOUSE_ALLOWED_AUTHORITIES: {0}")]
@@ -249,6 +251,13 @@ impl Config {
         if !(1..=60).contains(&directory_timeout) {
             return Err(ConfigError::DirectoryTimeout(directory_timeout));
         }
+        let audit_retention_days = cli
+            .audit_retention_days
+            .or(file.audit_retention_days)
+            .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS);
+        if audit_retention_days == 0 {
+            return Err(ConfigError::AuditRetention);
+        }
         let allowed_authorities = AllowedAuthorities::parse(
             cli.allowed_authorities
                 .or(file.allowed_authorities)
@@ -282,12 +291,7 @@ impl Config {
             )),
             clock_skew: std::time::Duration::from_secs(skew),
             directory_timeout: std::time::Duration::from_secs(directory_timeout),
-            audit_retention: time::Duration::days(i64::from(
-                cli.audit_retention_days
-                    .or(file.audit_retention_days)
-                    .unwrap_or(DEFAULT_AUDIT_RETENTION_DAYS)
-                    .max(1),
-            )),
+            audit_retention: time::Duration::days(i64::from(audit_retention_days)),
             sso_requests_per_minute: cli
                 .sso_requests_per_minute
                 .or(file.sso_requests_per_minute)
@@ -365,6 +369,26 @@ mod tests {
             "sqlite:///tmp/gh/gatehouse.db?mode=rwc"
         );
         assert!(!config.is_https());
+    }
+
+    #[test]
+    fn the_directory_timeout_and_audit_retention_have_defaults_and_bounds() {
+        let config = Config::load(cli(&["--data-dir", "/tmp/gh"])).unwrap();
+        assert_eq!(config.directory_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(config.audit_retention, time::Duration::days(365));
+        for bad in [
+            &["--directory-timeout-seconds", "0"][..],
+            &["--directory-timeout-seconds", "61"],
+            &["--audit-retention-days", "0"],
+        ] {
+            let error = Config::load(cli(bad)).unwrap_err().to_string();
+            assert!(
+                error.contains("timeout") || error.contains("at least one day"),
+                "{error}"
+            );
+        }
+        let config = Config::load(cli(&["--directory-timeout-seconds", "2"])).unwrap();
+        assert_eq!(config.directory_timeout, std::time::Duration::from_secs(2));
     }
 
     #[test]

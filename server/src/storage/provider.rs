@@ -133,9 +133,9 @@ impl Storage {
     }
 
     /// Stores the first key of its algorithm (one that signs from before it was made), unless
-    /// another instance stored one first: answers whether this one was stored.
-    pub async fn add_first_signing_key(&self, key: &SigningKeyRecord) -> StorageResult<bool> {
-        Ok(sqlx::query(
+    /// another instance stored one first.
+    pub async fn add_first_signing_key(&self, key: &SigningKeyRecord) -> StorageResult<()> {
+        sqlx::query(
             "INSERT INTO signing_key (kid, alg, sealed_private_key, public_jwk, created_at, \
              signs_from, retired_at) VALUES ($1, $2, $3, $4, $5, $6, NULL) \
              ON CONFLICT (alg) WHERE signs_from <= created_at DO NOTHING",
@@ -147,9 +147,8 @@ impl Storage {
         .bind(key.created_at)
         .bind(key.signs_from)
         .execute(&mut *self.write().await?)
-        .await?
-        .rows_affected()
-            == 1)
+        .await?;
+        Ok(())
     }
 
     /// Retires the keys of `alg` that sign before `newest` when it starts to sign: they stay
