@@ -165,6 +165,30 @@ async fn files_that_are_not_backups_are_refused_before_anything_is_replaced() {
         "{}",
         said(&refused)
     );
+    // A backup a newer Gatehouse made: restored only by that version.
+    let newer = other.path().join("newer.db");
+    let made = gatehouse(dir.path(), &url, &["backup", newer.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", said(&made));
+    {
+        use sqlx::Connection;
+        let newer_url = format!("sqlite://{}", newer.display());
+        let mut conn = sqlx::SqliteConnection::connect(&newer_url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES (9999, 'from the future', TRUE, x'00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let refused = gatehouse(dir.path(), &url, &["restore", newer.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        said(&refused).contains("a newer Gatehouse made it (schema 9999"),
+        "{}",
+        said(&refused)
+    );
     let missing = gatehouse(
         dir.path(),
         &url,
