@@ -9,7 +9,8 @@
 // directory's verified domains under /v1.0/organization. Test hooks
 // under /_test rotate signing keys, make the next ID token bad in a chosen way, register app
 // registrations, add or remove directory users and set a directory's verified domains at run
-// time, and make a directory hang or fail (an outage).
+// time, and make a directory hang or fail (an outage). Its SAML side (federation metadata, the
+// SAML2 endpoint, IdP-initiated sign-in) is in saml.js and shares the directories and users.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
+import { samlIdp } from './saml.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_DATA_FILE = path.join(here, 'directory.json');
@@ -130,6 +132,7 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     return null;
   };
   const userOf = (tid, oid) => directoryOf(tid)?.users.find((u) => u.oid === oid);
+  const saml = samlIdp({ state, base, directoryOf, directories, page, sendHtml, sendJson, readBody, escapeHtml });
   const internalSecret = (clientId) => crypto.createHash('sha256').update(`internal:${clientId}`).digest('base64url');
 
   // oidc-provider keeps its sessions, codes and grants here; clients come from the directory data.
@@ -406,6 +409,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
   async function testHook(req, res, url) {
     const route = url.pathname.slice('/_test'.length);
     const body = req.method === 'GET' || req.method === 'DELETE' ? {} : JSON.parse((await readBody(req)) || '{}');
+    if (await saml.testHook(req, res, route, body) !== null) return undefined;
     if (req.method === 'POST' && route === '/rotate-keys') {
       state.keys.unshift(await newSigningKey());
       state.keys = state.keys.slice(0, 3);
@@ -486,6 +490,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
     if (req.method === 'POST' && route === '/reset') {
       state.data = JSON.parse(fs.readFileSync(dataFile, 'utf8'));
       state.nextTokenMode = null;
+      saml.reset();
       state.outages.clear();
       for (const waiting of state.hanging) waiting.destroy();
       state.hanging.clear();
@@ -627,6 +632,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
     if (outage === 'error') {
       return sendHtml(res, 503, page('Service Unavailable', '<h1>Service Unavailable</h1><p>The service is temporarily unavailable.</p>'));
     }
+    if (dir && await saml.handle(req, res, dir, rest, url)) return undefined;
     const interactionMatch = /^\/interaction\/([^/]+)(?:\/(login))?$/.exec(rest);
     if (interactionMatch) return interaction(req, res, key, interactionMatch[1], interactionMatch[2]);
     if (rest === ROUTES.jwks) {
