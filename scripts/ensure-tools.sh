@@ -11,6 +11,18 @@ WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
 
 say() { printf '\033[1m== %s\033[0m\n' "$*"; }
 
+# SAML signatures are checked by libxmlsec1 (through the samael crate, whose bindings are made
+# with libclang at build time): the server needs these to build at all.
+saml_missing=()
+for package in clang libclang-dev libxmlsec1-dev libxml2-dev libssl-dev pkg-config; do
+  dpkg -s "$package" >/dev/null 2>&1 || saml_missing+=("$package")
+done
+if [ "${#saml_missing[@]}" -gt 0 ]; then
+  say "Installing Debian's ${saml_missing[*]} (libxmlsec1 checks SAML signatures)"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${saml_missing[@]}"
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "Adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown

@@ -26,6 +26,7 @@ pub mod oidc;
 pub mod ops;
 pub mod outbound;
 pub mod provider;
+pub mod saml;
 pub mod sign_in;
 pub mod state;
 pub mod storage;

@@ -3,7 +3,7 @@
 //!
 //! 1. foundation: `clock`, `config`, `crypto`, `data_folder`, `domain` (validated values)
 //! 2. `storage`: all SQL
-//! 3. directories: `entra`, `oidc`, `outbound` (calls to them)
+//! 3. directories: `entra`, `oidc`, `saml`, `outbound` (calls to them)
 //! 4. concepts: `auth`, `backup`, `connections`, `directory`, `domains`, `first_run`,
 //!    `members`, `provider`, `sign_in`
 //! 5. web: `api`, each concept's `web` module, and what wires them (`application`,
@@ -31,7 +31,7 @@ fn layer_of_module(module: &str) -> Option<u8> {
     Some(match module {
         "clock" | "config" | "crypto" | "data_folder" | "domain" => 1,
         "storage" => 2,
-        "entra" | "mail" | "oidc" | "outbound" => 3,
+        "entra" | "mail" | "oidc" | "saml" | "outbound" => 3,
         "auth" | "backup" | "connections" | "directory" | "domains" | "first_run" | "members"
         | "provider" | "sign_in" => 4,
         "api" | "application" | "background" | "error" | "ops" | "state" | "web_guard"
