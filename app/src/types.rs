@@ -471,6 +471,76 @@ pub struct SaveCredentialsRequest {
     pub secret_expires_on: String,
 }
 
+/// Which protocol the organization's Entra admin set up: an app registration (OpenID Connect),
+/// or an Enterprise application with SAML-based sign-on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Oidc,
+    Saml,
+}
+
+/// The directory's SAML side, from its Federation Metadata XML (uploaded as text, or read from
+/// the App Federation Metadata URL), or the three values pasted by hand (Login URL, Microsoft
+/// Entra Identifier, Certificate (Base64)). Exactly one of the three ways.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SaveSamlRequest {
+    pub version: i64,
+    #[serde(default)]
+    pub metadata_xml: Option<String>,
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    #[serde(default)]
+    pub login_url: Option<String>,
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Accept sign-ins started at Entra (My Apps, "Test this application") without a request
+    /// from Gatehouse. Off by default: such a response can sign a browser in unasked.
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+}
+
+/// A SAML signing certificate as the console shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SamlCertificateView {
+    pub thumbprint: String,
+    pub expires_on: String,
+    pub days_left: i64,
+}
+
+/// The directory's SAML side of a configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SamlView {
+    pub entity_id: String,
+    pub login_url: String,
+    pub metadata_url: Option<String>,
+    pub certificates: Vec<SamlCertificateView>,
+    pub allow_idp_initiated: bool,
+}
+
+/// What an admin registers in Entra for SAML-based sign-on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SamlServiceProviderView {
+    /// "Identifier (Entity ID)".
+    pub identifier: String,
+    /// "Reply URL (Assertion Consumer Service URL)".
+    pub reply_url: String,
+    /// "Sign on URL".
+    pub sign_on_url: String,
+    /// "Logout Url".
+    pub logout_url: String,
+    /// Gatehouse's metadata ("Upload metadata file" in Entra).
+    pub metadata_url: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct SavePolicyRequest {
@@ -582,6 +652,10 @@ pub struct VerificationView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct ConnectionConfigView {
+    #[serde(default)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub saml: Option<SamlView>,
     pub cloud: Cloud,
     pub authority_host: String,
     pub tenant_id: Option<String>,
@@ -603,6 +677,8 @@ pub struct ConnectionView {
     /// The Home page URL: what the My Apps tile and "Test this application" open.
     pub home_page_url: String,
     pub logout_url: String,
+    /// The addresses for SAML-based sign-on.
+    pub saml: SamlServiceProviderView,
     pub draft_version: i64,
     pub draft: Option<ConnectionConfigView>,
     pub active: Option<ConnectionConfigView>,
@@ -700,6 +776,25 @@ pub struct TestSignInView {
     /// Why the directory's verified domains were not read, when they were not.
     #[serde(default)]
     pub directory_domains_note: Option<String>,
+    /// What a SAML response carried besides the identity.
+    #[serde(default)]
+    pub saml: Option<SamlClaimsView>,
+}
+
+/// The NameID and every attribute of a SAML test sign-in, as sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SamlClaimsView {
+    pub name_id: Option<String>,
+    pub name_id_format: Option<String>,
+    pub attributes: Vec<SamlAttributeView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SamlAttributeView {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
 /// Where to send the browser for a test sign-in.

@@ -260,7 +260,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       case 'doctype':
         return `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>${shell(signedAssertion).replace('</samlp:Response>', '<samlp:Extensions>&c;</samlp:Extensions></samlp:Response>')}`;
       case 'oversized':
-        return shell(`${signedAssertion}<samlp:Extensions>${'<x>padding</x>'.repeat(70_000)}</samlp:Extensions>`);
+        return shell(`${signedAssertion}<samlp:Extensions>${'<x>padding</x>'.repeat(45_000)}</samlp:Extensions>`);
       default: return shell(signedAssertion);
     }
   }

@@ -185,6 +185,13 @@ pub async fn housekeeping(state: AppState) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "used sign-in state cleanup failed"),
     }
+    match state.storage.delete_expired_saml_responses(wall).await {
+        Ok(n) if n > 0 => {
+            tracing::info!(removed = n, "SAML responses nobody came back for removed")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "SAML response cleanup failed"),
+    }
     match state.storage.delete_expired_provider_tokens(wall).await {
         Ok(n) if n > 0 => tracing::info!(removed = n, "expired application tokens removed"),
         Ok(_) => {}

@@ -9,8 +9,9 @@ use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
     ConnectionConfigView, ConnectionStatus, ConnectionView, DomainProofState, EmailDomainProof,
-    EmailDomainView, ErrorBody, PolicyView, SaveCredentialsRequest, SavePolicyRequest, SecretHint,
-    TestSignInStart, VerificationView, VersionRequest,
+    EmailDomainView, ErrorBody, PolicyView, SamlCertificateView, SamlServiceProviderView, SamlView,
+    SaveCredentialsRequest, SavePolicyRequest, SaveSamlRequest, SecretHint, TestSignInStart,
+    VerificationView, VersionRequest,
 };
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_connection))
         .routes(routes!(save_credentials))
+        .routes(routes!(save_saml))
         .routes(routes!(verify_connection))
         .routes(routes!(save_policy))
         .routes(routes!(activate_connection))
@@ -57,7 +59,28 @@ fn config_view(
                 )
         })
     };
+    let days_left = |date: &str| {
+        parse_date(date)
+            .map(|d| (d - today).whole_days())
+            .unwrap_or(0)
+    };
     ConnectionConfigView {
+        protocol: config.protocol,
+        saml: config.saml.as_ref().map(|idp| SamlView {
+            entity_id: idp.entity_id.clone(),
+            login_url: idp.login_url.clone(),
+            metadata_url: idp.metadata_url.clone(),
+            certificates: idp
+                .certificates
+                .iter()
+                .map(|c| SamlCertificateView {
+                    thumbprint: c.thumbprint.clone(),
+                    expires_on: c.expires_on.clone(),
+                    days_left: days_left(&c.expires_on),
+                })
+                .collect(),
+            allow_idp_initiated: config.allow_idp_initiated,
+        }),
         cloud: config.cloud,
         authority_host: config.authority_host.clone(),
         tenant_id: config.tenant_id.clone(),
@@ -65,9 +88,7 @@ fn config_view(
         secret: config.secret.as_ref().map(|s| SecretHint {
             last4: s.last4.clone(),
             expires_on: s.expires_on.clone(),
-            days_left: parse_date(&s.expires_on)
-                .map(|d| (d - today).whole_days())
-                .unwrap_or(0),
+            days_left: days_left(&s.expires_on),
         }),
         policy: PolicyView {
             mode: config.policy.mode,
@@ -103,6 +124,7 @@ pub(super) fn connection_view(
         draft,
         active,
         urls,
+        saml_urls,
         test_sign_in,
         warnings,
     } = connection;
@@ -117,6 +139,13 @@ pub(super) fn connection_view(
         redirect_uri: urls.redirect_uri,
         home_page_url: urls.home_page_url,
         logout_url: urls.logout_url,
+        saml: SamlServiceProviderView {
+            identifier: saml_urls.identifier,
+            reply_url: saml_urls.reply_url,
+            sign_on_url: saml_urls.sign_on_url,
+            logout_url: saml_urls.logout_url,
+            metadata_url: saml_urls.metadata_url,
+        },
         draft_version: record.as_ref().map(|r| r.draft_version).unwrap_or(0),
         draft: record
             .as_ref()
@@ -208,6 +237,31 @@ async fn save_credentials(
         &state,
         &org,
         connections::save_credentials(&services, &org, &request, &signed_in.actor).await?,
+    )
+    .await
+}
+
+/// Saves the directory's SAML side in the draft: its Federation Metadata XML, the App
+/// Federation Metadata URL, or the Login URL, Microsoft Entra Identifier and Certificate
+/// (Base64) pasted by hand. The connection becomes a SAML connection.
+#[utoipa::path(put, path = "/organizations/{id}/connection/draft/saml", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = SaveSamlRequest,
+    responses((status = 200, body = ConnectionView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn save_saml(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<SaveSamlRequest>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    let services = state.connection_services();
+    view(
+        &state,
+        &org,
+        connections::saml::save(&services, &org, &request, &signed_in.actor).await?,
     )
     .await
 }

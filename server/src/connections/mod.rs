@@ -1,6 +1,7 @@
 //! An organization's SSO connection: the configuration model, and the wizard's steps — save
 //! the values pasted from Entra, verify them live, set the policy, activate, disable.
 
+pub mod saml;
 pub mod test_sign_in;
 
 use crate::clock::{to_millis, Clock};
@@ -12,7 +13,7 @@ use crate::storage::{
     Actor, AuditEntry, ConnectionRecord, OrganizationRecord, Storage, StorageError,
 };
 use app::types::{
-    CheckResult, Cloud, MemberRole, SaveCredentialsRequest, SavePolicyRequest, SsoMode,
+    CheckResult, Cloud, MemberRole, Protocol, SaveCredentialsRequest, SavePolicyRequest, SsoMode,
     TestSignInView, VersionRequest,
 };
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,15 @@ use std::collections::BTreeMap;
 /// One configuration as stored (JSON). The secret is sealed with the master key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ConnectionConfig {
+    /// OpenID Connect (an app registration) or SAML (an Enterprise application).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// The directory's SAML side, for a SAML connection.
+    #[serde(default)]
+    pub saml: Option<crate::saml::IdentityProvider>,
+    /// SAML: whether sign-ins started at the directory (unsolicited responses) are accepted.
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
     pub cloud: Cloud,
     /// The resolved authority host, such as `https://login.microsoftonline.com`.
     pub authority_host: String,
@@ -252,7 +262,7 @@ pub fn open_registration(
 
 /// A stored configuration is used only while its authority is one of Entra's clouds or on the
 /// operator's list: taking an authority off the list stops every call to it.
-fn require_permitted(
+pub(crate) fn require_permitted(
     allowed: &AllowedAuthorities,
     authority_host: &str,
 ) -> Result<(), StoredConnectionError> {
@@ -367,6 +377,8 @@ pub struct Connection {
     pub active: Option<ConnectionConfig>,
     /// The addresses to register in Entra.
     pub urls: EntraUrls,
+    /// The same for SAML-based sign-on.
+    pub saml_urls: crate::saml::ServiceProviderUrls,
     /// The draft's last test sign-in, when made with its current credentials.
     pub test_sign_in: Option<TestSignInView>,
     /// Per field: what was saved but looks wrong.
@@ -389,6 +401,7 @@ pub async fn read(
             .as_ref()
             .and_then(|r| current_test_sign_in(r, &draft)),
         urls: entra_urls(services.public_url, &org.slug),
+        saml_urls: crate::saml::service_provider_urls(services.public_url, &org.id, &org.slug),
         record,
         draft,
         active,
@@ -557,6 +570,9 @@ pub async fn save_credentials(
         || draft.client_id.as_deref() != Some(client_id.0.as_str())
         || new_secret.is_some();
     let updated = ConnectionConfig {
+        protocol: Protocol::Oidc,
+        saml: None,
+        allow_idp_initiated: false,
         cloud: request.cloud,
         authority_host,
         tenant_id: Some(tenant_id),
@@ -604,6 +620,9 @@ pub async fn verify_draft(
     actor: &Actor,
 ) -> ConnectionResult<Connection> {
     let Loaded { draft, .. } = load(services.storage, org).await?;
+    if draft.protocol == Protocol::Saml {
+        return saml::verify_draft(services, org, request, actor, draft).await;
+    }
     let (Some(tenant_id), Some(client_id), Some(secret)) =
         (&draft.tenant_id, &draft.client_id, &draft.secret)
     else {

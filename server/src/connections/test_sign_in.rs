@@ -14,7 +14,7 @@ use crate::oidc;
 use crate::sign_in::attempt::SignInAttempt;
 use crate::sign_in::{decision, SignInServices};
 use crate::storage::{Actor, OrganizationRecord, StorageError};
-use app::types::{Cloud, TestSignInView};
+use app::types::{Cloud, Protocol, SamlAttributeView, SamlClaimsView, TestSignInView};
 use serde::{Deserialize, Serialize};
 
 pub const PURPOSE: &str = "test";
@@ -29,8 +29,27 @@ pub(super) struct StoredResult {
 
 /// Names the draft's credentials: a new directory, client ID or secret needs a new test.
 pub(super) fn credentials_fingerprint(config: &ConnectionConfig) -> String {
+    // A SAML connection's "credentials" are the directory's Identifier, Login URL and
+    // certificates.
+    let saml = config
+        .saml
+        .as_ref()
+        .map(|idp| {
+            let thumbprints: Vec<&str> = idp
+                .certificates
+                .iter()
+                .map(|c| c.thumbprint.as_str())
+                .collect();
+            format!(
+                "|saml|{}|{}|{}",
+                idp.entity_id,
+                idp.login_url,
+                thumbprints.join(",")
+            )
+        })
+        .unwrap_or_default();
     tokens::hash(&format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{}{saml}",
         config.authority_host,
         config.tenant_id.as_deref().unwrap_or_default(),
         config.client_id.as_deref().unwrap_or_default(),
@@ -66,6 +85,17 @@ pub async fn start(
     let Loaded { draft, record } = load(services.storage, org).await?;
     if record.is_none() {
         return Err(not_saved("test_sign_in"));
+    }
+    if let (Protocol::Saml, Some(idp)) = (draft.protocol, &draft.saml) {
+        let urls = crate::saml::service_provider_urls(services.public_url, &org.id, &org.slug);
+        // A test must show a fresh sign-in: Entra is asked to authenticate again.
+        return crate::sign_in::saml::start(services, org, idp, &urls, None, true, PURPOSE, None)
+            .ok_or_else(|| {
+                ConnectionError::field(
+                    "test_sign_in",
+                    "The Login URL is not a web address: bring the SAML settings again.",
+                )
+            });
     }
     let opened = draft_registration(services, org, &draft)?;
     // On Entra's clouds the test sign-in also asks to read the directory's verified domains.
@@ -136,15 +166,91 @@ pub async fn complete(
             }
         }
     };
+    keep(services, org, &draft, result, attempt.used_state()).await
+}
+
+/// Finishes a SAML test sign-in with the response the directory posted, checked against the
+/// draft, and keeps its result with the draft; answers where the wizard is.
+pub async fn complete_saml(
+    services: &SignInServices<'_>,
+    org: &OrganizationRecord,
+    attempt: &SignInAttempt,
+    posted: &str,
+) -> ConnectionResult<String> {
+    let Loaded { draft, .. } = load(services.storage, org).await?;
+    let urls = crate::saml::service_provider_urls(services.public_url, &org.id, &org.slug);
+    let at = rfc3339_millis(crate::clock::to_millis(services.now()));
+    let Some(idp) = draft.saml.as_ref() else {
+        return Err(not_saved("test_sign_in"));
+    };
+    let tenant_id = draft.tenant_id.clone().unwrap_or_default();
+    let expected = crate::saml::response::Expected {
+        identity_provider: idp,
+        tenant_id: &tenant_id,
+        identifier: &urls.identifier,
+        reply_url: &urls.reply_url,
+        request_id: attempt.saml_request_id.as_deref(),
+        allow_unsolicited: false,
+        skew: services.clock_skew,
+    };
+    let result = match crate::saml::response::check(posted, &expected) {
+        Ok(accepted) => {
+            let claims = SamlClaimsView {
+                name_id: accepted.name_id.clone(),
+                name_id_format: accepted.name_id_format.clone(),
+                attributes: accepted
+                    .attributes
+                    .iter()
+                    .map(|(name, values)| SamlAttributeView {
+                        name: name.clone(),
+                        values: values.clone(),
+                    })
+                    .collect(),
+            };
+            let note = "SAML gives Gatehouse no access to Microsoft Graph, so the directory's verified domains prove nothing here: prove email domains with a DNS record.";
+            let mut view = describe(
+                services,
+                org,
+                &draft,
+                at,
+                accepted.identity,
+                (Vec::new(), Some(note.to_string())),
+            )
+            .await?;
+            view.saml = Some(claims);
+            view
+        }
+        Err(crate::saml::response::Rejection::Refused { status, message }) => {
+            failed(at, &urls.reply_url, &status, &message)
+        }
+        Err(crate::saml::response::Rejection::Invalid { reason, details }) => {
+            let mut view = failed(at, &urls.reply_url, reason, &details);
+            view.error = Some(format!(
+                "The directory's response did not pass Gatehouse's checks ({reason})."
+            ));
+            view
+        }
+    };
+    keep(services, org, &draft, result, attempt.used_state()).await
+}
+
+/// Keeps a test sign-in's result with the draft, its state as used.
+async fn keep(
+    services: &SignInServices<'_>,
+    org: &OrganizationRecord,
+    draft: &ConnectionConfig,
+    result: TestSignInView,
+    used: crate::storage::UsedState<'_>,
+) -> ConnectionResult<String> {
     let stored = StoredResult {
-        credentials: credentials_fingerprint(&draft),
+        credentials: credentials_fingerprint(draft),
         view: result,
     };
     let json = serde_json::to_string(&stored).map_err(StoredConnectionError::from)?;
     let view = stored.view;
     let saved = services
         .storage
-        .save_test_sign_in(&org.id, &json, attempt.used_state())
+        .save_test_sign_in(&org.id, &json, used)
         .await;
     if let Err(StorageError::Conflict("state")) = saved {
         // Another callback with the same state got there first.
@@ -161,7 +267,7 @@ pub async fn complete(
         ),
         client_addr: "-".into(),
     };
-    super::prove_listed_domains(services.storage, services.now(), org, &draft, &view, &actor)
+    super::prove_listed_domains(services.storage, services.now(), org, draft, &view, &actor)
         .await?;
     Ok(format!("/console/orgs/{}/sso#step-test", org.id))
 }
@@ -189,6 +295,7 @@ fn failed(at: String, redirect_uri: &str, error: &str, description: &str) -> Tes
         details: Some(text),
         directory_domains: Vec::new(),
         directory_domains_note: None,
+        saml: None,
     }
 }
 
@@ -199,8 +306,7 @@ async fn passed(
     at: String,
     finished: oidc::Finished,
 ) -> ConnectionResult<TestSignInView> {
-    let identity = finished.identity;
-    let (directory_domains, directory_domains_note) = match graph_of(services, draft) {
+    let domains = match graph_of(services, draft) {
         None => (
             Vec::new(),
             Some("This authority is not one of Microsoft Entra's clouds, so its verified domains prove nothing: prove email domains with a DNS record.".to_string()),
@@ -223,6 +329,19 @@ async fn passed(
             }
         }
     };
+    describe(services, org, draft, at, finished.identity, domains).await
+}
+
+/// What the wizard shows of a test sign-in that came back with `identity`: its claims, the
+/// member it maps to and the policy's decision.
+async fn describe(
+    services: &SignInServices<'_>,
+    org: &OrganizationRecord,
+    draft: &ConnectionConfig,
+    at: String,
+    identity: crate::oidc::Identity,
+    (directory_domains, directory_domains_note): (Vec<String>, Option<String>),
+) -> ConnectionResult<TestSignInView> {
     let member = services
         .storage
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
@@ -254,5 +373,6 @@ async fn passed(
         details: None,
         directory_domains,
         directory_domains_note,
+        saml: None,
     })
 }

@@ -8,16 +8,27 @@ use crate::connections::{self, ConnectionConfig, OpenedRegistration, StoredConne
 use crate::crypto::sealing::SealingKey;
 use crate::domain::AllowedAuthorities;
 use crate::storage::SignInOrganization;
+use app::types::Protocol;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// More organizations than this are not kept: the whole map starts over.
 const MAX_ENTRIES: usize = 10_000;
 
-/// The active configuration, and its app registration with the secret opened.
+/// The active configuration, and what its protocol signs in with.
 pub struct ActiveConnection {
     pub config: ConnectionConfig,
-    pub opened: OpenedRegistration,
+    pub opened: Opened,
+}
+
+/// OpenID Connect: the app registration with its secret opened. SAML: the directory's side
+/// and Gatehouse's addresses for the organization.
+pub enum Opened {
+    Oidc(OpenedRegistration),
+    Saml {
+        identity_provider: crate::saml::IdentityProvider,
+        urls: crate::saml::ServiceProviderUrls,
+    },
 }
 
 #[derive(Default)]
@@ -43,8 +54,20 @@ impl ActiveConnections {
         allowed: &AllowedAuthorities,
         target: &SignInOrganization,
     ) -> Result<Option<Arc<ActiveConnection>>, StoredConnectionError> {
-        self.get_or_open(target, |config| {
-            connections::open_registration(key, public_url, allowed, &target.organization, config)
+        let org = &target.organization;
+        self.get_or_open(target, |config| match (config.protocol, &config.saml) {
+            (Protocol::Oidc, _) => Ok(connections::open_registration(
+                key, public_url, allowed, org, config,
+            )?
+            .map(Opened::Oidc)),
+            (Protocol::Saml, Some(idp)) => {
+                connections::require_permitted(allowed, &config.authority_host)?;
+                Ok(Some(Opened::Saml {
+                    identity_provider: idp.clone(),
+                    urls: crate::saml::service_provider_urls(public_url, &org.id, &org.slug),
+                }))
+            }
+            (Protocol::Saml, None) => Ok(None),
         })
     }
 
@@ -53,9 +76,7 @@ impl ActiveConnections {
     fn get_or_open(
         &self,
         target: &SignInOrganization,
-        open: impl FnOnce(
-            &ConnectionConfig,
-        ) -> Result<Option<OpenedRegistration>, StoredConnectionError>,
+        open: impl FnOnce(&ConnectionConfig) -> Result<Option<Opened>, StoredConnectionError>,
     ) -> Result<Option<Arc<ActiveConnection>>, StoredConnectionError> {
         let Some(stored) = target.active_config.as_deref() else {
             return Ok(None);
@@ -129,7 +150,7 @@ mod tests {
         let active = cache
             .get_or_open(target, |config| {
                 opened.set(true);
-                Ok(Some(OpenedRegistration::for_tests(config)))
+                Ok(Some(Opened::Oidc(OpenedRegistration::for_tests(config))))
             })
             .unwrap();
         (active, opened.get())

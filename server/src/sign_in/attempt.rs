@@ -31,6 +31,9 @@ pub struct SignInAttempt {
     pub return_to: Option<String>,
     /// Unix milliseconds.
     pub expires_at: i64,
+    /// SAML: the AuthnRequest's ID, which the response must answer (`InResponseTo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saml_request_id: Option<String>,
 }
 
 /// Why a callback has no attempt to finish.
@@ -67,6 +70,28 @@ impl SignInAttempt {
             pkce_verifier: started.pkce_verifier.clone(),
             return_to,
             expires_at: to_millis(now + ATTEMPT_LIFETIME),
+            saml_request_id: None,
+        }
+    }
+
+    /// A SAML attempt: `relay_state` (the reference the request carries) stands for the state.
+    pub fn for_saml(
+        organization_id: &str,
+        purpose: &str,
+        relay_state: &str,
+        request_id: &str,
+        return_to: Option<String>,
+        now: OffsetDateTime,
+    ) -> Self {
+        SignInAttempt {
+            organization_id: organization_id.to_string(),
+            purpose: purpose.to_string(),
+            state_hash: tokens::hash(relay_state),
+            nonce: String::new(),
+            pkce_verifier: String::new(),
+            return_to,
+            expires_at: to_millis(now + ATTEMPT_LIFETIME),
+            saml_request_id: Some(request_id.to_string()),
         }
     }
 

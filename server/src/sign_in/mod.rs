@@ -9,6 +9,7 @@
 pub mod active;
 pub mod attempt;
 pub mod decision;
+pub mod saml;
 pub mod web;
 
 use crate::auth::{Account, NewSession};
@@ -22,7 +23,7 @@ use crate::storage::{
     Actor, AuditEntry, DirectoryIdentity, MemberRecord, NewMember, OrganizationKey,
     OrganizationRecord, SessionRecord, SignInOrganization, Storage, StorageError, UsedState,
 };
-use active::{ActiveConnection, ActiveConnections};
+use active::{ActiveConnection, ActiveConnections, Opened};
 use app::navigation::safe_return_to;
 use attempt::SignInAttempt;
 use decision::{Decision, Refusal};
@@ -348,7 +349,33 @@ async fn begin(
         .as_deref()
         .map(str::trim)
         .filter(|h| !h.is_empty() && h.len() <= 256);
-    let registration = active.opened.registration();
+    let return_to = request
+        .return_to
+        .as_deref()
+        .and_then(safe_return_to)
+        .map(str::to_string);
+    let registration = match &active.opened {
+        Opened::Oidc(opened) => opened.registration(),
+        Opened::Saml {
+            identity_provider,
+            urls,
+        } => {
+            let fresh = request.prompt == oidc::DirectoryPrompt::Login;
+            return saml::start(
+                services,
+                org,
+                identity_provider,
+                urls,
+                login_hint,
+                fresh,
+                PURPOSE,
+                return_to,
+            )
+            .ok_or_else(|| {
+                Failure::internal("starting a SAML sign-in", "the Login URL is not a URL")
+            });
+        }
+    };
     let started = oidc::begin(
         services.directories,
         services.http,
@@ -364,11 +391,6 @@ async fn begin(
         };
         Failure::audited(stop, &anonymous(client_addr), "-", f.reason, &f.message)
     })?;
-    let return_to = request
-        .return_to
-        .as_deref()
-        .and_then(safe_return_to)
-        .map(str::to_string);
     let attempt = SignInAttempt::new(&org.id, PURPOSE, &started, return_to, services.now());
     Ok((started.authorize_url, attempt))
 }
@@ -442,7 +464,13 @@ async fn admit(
             Failure::audited(stop, &anonymous, "-", "sso_not_active", "SSO is not active");
         return Err(failure);
     };
-    let registration = active.opened.registration();
+    let Opened::Oidc(opened) = &active.opened else {
+        let stop = Stop::Refused(Refusal::SsoDisabled);
+        let reason = "protocol_changed";
+        let message = "The connection is no longer OpenID Connect";
+        return Err(Failure::audited(stop, &anonymous, "-", reason, message));
+    };
+    let registration = opened.registration();
     let code = match answer {
         Answer::Code(code) => code,
         Answer::Error { error, description } => {
@@ -497,6 +525,47 @@ async fn admit(
         };
         Failure::audited(stop, &anonymous, "-", reason, &f.message)
     })?;
+    let admission = Admission {
+        identity,
+        directory_sign_out: registration.sign_out_url(),
+        used: attempt.used_state(),
+        return_to: attempt.return_to.clone(),
+        client_addr,
+        previous_session,
+        new_session_id,
+    };
+    admit_identity(services, org, &active, admission).await
+}
+
+/// A directory identity that passed its protocol's checks, on its way to a session.
+pub(crate) struct Admission<'a> {
+    pub identity: Identity,
+    /// Where signing out of Gatehouse sends the browser to sign out of the directory too.
+    pub directory_sign_out: String,
+    /// What makes this answer usable once: the attempt's state, or the SAML assertion's ID.
+    pub used: UsedState<'a>,
+    pub return_to: Option<String>,
+    pub client_addr: &'a str,
+    pub previous_session: Option<String>,
+    pub new_session_id: String,
+}
+
+/// The policy decides; an admitted person gets a session, written with its audit entry.
+pub(crate) async fn admit_identity(
+    services: &SignInServices<'_>,
+    org: &OrganizationRecord,
+    active: &ActiveConnection,
+    admission: Admission<'_>,
+) -> Result<Admitted, Failure> {
+    let Admission {
+        identity,
+        directory_sign_out,
+        used,
+        return_to,
+        client_addr,
+        previous_session,
+        new_session_id,
+    } = admission;
     let actor = Actor {
         label: format!(
             "sso:{}",
@@ -510,7 +579,7 @@ async fn admit(
         .find_member_by_directory_identity(&org.id, &identity.tenant_id, &identity.object_id)
         .await
         .map_err(|e| Failure::internal("member lookup failed", e))?;
-    let tenant = registration.tenant_id;
+    let tenant = active.config.tenant_id.as_deref().unwrap_or_default();
     let refused = |refusal: Refusal| {
         let reason = refusal.reason();
         Failure::audited(
@@ -539,7 +608,7 @@ async fn admit(
         new_session_id,
         previous_session,
         &principal,
-        &registration.sign_out_url(),
+        &directory_sign_out,
         &identity,
         services.now(),
     )
@@ -561,7 +630,7 @@ async fn admit(
             &actor,
             &record,
             session.replaces.as_deref(),
-            attempt.used_state(),
+            used,
             services.now(),
         )
         .await;
@@ -589,7 +658,7 @@ async fn admit(
     };
     Ok(Admitted {
         session,
-        go_to: attempt.return_to.clone().unwrap_or_else(|| home.into()),
+        go_to: return_to.unwrap_or_else(|| home.into()),
     })
 }
 

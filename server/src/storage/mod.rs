@@ -14,6 +14,7 @@ mod organizations;
 mod outbox;
 mod provider;
 mod readers;
+mod saml_inbox;
 mod search_halves;
 mod sessions;
 mod setup_links;
@@ -41,6 +42,7 @@ pub use provider::{
     GrantRecord, GrantsOf, IssuedTokens, LogoutRecord, NewGrant, Redeemed, Refreshed,
     SigningKeyRecord,
 };
+pub use saml_inbox::HeldResponse;
 pub use sessions::SessionRecord;
 pub use setup_links::{OpenSetupLink, SetupLinkRecord};
 pub use sign_in_states::{UsedState, ATTEMPT_LIFETIME};

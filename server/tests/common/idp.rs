@@ -203,3 +203,135 @@ pub async fn sign_in_at_provider(
     let callback = callback_from_provider(client, start_url, username, password).await;
     client.get(callback).send().await.unwrap()
 }
+
+impl Idp {
+    /// Adds a SAML Enterprise application to a directory, as an admin would in the Entra
+    /// portal (Identifier and Reply URL); answers its appId, metadata URL, certificate, Issuer
+    /// and Login URL.
+    pub async fn register_saml_app(
+        &self,
+        tenant: &str,
+        identifier: &str,
+        reply_url: &str,
+    ) -> Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/_test/saml-apps", self.url))
+            .json(
+                &json!({ "tenantId": tenant, "identifier": identifier, "replyUrls": [reply_url] }),
+            )
+            .send()
+            .await
+            .expect("test hook");
+        assert_eq!(response.status(), 201);
+        response.json().await.expect("json")
+    }
+
+    /// Makes the next SAML response bad in one way (see BAD_SAML_MODES in saml.js).
+    pub async fn next_saml_response(&self, mode: &str) {
+        self.hook("/next-saml-response", json!({ "mode": mode }))
+            .await;
+    }
+
+    /// The AuthnRequests the provider received, newest last.
+    pub async fn saml_requests(&self) -> Vec<Value> {
+        let answer: Value = reqwest::get(format!("{}/_test/saml-requests", self.url))
+            .await
+            .expect("requests")
+            .json()
+            .await
+            .expect("json");
+        answer["requests"].as_array().expect("requests").clone()
+    }
+}
+
+/// The form Entra's page posts to the Reply URL: its action and fields.
+#[derive(Debug, Clone)]
+pub struct SamlPost {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+fn form_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let value = &html[start..start + html[start..].find('"')?];
+    Some(
+        value
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">"),
+    )
+}
+
+/// Signs in at the provider's SAML2 endpoint as a person would: opens `start_url`
+/// (Gatehouse's start address, or the provider's own, such as its IdP-initiated one), follows
+/// redirects, fills the login form, and answers the form the provider would post to the Reply
+/// URL, without posting it.
+pub async fn saml_form_from_provider(
+    client: &Client,
+    start_url: &str,
+    username: &str,
+    password: &str,
+) -> SamlPost {
+    let mut url = reqwest::Url::parse(start_url).unwrap();
+    let mut response = client.get(url.clone()).send().await.unwrap();
+    for _ in 0..5 {
+        if !response.status().is_redirection() {
+            break;
+        }
+        url = url
+            .join(response.headers()["location"].to_str().unwrap())
+            .unwrap();
+        response = client.get(url.clone()).send().await.unwrap();
+    }
+    let page = response.text().await.unwrap();
+    let pending = form_value(&page, "pending").unwrap_or_else(|| panic!("a login form: {page}"));
+    let tenant = url.path_segments().unwrap().next().unwrap().to_string();
+    let posted = client
+        .post(url.join(&format!("/{tenant}/saml2/login")).unwrap())
+        .form(&[
+            ("pending", pending.as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let action_start = posted.find("action=\"").expect("a form") + "action=\"".len();
+    let action =
+        posted[action_start..action_start + posted[action_start..].find('"').unwrap()].to_string();
+    let mut fields = vec![(
+        "SAMLResponse".to_string(),
+        form_value(&posted, "SAMLResponse").expect("a response"),
+    )];
+    if let Some(relay) = form_value(&posted, "RelayState") {
+        fields.push(("RelayState".into(), relay));
+    }
+    SamlPost { action, fields }
+}
+
+/// Posts Entra's form to the Reply URL and follows Gatehouse to the same-site GET; answers
+/// that GET's response.
+pub async fn post_to_reply_url(client: &Client, post: &SamlPost) -> reqwest::Response {
+    let held = client
+        .post(&post.action)
+        .form(&post.fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        held.status(),
+        StatusCode::SEE_OTHER,
+        "the Reply URL sends the browser on"
+    );
+    let next = reqwest::Url::parse(&post.action)
+        .unwrap()
+        .join(held.headers()["location"].to_str().unwrap())
+        .unwrap();
+    client.get(next).send().await.unwrap()
+}

@@ -5,6 +5,7 @@
 
 pub mod attempt_cookie;
 pub mod page;
+pub mod saml;
 
 use super::attempt::{NotKept, SignInAttempt};
 use super::{Admitted, Answer, Callback, StartRequest, Stop, Stopped};
@@ -29,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/o/{slug}/sso", get(start))
         .route("/auth/callback", get(callback))
         .route("/auth/logout", get(front_channel_logout))
+        .merge(saml::routes())
 }
 
 #[derive(Debug, Deserialize)]
@@ -298,6 +300,33 @@ async fn test_sign_in_done(
         Err(e) => return Problem::ours("sign-in organization lookup failed", e).into_response(),
     };
     match test_sign_in::complete(&state.sign_in_services(), &org, attempt, answer).await {
+        Ok(wizard) => Redirect::to(&wizard).into_response(),
+        Err(ConnectionError::AlreadyAnswered) => already_used(None),
+        Err(e) => Problem::ours("test sign-in failed", e)
+            .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
+            .into_response(),
+    }
+}
+
+/// The wizard's SAML test sign-in came back: its result is kept, and the admin goes back to
+/// the wizard.
+async fn test_sign_in_saml_done(
+    state: &AppState,
+    attempt: &SignInAttempt,
+    held: &crate::storage::HeldResponse,
+) -> Response {
+    let org = match state
+        .storage
+        .find_sign_in_organization(OrganizationKey::Id(&attempt.organization_id))
+        .await
+    {
+        Ok(Some(target)) => target.organization,
+        Ok(None) => return page_for(gone()).into_response(),
+        Err(e) => return Problem::ours("sign-in organization lookup failed", e).into_response(),
+    };
+    match test_sign_in::complete_saml(&state.sign_in_services(), &org, attempt, &held.response)
+        .await
+    {
         Ok(wizard) => Redirect::to(&wizard).into_response(),
         Err(ConnectionError::AlreadyAnswered) => already_used(None),
         Err(e) => Problem::ours("test sign-in failed", e)
