@@ -316,6 +316,7 @@ pub async fn connected_organization(
         secret: Some(seal_secret(&key, &org.id, CLIENT_SECRET, "2099-01-01".into()).expect("seal")),
         policy: Policy::default(),
         verification: None,
+        ..ConnectionConfig::default()
     };
     let json = serde_json::to_string(&config).expect("json");
     let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "bench");

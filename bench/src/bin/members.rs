@@ -121,6 +121,7 @@ async fn seed_contoso(storage: &Storage, master_key: &str, actor: &Actor) -> Str
         ),
         policy: Policy::default(),
         verification: None,
+        ..ConnectionConfig::default()
     };
     let json = serde_json::to_string(&config).expect("json");
     let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "bench");

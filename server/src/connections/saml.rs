@@ -36,7 +36,7 @@ pub async fn save(
         text(&request.entity_id),
         text(&request.certificate),
     ];
-    let read: Read = match (text(&request.metadata_xml), text(&request.metadata_url)) {
+    let brought: Read = match (text(&request.metadata_xml), text(&request.metadata_url)) {
         (Some(xml), None) => metadata::read_federation_metadata(&xml, None, now)
             .map_err(|p| ConnectionError::field(p.field, p.message))?,
         (None, Some(url)) => {
@@ -61,7 +61,7 @@ pub async fn save(
             return Err(ConnectionError::field("metadata", "Upload the Federation Metadata XML, give the App Federation Metadata URL, or paste the Login URL, Microsoft Entra Identifier and Certificate (Base64)."))
         }
     };
-    let Some(authority_host) = crate::saml::origin_of(&read.identity_provider.login_url) else {
+    let Some(authority_host) = crate::saml::origin_of(&brought.identity_provider.login_url) else {
         return Err(ConnectionError::field(
             "login_url",
             "The Login URL is not a web address.",
@@ -71,11 +71,11 @@ pub async fn save(
         return Err(ConnectionError::field("login_url", format!("{authority_host} is not one of Microsoft Entra's sign-in hosts (login.microsoftonline.com, and the national clouds' hosts), nor on this Gatehouse's list of allowed authorities.")));
     }
     let changed = draft.protocol != Protocol::Saml
-        || draft.saml.as_ref() != Some(&read.identity_provider)
-        || draft.tenant_id.as_deref() != Some(read.tenant_id.as_str());
+        || draft.saml.as_ref() != Some(&brought.identity_provider)
+        || draft.tenant_id.as_deref() != Some(brought.tenant_id.as_str());
     let updated = ConnectionConfig {
         protocol: Protocol::Saml,
-        saml: Some(read.identity_provider),
+        saml: Some(brought.identity_provider),
         allow_idp_initiated: request.allow_idp_initiated,
         cloud: [Cloud::Global, Cloud::UsGovernment, Cloud::China]
             .into_iter()
@@ -85,7 +85,7 @@ pub async fn save(
             })
             .unwrap_or(Cloud::Custom),
         authority_host,
-        tenant_id: Some(read.tenant_id),
+        tenant_id: Some(brought.tenant_id),
         client_id: None,
         secret: None,
         verification: if changed {
@@ -100,19 +100,11 @@ pub async fn save(
         ..AuditEntry::success(Some(&org.id), "connection.draft.saml", &org.slug)
     };
     store_draft(services, org, request.version, &updated, &entry, actor).await?;
-    let warnings: BTreeMap<String, String> = read
+    let warnings: BTreeMap<String, String> = brought
         .warnings
         .into_iter()
         .map(|(field, message)| (field.to_string(), message))
         .collect();
-    read_back(services, org, warnings).await
-}
-
-async fn read_back(
-    services: &ConnectionServices<'_>,
-    org: &OrganizationRecord,
-    warnings: BTreeMap<String, String>,
-) -> ConnectionResult<Connection> {
     read(services, org, warnings).await
 }
 
@@ -155,7 +147,7 @@ pub(super) async fn verify_draft(
     };
     let today = services.now().date();
     let mut checks = Vec::new();
-    let soonest = idp
+    let latest = idp
         .certificates
         .iter()
         .filter_map(|c| {
@@ -164,7 +156,7 @@ pub(super) async fn verify_draft(
                 .map(|d| (d, c))
         })
         .max_by_key(|(d, _)| *d);
-    checks.push(match soonest {
+    checks.push(match latest {
         Some((date, cert)) if date >= today => {
             let days = (date - today).whole_days();
             let soon = days <= metadata::EXPIRES_SOON_DAYS;
@@ -222,7 +214,7 @@ pub(super) async fn verify_draft(
         ..AuditEntry::success(Some(&org.id), "connection.verify", &org.slug)
     };
     store_draft(services, org, request.version, &updated, &entry, actor).await?;
-    read_back(services, org, BTreeMap::new()).await
+    read(services, org, BTreeMap::new()).await
 }
 
 fn check(
