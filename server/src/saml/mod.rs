@@ -2,8 +2,10 @@
 //! in Entra (`ServiceProviderUrls`), what Gatehouse keeps of the directory's side
 //! (`IdentityProvider`, read from its federation metadata or pasted by hand: `metadata`), the
 //! HTTP-Redirect AuthnRequest (`request`) and the checks an HTTP-POST Response must pass before
-//! anyone is signed in (`response`). Signatures are checked by `samael` with libxmlsec1.
+//! anyone is signed in (`response`), and the directory's single logout (`logout`). Signatures
+//! are checked by `samael` with libxmlsec1.
 
+pub mod logout;
 pub mod metadata;
 pub mod request;
 pub mod response;

@@ -48,19 +48,8 @@ async fn front_channel_logout(
     session: Session,
 ) -> Response {
     if let Some(sid) = query.sid.as_deref().filter(|s| !s.is_empty()) {
-        match state.storage.end_sessions_of_directory_session(sid).await {
-            Ok(ended) => {
-                tracing::info!(ended = ended.len(), "front-channel logout");
-                let sids = ended
-                    .iter()
-                    .filter_map(|d| crate::auth::application_sid_of(d));
-                for application_sid in sids {
-                    if let Err(e) = session_ended(&state, &application_sid).await {
-                        return Problem::ours("front-channel logout failed", e).into_response();
-                    }
-                }
-            }
-            Err(e) => return Problem::ours("front-channel logout failed", e).into_response(),
+        if let Err(response) = end_directory_session(&state, sid).await {
+            return response;
         }
     }
     if let Some(application_sid) = session
@@ -82,6 +71,26 @@ async fn front_channel_logout(
         "You are signed out of Gatehouse.",
     )
     .into_response()
+}
+
+/// Ends every Gatehouse session the directory session `sid` started (an OpenID Connect `sid`,
+/// or a SAML SessionIndex); the applications they signed in to are owed a logout.
+async fn end_directory_session(state: &AppState, sid: &str) -> Result<(), Response> {
+    let ended = state
+        .storage
+        .end_sessions_of_directory_session(sid)
+        .await
+        .map_err(|e| Problem::ours("ending the directory's sessions failed", e).into_response())?;
+    tracing::info!(ended = ended.len(), "directory logout");
+    for application_sid in ended
+        .iter()
+        .filter_map(|d| crate::auth::application_sid_of(d))
+    {
+        session_ended(state, &application_sid).await.map_err(|e| {
+            Problem::ours("ending the directory's sessions failed", e).into_response()
+        })?;
+    }
+    Ok(())
 }
 
 /// The applications the session signed in to are owed a logout.

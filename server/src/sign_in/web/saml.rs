@@ -4,7 +4,10 @@
 //! GET that carries its attempt cookie, to `/auth/callback/saml`, where it is checked and the
 //! sign-in (or the wizard's test sign-in) finishes.
 
-use super::{admitted_response, already_used, attempt_cookie, page_for, start_again, too_many};
+use super::{
+    admitted_response, already_used, attempt_cookie, end_directory_session, page_for, start_again,
+    too_many,
+};
 use crate::auth::web::{session_cookie, ClientAddr};
 use crate::connections::test_sign_in;
 use crate::crypto::tokens;
@@ -33,6 +36,7 @@ pub fn routes() -> Router<AppState> {
             post(reply).layer(DefaultBodyLimit::max(2 * MAX_RESPONSE_BYTES)),
         )
         .route("/auth/callback/saml", get(finish))
+        .route("/saml/{organization_id}/logout", get(single_logout))
 }
 
 /// Gatehouse's SAML metadata for the organization (Entra: "Upload metadata file").
@@ -172,4 +176,38 @@ async fn finish(
         }
         _ => response,
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutQuery {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: Option<String>,
+}
+
+/// The Logout URL. A LogoutRequest from the directory (HTTP-Redirect) ends every Gatehouse
+/// session its SessionIndex started; Entra's LogoutResponse after a sign-out lands here too.
+/// Either way the browser is told it is signed out.
+async fn single_logout(
+    State(state): State<AppState>,
+    Query(query): Query<LogoutQuery>,
+) -> Response {
+    if let Some(request) = query.saml_request.as_deref() {
+        let session_index = match crate::saml::logout::session_index(request) {
+            Ok(index) => index,
+            Err(problem) => {
+                let message =
+                    format!("Your directory's sign-out request could not be read: {problem}.");
+                return start_again("Sign-out not understood", &message);
+            }
+        };
+        if let Err(response) = end_directory_session(&state, &session_index).await {
+            return response;
+        }
+    }
+    Problem::new(
+        StatusCode::OK,
+        "Signed out",
+        "You are signed out of Gatehouse.",
+    )
+    .into_response()
 }
