@@ -95,6 +95,8 @@ export function samlIdp(ctx) {
   const { state, base, directoryOf, directories, page, sendHtml, readBody, escapeHtml } = ctx;
   state.saml = {
     certificate: newSigningCertificate(),
+    // The next certificate, published in the metadata before it signs (Entra's rollover).
+    next: null,
     stranger: newSigningCertificate(),
     nextMode: null,
     pending: new Map(),
@@ -112,8 +114,8 @@ export function samlIdp(ctx) {
   };
 
   function metadata(dir, app) {
-    const cert = state.saml.certificate.base64;
-    const keyDescriptor = `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${cert}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`;
+    const published = [state.saml.certificate, state.saml.next].filter(Boolean);
+    const keyDescriptor = published.map((c) => `<KeyDescriptor use="signing"><KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"><X509Data><X509Certificate>${c.base64}</X509Certificate></X509Data></KeyInfo></KeyDescriptor>`).join('');
     const saml2 = `${base}/${dir.tenantId}/saml2`;
     return `<?xml version="1.0" encoding="utf-8"?><EntityDescriptor ID="${samlId()}" entityID="${issuerOf(dir.tenantId)}" xmlns="urn:oasis:names:tc:SAML:2.0:metadata">`
       + `<RoleDescriptor xsi:type="fed:SecurityTokenServiceType" protocolSupportEnumeration="http://docs.oasis-open.org/wsfed/federation/200706" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:fed="http://docs.oasis-open.org/wsfed/federation/200706">${keyDescriptor}</RoleDescriptor>`
@@ -350,6 +352,13 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       if (!BAD_SAML_MODES.includes(body.mode)) return ctx.sendJson(res, 400, { error: `mode must be one of ${BAD_SAML_MODES.join(', ')}` });
       state.saml.nextMode = body.mode;
       return ctx.sendJson(res, 200, { mode: body.mode });
+    }
+    if (req.method === 'POST' && route === '/saml-certificates') {
+      // 'add': publish the next certificate beside the current one; 'switch': sign with it.
+      if (body.action === 'add') state.saml.next = newSigningCertificate();
+      else if (body.action === 'switch' && state.saml.next) { state.saml.certificate = state.saml.next; state.saml.next = null; }
+      else return ctx.sendJson(res, 400, { error: "action 'add', or 'switch' after 'add'" });
+      return ctx.sendJson(res, 200, { signing: state.saml.certificate.base64, next: state.saml.next?.base64 ?? null });
     }
     if (req.method === 'GET' && route === '/saml-requests') {
       return ctx.sendJson(res, 200, { requests: state.saml.requests, responses: state.saml.responses });

@@ -148,9 +148,9 @@ async fn forget_idle_limits(state: AppState) {
 /// Audit entries deleted per statement, so no round holds the database for long.
 const AUDIT_BATCH: i64 = 5_000;
 
-/// Removes expired sessions, used sign-in states and application tokens, audit entries past
-/// their retention (`GATEHOUSE_AUDIT_RETENTION_DAYS`), and looks the DNS proofs due today up
-/// again. Public for the tests, which run a round when they choose.
+/// Removes expired sessions, used sign-in states, held SAML responses and application tokens,
+/// audit entries past their retention (`GATEHOUSE_AUDIT_RETENTION_DAYS`), reads SAML metadata
+/// again once a day, and looks the DNS proofs due today up again. Public for the tests, which run a round when they choose.
 pub async fn housekeeping(state: AppState) {
     let now = state.now();
     let cutoff = now - state.config.audit_retention;
@@ -196,6 +196,25 @@ pub async fn housekeeping(state: AppState) {
         Ok(n) if n > 0 => tracing::info!(removed = n, "expired application tokens removed"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "application token cleanup failed"),
+    }
+    // SAML metadata read from a URL is read again once a day: whichever instance takes the
+    // day-long lease first does it.
+    let day = to_millis(now);
+    let round = format!("{}:{day}", state.instance);
+    match state
+        .storage
+        .take_lease("saml-metadata", &round, day, day + 86_400_000)
+        .await
+    {
+        Ok(true) => {
+            match crate::connections::saml::refresh_metadata(&state.connection_services()).await {
+                Ok(n) if n > 0 => tracing::info!(changed = n, "SAML metadata read again"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "re-reading SAML metadata failed"),
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "taking the SAML metadata lease failed"),
     }
     // Each DNS proof is looked up again once a day (the ones due at this round).
     if let Err(e) = crate::domains::recheck(state.domain_services()).await {

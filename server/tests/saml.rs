@@ -49,13 +49,20 @@ async fn metadata_of(app: &Value) -> String {
         .unwrap()
 }
 
-/// SAML with `extra` settings, a policy over "everyone" with contoso.com (approved), a passed
+/// SAML from the metadata file (or from its URL when `extra` names `metadata_url`) with the
+/// other `extra` settings, a policy over "everyone" with contoso.com (approved), a passed
 /// test sign-in and activation; B.Simon is mapped.
 async fn connected(extra: Value) -> Wizard {
     let (w, app) = registered().await;
-    let mut request = json!({ "metadata_xml": metadata_of(&app).await });
+    let mut request = if extra.get("metadata_url").is_some() {
+        json!({ "metadata_url": app["metadataUrl"] })
+    } else {
+        json!({ "metadata_xml": metadata_of(&app).await })
+    };
     for (k, v) in extra.as_object().unwrap() {
-        request[k] = v.clone();
+        if k != "metadata_url" {
+            request[k] = v.clone();
+        }
     }
     assert_eq!(save_saml(&w, request).await.status(), StatusCode::OK);
     let version = w.version().await;
@@ -444,4 +451,120 @@ async fn a_response_signed_as_a_whole_is_accepted() {
         "{:?}",
         done.text().await
     );
+}
+
+/// The SessionIndex of the assertion in Entra's posted form.
+fn session_index_of(post: &common::idp::SamlPost) -> String {
+    use base64::Engine;
+    let encoded = &post
+        .fields
+        .iter()
+        .find(|(k, _)| k == "SAMLResponse")
+        .unwrap()
+        .1;
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap(),
+    )
+    .unwrap();
+    let start = xml.find("SessionIndex=\"").unwrap() + "SessionIndex=\"".len();
+    xml[start..start + xml[start..].find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn the_directorys_single_logout_ends_the_session_it_started() {
+    use base64::Engine;
+    use std::io::Write;
+    let w = connected(json!({})).await;
+    let browser = w.app.browser();
+    let (done, post) = sign_in(&w, &browser).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let other = w.app.browser();
+    assert_eq!(sign_in(&w, &other).await.0.status(), StatusCode::SEE_OTHER);
+
+    let request = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_logout" Version="2.0" IssueInstant="2026-12-06T00:00:00Z"><saml:Issuer>https://sts.windows.net/{CONTOSO}/</saml:Issuer><saml:NameID>{SIMON}</saml:NameID><samlp:SessionIndex>{}</samlp:SessionIndex></samlp:LogoutRequest>"#,
+        session_index_of(&post)
+    );
+    let mut deflater =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflater.write_all(request.as_bytes()).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(deflater.finish().unwrap());
+    let logout_url = w.connection().await["saml"]["logout_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The directory's request comes from its own site: no cookie of the browser comes along.
+    let logout = reqwest::Client::new()
+        .get(&logout_url)
+        .query(&[("SAMLRequest", encoded.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    assert_eq!(
+        w.app.get(&browser, "/session").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "that session ended"
+    );
+    assert_eq!(
+        w.app.get(&other, "/session").await.status(),
+        StatusCode::OK,
+        "another sign-in's session stays"
+    );
+
+    let garbled = reqwest::get(format!("{logout_url}?SAMLRequest=not-base64!"))
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_metadata_url_is_read_again_so_entras_next_certificate_is_trusted_before_the_switch() {
+    let w = connected(json!({ "metadata_url": true })).await;
+    let services = w.app.state.connection_services();
+    assert_eq!(
+        gatehouse::connections::saml::refresh_metadata(&services)
+            .await
+            .unwrap(),
+        0,
+        "nothing new yet"
+    );
+
+    // Entra publishes its next certificate; the daily read picks it up, then Entra switches.
+    w.idp.saml_certificate("add").await;
+    assert_eq!(
+        gatehouse::connections::saml::refresh_metadata(&services)
+            .await
+            .unwrap(),
+        1
+    );
+    let active = w.connection().await["active"]["saml"]["certificates"].clone();
+    assert_eq!(active.as_array().unwrap().len(), 2, "{active}");
+    assert_eq!(newest_audit(&w).await["action"], "connection.saml.metadata");
+    w.idp.saml_certificate("switch").await;
+    let browser = w.app.browser();
+    let (done, _) = sign_in(&w, &browser).await;
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "signed with the next certificate, already trusted"
+    );
+
+    // Without the read, a certificate Entra switched to is not trusted.
+    w.idp.saml_certificate("add").await;
+    w.idp.saml_certificate("switch").await;
+    let before = member_count(&w).await;
+    let browser = w.app.browser();
+    let (refused, _) = sign_in(&w, &browser).await;
+    assert_refused(
+        &w,
+        &browser,
+        refused,
+        StatusCode::BAD_REQUEST,
+        "signature",
+        before,
+    )
+    .await;
 }

@@ -131,6 +131,85 @@ async fn fetch_metadata(services: &ConnectionServices<'_>, url: &str) -> Connect
         .map_err(|e| ConnectionError::field(FIELD, format!("The metadata could not be read: {e}")))
 }
 
+/// Re-reads the App Federation Metadata URL of every active SAML connection made from one, so
+/// that Entra's next signing certificate is trusted before Entra signs with it (Entra lists it
+/// in the metadata ahead of the switch). Only the certificates and addresses change: metadata
+/// that now names another Identifier is not applied. Answers how many connections changed.
+/// Public for the tests, which run it when they choose; background work runs it daily.
+pub async fn refresh_metadata(services: &ConnectionServices<'_>) -> ConnectionResult<usize> {
+    let actor = Actor {
+        label: "gatehouse:daily-metadata-read".into(),
+        client_addr: "-".into(),
+    };
+    let mut changed = 0;
+    for (organization_id, stored) in services.storage.active_connection_configs().await? {
+        let Ok(config) = super::parse_active(&stored) else {
+            continue;
+        };
+        let Some(current) = config.saml.as_ref() else {
+            continue;
+        };
+        let Some(url) = current.metadata_url.clone() else {
+            continue;
+        };
+        let read = match fetch_metadata(services, &url).await.and_then(|xml| {
+            metadata::read_federation_metadata(&xml, Some(url.clone()), services.now())
+                .map_err(|p| ConnectionError::field(p.field, p.message))
+        }) {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(organization = %organization_id, error = ?e, "re-reading SAML metadata failed");
+                continue;
+            }
+        };
+        if read.identity_provider.entity_id != current.entity_id {
+            tracing::warn!(organization = %organization_id, "the SAML metadata now names another Identifier; not applied");
+            continue;
+        }
+        if read.identity_provider == *current {
+            continue;
+        }
+        let thumbprints: Vec<&str> = read
+            .identity_provider
+            .certificates
+            .iter()
+            .map(|c| c.thumbprint.as_str())
+            .collect();
+        let detail = format!("signing certificates now {}", thumbprints.join(", "));
+        let updated = ConnectionConfig {
+            saml: Some(read.identity_provider),
+            ..config
+        };
+        let json = serde_json::to_string(&updated).map_err(super::StoredConnectionError::from)?;
+        let entry = AuditEntry {
+            detail: &detail,
+            ..AuditEntry::success(
+                Some(&organization_id),
+                "connection.saml.metadata",
+                &organization_id,
+            )
+        };
+        match services
+            .storage
+            .replace_active_config(
+                &organization_id,
+                &stored,
+                &json,
+                &entry,
+                &actor,
+                services.now(),
+            )
+            .await
+        {
+            Ok(()) => changed += 1,
+            // An admin activated another configuration meanwhile: it is read tomorrow.
+            Err(crate::storage::StorageError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(changed)
+}
+
 /// Verify, for SAML: the signing certificates and their expiry, and that the Login URL answers.
 pub(super) async fn verify_draft(
     services: &ConnectionServices<'_>,

@@ -143,6 +143,43 @@ impl Storage {
         Ok(())
     }
 
+    /// Every organization's active configuration (JSON), for the daily re-read of SAML metadata.
+    pub async fn active_connection_configs(&self) -> StorageResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT organization_id, active_config FROM sso_connection \
+             WHERE active_config IS NOT NULL ORDER BY organization_id",
+        )
+        .fetch_all(&mut *self.read().await?)
+        .await?)
+    }
+
+    /// Replaces the active configuration, if it is still `expected`, with its audit entry: a
+    /// `Conflict("version")` when it changed meanwhile (an admin activated another).
+    pub async fn replace_active_config(
+        &self,
+        organization_id: &str,
+        expected: &str,
+        replacement: &str,
+        entry: &AuditEntry<'_>,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        let change = sqlx::query(
+            "UPDATE sso_connection SET active_config = $1, updated_at = $2 \
+             WHERE organization_id = $3 AND active_config = $4",
+        )
+        .bind(replacement)
+        .bind(to_millis(now))
+        .bind(organization_id)
+        .bind(expected);
+        self.change_one_audited(change, entry, actor, now)
+            .await
+            .map_err(|e| match e {
+                StorageError::NotFound => StorageError::Conflict("version"),
+                other => other,
+            })
+    }
+
     /// Stops SSO at once; the configuration stays for re-activation.
     pub async fn disable_connection(
         &self,

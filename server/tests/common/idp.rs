@@ -232,6 +232,13 @@ impl Idp {
             .await;
     }
 
+    /// Entra's signing certificate rollover: `add` publishes the next certificate in the
+    /// metadata beside the current one, `switch` signs with it from then on.
+    pub async fn saml_certificate(&self, action: &str) {
+        self.hook("/saml-certificates", json!({ "action": action }))
+            .await;
+    }
+
     /// The AuthnRequests the provider received, newest last.
     pub async fn saml_requests(&self) -> Vec<Value> {
         let answer: Value = reqwest::get(format!("{}/_test/saml-requests", self.url))
