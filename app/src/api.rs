@@ -23,6 +23,18 @@ impl ApiFailure {
         self.detail.fields.get(name).cloned()
     }
 
+    /// A problem found in the browser before anything was sent, named for one field.
+    pub fn local(field: &str, message: String) -> Self {
+        ApiFailure {
+            status: 0,
+            detail: ErrorDetail {
+                code: "invalid".into(),
+                message: message.clone(),
+                fields: [(field.to_string(), message)].into_iter().collect(),
+            },
+        }
+    }
+
     fn network(message: String) -> Self {
         ApiFailure {
             status: 0,
@@ -361,6 +373,15 @@ fn connection_path(org_id: &str, rest: &str) -> String {
 
 pub async fn connection(org_id: &str) -> ApiResult<ConnectionView> {
     get(&connection_path(org_id, "")).await
+}
+
+pub async fn save_saml(org_id: &str, request: &SaveSamlRequest) -> ApiResult<ConnectionView> {
+    call(
+        Method::Put,
+        &connection_path(org_id, "/draft/saml"),
+        Some(request),
+    )
+    .await
 }
 
 pub async fn save_credentials(

@@ -128,3 +128,40 @@ pub fn CopyValue(label: &'static str, value: String) -> impl IntoView {
         </div>
     }
 }
+
+/// Reads the text of the file chosen in the file input `input_id`; `missing` is what to say
+/// when none is chosen, `too_large` when it is over `max_bytes`.
+#[cfg(feature = "hydrate")]
+pub async fn chosen_file_text(
+    input_id: &str,
+    max_bytes: usize,
+    missing: &str,
+    too_large: &str,
+) -> Result<String, String> {
+    use wasm_bindgen::JsCast;
+    let file = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id(input_id))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
+        .and_then(|input| input.files())
+        .and_then(|files| files.get(0))
+        .ok_or_else(|| missing.to_string())?;
+    if file.size() > max_bytes as f64 {
+        return Err(too_large.to_string());
+    }
+    let text = wasm_bindgen_futures::JsFuture::from(file.text())
+        .await
+        .map_err(|_| "The file could not be read.".to_string())?;
+    text.as_string()
+        .ok_or_else(|| "The file could not be read.".to_string())
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub async fn chosen_file_text(
+    _input_id: &str,
+    _max_bytes: usize,
+    _missing: &str,
+    _too_large: &str,
+) -> Result<String, String> {
+    Err("Files are read in the browser.".into())
+}

@@ -3,7 +3,7 @@
 //! of the mapping on the overview.
 
 use crate::api::{self, ApiFailure};
-use crate::components::ErrorBanner;
+use crate::components::{chosen_file_text, ErrorBanner};
 use crate::pages::short_time;
 use crate::types::*;
 use leptos::prelude::*;
@@ -209,35 +209,6 @@ pub fn DirectoryTools(org_id: String, on_change: Callback<()>) -> impl IntoView 
     }
 }
 
-/// Reads the text of the file chosen in the file input `input_id`, refusing files over the limit.
-#[cfg(feature = "hydrate")]
-async fn chosen_file_text(input_id: &str) -> Result<String, String> {
-    use wasm_bindgen::JsCast;
-    let file = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(input_id))
-        .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
-        .and_then(|input| input.files())
-        .and_then(|files| files.get(0))
-        .ok_or_else(|| "Choose a CSV file first.".to_string())?;
-    if file.size() > IMPORT_MAX_BYTES as f64 {
-        return Err(format!(
-            "This file is larger than {} MB. Split it into smaller files.",
-            IMPORT_MAX_BYTES / (1024 * 1024)
-        ));
-    }
-    let text = wasm_bindgen_futures::JsFuture::from(file.text())
-        .await
-        .map_err(|_| "The file could not be read.".to_string())?;
-    text.as_string()
-        .ok_or_else(|| "The file could not be read.".to_string())
-}
-
-#[cfg(not(feature = "hydrate"))]
-async fn chosen_file_text(_input_id: &str) -> Result<String, String> {
-    Err("Files are read in the browser.".into())
-}
-
 /// Asks for the import until it stops checking or applying.
 fn follow_import(
     org: String,
@@ -276,7 +247,17 @@ pub fn ImportExport(org_id: String, on_change: Callback<()>) -> impl IntoView {
     let upload = Action::new_local(move |_: &()| {
         let org = org.get_value();
         async move {
-            match chosen_file_text("import-file").await {
+            match chosen_file_text(
+                "import-file",
+                IMPORT_MAX_BYTES,
+                "Choose a CSV file first.",
+                &format!(
+                    "This file is larger than {} MB. Split it into smaller files.",
+                    IMPORT_MAX_BYTES / (1024 * 1024)
+                ),
+            )
+            .await
+            {
                 Ok(text) => Some(api::start_import(&org, text).await),
                 Err(message) => {
                     file_problem.set(Some(message));

@@ -566,6 +566,17 @@ fn ConnectionCard(
                 Ok(c) => {
                     let status = c.status.label();
                     let serving = c.active.clone().or(c.draft.clone());
+                    let certificate = serving.as_ref().and_then(|s| s.saml.as_ref()).and_then(|saml| {
+                        saml.certificates.iter().max_by_key(|c| c.days_left).cloned()
+                    }).map(|c| {
+                        let class = if c.days_left <= 30 { "banner banner-warning" } else { "hint" };
+                        let text = if c.days_left < 0 {
+                            format!("The directory's SAML signing certificate expired on {}. Sign-in with Entra fails until you bring its new certificate.", c.expires_on)
+                        } else {
+                            format!("SAML signing certificate {} expires on {} ({} days left).", c.thumbprint, c.expires_on, c.days_left)
+                        };
+                        view! { <p class=class>{text}</p> }
+                    });
                     let secret = serving.and_then(|s| s.secret).map(|s| {
                         let class = if s.days_left <= 30 { "banner banner-warning" } else { "hint" };
                         let text = if s.days_left < 0 {
@@ -601,6 +612,7 @@ fn ConnectionCard(
                     view! {
                         <p>"Status: "<strong id="org-sso-status">{status}</strong></p>
                         {secret}
+                        {certificate}
                         {last_sign_in}
                         {last_error}
                         {domains}

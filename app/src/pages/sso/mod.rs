@@ -1,5 +1,10 @@
 //! The guided setup of single sign-on with Microsoft Entra ID. Each step saves to the draft, so
-//! an admin can leave and come back; the active configuration changes only on "Activate".
+//! an admin can leave and come back; the active configuration changes only on "Activate". The
+//! admin first says which protocol their Entra admin set up: OpenID Connect (an app
+//! registration, steps 1 and 2 here) or SAML (an Enterprise application, steps 1 and 2 in
+//! `saml`); verification, the test sign-in, the policy and activation are shared.
+
+mod saml;
 
 use crate::api::{self, ApiFailure};
 use crate::components::{field_error, CopyValue, TextField};
@@ -8,6 +13,7 @@ use crate::types::*;
 use crate::validate::guid_problem;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use saml::{SamlRegisterStep, SamlSettingsStep};
 
 /// The connection as last loaded or saved; every step reads and replaces it.
 #[derive(Clone, Copy)]
@@ -36,6 +42,16 @@ pub fn SsoWizardPage() -> impl IntoView {
     });
     let org = StoredValue::new(String::new());
     Effect::new(move |_| org.set_value(org_id.get()));
+    // The protocol of the saved draft, until the admin chooses another.
+    let protocol = RwSignal::new(Protocol::Oidc);
+    let chosen = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(draft) = current.0.get().and_then(|v| v.draft) {
+            if !chosen.get_untracked() {
+                protocol.set(draft.protocol);
+            }
+        }
+    });
 
     view! {
         <section class="card">
@@ -52,13 +68,47 @@ pub fn SsoWizardPage() -> impl IntoView {
             Some(Ok(_)) => ().into_any(),
         }}
         <Show when=move || current.0.with(Option::is_some)>
-            <RegisterStep current />
-            <CredentialsStep current org />
+            <ProtocolStep protocol chosen />
+            <Show when=move || protocol.get() == Protocol::Saml
+                fallback=move || view! { <RegisterStep current /> <CredentialsStep current org /> }>
+                <SamlRegisterStep current />
+                <SamlSettingsStep current org />
+            </Show>
             <VerifyStep current org />
             <TestSignInStep current org />
             <PolicyStep current org />
             <ActivateStep current org />
         </Show>
+    }
+}
+
+/// Which protocol the organization's Entra admin set up.
+#[component]
+fn ProtocolStep(protocol: RwSignal<Protocol>, chosen: RwSignal<bool>) -> impl IntoView {
+    let choice = move |value: Protocol,
+                       id: &'static str,
+                       label: &'static str,
+                       hint: &'static str| {
+        view! {
+            <div class="choice">
+                <input type="radio" name="protocol" id=id checked=move || protocol.get() == value
+                    on:change=move |_| { chosen.set(true); protocol.set(value); } />
+                <label for=id>{label}</label>
+                <p class="hint">{hint}</p>
+            </div>
+        }
+    };
+    view! {
+        <section class="card" aria-labelledby="step-protocol">
+            <h2 id="step-protocol">"Which did your Entra admin set up?"</h2>
+            <fieldset>
+                <legend>"Protocol"</legend>
+                {choice(Protocol::Oidc, "protocol-oidc", "OpenID Connect (an App registration)",
+                    "Recommended: fewer values to copy, and a client secret or certificate Gatehouse can check for you.")}
+                {choice(Protocol::Saml, "protocol-saml", "SAML (an Enterprise application with SAML-based sign-on)",
+                    "Choose this when your directory already uses SAML for other applications, or your admin knows only that path.")}
+            </fieldset>
+        </section>
     }
 }
 
@@ -600,12 +650,31 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 SsoMode::SelectedMembers => "selected members only",
                 SsoMode::Disabled => "disabled",
             };
+            let credentials = match d.saml {
+                Some(saml) => {
+                    let certificates = saml.certificates.iter()
+                        .map(|c| format!("{}, expires {} ({} days)", c.thumbprint, c.expires_on, c.days_left))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    view! {
+                        <dt>"Protocol"</dt><dd>"SAML"</dd>
+                        <dt>"Microsoft Entra Identifier"</dt><dd>{saml.entity_id}</dd>
+                        <dt>"Login URL"</dt><dd>{saml.login_url}</dd>
+                        <dt>"Signing certificates"</dt><dd>{certificates}</dd>
+                        <dt>"Sign-ins started at Entra"</dt><dd>{if saml.allow_idp_initiated { "accepted" } else { "not accepted" }}</dd>
+                    }.into_any()
+                }
+                None => view! {
+                    <dt>"Protocol"</dt><dd>"OpenID Connect"</dd>
+                    <dt>"Application (client) ID"</dt><dd>{d.client_id.unwrap_or_default()}</dd>
+                    <dt>"Client secret"</dt><dd>{secret}</dd>
+                }.into_any(),
+            };
             view! {
                 <dl class="summary" id="review-summary">
                     <dt>"Cloud"</dt><dd>{d.cloud.label()}</dd>
                     <dt>"Directory (tenant) ID"</dt><dd>{d.tenant_id.unwrap_or_default()}</dd>
-                    <dt>"Application (client) ID"</dt><dd>{d.client_id.unwrap_or_default()}</dd>
-                    <dt>"Client secret"</dt><dd>{secret}</dd>
+                    {credentials}
                     <dt>"Verification"</dt><dd>{verified}</dd>
                     <dt>"SSO mode"</dt><dd>{mode}</dd>
                     <dt>"Admins use SSO"</dt><dd>{if d.policy.allow_admins { "yes" } else { "no" }}</dd>
@@ -665,18 +734,40 @@ fn TestSignInStep(current: Current, org: StoredValue<String>) -> impl IntoView {
         None => {}
     });
     let result = move || current.0.get().and_then(|v| v.test_sign_in);
+    let is_saml = move || {
+        current.0.with(|v| {
+            v.as_ref()
+                .and_then(|v| v.draft.as_ref())
+                .map(|d| d.protocol)
+                == Some(Protocol::Saml)
+        })
+    };
     view! {
-        <section class="card" aria-labelledby="step-test" id="step-test">
+        <section class="card" aria-labelledby="step-test-heading" id="step-test">
             <h2 id="step-test-heading">"Step 4 of 6: Test sign-in"</h2>
             <p>"Sign in at Entra with any account of the directory to see what Gatehouse receives. This signs nobody in to Gatehouse and changes no member."</p>
             <StepFailure failure step_fields=&["test_sign_in"] />
             <button type="button" class="primary" disabled=move || start.pending().get()
                 on:click=move |_| { failure.set(None); start.dispatch(()); }>"Test sign-in"</button>
-            <p class="hint" id="test-redirect-hint">
-                "Gatehouse sends this redirect URI: "
-                <code id="test-redirect-uri">{move || current.0.get().map(|v| v.redirect_uri).unwrap_or_default()}</code>
-                ". If Microsoft stops on its own error page with AADSTS50011 (“the redirect URI specified in the request does not match”), that page cannot bring you back here: in Entra, open the app's Authentication page, add exactly this URI under the Web platform, save, and run the test again."
-            </p>
+            {move || if is_saml() {
+                let saml = current.0.get().map(|v| v.saml);
+                let (identifier, reply) = saml.map(|s| (s.identifier, s.reply_url)).unwrap_or_default();
+                view! {
+                    <p class="hint" id="test-redirect-hint">
+                        "Gatehouse sends the Identifier "<code id="test-identifier">{identifier}</code>
+                        " and the Reply URL "<code id="test-reply-url">{reply}</code>
+                        ". Microsoft shows these two errors on its own page, which cannot bring you back here: with AADSTS700016 (“application with identifier … was not found”), paste exactly this Identifier in Basic SAML Configuration; with AADSTS50011 (“the reply URL … does not match”), add exactly this Reply URL there. Save, and run the test again."
+                    </p>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="hint" id="test-redirect-hint">
+                        "Gatehouse sends this redirect URI: "
+                        <code id="test-redirect-uri">{current.0.get().map(|v| v.redirect_uri).unwrap_or_default()}</code>
+                        ". If Microsoft stops on its own error page with AADSTS50011 (“the redirect URI specified in the request does not match”), that page cannot bring you back here: in Entra, open the app's Authentication page, add exactly this URI under the Web platform, save, and run the test again."
+                    </p>
+                }.into_any()
+            }}
             {move || result().map(|r| if r.passed {
                 let email = r.email.clone().map(|e| format!("{e} ({})", if r.email_verified { "verified by the domain owner" } else { "not verified" }))
                     .unwrap_or_else(|| "none".into());
@@ -697,6 +788,16 @@ fn TestSignInStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                             format!("{} (each one you list in step 5 is proven by them)", r.directory_domains.join(", "))
                         }}</dd>
                     </dl>
+                    {r.saml.clone().map(|claims| view! {
+                        <h3>"What the SAML response carried"</h3>
+                        <dl class="summary" aria-label="SAML claims">
+                            <dt>"NameID"</dt><dd id="test-name-id">{claims.name_id.unwrap_or_default()}</dd>
+                            <dt>"NameID format"</dt><dd>{claims.name_id_format.unwrap_or_default()}</dd>
+                            {claims.attributes.into_iter().map(|a| view! {
+                                <dt>{a.name}</dt><dd>{a.values.join(", ")}</dd>
+                            }).collect_view()}
+                        </dl>
+                    })}
                 }.into_any()
             } else {
                 view! {
