@@ -34,6 +34,115 @@ pub struct Provider {
     pub tokens: AtomicU64,
     /// The directory (tenant id) whose token endpoint hangs, if one does.
     hanging: Mutex<Option<String>>,
+    /// Signs SAML responses (libxmlsec1, through samael, as Gatehouse checks them).
+    saml: SamlSigner,
+}
+
+/// The SAML side's key and certificate.
+pub struct SamlSigner {
+    key_der: Vec<u8>,
+    pub certificate_der: samael::crypto::CertificateDer,
+}
+
+impl SamlSigner {
+    fn new() -> Self {
+        let idp = samael::idp::IdentityProvider::generate_new(samael::idp::KeyType::Rsa(
+            samael::idp::Rsa::Rsa2048,
+        ))
+        .expect("a SAML key");
+        let certificate_der = idp
+            .create_certificate(&samael::idp::CertificateParams {
+                common_name: "Microsoft Azure Federated SSO Certificate",
+                issuer_name: "Microsoft Azure Federated SSO Certificate",
+                days_until_expiration: 3 * 365,
+            })
+            .expect("a SAML certificate");
+        SamlSigner {
+            key_der: idp.export_private_key_der().expect("the key"),
+            certificate_der,
+        }
+    }
+
+    /// A signed Response (the whole Response signed) for member `user` of `tenant`, answering
+    /// the AuthnRequest `request_id` from `identifier`, posted to `acs`.
+    fn response(
+        &self,
+        tenant: &str,
+        user: usize,
+        identifier: &str,
+        acs: &str,
+        request_id: &str,
+    ) -> String {
+        use samael::crypto::CryptoProvider;
+        use samael::idp::response_builder::{build_response_template, ResponseAttribute};
+        use samael::idp::sp_extractor::RequiredAttribute;
+        use samael::traits::ToXml;
+        let oid = member_oid(user);
+        let name = format!("Member {user}");
+        let claims = [
+            (
+                "http://schemas.microsoft.com/identity/claims/tenantid",
+                tenant.to_string(),
+            ),
+            (
+                "http://schemas.microsoft.com/identity/claims/objectidentifier",
+                oid,
+            ),
+            (
+                "http://schemas.microsoft.com/identity/claims/displayname",
+                name,
+            ),
+        ];
+        let attributes: Vec<ResponseAttribute> = claims
+            .iter()
+            .map(|(name, value)| ResponseAttribute {
+                required_attribute: RequiredAttribute {
+                    name: name.to_string(),
+                    format: None,
+                },
+                value,
+            })
+            .collect();
+        let mut response = build_response_template(
+            &self.certificate_der,
+            &format!("member{user}@contoso.com"),
+            identifier,
+            &format!("https://sts.windows.net/{tenant}/"),
+            acs,
+            request_id,
+            &attributes,
+        );
+        // samael's template digests with SHA-1, which Gatehouse refuses: SHA-256, as Entra.
+        for reference in response
+            .signature
+            .iter_mut()
+            .flat_map(|s| s.signed_info.reference.iter_mut())
+        {
+            reference.digest_method.algorithm = samael::signature::DigestAlgorithm::Sha256;
+        }
+        let until = chrono::Utc::now() + chrono::Duration::minutes(5);
+        if let Some(assertion) = response.assertion.as_mut() {
+            if let Some(conditions) = assertion.conditions.as_mut() {
+                conditions.not_on_or_after =
+                    Some(chrono::Utc::now() + chrono::Duration::minutes(70));
+            }
+            for confirmation in assertion
+                .subject
+                .iter_mut()
+                .flat_map(|s| s.subject_confirmations.iter_mut().flatten())
+            {
+                if let Some(data) = confirmation.subject_confirmation_data.as_mut() {
+                    data.not_on_or_after = Some(until);
+                }
+            }
+            for statement in assertion.authn_statements.iter_mut().flatten() {
+                statement.session_index =
+                    Some(format!("_{}", samael::crypto::gen_saml_assertion_id()));
+            }
+        }
+        let unsigned = response.to_string().expect("the response as XML");
+        samael::crypto::Crypto::sign_xml(unsigned, &self.key_der).expect("a signed response")
+    }
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {
@@ -66,7 +175,15 @@ impl Provider {
             keys: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
             hanging: Mutex::new(None),
+            saml: SamlSigner::new(),
         }
+    }
+
+    /// The SAML signing certificate, as Gatehouse stores it.
+    pub fn saml_certificate(&self) -> gatehouse::saml::metadata::SigningCertificate {
+        let base64 =
+            base64::engine::general_purpose::STANDARD.encode(self.saml.certificate_der.der_data());
+        gatehouse::saml::metadata::parse_certificate(&base64).expect("the certificate")
     }
 
     /// Makes `tenant`'s token endpoint hang from now on (`None`: none hangs).
@@ -199,6 +316,55 @@ async fn authorize(
     Redirect::to(&target).into_response()
 }
 
+/// The SAML2 endpoint: the person signs in at once, and the answer is what Entra's page would
+/// post to the Reply URL (its action and fields), as JSON for the load to post.
+async fn saml2(
+    State(p): State<Shared>,
+    Path(tenant): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    use std::io::Read;
+    let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let deflated = base64::engine::general_purpose::STANDARD
+        .decode(field("SAMLRequest"))
+        .unwrap_or_default();
+    let mut request = String::new();
+    let _ = flate2::read::DeflateDecoder::new(&deflated[..]).read_to_string(&mut request);
+    let between = |start: &str, end: &str| {
+        request
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(value, _)| value.to_string())
+            .unwrap_or_default()
+    };
+    let (id, acs) = (
+        between(" ID=\"", "\""),
+        between("AssertionConsumerServiceURL=\"", "\""),
+    );
+    let identifier = between("<saml:Issuer>", "</saml:Issuer>");
+    let user = field("login_hint").parse().unwrap_or(0);
+    let signer = p.clone();
+    let (tenant_for_signing, acs_for_signing) = (tenant.clone(), acs.clone());
+    // Signing costs this process a few milliseconds: kept off the runtime's thread.
+    let xml = tokio::task::spawn_blocking(move || {
+        signer.saml.response(
+            &tenant_for_signing,
+            user,
+            &identifier,
+            &acs_for_signing,
+            &id,
+        )
+    })
+    .await
+    .expect("signing");
+    Json(json!({
+        "action": acs,
+        "SAMLResponse": base64::engine::general_purpose::STANDARD.encode(xml),
+        "RelayState": field("RelayState"),
+    }))
+    .into_response()
+}
+
 #[derive(Deserialize)]
 struct TokenForm {
     code: String,
@@ -271,6 +437,7 @@ pub async fn start_provider() -> Shared {
         .route("/{tenant}/discovery/v2.0/keys", get(keys))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize))
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/saml2", get(saml2))
         .with_state(provider.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     provider
@@ -280,7 +447,8 @@ pub async fn start_provider() -> Shared {
 // Seeding: an organization with an active connection and mapped members, through the storage
 // layer (the wizard's API is not what is measured).
 
-/// An organization (name, slug) connected to `tenant` at the provider, with `members` mapped
+/// An organization (name, slug) connected to `tenant` at the provider (over SAML when given
+/// the provider's SAML certificate), with `members` mapped
 /// members: `member<i>@<slug>.com`, directory user `member_oid(i)`.
 pub async fn seed(
     database_url: &str,
@@ -289,11 +457,13 @@ pub async fn seed(
     organization: (&str, &str),
     tenant: &str,
     members: usize,
+    saml: Option<gatehouse::saml::metadata::SigningCertificate>,
 ) {
     let storage = Storage::connect(database_url).await.expect("database");
     let actor = Actor::system();
     let now = time::OffsetDateTime::now_utc();
-    let org = connected_organization(&storage, master_key, provider, organization, tenant).await;
+    let org =
+        connected_organization(&storage, master_key, provider, organization, tenant, saml).await;
     let slug = organization.1;
     for i in 0..members {
         let email = format!("member{i}@{slug}.com");

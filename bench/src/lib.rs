@@ -287,17 +287,20 @@ pub async fn connected_contoso(
         authority,
         ("Contoso", "contoso"),
         TENANT,
+        None,
     )
     .await
 }
 
-/// An organization (name, slug) with an active connection to `tenant` at `authority`.
+/// An organization (name, slug) with an active connection to `tenant` at `authority`: OpenID
+/// Connect, or SAML when given the directory's SAML signing certificate.
 pub async fn connected_organization(
     storage: &gatehouse::storage::Storage,
     master_key: &str,
     authority: &str,
     (name, slug): (&str, &str),
     tenant: &str,
+    saml: Option<gatehouse::saml::metadata::SigningCertificate>,
 ) -> gatehouse::storage::OrganizationRecord {
     use gatehouse::connections::{seal_secret, ConnectionConfig, Policy};
     use gatehouse::storage::{Actor, AuditEntry};
@@ -317,6 +320,22 @@ pub async fn connected_organization(
         policy: Policy::default(),
         verification: None,
         ..ConnectionConfig::default()
+    };
+    let config = match saml {
+        None => config,
+        Some(certificate) => ConnectionConfig {
+            protocol: app::types::Protocol::Saml,
+            saml: Some(gatehouse::saml::IdentityProvider {
+                entity_id: format!("https://sts.windows.net/{tenant}/"),
+                login_url: format!("{authority}/{tenant}/saml2"),
+                logout_url: None,
+                certificates: vec![certificate],
+                metadata_url: None,
+            }),
+            client_id: None,
+            secret: None,
+            ..config
+        },
     };
     let json = serde_json::to_string(&config).expect("json");
     let entry = AuditEntry::success(Some(&org.id), "connection.draft.credentials", "bench");
@@ -351,6 +370,31 @@ pub async fn sign_in(
         .send()
         .await
         .map_err(|e| e.to_string())?;
+    if !at_provider.status().is_redirection() {
+        // SAML: the provider answers what Entra's page would post to the Reply URL.
+        let form: serde_json::Value = at_provider.json().await.map_err(|e| e.to_string())?;
+        let began = std::time::Instant::now();
+        let fields = [
+            (
+                "SAMLResponse",
+                form["SAMLResponse"].as_str().unwrap_or_default(),
+            ),
+            (
+                "RelayState",
+                form["RelayState"].as_str().unwrap_or_default(),
+            ),
+        ];
+        let action = form["action"].as_str().unwrap_or_default();
+        let held = client
+            .post(action)
+            .form(&fields)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let next = format!("{server}{}", location(&held)?);
+        let done = client.get(next).send().await.map_err(|e| e.to_string())?;
+        return Ok((began.elapsed(), done));
+    }
     let callback = location(&at_provider)?;
     let began = std::time::Instant::now();
     let done = client
@@ -433,6 +477,16 @@ pub struct Target {
     /// The core Gatehouse is pinned to (with taskset).
     #[arg(long, default_value_t = 0)]
     pub server_core: usize,
+    /// What the organizations' connections speak: `oidc` or `saml`.
+    #[arg(long, value_enum, default_value_t = Protocol::Oidc)]
+    pub protocol: Protocol,
+}
+
+/// The protocol of the benchmark's connections.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    Oidc,
+    Saml,
 }
 
 /// The operator the benchmarks that read the console sign in as.
@@ -533,6 +587,17 @@ impl LoadPlan<'_> {
     }
 }
 
+/// What a refusal page says in its details (the directory's or the checks' own words).
+async fn page_details(answer: reqwest::Response) -> String {
+    let page = answer.text().await.unwrap_or_default();
+    page.split_once("<pre id=\"details\">")
+        .and_then(|(_, rest)| rest.split_once("</pre>"))
+        .map_or_else(
+            || page.chars().take(200).collect(),
+            |(details, _)| details.to_string(),
+        )
+}
+
 /// Runs the plan: complete sign-ins that land on the account page.
 pub async fn sign_in_load(plan: LoadPlan<'_>) -> Load {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -556,13 +621,17 @@ pub async fn sign_in_load(plan: LoadPlan<'_>) -> Load {
                         slot += pace;
                     }
                     let user = (next.fetch_add(1, Ordering::Relaxed) as usize) % members;
-                    let outcome =
-                        sign_in(&client, &server, &slug, user)
-                            .await
-                            .and_then(|(took, answer)| match location(&answer) {
-                                Ok(l) if l == "/account" => Ok(took),
-                                _ => Err(format!("callback answered {}", answer.status())),
-                            });
+                    let outcome = match sign_in(&client, &server, &slug, user).await {
+                        Ok((took, answer)) => match location(&answer) {
+                            Ok(l) if l == "/account" => Ok(took),
+                            _ => Err(format!(
+                                "callback answered {}: {}",
+                                answer.status(),
+                                page_details(answer).await
+                            )),
+                        },
+                        Err(e) => Err(e),
+                    };
                     match outcome {
                         Ok(took) => {
                             progress.done.fetch_add(1, Ordering::Relaxed);
@@ -620,6 +689,7 @@ impl SignInBench {
             backend,
         } = DataFolder::new(database);
         let master_key = master_key();
+        let saml = (target.protocol == Protocol::Saml).then(|| provider.saml_certificate());
         for (name, slug, tenant) in organizations {
             directory::seed(
                 &database_url,
@@ -628,6 +698,7 @@ impl SignInBench {
                 (name, slug),
                 tenant,
                 members,
+                saml.clone(),
             )
             .await;
         }
