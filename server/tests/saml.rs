@@ -568,3 +568,31 @@ async fn the_metadata_url_is_read_again_so_entras_next_certificate_is_trusted_be
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_email_first_page_starts_a_saml_sign_in_with_the_email_as_login_hint() {
+    let w = connected(json!({})).await;
+    let browser = w.app.browser();
+    let method = body(
+        w.app
+            .post(
+                &browser,
+                "/sign-in/method",
+                json!({ "email": SIMON, "return_to": "/account?from=email" }),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(method["method"], "sso", "{method}");
+    let sso_url = format!("{}{}", w.app.url, method["sso_url"].as_str().unwrap());
+    let post = saml_form_from_provider(&browser, &sso_url, SIMON, CONTOSO_PASSWORD).await;
+    let request = w.idp.saml_requests().await.pop().unwrap();
+    assert_eq!(
+        request["loginHint"], SIMON,
+        "the email goes as login_hint, not as a Subject"
+    );
+    assert_eq!(request["hasSubject"], false);
+    let done = post_to_reply_url(&browser, &post).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(done.headers()["location"], "/account?from=email");
+}
