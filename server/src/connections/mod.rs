@@ -652,6 +652,18 @@ pub async fn verify_draft(
         &urls.redirect_uri,
     )
     .await;
+    keep_verification(services, org, request, actor, draft, checks).await
+}
+
+/// Keeps the checks' result with the draft (passed when none failed or was skipped), audited.
+async fn keep_verification(
+    services: &ConnectionServices<'_>,
+    org: &OrganizationRecord,
+    request: &VersionRequest,
+    actor: &Actor,
+    draft: ConnectionConfig,
+    checks: Vec<CheckResult>,
+) -> ConnectionResult<Connection> {
     let passed = checks
         .iter()
         .all(|c| c.outcome == "passed" || c.outcome == "warning");

@@ -5,9 +5,8 @@
 
 use super::{
     load, read, store_draft, Connection, ConnectionConfig, ConnectionError, ConnectionResult,
-    ConnectionServices, Loaded, Verification,
+    ConnectionServices, Loaded,
 };
-use crate::clock::to_millis;
 use crate::domain::FieldErrors;
 use crate::entra::authority;
 use crate::saml::metadata::{self, Read};
@@ -272,28 +271,7 @@ pub(super) async fn verify_draft(
             Some(e.to_string()),
         ),
     });
-    let passed = checks.iter().all(|c| c.outcome != "failed");
-    let failed: Vec<&str> = checks
-        .iter()
-        .filter(|c| c.outcome == "failed")
-        .map(|c| c.check.as_str())
-        .collect();
-    let detail = failed.join(", ");
-    let updated = ConnectionConfig {
-        verification: Some(Verification {
-            checked_at: to_millis(services.now()),
-            passed,
-            checks,
-        }),
-        ..draft
-    };
-    let entry = AuditEntry {
-        outcome: if passed { "success" } else { "failure" },
-        detail: &detail,
-        ..AuditEntry::success(Some(&org.id), "connection.verify", &org.slug)
-    };
-    store_draft(services, org, request.version, &updated, &entry, actor).await?;
-    read(services, org, BTreeMap::new()).await
+    super::keep_verification(services, org, request, actor, draft, checks).await
 }
 
 fn check(

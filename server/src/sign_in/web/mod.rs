@@ -249,7 +249,9 @@ async fn callback(
                 },
             }
         }
-        test_sign_in::PURPOSE => test_sign_in_done(&state, &attempt, answer).await,
+        test_sign_in::PURPOSE => {
+            test_sign_in_done(&state, &attempt, TestAnswer::Oidc(answer)).await
+        }
         _ => start_again("Sign-in refused", "Unknown sign-in."),
     };
     // Answered: the browser has no more use for the attempt.
@@ -292,12 +294,20 @@ fn admitted_response(admitted: Admitted, https: bool) -> Response {
     }
 }
 
+/// What came back for the wizard's test sign-in.
+enum TestAnswer<'a> {
+    /// The directory's answer at the OpenID Connect callback.
+    Oidc(Answer<'a>),
+    /// The SAML response it posted to the Reply URL.
+    Saml(&'a str),
+}
+
 /// The wizard's test sign-in came back: its result is kept, and the admin goes back to the
 /// wizard.
 async fn test_sign_in_done(
     state: &AppState,
     attempt: &SignInAttempt,
-    answer: Answer<'_>,
+    answer: TestAnswer<'_>,
 ) -> Response {
     let org = match state
         .storage
@@ -308,34 +318,14 @@ async fn test_sign_in_done(
         Ok(None) => return page_for(gone()).into_response(),
         Err(e) => return Problem::ours("sign-in organization lookup failed", e).into_response(),
     };
-    match test_sign_in::complete(&state.sign_in_services(), &org, attempt, answer).await {
-        Ok(wizard) => Redirect::to(&wizard).into_response(),
-        Err(ConnectionError::AlreadyAnswered) => already_used(None),
-        Err(e) => Problem::ours("test sign-in failed", e)
-            .with_retry(format!("/console/orgs/{}/sso#step-test", org.id))
-            .into_response(),
-    }
-}
-
-/// The wizard's SAML test sign-in came back: its result is kept, and the admin goes back to
-/// the wizard.
-async fn test_sign_in_saml_done(
-    state: &AppState,
-    attempt: &SignInAttempt,
-    held: &crate::storage::HeldResponse,
-) -> Response {
-    let org = match state
-        .storage
-        .find_sign_in_organization(OrganizationKey::Id(&attempt.organization_id))
-        .await
-    {
-        Ok(Some(target)) => target.organization,
-        Ok(None) => return page_for(gone()).into_response(),
-        Err(e) => return Problem::ours("sign-in organization lookup failed", e).into_response(),
+    let services = state.sign_in_services();
+    let finished = match answer {
+        TestAnswer::Oidc(answer) => test_sign_in::complete(&services, &org, attempt, answer).await,
+        TestAnswer::Saml(response) => {
+            test_sign_in::complete_saml(&services, &org, attempt, response).await
+        }
     };
-    match test_sign_in::complete_saml(&state.sign_in_services(), &org, attempt, &held.response)
-        .await
-    {
+    match finished {
         Ok(wizard) => Redirect::to(&wizard).into_response(),
         Err(ConnectionError::AlreadyAnswered) => already_used(None),
         Err(e) => Problem::ours("test sign-in failed", e)

@@ -151,7 +151,8 @@ async fn finish(
     };
     let mut response = match attempt.as_ref() {
         Some(attempt) if attempt.purpose == test_sign_in::PURPOSE => {
-            super::test_sign_in_saml_done(&state, attempt, &held).await
+            let answer = super::TestAnswer::Saml(&held.response);
+            super::test_sign_in_done(&state, attempt, answer).await
         }
         _ => {
             let posted = Posted {
