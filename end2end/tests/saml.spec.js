@@ -98,9 +98,9 @@ async function signedInAs(page) {
 
 test('an admin uploads the Federation Metadata XML, and B.Simon signs in SP-initiated', async ({ browser }, testInfo) => {
   const page = ops;
-  const orgId = await startSaml(page, 'Tailspin', 'tailspin');
+  const orgId = await startSaml(page, 'Wingtip', 'wingtip');
   await screenshots(page, 'saml-register');
-  const app = await addEnterpriseApp(page, orgId, 'tailspin');
+  const app = await addEnterpriseApp(page, orgId, 'wingtip');
 
   // Step 2: the metadata file, downloaded from the SAML Certificates section; a wrong file first.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saml-e2e-'));
@@ -125,12 +125,12 @@ test('an admin uploads the Federation Metadata XML, and B.Simon signs in SP-init
   // B.Simon opens the organization's sign-on address in their own browser.
   const context = await browser.newContext({ baseURL: testInfo.project.use.baseURL });
   const person = await context.newPage();
-  await person.goto('/o/tailspin/sso');
+  await person.goto('/o/wingtip/sso');
   await atDirectory(person, SIMON.upn);
   await expect(person).toHaveURL(/\/account/);
   const me = await signedInAs(person);
   expect(me.name).toBe('B.Simon');
-  expect(me.organization.slug).toBe('tailspin');
+  expect(me.organization.slug).toBe('wingtip');
   await context.close();
 });
 
