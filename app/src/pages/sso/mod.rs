@@ -13,7 +13,6 @@ use crate::types::*;
 use crate::validate::guid_problem;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-use saml::{SamlRegisterStep, SamlSettingsStep};
 
 /// The connection as last loaded or saved; every step reads and replaces it.
 #[derive(Clone, Copy)]
@@ -71,8 +70,9 @@ pub fn SsoWizardPage() -> impl IntoView {
             <ProtocolStep protocol chosen />
             <Show when=move || protocol.get() == Protocol::Saml
                 fallback=move || view! { <RegisterStep current /> <CredentialsStep current org /> }>
-                <SamlRegisterStep current />
-                <SamlSettingsStep current org />
+                <Suspense fallback=|| view! { <p aria-busy="true">"Loading the SAML steps…"</p> }>
+                    {move || Suspend::new(async move { saml::saml_steps(current, org).await })}
+                </Suspense>
             </Show>
             <VerifyStep current org />
             <TestSignInStep current org />

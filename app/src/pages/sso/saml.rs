@@ -11,8 +11,19 @@ use leptos::prelude::*;
 /// Federation metadata is a few kilobytes; the server refuses more than this.
 const METADATA_MAX_BYTES: usize = 256 * 1024;
 
+/// Steps 1 and 2 for SAML, in a WebAssembly module of their own: an admin who chooses OpenID
+/// Connect never downloads them.
+#[lazy]
+pub(super) fn saml_steps(current: Current, org: StoredValue<String>) -> AnyView {
+    view! {
+        <SamlRegisterStep current />
+        <SamlSettingsStep current org />
+    }
+    .into_any()
+}
+
 #[component]
-pub(super) fn SamlRegisterStep(current: Current) -> impl IntoView {
+fn SamlRegisterStep(current: Current) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="step-register">
             <h2 id="step-register">"Step 1 of 6: Add Gatehouse as an Enterprise application"</h2>
@@ -42,7 +53,7 @@ enum Source {
 }
 
 #[component]
-pub(super) fn SamlSettingsStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+fn SamlSettingsStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     let source = RwSignal::new(Source::File);
     let metadata_url = RwSignal::new(String::new());
     let login_url = RwSignal::new(String::new());
