@@ -458,3 +458,19 @@ mod entra_value_tests {
         assert!(parse_date("01/05/2027").unwrap_err().contains("YYYY-MM-DD"));
     }
 }
+
+/// Escapes text for HTML or XML, in element content or a quoted attribute value.
+pub fn escape_markup(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

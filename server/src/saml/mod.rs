@@ -10,6 +10,7 @@ pub mod metadata;
 pub mod request;
 pub mod response;
 
+use crate::domain::escape_markup as escape_xml;
 use serde::{Deserialize, Serialize};
 
 /// The directory's side of a SAML connection, as stored with the connection's configuration.
@@ -71,22 +72,6 @@ pub fn origin_of(url: &str) -> Option<String> {
     origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
-/// Escapes text for an XML attribute value or element content.
-fn escape_xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +98,5 @@ mod tests {
             Some("http://localhost:4011")
         );
         assert_eq!(origin_of("not a url"), None);
-        assert_eq!(escape_xml("a<b&\"c'"), "a&lt;b&amp;&quot;c&apos;");
     }
 }

@@ -2,6 +2,7 @@
 //! fix it, the reference id that the audit log entry carries, and the directory's own text,
 //! escaped. Every piece of text on it is escaped.
 
+use crate::domain::escape_markup as escape;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
@@ -79,21 +80,6 @@ impl Problem {
         )
         .with_reference(reference)
     }
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl IntoResponse for Problem {
