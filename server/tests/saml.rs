@@ -18,16 +18,21 @@ use serde_json::{json, Value};
 /// the Identifier and Reply URL the wizard shows, registered at the provider.
 async fn registered() -> (Wizard, Value) {
     let w = wizard().await;
+    let app = register_enterprise_app(&w).await;
+    (w, app)
+}
+
+/// Adds Gatehouse to Contoso's directory as a SAML Enterprise application, with the Identifier
+/// and Reply URL the wizard shows; answers the provider's app (appId, metadata URL, …).
+async fn register_enterprise_app(w: &Wizard) -> Value {
     let saml = w.connection().await["saml"].clone();
-    let app = w
-        .idp
+    w.idp
         .register_saml_app(
             CONTOSO,
             saml["identifier"].as_str().unwrap(),
             saml["reply_url"].as_str().unwrap(),
         )
-        .await;
-    (w, app)
+        .await
 }
 
 async fn save_saml(w: &Wizard, request: Value) -> Response {
@@ -271,15 +276,7 @@ async fn a_replayed_response_is_refused() {
 
 /// The directory's "Test this application" (and My Apps tile) address for Gatehouse's app.
 async fn idp_initiated_url(w: &Wizard) -> String {
-    let saml = w.connection().await["saml"].clone();
-    let app = w
-        .idp
-        .register_saml_app(
-            CONTOSO,
-            saml["identifier"].as_str().unwrap(),
-            saml["reply_url"].as_str().unwrap(),
-        )
-        .await;
+    let app = register_enterprise_app(w).await;
     format!(
         "{}/{CONTOSO}/saml2/idp-initiated?appid={}",
         w.idp.url,
