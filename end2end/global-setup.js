@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startIdp } from './idp/provider.js';
 import { startDns } from './dns/server.js';
+import { startSmtp } from './smtp/server.js';
 import { GATEHOUSE_PORT, NGINX_PORT, PUBLIC_URL, VIA_NGINX } from './playwright.config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -116,6 +117,9 @@ export default async function globalSetup() {
   // Email domains are proven with TXT records the tests set at this DNS server.
   const dns = await startDns();
   process.env.E2E_DNS_CONTROL_URL = dns.controlUrl;
+  // Email to admins goes to this SMTP server; the tests read it as the admins would.
+  const smtp = await startSmtp();
+  process.env.E2E_SMTP_CONTROL_URL = smtp.controlUrl;
 
   const binary = process.env.GATEHOUSE_BIN ?? path.join(root, 'target', 'debug', 'gatehouse');
   const common = {
@@ -123,6 +127,8 @@ export default async function globalSetup() {
     // The local provider is the only authority besides Entra's clouds admins may use.
     GATEHOUSE_ALLOWED_AUTHORITIES: idp.url,
     GATEHOUSE_DNS_SERVER: `127.0.0.1:${dns.port}`,
+    GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
+    GATEHOUSE_MAIL_FROM: 'Gatehouse <gatehouse@vendor.example>',
     ...(process.env.E2E_DATABASE_URL ? { DATABASE_URL: process.env.E2E_DATABASE_URL } : {}),
   };
   const dataDirs = [];
@@ -164,6 +170,7 @@ export default async function globalSetup() {
     for (const server of servers) await stopProcess(server);
     await idp.close();
     await dns.close();
+    await smtp.close();
     for (const dir of [...dataDirs, ...(nginx ? [nginx.prefix] : [])]) fs.rmSync(dir, { recursive: true, force: true });
   };
 }

@@ -276,6 +276,11 @@ pub async fn list_organizations(query: &str, page: i64) -> ApiResult<Page<Organi
     .await
 }
 
+/// Credentials of active connections expiring within 30 days (operators).
+pub async fn list_expiring_credentials() -> ApiResult<Vec<ExpiringCredential>> {
+    get("/expiring-credentials").await
+}
+
 pub async fn organization(id: &str) -> ApiResult<Organization> {
     get(&format!("/organizations/{id}")).await
 }
@@ -392,6 +397,16 @@ pub async fn save_credentials(
         Method::Put,
         &connection_path(org_id, "/draft/credentials"),
         Some(request),
+    )
+    .await
+}
+
+/// Makes a certificate for the app registration (the draft keeps its sealed key).
+pub async fn generate_certificate(org_id: &str, version: i64) -> ApiResult<ConnectionView> {
+    call(
+        Method::Post,
+        &connection_path(org_id, "/draft/certificate"),
+        Some(&VersionRequest { version }),
     )
     .await
 }

@@ -469,6 +469,10 @@ pub struct SaveCredentialsRequest {
     /// The secret's expiry date as the portal shows it, `YYYY-MM-DD`.
     #[serde(default)]
     pub secret_expires_on: String,
+    /// What Gatehouse authenticates with: the secret, or the certificate it generated (which
+    /// the admin uploaded to the app; the secret fields are then left out).
+    #[serde(default)]
+    pub credential: ClientCredentialKind,
 }
 
 /// Which protocol the organization's Entra admin set up: an app registration (OpenID Connect),
@@ -558,6 +562,32 @@ pub struct SavePolicyRequest {
 #[cfg_attr(feature = "ssr", derive(ToSchema))]
 pub struct VersionRequest {
     pub version: i64,
+}
+
+/// How Gatehouse authenticates to the directory's token endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ClientCredentialKind {
+    /// A client secret the admin pasted.
+    #[default]
+    Secret,
+    /// A certificate Gatehouse generated (its private key never leaves Gatehouse).
+    Certificate,
+}
+
+/// A certificate Gatehouse generated for the app registration: what the admin uploads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct CertificateHint {
+    /// SHA-1, upper-case hex: the Thumbprint column in Entra's "Certificates & secrets".
+    pub thumbprint: String,
+    /// `YYYY-MM-DD`.
+    pub expires_on: String,
+    /// Days from today until it expires (negative once expired).
+    pub days_left: i64,
+    /// Where to download it (`.cer`, DER).
+    pub download_url: String,
 }
 
 /// What is stored about the client secret: never the secret itself.
@@ -661,6 +691,12 @@ pub struct ConnectionConfigView {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub secret: Option<SecretHint>,
+    /// The certificate Gatehouse generated for the app, if any.
+    #[serde(default)]
+    pub certificate: Option<CertificateHint>,
+    /// What Gatehouse authenticates with once saved.
+    #[serde(default)]
+    pub credential: ClientCredentialKind,
     pub policy: PolicyView,
     /// The last verification of these exact credentials, if any.
     pub verification: Option<VerificationView>,
@@ -696,6 +732,43 @@ pub struct ConnectionView {
     /// The email domains the draft or the active configuration lists, with their proofs.
     #[serde(default)]
     pub domains: Vec<EmailDomainProof>,
+    /// The active connection's credentials that expire within 30 days or have expired.
+    #[serde(default)]
+    pub expiring: Vec<ExpiringCredential>,
+}
+
+/// A credential of an active connection that expires within 30 days, or has expired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ExpiringCredential {
+    pub organization_id: String,
+    pub organization_name: String,
+    /// How an admin recognizes it: "The client secret …Ab1x".
+    pub credential: String,
+    /// `YYYY-MM-DD`.
+    pub expires_on: String,
+    /// Days from today until it expires (negative once expired).
+    pub days_left: i64,
+}
+
+impl ExpiringCredential {
+    /// The warning an admin or operator reads.
+    pub fn warning(&self) -> String {
+        let Self {
+            credential,
+            expires_on,
+            days_left,
+            ..
+        } = self;
+        match *days_left {
+            d if d < 0 => format!(
+                "{credential} expired on {expires_on}: sign-in with the directory is refused until it is replaced."
+            ),
+            0 => format!("{credential} expires today ({expires_on}). Replace it now, or sign-in with the directory stops."),
+            1 => format!("{credential} expires on {expires_on}, in 1 day. Replace it before then, or sign-in with the directory stops."),
+            d => format!("{credential} expires on {expires_on}, in {d} days. Replace it before then, or sign-in with the directory stops."),
+        }
+    }
 }
 
 /// A setup link as operators see it in the list (the link itself is shown only once).

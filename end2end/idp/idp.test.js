@@ -345,3 +345,52 @@ test('Graph: directory users can be added and removed by the test hooks', async 
   await fetch(`${idp.url}/_test/users/remove`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, oid }) });
   assert.equal((await graph(`/v1.0/users/${oid}`, token)).status, 404);
 });
+
+test('certificate credentials: client assertions are checked as Entra checks them', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idp-cert-'));
+  const made = (name) => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`,
+      '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.pem`)], { stdio: 'ignore' });
+    const pem = fs.readFileSync(path.join(dir, `${name}.pem`), 'utf8');
+    return { pem, der: new crypto.X509Certificate(pem).raw, key: crypto.createPrivateKey(fs.readFileSync(path.join(dir, `${name}.key`))) };
+  };
+  const mine = made('gatehouse');
+  const other = made('other');
+  const app = crypto.randomUUID();
+  await fetch(`${idp.url}/_test/apps`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, clientId: app, redirectUris: [REDIRECT] }) });
+  const endpoint = `${idp.url}/${CONTOSO}/oauth2/v2.0/token`;
+  const assertion = ({ cert = mine, key = cert.key, aud = endpoint, iss = app, jti = crypto.randomUUID(), exp = 300 } = {}) => {
+    const now = Math.floor(Date.now() / 1000);
+    return new jose.SignJWT({ aud, iss, sub: iss, jti, nbf: now, iat: now, exp: now + exp })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', 'x5t#S256': crypto.createHash('sha256').update(cert.der).digest('base64url') })
+      .sign(key);
+  };
+  const token = async (jwt) => fetch(endpoint, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: app, scope: 'https://graph.microsoft.com/.default',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }),
+  });
+  const code = async (jwt) => (await (await token(jwt)).json()).error_description?.match(/^AADSTS(\d+)/)?.[1];
+
+  assert.equal(await code(await assertion()), '700027', 'not uploaded yet');
+  const uploaded = await fetch(`${idp.url}/_test/apps/certificates`, { method: 'POST', body: JSON.stringify({ clientId: app, certificate: mine.der.toString('base64') }) });
+  assert.equal(uploaded.status, 201);
+  const jti = crypto.randomUUID();
+  const ok = await token(await assertion({ jti }));
+  assert.equal(ok.status, 200, await ok.clone().text());
+  assert.ok((await ok.json()).access_token);
+  assert.equal(await code(await assertion({ jti })), '50027', 'a jti is used once');
+  assert.equal(await code(await assertion({ key: other.key })), '700027', 'signed by another key');
+  assert.equal(await code(await assertion({ cert: other })), '700027', 'another certificate');
+  assert.equal(await code(await assertion({ aud: `${idp.url}/${FABRIKAM}/oauth2/v2.0/token` })), '50027', "another directory's endpoint");
+  assert.equal(await code(await assertion({ iss: crypto.randomUUID() })), '700021');
+  assert.equal(await code(await assertion({ exp: -600 })), '700024');
+  await fetch(`${idp.url}/_test/apps/expire-credentials`, { method: 'POST', body: JSON.stringify({ clientId: app }) });
+  const expired = await (await token(await assertion())).json();
+  assert.match(expired.error_description, /^AADSTS700027: .*The key used is expired/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -115,6 +115,9 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     keyRequests: 0,
     discoveryRequests: 0,
     graphRequests: 0,
+    // Client assertions accepted, and the jti of each (Entra refuses one seen before).
+    assertionsAccepted: 0,
+    usedAssertions: new Set(),
   };
   const server = http.createServer();
   await new Promise((resolve) => server.listen(port, host, resolve));
@@ -320,8 +323,73 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     return token;
   }
 
+  /**
+   * Checks a certificate credential's client assertion as Entra does: an RS256 or PS256 JWT
+   * whose `x5t#S256` (or `x5t`) names a certificate uploaded to the app and not expired, signed
+   * by its key, with `iss` and `sub` the client id, `aud` this directory's token endpoint, a time
+   * window that holds now, and a `jti` not seen before. Answers a problem, or null.
+   */
+  async function checkAssertion(tenant, clientId, app, assertion) {
+    const invalid = (code, text) => [401, aadstsError('invalid_client', code, text)];
+    let header; let claims;
+    try {
+      header = jose.decodeProtectedHeader(assertion);
+      claims = jose.decodeJwt(assertion);
+    } catch {
+      return [400, aadstsError('invalid_request', '50027', 'JWT token is invalid or malformed.')];
+    }
+    if (!['RS256', 'PS256'].includes(header.alg)) {
+      return invalid('5002738', `Invalid JWT token. '${header.alg}' is not a supported signature algorithm.`);
+    }
+    const used = header['x5t#S256'] ?? header.x5t ?? '';
+    const byS256 = Boolean(header['x5t#S256']);
+    const certificate = (app.certificates ?? []).find((c) => (byS256 ? c.thumbprintS256 : c.thumbprintSha1) === used);
+    if (!certificate) {
+      return invalid('700027', `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${used}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'.]`);
+    }
+    if (new Date(certificate.expires) <= new Date()) {
+      return invalid('700027', `Client assertion failed signature validation. [Reason - The key used is expired., Thumbprint of key used by client: '${used}']`);
+    }
+    try {
+      const key = await jose.importX509(certificate.pem, header.alg);
+      await jose.compactVerify(assertion, key);
+    } catch {
+      return invalid('700027', 'Client assertion failed signature validation.');
+    }
+    if (claims.iss !== clientId || claims.sub !== clientId) {
+      return invalid('700021', "Client assertion application identifier doesn't match 'client_id' parameter.");
+    }
+    const audience = /^(.*)\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(String(claims.aud ?? ''));
+    if (!audience || audience[1] !== base || directoryOf(audience[2]) !== directoryOf(tenant)) {
+      return invalid('50027', `Invalid JWT token. Token audience '${claims.aud}' is not this directory's token endpoint.`);
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof claims.exp !== 'number' || claims.exp <= now - 300 || (typeof claims.nbf === 'number' && claims.nbf > now + 300) || claims.exp - (claims.nbf ?? claims.iat ?? now) > 600) {
+      return invalid('700024', 'Client assertion is not within its valid time range.');
+    }
+    if (!claims.jti || state.usedAssertions.has(claims.jti)) {
+      return invalid('50027', 'Invalid JWT token. The jti claim is missing or was used before.');
+    }
+    state.usedAssertions.add(claims.jti);
+    return null;
+  }
+
+  /** A DER or PEM certificate as the app's keyCredential: thumbprints, expiry, PEM. */
+  function keyCredential(certificate) {
+    const text = String(certificate).trim();
+    const der = text.startsWith('-----BEGIN') ? new crypto.X509Certificate(text).raw : Buffer.from(text, 'base64');
+    const x509 = new crypto.X509Certificate(der);
+    return {
+      thumbprintS256: crypto.createHash('sha256').update(der).digest('base64url'),
+      thumbprintSha1: crypto.createHash('sha1').update(der).digest('base64url'),
+      thumbprint: crypto.createHash('sha1').update(der).digest('hex').toUpperCase(),
+      expires: new Date(x509.validTo).toISOString(),
+      pem: x509.toString(),
+    };
+  }
+
   /** Checks a token request's client authentication the way Entra words its failures. */
-  function checkClient(tenant, form, headers) {
+  async function checkClient(tenant, form, headers) {
     let clientId = form.get('client_id');
     let secret = form.get('client_secret');
     const basic = /^Basic (.+)$/i.exec(headers.authorization ?? '');
@@ -333,6 +401,20 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     const found = clientId ? appOf(clientId) : null;
     if (!found || (dir && found.dir !== dir)) {
       return [400, aadstsError('unauthorized_client', '700016', `Application with identifier '${clientId}' was not found in the directory '${dir?.displayName ?? tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`)];
+    }
+    const assertion = form.get('client_assertion');
+    if (assertion && !secret) {
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+        return [400, aadstsError('invalid_request', '50027', "client_assertion_type must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.")];
+      }
+      const problem = await checkAssertion(tenant, clientId, found.app, assertion);
+      if (problem) return problem;
+      state.assertionsAccepted += 1;
+      form.delete('client_assertion');
+      form.delete('client_assertion_type');
+      form.set('client_id', clientId);
+      form.set('client_secret', internalSecret(clientId));
+      return null;
     }
     if (!secret) {
       return [401, aadstsError('invalid_client', '7000218', "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")];
@@ -426,6 +508,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       for (const d of directories()) d.apps = d.apps.filter((a) => a.clientId !== body.clientId);
       dir.apps.push({
         displayName: body.displayName ?? 'Gatehouse', clientId: body.clientId, secrets: body.secrets ?? [],
+        certificates: (body.certificates ?? []).map(keyCredential),
         redirectUris: body.redirectUris ?? [], logoutUris: body.logoutUris ?? [],
         frontchannelLogoutUri: body.frontchannelLogoutUri,
         assignmentRequired: Boolean(body.assignmentRequired), assignedUsers: body.assignedUsers ?? [],
@@ -433,6 +516,24 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
         appRoleAssignments: body.appRoleAssignments ?? {},
       });
       return sendJson(res, 201, { clientId: body.clientId });
+    }
+    // What an admin does under "Certificates & secrets", Certificates, "Upload certificate".
+    if (req.method === 'POST' && route === '/apps/certificates') {
+      const found = appOf(body.clientId ?? '');
+      if (!found || !body.certificate) return sendJson(res, 400, { error: 'clientId of a registered app and certificate (base64 DER or PEM) are required' });
+      let credential;
+      try { credential = keyCredential(body.certificate); } catch (e) { return sendJson(res, 400, { error: `not a certificate: ${e.message}` }); }
+      found.app.certificates = [...(found.app.certificates ?? []).filter((c) => c.thumbprint !== credential.thumbprint), credential];
+      return sendJson(res, 201, { thumbprint: credential.thumbprint, expires: credential.expires });
+    }
+    // Makes every secret and certificate of an app expire now, as time would.
+    if (req.method === 'POST' && route === '/apps/expire-credentials') {
+      const found = appOf(body.clientId ?? '');
+      if (!found) return sendJson(res, 400, { error: 'clientId of a registered app is required' });
+      const past = new Date(Date.now() - 1000).toISOString();
+      for (const s of found.app.secrets) s.expires = past;
+      for (const c of found.app.certificates ?? []) c.expires = past;
+      return sendJson(res, 200, { clientId: body.clientId, expired: found.app.secrets.length + (found.app.certificates ?? []).length });
     }
     if (req.method === 'POST' && route === '/apps/graph-permissions') {
       const found = appOf(body.clientId ?? '');
@@ -485,7 +586,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       return sendJson(res, 200, {});
     }
     if (req.method === 'GET' && route === '/stats') {
-      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, graphRequests: state.graphRequests, kids: state.keys.map((k) => k.kid) });
+      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, graphRequests: state.graphRequests, assertionsAccepted: state.assertionsAccepted, kids: state.keys.map((k) => k.kid) });
     }
     if (req.method === 'POST' && route === '/reset') {
       state.data = JSON.parse(fs.readFileSync(dataFile, 'utf8'));
@@ -655,7 +756,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       const form = new URLSearchParams(await readBody(req));
       // Entra's app-only requests name a resource's ".default" scope; this provider has none.
       if ((form.get('scope') ?? '').includes('/.default')) form.delete('scope');
-      const problem = checkClient(key, form, req.headers);
+      const problem = await checkClient(key, form, req.headers);
       if (problem) return sendJson(res, problem[0], problem[1]);
       if (rest === ROUTES.token && form.get('grant_type') === 'client_credentials') {
         return sendJson(res, 200, await graphAccessToken(form.get('client_id')));

@@ -141,3 +141,26 @@ export async function connectedContoso(page, member) {
   expect(mapped.status()).toBe(200);
   return { orgId: org.id, memberId };
 }
+
+/** The messages `address` received at the tests' SMTP server, oldest first. */
+export async function mailbox(request, address) {
+  const all = await (await request.get(`${process.env.E2E_SMTP_CONTROL_URL}/messages`)).json();
+  return all.filter((m) => m.to.includes(address));
+}
+
+/** `YYYY-MM-DD`, `days` from today (UTC, as Gatehouse counts). */
+export function daysFromToday(days) {
+  return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** The wizard's last steps on a verified draft: a test sign-in as B.Simon, the default policy, activate. */
+export async function testSignInAndActivate(page) {
+  await page.getByRole('button', { name: 'Test sign-in' }).click();
+  await atDirectory(page, 'B.Simon@contoso.com');
+  await expect(page.locator('#test-summary')).toContainText('The test sign-in worked');
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Save policy' }).click();
+  await expect(page.getByText('Policy saved. Next: review and activate.')).toBeVisible();
+  await page.getByRole('button', { name: 'Activate' }).click();
+  await expect(page.locator('#connection-status')).toHaveText('Active');
+}

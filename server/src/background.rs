@@ -73,6 +73,7 @@ pub fn start(state: &AppState) -> Background {
         )));
     }
     tasks.push(tokio::spawn(forget_idle_limits(state.clone())));
+    tasks.push(tokio::spawn(credential_gauge(state.clone())));
     tasks.push(tokio::spawn(every(
         HOUSEKEEPING,
         state.clone(),
@@ -145,12 +146,46 @@ async fn forget_idle_limits(state: AppState) {
     }
 }
 
+/// Keeps this instance's `gatehouse_credentials_expiring` gauge current (each instance is
+/// scraped on its own, so each measures; the figures are the same on all).
+async fn credential_gauge(state: AppState) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        measure_credentials(&state).await;
+    }
+}
+
+/// Sets `gatehouse_credentials_expiring{within_days="30"|"7"}`: how many credentials of active
+/// connections expire within that many days, or have expired. No label names an organization:
+/// the operator's console lists them. Public for the tests.
+pub async fn measure_credentials(state: &AppState) {
+    let services = state.connection_services();
+    let expiring = match crate::connections::expiry::expiring_credentials(&services, None).await {
+        Ok(expiring) => expiring,
+        Err(e) => {
+            tracing::warn!(error = %e, "measuring expiring credentials failed");
+            return;
+        }
+    };
+    let today = state.now().date();
+    for within in [crate::connections::expiry::SOON, 7] {
+        let count = expiring
+            .iter()
+            .filter(|e| e.credential.days_left(today) <= within)
+            .count();
+        metrics::gauge!("gatehouse_credentials_expiring", "within_days" => within.to_string())
+            .set(count as f64);
+    }
+}
+
 /// Audit entries deleted per statement, so no round holds the database for long.
 const AUDIT_BATCH: i64 = 5_000;
 
 /// Removes expired sessions, used sign-in states, held SAML responses and application tokens,
 /// audit entries past their retention (`GATEHOUSE_AUDIT_RETENTION_DAYS`), reads SAML metadata
-/// again once a day, and looks the DNS proofs due today up again. Public for the tests, which run a round when they choose.
+/// again once a day, warns about credentials near their expiry, and looks the DNS proofs due today up again. Public for the tests, which run a round when they choose.
 pub async fn housekeeping(state: AppState) {
     let now = state.now();
     let cutoff = now - state.config.audit_retention;
@@ -215,6 +250,12 @@ pub async fn housekeeping(state: AppState) {
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "taking the SAML metadata lease failed"),
+    }
+    // Credentials near their expiry: each warning goes out once (the database keeps which).
+    match crate::connections::expiry::warn_due(&state.connection_services(), None).await {
+        Ok(n) if n > 0 => tracing::info!(sent = n, "credential expiry warnings sent"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "checking credential expiry failed"),
     }
     // Each DNS proof is looked up again once a day (the ones due at this round).
     if let Err(e) = crate::domains::recheck(state.domain_services()).await {

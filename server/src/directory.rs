@@ -104,7 +104,10 @@ impl<'a> Directory<'a> {
         let key = hex(&Sha256::digest(
             format!(
                 "{}\n{}\n{}\n{}",
-                app.authority_host, app.tenant_id, app.client_id, app.client_secret
+                app.authority_host,
+                app.tenant_id,
+                app.client_id,
+                app.credential.fingerprint()
             )
             .as_bytes(),
         ));
@@ -138,7 +141,7 @@ impl<'a> Directory<'a> {
             &self.app.tenant_id,
             self.app.cloud,
             &self.app.client_id,
-            &self.app.client_secret,
+            &self.app.credential,
         )
         .await?;
         let until = Instant::now() + Duration::from_secs(lifetime).saturating_sub(TOKEN_MARGIN);

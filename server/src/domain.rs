@@ -366,6 +366,10 @@ fn bare(url: &Url) -> String {
 }
 
 /// A calendar date `YYYY-MM-DD`.
+/// A credential (a client secret, a certificate) that expires within this many days is
+/// expiring soon: the wizard warns about it, and its admins are warned from then on.
+pub const EXPIRES_SOON_DAYS: i64 = 30;
+
 pub fn parse_date(input: &str) -> Result<time::Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(input.trim(), format).map_err(|_| {

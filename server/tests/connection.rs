@@ -4,19 +4,10 @@
 mod common;
 
 use common::idp::{callback_from_provider, sign_in_at_provider, CONTOSO};
-use common::wizard::{future_date, start_test_sign_in, wizard, SECRET, SECRET_ID};
+use common::wizard::{check, future_date, start_test_sign_in, wizard, SECRET, SECRET_ID};
 use common::{body, field_error};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn check<'a>(view: &'a Value, name: &str) -> &'a Value {
-    view["draft"]["verification"]["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["check"] == name)
-        .expect("the check is listed")
-}
 
 #[tokio::test]
 async fn the_wizard_shows_the_exact_values_to_register_in_entra() {

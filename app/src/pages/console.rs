@@ -79,8 +79,55 @@ pub fn ConsoleHome() -> impl IntoView {
         Some(Me {
             kind: AccountKind::Operator,
             ..
-        }) => view! { <OrganizationsPanel /> }.into_any(),
+        }) => view! { <ExpiringCredentials /><OrganizationsPanel /> }.into_any(),
         _ => ().into_any(),
+    }
+}
+
+/// Organizations whose single sign-on stops soon because a credential expires: the same
+/// list the daily warnings are sent from.
+#[component]
+fn ExpiringCredentials() -> impl IntoView {
+    let expiring = Resource::new(|| (), |_| api::list_expiring_credentials());
+    view! {
+        <section class="card" aria-labelledby="expiring-heading">
+            <h2 id="expiring-heading">"Credentials expiring soon"</h2>
+            <Transition fallback=|| view! { <p aria-busy="true">"Loading…"</p> }>
+            {move || expiring.get().map(|result| match result {
+                Err(f) => view! { <p class="banner banner-error" role="alert">{f.detail.message}</p> }.into_any(),
+                Ok(list) if list.is_empty() => view! {
+                    <p>"No organization's single sign-on credential expires within 30 days."</p>
+                }.into_any(),
+                Ok(list) => view! {
+                    <p class="banner banner-warning" role="alert">
+                        {match list.len() {
+                            1 => "1 credential expires within 30 days or has expired.".to_string(),
+                            n => format!("{n} credentials expire within 30 days or have expired."),
+                        }}
+                    </p>
+                    <table id="expiring-credentials">
+                        <caption class="visually-hidden">"Credentials expiring soon"</caption>
+                        <thead><tr>
+                            <th scope="col">"Organization"</th>
+                            <th scope="col">"Credential"</th>
+                            <th scope="col">"Expires on"</th>
+                            <th scope="col">"Days left"</th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|e| view! {
+                                <tr>
+                                    <td><a href=format!("/console/orgs/{}", e.organization_id)>{e.organization_name}</a></td>
+                                    <td>{e.credential}</td>
+                                    <td>{e.expires_on}</td>
+                                    <td>{if e.days_left < 0 { "expired".to_string() } else { e.days_left.to_string() }}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+            </Transition>
+        </section>
     }
 }
 

@@ -566,25 +566,32 @@ fn ConnectionCard(
                 Ok(c) => {
                     let status = c.status.label();
                     let serving = c.active.clone().or(c.draft.clone());
+                    // Credentials near their expiry come from the server, which warns by the
+                    // same rule; the lines below only say when each one expires.
+                    let expiring = (!c.expiring.is_empty()).then(|| {
+                        let items = c.expiring.iter().map(|e| {
+                            let class = if e.days_left < 0 { "banner banner-error" } else { "banner banner-warning" };
+                            view! { <p class=class>{e.warning()}</p> }
+                        }).collect_view();
+                        view! { <div id="org-sso-expiring" role="alert">{items}</div> }
+                    });
                     let certificate = serving.as_ref().and_then(|s| s.saml.as_ref()).and_then(|saml| {
                         saml.certificates.iter().max_by_key(|c| c.days_left).cloned()
                     }).map(|c| {
-                        let class = if c.days_left <= 30 { "banner banner-warning" } else { "hint" };
                         let text = if c.days_left < 0 {
-                            format!("The directory's SAML signing certificate expired on {}. Sign-in with Entra fails until you bring its new certificate.", c.expires_on)
+                            format!("SAML signing certificate {} expired on {}.", c.thumbprint, c.expires_on)
                         } else {
                             format!("SAML signing certificate {} expires on {} ({} days left).", c.thumbprint, c.expires_on, c.days_left)
                         };
-                        view! { <p class=class>{text}</p> }
+                        view! { <p class="hint">{text}</p> }
                     });
                     let secret = serving.and_then(|s| s.secret).map(|s| {
-                        let class = if s.days_left <= 30 { "banner banner-warning" } else { "hint" };
                         let text = if s.days_left < 0 {
-                            format!("The client secret (…{}) expired on {}. Sign-in with Entra fails until you add a new one.", s.last4, s.expires_on)
+                            format!("Client secret …{} expired on {}.", s.last4, s.expires_on)
                         } else {
                             format!("Client secret …{} expires on {} ({} days left).", s.last4, s.expires_on, s.days_left)
                         };
-                        view! { <p class=class>{text}</p> }
+                        view! { <p class="hint">{text}</p> }
                     });
                     let action = if c.status == ConnectionStatus::None { "Set up single sign-on" } else { "Open single sign-on settings" };
                     let last_sign_in = (c.status != ConnectionStatus::None).then(|| {
@@ -610,6 +617,7 @@ fn ConnectionCard(
                         view! { <h3>"Email domains"</h3><ul class="domains">{items}</ul> }
                     });
                     view! {
+                        {expiring}
                         <p>"Status: "<strong id="org-sso-status">{status}</strong></p>
                         {secret}
                         {certificate}

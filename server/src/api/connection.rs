@@ -8,10 +8,11 @@ use crate::sign_in::web::attempt_cookie;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
-    ConnectionConfigView, ConnectionStatus, ConnectionView, DomainProofState, EmailDomainProof,
-    EmailDomainView, ErrorBody, PolicyView, SamlCertificateView, SamlServiceProviderView, SamlView,
-    SaveCredentialsRequest, SavePolicyRequest, SaveSamlRequest, SecretHint, TestSignInStart,
-    VerificationView, VersionRequest,
+    CertificateHint, ConnectionConfigView, ConnectionStatus, ConnectionView, DomainProofState,
+    EmailDomainProof, EmailDomainView, ErrorBody, ExpiringCredential, PolicyView,
+    SamlCertificateView, SamlServiceProviderView, SamlView, SaveCredentialsRequest,
+    SavePolicyRequest, SaveSamlRequest, SecretHint, TestSignInStart, VerificationView,
+    VersionRequest,
 };
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +24,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_connection))
+        .routes(routes!(list_expiring_credentials))
         .routes(routes!(save_credentials))
         .routes(routes!(save_saml))
+        .routes(routes!(generate_certificate))
+        .routes(routes!(download_certificate))
         .routes(routes!(verify_connection))
         .routes(routes!(save_policy))
         .routes(routes!(activate_connection))
@@ -46,6 +50,7 @@ async fn organization(
 }
 
 fn config_view(
+    organization_id: &str,
     config: &ConnectionConfig,
     today: time::Date,
     proofs: &[EmailDomainProof],
@@ -90,6 +95,15 @@ fn config_view(
             expires_on: s.expires_on.clone(),
             days_left: days_left(&s.expires_on),
         }),
+        certificate: config.certificate.as_ref().map(|c| CertificateHint {
+            thumbprint: c.thumbprint.clone(),
+            expires_on: c.expires_on.clone(),
+            days_left: days_left(&c.expires_on),
+            download_url: format!(
+                "/api/v1/organizations/{organization_id}/connection/draft/certificate.cer"
+            ),
+        }),
+        credential: config.credential_kind().unwrap_or_default(),
         policy: PolicyView {
             mode: config.policy.mode,
             allow_admins: config.policy.allow_admins,
@@ -115,6 +129,7 @@ fn config_view(
 
 /// The connection as the API shows it: secrets only as hints, days left counted from `today`.
 pub(super) fn connection_view(
+    org: &OrganizationRecord,
     connection: Connection,
     today: time::Date,
     domains: Vec<EmailDomainProof>,
@@ -134,6 +149,22 @@ pub(super) fn connection_view(
         Some("disabled") => ConnectionStatus::Disabled,
         Some(_) => ConnectionStatus::Draft,
     };
+    let expiring = match (&status, &active) {
+        (ConnectionStatus::Active, Some(config)) => connections::expiry::expiring(config, today)
+            .into_iter()
+            .map(|credential| {
+                expiring_view(
+                    connections::expiry::ExpiringCredential {
+                        organization_id: org.id.clone(),
+                        organization_name: org.name.clone(),
+                        credential,
+                    },
+                    today,
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     ConnectionView {
         status,
         redirect_uri: urls.redirect_uri,
@@ -149,8 +180,10 @@ pub(super) fn connection_view(
         draft_version: record.as_ref().map(|r| r.draft_version).unwrap_or(0),
         draft: record
             .as_ref()
-            .map(|_| config_view(&draft, today, &domains)),
-        active: active.as_ref().map(|a| config_view(a, today, &domains)),
+            .map(|_| config_view(&org.id, &draft, today, &domains)),
+        active: active
+            .as_ref()
+            .map(|a| config_view(&org.id, a, today, &domains)),
         activated_at: record
             .as_ref()
             .and_then(|r| r.activated_at)
@@ -167,7 +200,44 @@ pub(super) fn connection_view(
             .map(rfc3339_millis),
         warnings,
         domains,
+        expiring,
     }
+}
+
+/// A credential near its expiry, as the overview and the console show it.
+pub(super) fn expiring_view(
+    expiring: connections::expiry::ExpiringCredential,
+    today: time::Date,
+) -> ExpiringCredential {
+    ExpiringCredential {
+        credential: expiring.credential.describe(),
+        expires_on: expiring.credential.expires_on.to_string(),
+        days_left: expiring.credential.days_left(today),
+        organization_id: expiring.organization_id,
+        organization_name: expiring.organization_name,
+    }
+}
+
+/// The credentials of every active connection that expire within 30 days or have expired,
+/// soonest first (operators only).
+#[utoipa::path(get, path = "/expiring-credentials", tag = "connection",
+    responses((status = 200, body = Vec<ExpiringCredential>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn list_expiring_credentials(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> ApiResult<Json<Vec<ExpiringCredential>>> {
+    signed_in.account.require_operator()?;
+    let today = state.now().date();
+    let expiring =
+        connections::expiry::expiring_credentials(&state.connection_services(), None).await?;
+    Ok(Json(
+        expiring
+            .into_iter()
+            .map(|e| expiring_view(e, today))
+            .collect(),
+    ))
 }
 
 /// The view of `org`'s connection, with the proofs of the domains its draft or active
@@ -191,6 +261,7 @@ async fn view(
         .map(super::email_domains::proof_view)
         .collect();
     Ok(Json(connection_view(
+        org,
         connection,
         state.now().date(),
         domains,
@@ -310,6 +381,59 @@ async fn save_policy(
         connections::save_policy(&services, &org, &request, &signed_in.actor).await?,
     )
     .await
+}
+
+/// Generates a certificate for the app registration (RSA 2048, valid two years); its private
+/// key stays in Gatehouse, sealed. Download it, upload it to the app in Entra, then save the
+/// credentials with `credential: certificate`.
+#[utoipa::path(post, path = "/organizations/{id}/connection/draft/certificate", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    request_body = VersionRequest,
+    responses((status = 200, body = ConnectionView), (status = 409, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn generate_certificate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    ApiJson(request): ApiJson<VersionRequest>,
+) -> ApiResult<Json<ConnectionView>> {
+    let org = organization(&state, &signed_in, &id).await?;
+    let services = state.connection_services();
+    view(
+        &state,
+        &org,
+        connections::generate_certificate(&services, &org, &request, &signed_in.actor).await?,
+    )
+    .await
+}
+
+/// The draft's certificate as a `.cer` file (DER), to upload under "Certificates & secrets".
+#[utoipa::path(get, path = "/organizations/{id}/connection/draft/certificate.cer", tag = "connection",
+    params(("id" = String, Path, description = "Organization id")),
+    responses((status = 200, content_type = "application/pkix-cert", body = Vec<u8>),
+        (status = 404, body = ErrorBody)))]
+#[instrument(skip_all)]
+async fn download_certificate(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let org = organization(&state, &signed_in, &id).await?;
+    let der = connections::draft_certificate(&state.connection_services(), &org)
+        .await?
+        .ok_or(ApiError::NotFound("certificate"))?;
+    let disposition = format!("attachment; filename=\"gatehouse-{}.cer\"", org.slug);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/pkix-cert".to_string(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        der,
+    )
+        .into_response())
 }
 
 /// Makes the verified draft the active configuration, atomically.

@@ -1,21 +1,25 @@
 //! An organization's SSO connection: the configuration model, and the wizard's steps — save
 //! the values pasted from Entra, verify them live, set the policy, activate, disable.
 
+pub mod expiry;
 pub mod saml;
 pub mod test_sign_in;
 
 use crate::clock::{to_millis, Clock};
+use crate::crypto::certificates;
 use crate::crypto::sealing::SealingKey;
 use crate::domain::{parse_date, AllowedAuthorities, Domain, FieldErrors, Guid};
 use crate::entra::authority;
+use crate::entra::client_credential::{ClientCertificate, ClientCredential};
 use crate::entra::verify::{self, Candidate};
 use crate::storage::{
     Actor, AuditEntry, ConnectionRecord, OrganizationRecord, Storage, StorageError,
 };
 use app::types::{
-    CheckResult, Cloud, MemberRole, Protocol, SaveCredentialsRequest, SavePolicyRequest, SsoMode,
-    TestSignInView, VersionRequest,
+    CheckResult, ClientCredentialKind, Cloud, MemberRole, Protocol, SaveCredentialsRequest,
+    SavePolicyRequest, SsoMode, TestSignInView, VersionRequest,
 };
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -37,8 +41,37 @@ pub struct ConnectionConfig {
     pub tenant_id: Option<String>,
     pub client_id: Option<String>,
     pub secret: Option<StoredSecret>,
+    /// A certificate Gatehouse generated for the app registration. Gatehouse authenticates
+    /// with it when there is no secret (saving with the certificate removes the secret; saving
+    /// a secret removes the certificate).
+    #[serde(default)]
+    pub certificate: Option<StoredCertificate>,
     pub policy: Policy,
     pub verification: Option<Verification>,
+}
+
+impl ConnectionConfig {
+    /// What Gatehouse authenticates with: the secret, else the certificate.
+    pub fn credential_kind(&self) -> Option<ClientCredentialKind> {
+        match (&self.secret, &self.certificate) {
+            (Some(_), _) => Some(ClientCredentialKind::Secret),
+            (None, Some(_)) => Some(ClientCredentialKind::Certificate),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A certificate Gatehouse made, with its private key sealed with the master key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCertificate {
+    /// The private key, PKCS#8 DER, sealed.
+    pub sealed_key: String,
+    /// The certificate, DER in base64: what the admin uploads.
+    pub certificate_der_base64: String,
+    /// SHA-1, upper-case hex, as Entra shows it.
+    pub thumbprint: String,
+    /// `YYYY-MM-DD`.
+    pub expires_on: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +138,10 @@ fn secret_context(organization_id: &str) -> String {
     format!("connection:{organization_id}:client-secret")
 }
 
+fn certificate_context(organization_id: &str) -> String {
+    format!("connection:{organization_id}:client-certificate")
+}
+
 /// Seals a client secret Value for one organization, keeping its hint (last four characters)
 /// and its expiry date (`YYYY-MM-DD`).
 pub fn seal_secret(
@@ -134,6 +171,8 @@ pub enum StoredConnectionError {
     Unreadable(#[from] serde_json::Error),
     #[error("stored date: {0}")]
     Date(String),
+    #[error("stored certificate: {0}")]
+    Certificate(String),
     /// Neither one of Entra's clouds nor on the operator's list (any more).
     #[error("the authority {0} is not allowed")]
     AuthorityNotAllowed(String),
@@ -201,12 +240,41 @@ fn open_secret(
     Ok(String::from_utf8(bytes)?)
 }
 
-/// A configuration's app registration with its secret opened, for one sign-in's calls.
+/// The credential `config` authenticates with, opened; `None` when it has none.
+fn open_credential(
+    key: &SealingKey,
+    organization_id: &str,
+    config: &ConnectionConfig,
+) -> Result<Option<ClientCredential>, StoredConnectionError> {
+    if let Some(secret) = &config.secret {
+        return Ok(Some(ClientCredential::Secret(open_secret(
+            key,
+            organization_id,
+            secret,
+        )?)));
+    }
+    let Some(certificate) = &config.certificate else {
+        return Ok(None);
+    };
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&certificate.certificate_der_base64)
+        .map_err(|e| StoredConnectionError::Certificate(e.to_string()))?;
+    Ok(Some(ClientCredential::Certificate(ClientCertificate {
+        key_pkcs8_der: key.open(
+            &certificate.sealed_key,
+            &certificate_context(organization_id),
+        )?,
+        sha256_thumbprint: certificates::sha256_thumbprint(&der)
+            .map_err(|e| StoredConnectionError::Certificate(e.to_string()))?,
+    })))
+}
+
+/// A configuration's app registration with its credential opened, for one sign-in's calls.
 pub struct OpenedRegistration {
     authority_host: String,
     tenant_id: String,
     client_id: String,
-    client_secret: String,
+    credential: ClientCredential,
     redirect_uri: String,
 }
 
@@ -218,7 +286,7 @@ impl OpenedRegistration {
             authority_host: config.authority_host.clone(),
             tenant_id: config.tenant_id.clone().unwrap_or_default(),
             client_id: config.client_id.clone().unwrap_or_default(),
-            client_secret: "test secret".into(),
+            credential: ClientCredential::Secret("test secret".into()),
             redirect_uri: "https://gatehouse.example/auth/callback".into(),
         }
     }
@@ -230,7 +298,7 @@ impl OpenedRegistration {
             authority_host: &self.authority_host,
             tenant_id: &self.tenant_id,
             client_id: &self.client_id,
-            client_secret: &self.client_secret,
+            credential: &self.credential,
             redirect_uri: &self.redirect_uri,
         }
     }
@@ -245,17 +313,22 @@ pub fn open_registration(
     org: &OrganizationRecord,
     config: &ConnectionConfig,
 ) -> Result<Option<OpenedRegistration>, StoredConnectionError> {
-    let (Some(tenant_id), Some(client_id), Some(secret)) =
-        (&config.tenant_id, &config.client_id, &config.secret)
-    else {
+    let (Some(tenant_id), Some(client_id), Some(_)) = (
+        &config.tenant_id,
+        &config.client_id,
+        config.credential_kind(),
+    ) else {
         return Ok(None);
     };
     require_permitted(allowed, &config.authority_host)?;
+    let Some(credential) = open_credential(key, &org.id, config)? else {
+        return Ok(None);
+    };
     Ok(Some(OpenedRegistration {
         authority_host: config.authority_host.clone(),
         tenant_id: tenant_id.clone(),
         client_id: client_id.clone(),
-        client_secret: open_secret(key, &org.id, secret)?,
+        credential,
         redirect_uri: entra_urls(public_url, &org.slug).redirect_uri,
     }))
 }
@@ -295,7 +368,7 @@ pub struct DirectoryApp {
     pub authority_host: String,
     pub tenant_id: String,
     pub client_id: String,
-    pub client_secret: String,
+    pub credential: ClientCredential,
 }
 
 pub async fn directory_app(
@@ -310,8 +383,9 @@ pub async fn directory_app(
     let candidates = [record.active_config.as_deref(), Some(&record.draft_config)];
     for json in candidates.into_iter().flatten() {
         let config = parse_active(json)?;
-        if let (Some(tenant_id), Some(client_id), Some(secret)) =
-            (config.tenant_id, config.client_id, config.secret.as_ref())
+        let credential = open_credential(key, organization_id, &config)?;
+        if let (Some(tenant_id), Some(client_id), Some(credential)) =
+            (config.tenant_id, config.client_id, credential)
         {
             require_permitted(allowed, &config.authority_host)?;
             return Ok(Some(DirectoryApp {
@@ -319,7 +393,7 @@ pub async fn directory_app(
                 authority_host: config.authority_host,
                 tenant_id,
                 client_id,
-                client_secret: open_secret(key, organization_id, secret)?,
+                credential,
             }));
         }
     }
@@ -484,12 +558,21 @@ pub async fn save_credentials(
         }
     }
 
+    let with_certificate = request.credential == ClientCredentialKind::Certificate;
+    if with_certificate && draft.certificate.is_none() {
+        errors.add(
+            "credential",
+            "Generate Gatehouse's certificate first, then upload it to the app in Entra.",
+        );
+    }
     let new_secret = request
         .client_secret
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty());
-    if let Some(secret) = new_secret {
+        .filter(|s| !s.is_empty() && !with_certificate);
+    if with_certificate {
+        // The certificate stands in for the secret: nothing to check here.
+    } else if let Some(secret) = new_secret {
         if secret.chars().count() > 256 || secret.chars().any(char::is_whitespace) {
             errors.add(
                 "client_secret",
@@ -504,7 +587,9 @@ pub async fn save_credentials(
     } else if draft.secret.is_none() {
         errors.add("client_secret", "Paste the client secret's Value.");
     }
-    let expires_on = if request.secret_expires_on.trim().is_empty() && new_secret.is_none() {
+    let expires_on = if with_certificate {
+        draft.certificate.as_ref().map(|c| c.expires_on.clone())
+    } else if request.secret_expires_on.trim().is_empty() && new_secret.is_none() {
         draft.secret.as_ref().map(|s| s.expires_on.clone())
     } else {
         match parse_date(&request.secret_expires_on) {
@@ -555,20 +640,27 @@ pub async fn save_credentials(
         })?,
     };
 
-    let secret = match new_secret {
-        Some(value) => Some(
-            seal_secret(services.sealing_key, &org.id, value, expires_on)
-                .map_err(StoredConnectionError::from)?,
-        ),
-        None => draft
-            .secret
-            .clone()
-            .map(|s| StoredSecret { expires_on, ..s }),
+    // One credential per configuration: the certificate, or the secret.
+    let (secret, certificate) = if with_certificate {
+        (None, draft.certificate.clone())
+    } else {
+        let secret = match new_secret {
+            Some(value) => Some(
+                seal_secret(services.sealing_key, &org.id, value, expires_on)
+                    .map_err(StoredConnectionError::from)?,
+            ),
+            None => draft
+                .secret
+                .clone()
+                .map(|s| StoredSecret { expires_on, ..s }),
+        };
+        (secret, None)
     };
     let credentials_changed = draft.authority_host != authority_host
         || draft.tenant_id.as_deref() != Some(tenant_id.as_str())
         || draft.client_id.as_deref() != Some(client_id.0.as_str())
-        || new_secret.is_some();
+        || new_secret.is_some()
+        || draft.credential_kind() != Some(request.credential);
     let updated = ConnectionConfig {
         protocol: Protocol::Oidc,
         saml: None,
@@ -578,6 +670,7 @@ pub async fn save_credentials(
         tenant_id: Some(tenant_id),
         client_id: Some(client_id.0),
         secret,
+        certificate,
         verification: if credentials_changed {
             None
         } else {
@@ -585,7 +678,9 @@ pub async fn save_credentials(
         },
         policy: draft.policy.clone(),
     };
-    let detail = if new_secret.is_some() {
+    let detail = if with_certificate {
+        "credentials with Gatehouse's certificate"
+    } else if new_secret.is_some() {
         "credentials and a new client secret"
     } else {
         "credentials"
@@ -612,6 +707,72 @@ pub async fn save_credentials(
     read(services, org, warnings).await
 }
 
+/// Step 2, with a certificate instead of a secret: Gatehouse makes an RSA key and a
+/// certificate valid two years for the app, seals the key with the draft, and offers the
+/// certificate (`.cer`) for the admin to upload under "Certificates & secrets". A new one
+/// replaces the draft's previous certificate; the draft authenticates with it once the admin
+/// saves the credentials with it.
+pub async fn generate_certificate(
+    services: &ConnectionServices<'_>,
+    org: &OrganizationRecord,
+    request: &VersionRequest,
+    actor: &Actor,
+) -> ConnectionResult<Connection> {
+    let Loaded { draft, .. } = load(services.storage, org).await?;
+    let common_name = format!("Gatehouse for {}", org.name);
+    let now = services.now();
+    let made = tokio::task::spawn_blocking(move || certificates::make(&common_name, now))
+        .await
+        .map_err(|e| StoredConnectionError::Certificate(e.to_string()))?
+        .map_err(|e| StoredConnectionError::Certificate(e.to_string()))?;
+    let thumbprint = certificates::sha1_thumbprint(&made.certificate_der)
+        .map_err(|e| StoredConnectionError::Certificate(e.to_string()))?;
+    let certificate = StoredCertificate {
+        sealed_key: services
+            .sealing_key
+            .seal(&made.key_pkcs8_der, &certificate_context(&org.id))
+            .map_err(StoredConnectionError::from)?,
+        certificate_der_base64: base64::engine::general_purpose::STANDARD
+            .encode(&made.certificate_der),
+        thumbprint: thumbprint.clone(),
+        expires_on: made.expires_on.to_string(),
+    };
+    // Replacing the certificate the draft authenticates with needs a new verification.
+    let in_use = draft.credential_kind() == Some(ClientCredentialKind::Certificate);
+    let updated = ConnectionConfig {
+        certificate: Some(certificate),
+        verification: if in_use {
+            None
+        } else {
+            draft.verification.clone()
+        },
+        ..draft
+    };
+    let detail = format!("certificate {thumbprint}");
+    let entry = AuditEntry {
+        detail: &detail,
+        ..AuditEntry::success(Some(&org.id), "connection.draft.certificate", &org.slug)
+    };
+    store_draft(services, org, request.version, &updated, &entry, actor).await?;
+    read(services, org, BTreeMap::new()).await
+}
+
+/// The draft's certificate (DER), for the admin to upload; `None` when it has none.
+pub async fn draft_certificate(
+    services: &ConnectionServices<'_>,
+    org: &OrganizationRecord,
+) -> ConnectionResult<Option<Vec<u8>>> {
+    let Loaded { draft, .. } = load(services.storage, org).await?;
+    draft
+        .certificate
+        .map(|c| {
+            base64::engine::general_purpose::STANDARD
+                .decode(c.certificate_der_base64)
+                .map_err(|e| StoredConnectionError::Certificate(e.to_string()).into())
+        })
+        .transpose()
+}
+
 /// Step 3: runs the live checks on the draft's values and keeps the result with the draft.
 pub async fn verify_draft(
     services: &ConnectionServices<'_>,
@@ -623,9 +784,11 @@ pub async fn verify_draft(
     if draft.protocol == Protocol::Saml {
         return saml::verify_draft(services, org, request, actor, draft).await;
     }
-    let (Some(tenant_id), Some(client_id), Some(secret)) =
-        (&draft.tenant_id, &draft.client_id, &draft.secret)
-    else {
+    let (Some(tenant_id), Some(client_id), Some(credential)) = (
+        &draft.tenant_id,
+        &draft.client_id,
+        open_credential(services.sealing_key, &org.id, &draft)?,
+    ) else {
         return Err(not_saved("verify"));
     };
     if !authority::permitted(services.allowed_authorities, &draft.authority_host) {
@@ -634,16 +797,22 @@ pub async fn verify_draft(
             "This authority host is no longer allowed: choose one of Entra's clouds.",
         ));
     }
-    let plaintext = open_secret(services.sealing_key, &org.id, secret)?;
-    let expires_on = parse_date(&secret.expires_on).map_err(StoredConnectionError::Date)?;
+    let expires_on = draft
+        .secret
+        .as_ref()
+        .map(|s| &s.expires_on)
+        .or(draft.certificate.as_ref().map(|c| &c.expires_on))
+        .map(|on| parse_date(on).map_err(StoredConnectionError::Date))
+        .transpose()?
+        .ok_or_else(|| not_saved("verify"))?;
     let urls = entra_urls(services.public_url, &org.slug);
     let candidate = Candidate {
         cloud: draft.cloud,
         authority_host: &draft.authority_host,
         tenant_id,
         client_id,
-        client_secret: &plaintext,
-        secret_expires_on: expires_on,
+        credential: &credential,
+        expires_on,
     };
     let checks = verify::run_checks(
         services.http,
@@ -828,6 +997,14 @@ pub async fn activate(
         .iter()
         .map(|d| d.domain.clone())
         .collect();
+    // The credential that served until now, if another: the admin removes it in Entra.
+    let replaced = record
+        .active_config
+        .as_deref()
+        .map(parse_active)
+        .transpose()?
+        .map(|old| replaced_credential(&old, &draft))
+        .unwrap_or_default();
     services
         .storage
         .activate_connection(
@@ -839,7 +1016,34 @@ pub async fn activate(
         )
         .await
         .map_err(version_conflict)?;
-    read(services, org, BTreeMap::new()).await
+    // A credential that is already near its expiry is warned about now, not at the next
+    // daily round; the activation stands either way.
+    if let Err(e) = expiry::warn_due(services, Some(&org.id)).await {
+        tracing::warn!(organization = %org.id, error = %e, "checking the new credentials' expiry failed");
+    }
+    let mut notices = BTreeMap::new();
+    if let Some(notice) = replaced {
+        notices.insert("activate".to_string(), notice);
+    }
+    read(services, org, notices).await
+}
+
+/// What to tell the admin when `new` authenticates with another credential than `old` did:
+/// the old one still works in Entra until they remove it there.
+fn replaced_credential(old: &ConnectionConfig, new: &ConnectionConfig) -> Option<String> {
+    let client = |config: &ConnectionConfig| {
+        expiry::credentials(config)
+            .into_iter()
+            .find(|c| c.kind != expiry::CredentialKind::SamlSigningCertificate)
+    };
+    let (old, new) = (client(old)?, client(new)?);
+    (old != new).then(|| {
+        format!(
+            "{} now signs people in. {} still works in Entra: remove it from the app under Certificates & secrets once nothing else uses it.",
+            new.describe(),
+            old.describe()
+        )
+    })
 }
 
 /// Turns SSO off at once; password sign-in for admins and operators keeps working.

@@ -87,6 +87,7 @@ pub async fn save(
         tenant_id: Some(brought.tenant_id),
         client_id: None,
         secret: None,
+        certificate: None,
         verification: if changed {
             None
         } else {

@@ -25,6 +25,14 @@ pub fn explain(code: &str, redirect_uri: &str) -> Option<String> {
         "7000222" => "This client secret has expired. Create a new secret under Certificates & secrets \
              and paste its Value and expiry date here."
             .into(),
+        "700027" => "Entra does not accept Gatehouse's certificate for this app. Upload the certificate \
+             Gatehouse generated (the .cer file) to the app under Certificates & secrets, \
+             Certificates, check that its thumbprint matches the one shown here, then verify again \
+             (a new certificate can take a few minutes to be accepted)."
+            .into(),
+        "700024" => "Gatehouse's certificate was not accepted at this time: check that the server's \
+             clock is right, then verify again."
+            .into(),
         "700016" => "No app with this Application (client) ID exists in this directory. Check the \
              client ID on the app's Overview page, the Directory (tenant) ID, and that the app was \
              registered in the same cloud."

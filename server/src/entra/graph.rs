@@ -123,18 +123,17 @@ pub async fn app_token(
     tenant_id: &str,
     cloud: Cloud,
     client_id: &str,
-    client_secret: &str,
+    credential: &super::client_credential::ClientCredential,
 ) -> Result<(String, u64), GraphFailure> {
     let url = format!(
         "{}/{tenant_id}/oauth2/v2.0/token",
         authority_host.trim_end_matches('/')
     );
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", client_id),
-        ("client_secret", client_secret),
-        ("scope", super::graph_default_scope(cloud)),
-    ];
+    let mut form = credential
+        .token_fields(client_id, &url)
+        .map_err(|e| GraphFailure::TokenRefused(e.to_string()))?;
+    form.push(("grant_type", "client_credentials".into()));
+    form.push(("scope", super::graph_default_scope(cloud).into()));
     let response = crate::outbound::timed("graph", http.post(&url).form(&form).send())
         .await
         .map_err(unavailable)?;

@@ -3,6 +3,7 @@
 
 pub mod aadsts;
 pub mod authority;
+pub mod client_credential;
 pub mod graph;
 pub mod verify;
 

@@ -1,14 +1,13 @@
-//! The live checks of the "Verify" step: the directory exists, the app exists in it and the
-//! client secret works, and the secret is not about to expire. Every outbound call has a
+//! The live checks of the "Verify" step: the directory exists, the app exists in it and its
+//! credential (a client secret or a certificate) works, and the credential is not about to
+//! expire. Every outbound call has a
 //! timeout, so a slow provider gives a clear failure instead of a hanging page.
 
+use super::client_credential::ClientCredential;
 use super::{aadsts, discovery_url, graph_default_scope, tenant_of_issuer};
 use crate::outbound::{read_text, AnswerError};
 use app::types::{CheckResult, Cloud};
 use serde::Deserialize;
-
-/// Days before expiry from which a secret gets a warning.
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 /// Where a directory's endpoints are, from its discovery document.
 #[derive(Debug, Clone)]
@@ -133,21 +132,25 @@ pub async fn discover(
     })
 }
 
-/// Asks for an app-only token: proves that the app exists in the directory and the secret works.
-pub async fn check_client_secret(
+/// Asks for an app-only token: proves that the app exists in the directory and its credential
+/// (the secret, or the certificate uploaded to it) works.
+pub async fn check_client_credential(
     http: &reqwest::Client,
     directory: &DirectoryInfo,
     cloud: Cloud,
     client_id: &str,
-    client_secret: &str,
+    credential: &ClientCredential,
     redirect_uri: &str,
 ) -> Result<(), Failure> {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", client_id),
-        ("client_secret", client_secret),
-        ("scope", graph_default_scope(cloud)),
-    ];
+    let mut form = credential
+        .token_fields(client_id, &directory.token_endpoint)
+        .map_err(|e| Failure {
+            message: "Gatehouse could not sign with its certificate.".into(),
+            details: Some(e.to_string()),
+            aadsts: None,
+        })?;
+    form.push(("grant_type", "client_credentials".into()));
+    form.push(("scope", graph_default_scope(cloud).into()));
     let response = http
         .post(&directory.token_endpoint)
         .form(&form)
@@ -161,7 +164,10 @@ pub async fn check_client_secret(
     Err(entra_failure(
         &body,
         redirect_uri,
-        "Entra refused the app's credentials. Check the Application (client) ID and the secret's Value.",
+        match credential {
+            ClientCredential::Secret(_) => "Entra refused the app's credentials. Check the Application (client) ID and the secret's Value.",
+            ClientCredential::Certificate(_) => "Entra refused the app's credentials. Check the Application (client) ID, and that Gatehouse's certificate is uploaded to that app.",
+        },
     ))
 }
 
@@ -171,8 +177,9 @@ pub struct Candidate<'a> {
     pub authority_host: &'a str,
     pub tenant_id: &'a str,
     pub client_id: &'a str,
-    pub client_secret: &'a str,
-    pub secret_expires_on: time::Date,
+    pub credential: &'a ClientCredential,
+    /// When the credential expires.
+    pub expires_on: time::Date,
 }
 
 fn line(
@@ -204,8 +211,24 @@ pub async fn run_checks(
 ) -> Vec<CheckResult> {
     let mut results = Vec::new();
     const DIRECTORY: &str = "The directory exists";
-    const CREDENTIALS: &str = "The app exists in it and the client secret works";
-    const EXPIRY: &str = "The client secret is not about to expire";
+    let certificate = matches!(candidate.credential, ClientCredential::Certificate(_));
+    let (credentials_title, expiry_title, accepted, noun, renew) = if certificate {
+        (
+            "The app exists in it and the certificate works",
+            "The certificate is not about to expire",
+            "Entra accepted the client ID and Gatehouse's certificate.",
+            "certificate",
+            "Generate a new certificate and upload it to the app.",
+        )
+    } else {
+        (
+            "The app exists in it and the client secret works",
+            "The client secret is not about to expire",
+            "Entra accepted the client ID and secret.",
+            "secret",
+            "Create a new one and paste its Value.",
+        )
+    };
 
     let directory = match discover(
         http,
@@ -237,26 +260,26 @@ pub async fn run_checks(
         }
     };
     match directory {
-        Some(d) => match check_client_secret(
+        Some(d) => match check_client_credential(
             http,
             &d,
             candidate.cloud,
             candidate.client_id,
-            candidate.client_secret,
+            candidate.credential,
             redirect_uri,
         )
         .await
         {
             Ok(()) => results.push(line(
                 "credentials",
-                CREDENTIALS,
+                credentials_title,
                 "passed",
-                "Entra accepted the client ID and secret.".into(),
+                accepted.into(),
                 None,
             )),
             Err(f) => results.push(line(
                 "credentials",
-                CREDENTIALS,
+                credentials_title,
                 "failed",
                 f.message.clone(),
                 Some(f),
@@ -264,41 +287,38 @@ pub async fn run_checks(
         },
         None => results.push(line(
             "credentials",
-            CREDENTIALS,
+            credentials_title,
             "skipped",
             "Checked once the directory is found.".into(),
             None,
         )),
     }
-    let days_left = (candidate.secret_expires_on - today).whole_days();
+    let days_left = (candidate.expires_on - today).whole_days();
     results.push(match days_left {
         d if d < 0 => line(
             "secret_expiry",
-            EXPIRY,
+            expiry_title,
             "failed",
-            format!(
-                "The secret expired on {}. Create a new one and paste its Value.",
-                candidate.secret_expires_on
-            ),
+            format!("The {noun} expired on {}. {renew}", candidate.expires_on),
             None,
         ),
-        d if d <= EXPIRY_WARNING_DAYS => line(
+        d if d <= crate::domain::EXPIRES_SOON_DAYS => line(
             "secret_expiry",
-            EXPIRY,
+            expiry_title,
             "warning",
             format!(
-                "The secret expires in {d} days, on {}. Plan to replace it soon.",
-                candidate.secret_expires_on
+                "The {noun} expires in {d} days, on {}. Plan to replace it soon.",
+                candidate.expires_on
             ),
             None,
         ),
         d => line(
             "secret_expiry",
-            EXPIRY,
+            expiry_title,
             "passed",
             format!(
-                "The secret expires on {} ({d} days from now).",
-                candidate.secret_expires_on
+                "The {noun} expires on {} ({d} days from now).",
+                candidate.expires_on
             ),
             None,
         ),

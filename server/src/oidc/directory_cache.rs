@@ -37,7 +37,7 @@ const MAX_CLIENTS: usize = 256;
 fn client_key(registration: &Registration<'_>) -> String {
     [
         registration.client_id,
-        registration.client_secret,
+        &registration.credential.fingerprint(),
         registration.redirect_uri,
     ]
     .join("\n")
@@ -263,6 +263,7 @@ fn endpoints_on_issuer(issuer: &str, metadata: &CoreProviderMetadata) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entra::client_credential::ClientCredential;
 
     fn metadata(issuer: &str) -> Arc<CoreProviderMetadata> {
         metadata_with_keys_at(issuer, &format!("{issuer}/keys"))
@@ -281,12 +282,16 @@ mod tests {
         Arc::new(serde_json::from_value(document).expect("a discovery document"))
     }
 
-    fn registration<'a>(client_secret: &'a str) -> Registration<'a> {
+    fn secret(value: &str) -> ClientCredential {
+        ClientCredential::Secret(value.into())
+    }
+
+    fn registration(credential: &ClientCredential) -> Registration<'_> {
         Registration {
             authority_host: "https://login.example",
             tenant_id: "tenant",
             client_id: "client",
-            client_secret,
+            credential,
             redirect_uri: "https://gatehouse.example/auth/callback",
         }
     }
@@ -298,11 +303,17 @@ mod tests {
         let first = metadata(issuer);
         cache.remember(issuer, first.clone());
 
-        let client = cache.client(issuer, &first, &registration("one")).unwrap();
-        let again = cache.client(issuer, &first, &registration("one")).unwrap();
+        let client = cache
+            .client(issuer, &first, &registration(&secret("one")))
+            .unwrap();
+        let again = cache
+            .client(issuer, &first, &registration(&secret("one")))
+            .unwrap();
         assert!(Arc::ptr_eq(&client, &again), "built once, then shared");
 
-        let new_secret = cache.client(issuer, &first, &registration("two")).unwrap();
+        let new_secret = cache
+            .client(issuer, &first, &registration(&secret("two")))
+            .unwrap();
         assert!(
             !Arc::ptr_eq(&client, &new_secret),
             "a new secret gets its own client"
@@ -311,13 +322,17 @@ mod tests {
         // The document was read again (its day was up): a new document replaces the old one.
         let second = metadata(issuer);
         cache.remember(issuer, second.clone());
-        let rebuilt = cache.client(issuer, &second, &registration("one")).unwrap();
+        let rebuilt = cache
+            .client(issuer, &second, &registration(&secret("one")))
+            .unwrap();
         assert!(
             !Arc::ptr_eq(&client, &rebuilt),
             "a new document, a new client"
         );
         // A sign-in still holding the old document gets a client of its own, not the cache's.
-        let stale = cache.client(issuer, &first, &registration("one")).unwrap();
+        let stale = cache
+            .client(issuer, &first, &registration(&secret("one")))
+            .unwrap();
         assert!(!Arc::ptr_eq(&stale, &rebuilt));
     }
 
@@ -355,18 +370,24 @@ mod tests {
         let issuer = "https://login.example/tenant/v2.0";
         let before = metadata_with_keys_at(issuer, &keys_at);
         cache.remember(issuer, before.clone());
-        let client = cache.client(issuer, &before, &registration("one")).unwrap();
+        let client = cache
+            .client(issuer, &before, &registration(&secret("one")))
+            .unwrap();
 
         let after = cache
             .refresh_keys(&reqwest::Client::new(), issuer, "rotated-in")
             .await
             .expect("the new key is found");
-        let rebuilt = cache.client(issuer, &after, &registration("one")).unwrap();
+        let rebuilt = cache
+            .client(issuer, &after, &registration(&secret("one")))
+            .unwrap();
         assert!(
             !Arc::ptr_eq(&client, &rebuilt),
             "a client holding the old keys is not handed out with the new document"
         );
-        let again = cache.client(issuer, &after, &registration("one")).unwrap();
+        let again = cache
+            .client(issuer, &after, &registration(&secret("one")))
+            .unwrap();
         assert!(Arc::ptr_eq(&rebuilt, &again), "then shared again");
     }
 }

@@ -8,6 +8,7 @@ pub mod validate;
 
 pub use directory_cache::DirectoryCache;
 
+use crate::entra::client_credential::{self, ClientCredential};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreErrorResponseType, CoreGenderClaim, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
@@ -158,7 +159,7 @@ pub struct Registration<'a> {
     pub authority_host: &'a str,
     pub tenant_id: &'a str,
     pub client_id: &'a str,
-    pub client_secret: &'a str,
+    pub credential: &'a ClientCredential,
     pub redirect_uri: &'a str,
 }
 
@@ -181,7 +182,11 @@ impl Registration<'_> {
         Ok(EntraClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(self.client_id.to_string()),
-            Some(ClientSecret::new(self.client_secret.to_string())),
+            match self.credential {
+                ClientCredential::Secret(secret) => Some(ClientSecret::new(secret.clone())),
+                // A client assertion goes with each token request instead (`complete`).
+                ClientCredential::Certificate(_) => None,
+            },
         )
         .set_auth_type(openidconnect::AuthType::RequestBody)
         .set_redirect_uri(redirect))
@@ -287,6 +292,28 @@ pub async fn finish(
             )
         })?
         .set_pkce_verifier(PkceCodeVerifier::new(completion.pkce_verifier.to_string()));
+    // A certificate credential signs a client assertion for this one request.
+    let exchange = match registration.credential {
+        ClientCredential::Secret(_) => exchange,
+        ClientCredential::Certificate(certificate) => {
+            let endpoint = metadata
+                .token_endpoint()
+                .map(|u| u.url().to_string())
+                .unwrap_or_default();
+            let assertion =
+                client_credential::client_assertion(certificate, registration.client_id, &endpoint)
+                    .map_err(|e| {
+                        failure(
+                            "client_assertion",
+                            "Gatehouse could not sign with its certificate.",
+                            e,
+                        )
+                    })?;
+            exchange
+                .add_extra_param("client_assertion_type", client_credential::JWT_BEARER)
+                .add_extra_param("client_assertion", assertion)
+        }
+    };
     let response = crate::outbound::timed(
         "token",
         exchange.request_async(&crate::outbound::Capped(http)),

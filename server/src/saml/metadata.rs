@@ -20,8 +20,7 @@ const ENTRA_ISSUER_HOSTS: [&str; 3] = [
 ];
 /// Federation metadata is a few kilobytes; more than this is not Entra's.
 pub const MAX_METADATA_BYTES: usize = 256 * 1024;
-/// A certificate that expires within this many days is accepted with a warning.
-pub const EXPIRES_SOON_DAYS: i64 = 30;
+pub use crate::domain::EXPIRES_SOON_DAYS;
 
 /// One certificate the directory signs with, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

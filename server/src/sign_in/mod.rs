@@ -14,6 +14,7 @@ pub mod web;
 
 use crate::auth::{Account, NewSession};
 use crate::clock::Clock;
+use crate::connections::expiry;
 use crate::crypto::sealing::SealingKey;
 use crate::domain::EmailAddress;
 use crate::entra::aadsts;
@@ -80,6 +81,9 @@ pub enum Stop {
     NotConnected { organization: String },
     /// The policy refused the person (or single sign-on is off).
     Refused(Refusal),
+    /// The credential the connection signs people in with (a client secret, a SAML signing
+    /// certificate) expired on `on` (`YYYY-MM-DD`): the admin must replace it.
+    CredentialExpired { organization: String, on: String },
     /// The directory's discovery or keys could not be read at the start.
     DirectoryUnreachable { message: String },
     /// The directory answered the callback with an error instead of a code.
@@ -116,6 +120,7 @@ impl Stop {
             Stop::UnknownOrganization => ("refused", "unknown_organization"),
             Stop::NotConnected { .. } => ("refused", "not_connected"),
             Stop::Refused(refusal) => ("refused", refusal.reason()),
+            Stop::CredentialExpired { .. } => ("refused", "credential_expired"),
             Stop::OrganizationGone => ("failed", "organization_gone"),
             Stop::DirectoryUnreachable { .. } => ("failed", "directory_unreachable"),
             Stop::DirectoryRefused { .. } => ("failed", "directory_refused"),
@@ -343,6 +348,20 @@ async fn begin(
     };
     if active.config.policy.mode == app::types::SsoMode::Disabled {
         return Err(Stop::Refused(Refusal::SsoDisabled).into());
+    }
+    if let Some(on) = expiry::expired_on(&active.config, services.now().date()) {
+        let stop = Stop::CredentialExpired {
+            organization: org.name.clone(),
+            on: on.to_string(),
+        };
+        let why = format!("the connection's credential expired on {on}");
+        return Err(Failure::audited(
+            stop,
+            &anonymous(client_addr),
+            "-",
+            "credential_expired",
+            &why,
+        ));
     }
     let login_hint = request
         .login_hint

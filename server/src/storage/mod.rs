@@ -6,6 +6,7 @@ mod applications;
 mod audit;
 pub mod backup;
 mod connections;
+mod credential_warnings;
 mod email_domains;
 mod leases;
 mod mapping;
@@ -27,6 +28,7 @@ pub use applications::{
 };
 pub use audit::{Actor, AuditEntry, AuditRecord};
 pub use connections::{ConnectionRecord, DomainOwner};
+pub use credential_warnings::{CredentialWarning, ServingConnection};
 pub use email_domains::EmailDomainRecord;
 pub use mapping::{
     ConfirmedMapping, ExistingMember, ImportChanges, ImportedMember, ImportedUpdate, MappedMember,

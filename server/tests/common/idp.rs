@@ -135,6 +135,25 @@ impl Idp {
         .await;
     }
 
+    /// Uploads a certificate (DER) to an app, as an admin does under "Certificates & secrets".
+    pub async fn upload_certificate(&self, client_id: &str, der: &[u8]) {
+        use base64::Engine;
+        self.hook(
+            "/apps/certificates",
+            json!({
+                "clientId": client_id,
+                "certificate": base64::engine::general_purpose::STANDARD.encode(der),
+            }),
+        )
+        .await;
+    }
+
+    /// Makes every secret and certificate of an app expire now.
+    pub async fn expire_credentials(&self, client_id: &str) {
+        self.hook("/apps/expire-credentials", json!({ "clientId": client_id }))
+            .await;
+    }
+
     /// Makes the next ID token bad in one way (see BAD_TOKEN_MODES in provider.js).
     pub async fn next_token(&self, mode: &str) {
         self.hook("/next-token", json!({ "mode": mode })).await;

@@ -50,6 +50,18 @@ pub struct Wizard {
     /// The cloud the admin chooses: `custom` (the provider as an allowed authority), or
     /// `global` when the provider stands in for Entra's global cloud.
     pub cloud: &'static str,
+    /// Days from today until the secret the admin saves expires.
+    pub secret_days: i64,
+}
+
+/// One of the draft's verification checks, by name.
+pub fn check<'a>(view: &'a Value, name: &str) -> &'a Value {
+    view["draft"]["verification"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["check"] == name)
+        .expect("the check is listed")
 }
 
 pub fn future_date(days: i64) -> String {
@@ -107,6 +119,7 @@ async fn organization_on(
         org,
         client_id,
         cloud: "custom",
+        secret_days: 365,
     }
 }
 
@@ -134,7 +147,24 @@ impl Wizard {
                 json!({
                     "version": version, "cloud": self.cloud, "authority_host": self.idp.url,
                     "tenant": tenant, "client_id": client_id, "client_secret": secret,
-                    "secret_expires_on": future_date(365),
+                    "secret_expires_on": future_date(self.secret_days),
+                }),
+            )
+            .await
+    }
+
+    /// Saves the credentials with the certificate Gatehouse generated instead of a secret.
+    pub async fn save_with_certificate(&self) -> reqwest::Response {
+        let version = self.version().await;
+        self.app
+            .send(
+                &self.admin,
+                reqwest::Method::PUT,
+                &self.path("/draft/credentials"),
+                json!({
+                    "version": version, "cloud": self.cloud, "authority_host": self.idp.url,
+                    "tenant": self.directory.tenant, "client_id": self.client_id,
+                    "credential": "certificate",
                 }),
             )
             .await

@@ -180,6 +180,7 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
     let client_id = RwSignal::new(String::new());
     let client_secret = RwSignal::new(String::new());
     let expires_on = RwSignal::new(String::new());
+    let credential = RwSignal::new(ClientCredentialKind::Secret);
     let failure = RwSignal::new(None::<ApiFailure>);
     let saved = RwSignal::new(None::<String>);
     let warnings = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
@@ -198,6 +199,7 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
             tenant.set(draft.tenant_id.unwrap_or_default());
             client_id.set(draft.client_id.unwrap_or_default());
             expires_on.set(draft.secret.map(|s| s.expires_on).unwrap_or_default());
+            credential.set(draft.credential);
             filled.set(true);
         } else if current.0.with(Option::is_some) {
             filled.set(true);
@@ -256,7 +258,33 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
             client_id: client_id.get_untracked(),
             client_secret: (!secret.trim().is_empty()).then_some(secret),
             secret_expires_on: expires_on.get_untracked(),
+            credential: credential.get_untracked(),
         });
+    };
+    let generate = Action::new_local(move |version: &i64| {
+        let (id, version) = (org.get_value(), *version);
+        async move { api::generate_certificate(&id, version).await }
+    });
+    Effect::new(move |_| match generate.value().get() {
+        Some(Ok(v)) => current.0.set(Some(v)),
+        Some(Err(f)) => failure.set(Some(f)),
+        None => {}
+    });
+    let certificate = move || {
+        current
+            .0
+            .get()
+            .and_then(|v| v.draft)
+            .and_then(|d| d.certificate)
+    };
+    let choice = move |value: ClientCredentialKind, id: &'static str, label: &'static str| {
+        view! {
+            <div class="choice">
+                <input type="radio" name="credential" id=id checked=move || credential.get() == value
+                    on:change=move |_| credential.set(value) />
+                <label for=id>{label}</label>
+            </div>
+        }
     };
 
     let stored_secret = move || {
@@ -305,14 +333,38 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
                 <TextField id="client_id" label="Application (client) ID"
                     hint="The GUID on the app's Overview page."
                     value=client_id error=client_id_error />
-                <TextField id="client_secret" label="Client secret Value" input_type="password"
-                    autocomplete="off" required=false
-                    hint="The Value column under Certificates & secrets, not the Secret ID."
-                    value=client_secret error=secret_error />
-                <p class="hint">{stored_secret}</p>
-                <TextField id="secret_expires_on" label="Secret expires on" input_type="date"
-                    hint="As the portal shows it under Expires."
-                    value=expires_on error=field_error(failure, "secret_expires_on") />
+                <fieldset>
+                    <legend>"How Gatehouse proves it is the app"</legend>
+                    {choice(ClientCredentialKind::Certificate, "credential-certificate",
+                        "A certificate Gatehouse generates (recommended: its key never leaves Gatehouse, valid two years)")}
+                    {choice(ClientCredentialKind::Secret, "credential-secret", "A client secret you paste")}
+                </fieldset>
+                <Show when=move || credential.get() == ClientCredentialKind::Certificate fallback=move || view! {
+                    <TextField id="client_secret" label="Client secret Value" input_type="password"
+                        autocomplete="off" required=false
+                        hint="The Value column under Certificates & secrets, not the Secret ID."
+                        value=client_secret error=secret_error />
+                    <p class="hint">{stored_secret}</p>
+                    <TextField id="secret_expires_on" label="Secret expires on" input_type="date"
+                        hint="As the portal shows it under Expires."
+                        value=expires_on error=field_error(failure, "secret_expires_on") />
+                }>
+                    <div id="certificate" aria-live="polite">
+                        {move || match certificate() {
+                            None => view! { <p>"Generate the certificate, then upload it to the app in Entra."</p> }.into_any(),
+                            Some(c) => view! {
+                                <p>"Thumbprint "<code id="certificate-thumbprint">{c.thumbprint}</code>", expires "{c.expires_on}"."</p>
+                                <p><a class="button" href=c.download_url download="">"Download certificate (.cer)"</a></p>
+                                <p class="hint">"In Entra, open the app's Certificates & secrets, then Certificates, then Upload certificate, and choose this file. Its Thumbprint there must match the one above."</p>
+                            }.into_any(),
+                        }}
+                        <p class="field-error" role="alert">{move || field_error(failure, "credential").get()}</p>
+                        <button type="button" disabled=move || generate.pending().get()
+                            on:click=move |_| { failure.set(None); generate.dispatch(current.version()); }>
+                            {move || if certificate().is_some() { "Generate a new certificate" } else { "Generate certificate" }}
+                        </button>
+                    </div>
+                </Show>
                 <button type="submit" disabled=move || save.pending().get()>"Save and continue"</button>
             </form>
             <p role="status">{move || saved.get()}</p>
@@ -628,8 +680,11 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     });
     let summary = move || {
         current.0.get().and_then(|v| v.draft).map(|d| {
-            let secret = d.secret.map(|s| format!("set, ends in …{}, expires {} ({} days)", s.last4, s.expires_on, s.days_left))
-                .unwrap_or_else(|| "not set".into());
+            let (credential_label, credential) = match (d.credential, d.certificate) {
+                (ClientCredentialKind::Certificate, Some(c)) => ("Certificate", format!("Gatehouse's certificate {}, expires {} ({} days)", c.thumbprint, c.expires_on, c.days_left)),
+                _ => ("Client secret", d.secret.map(|s| format!("set, ends in …{}, expires {} ({} days)", s.last4, s.expires_on, s.days_left))
+                    .unwrap_or_else(|| "not set".into())),
+            };
             let verified = match &d.verification {
                 Some(v) if v.passed => format!("passed {}", short_time(&v.checked_at)),
                 Some(_) => "failed: see step 3".into(),
@@ -667,7 +722,7 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
                 None => view! {
                     <dt>"Protocol"</dt><dd>"OpenID Connect"</dd>
                     <dt>"Application (client) ID"</dt><dd>{d.client_id.unwrap_or_default()}</dd>
-                    <dt>"Client secret"</dt><dd>{secret}</dd>
+                    <dt>{credential_label}</dt><dd>{credential}</dd>
                 }.into_any(),
             };
             view! {
@@ -689,10 +744,17 @@ fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
             .0
             .with(|v| v.as_ref().map(|v| v.status) == Some(ConnectionStatus::Active))
     };
+    let notice = move || {
+        current
+            .0
+            .get()
+            .and_then(|v| v.warnings.get("activate").cloned())
+    };
     view! {
         <section class="card" aria-labelledby="step-activate">
             <h2 id="step-activate">"Step 6 of 6: Review and activate"</h2>
             {summary}
+            <p class="banner banner-warning" role="status" id="activate-notice" hidden=move || notice().is_none()>{notice}</p>
             <StepFailure failure step_fields=&["activate", "disable"] />
             <p>"Activating replaces the configuration that serves sign-ins, all at once."</p>
             <button type="button" class="primary" disabled=move || activate.pending().get()

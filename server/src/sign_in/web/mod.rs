@@ -407,6 +407,13 @@ fn page_for(stopped: Stopped) -> Response {
             "You cannot sign in here yet",
             refusal.message(),
         ),
+        Stop::CredentialExpired { organization, on } => Problem::new(
+            StatusCode::FORBIDDEN,
+            "Single sign-on is paused",
+            format!(
+                "Your administrator's SSO credential expired on {on}, so {organization} cannot sign you in with your directory until they replace it. Nothing is wrong with your account: tell your administrator."
+            ),
+        ),
         Stop::DirectoryUnreachable { message } => Problem::new(
             StatusCode::BAD_GATEWAY,
             "The directory could not be reached",
