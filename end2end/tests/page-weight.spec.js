@@ -13,8 +13,11 @@ const WIZARD_TARGET_BYTES = 250_000;
 // split groups shared code moves between builds of nearly the same code: 366.7 and 378.8 KB
 // were measured for two builds a one-word change apart, hence the room. With the protocol
 // choice and the SAML steps: 398.0 KB, and 391.3 KB once SAML's steps moved to a module of
-// their own that only an admin who chooses SAML downloads.
-const WIZARD_CEILING_BYTES = 400_000;
+// their own that only an admin who chooses SAML downloads. With the credential work (the
+// certificate choice, expiry banners): 414.3 and 415.6 KB in two builds; the main module has a
+// cliff here (one i64 field added to ConnectionView alone took it from 174.5 to 203.3 KB), see
+// the README.
+const WIZARD_CEILING_BYTES = 425_000;
 
 /** Loads `path` in a fresh page and sums what came over the wire (and its size unpacked). */
 async function firstLoad(context, path) {
