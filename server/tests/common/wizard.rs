@@ -139,33 +139,33 @@ impl Wizard {
         client_id: &str,
         secret: Option<&str>,
     ) -> reqwest::Response {
-        self.app
-            .send(
-                &self.admin,
-                reqwest::Method::PUT,
-                &self.path("/draft/credentials"),
-                json!({
-                    "version": version, "cloud": self.cloud, "authority_host": self.idp.url,
-                    "tenant": tenant, "client_id": client_id, "client_secret": secret,
-                    "secret_expires_on": future_date(self.secret_days),
-                }),
-            )
-            .await
+        self.put_credentials(json!({
+            "version": version, "tenant": tenant, "client_id": client_id,
+            "client_secret": secret, "secret_expires_on": future_date(self.secret_days),
+        }))
+        .await
     }
 
     /// Saves the credentials with the certificate Gatehouse generated instead of a secret.
     pub async fn save_with_certificate(&self) -> reqwest::Response {
         let version = self.version().await;
+        self.put_credentials(json!({
+            "version": version, "tenant": self.directory.tenant, "client_id": self.client_id,
+            "credential": "certificate",
+        }))
+        .await
+    }
+
+    /// Step 2's request: `fields` with this wizard's cloud and authority.
+    async fn put_credentials(&self, mut fields: Value) -> reqwest::Response {
+        fields["cloud"] = json!(self.cloud);
+        fields["authority_host"] = json!(self.idp.url);
         self.app
             .send(
                 &self.admin,
                 reqwest::Method::PUT,
                 &self.path("/draft/credentials"),
-                json!({
-                    "version": version, "cloud": self.cloud, "authority_host": self.idp.url,
-                    "tenant": self.directory.tenant, "client_id": self.client_id,
-                    "credential": "certificate",
-                }),
+                fields,
             )
             .await
     }
