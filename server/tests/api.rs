@@ -558,6 +558,16 @@ async fn an_admin_cannot_reach_another_organization_by_its_ids() {
             format!("/organizations/{contoso}/audit"),
             json!(null),
         ),
+        (
+            Method::POST,
+            format!("/organizations/{contoso}/connection/draft/certificate"),
+            json!({"version": 0}),
+        ),
+        (
+            Method::GET,
+            format!("/organizations/{contoso}/connection/draft/certificate.cer"),
+            json!(null),
+        ),
     ];
     for (method, path, payload) in attempts {
         let response = app.send(&intruder, method.clone(), &path, payload).await;

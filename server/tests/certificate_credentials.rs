@@ -130,17 +130,35 @@ async fn a_certificate_gatehouse_generates_signs_people_in_once_the_admin_upload
     assert!(connection["expiring"].as_array().unwrap().is_empty());
 
     // The stored configuration holds the key sealed, never in clear.
-    let stored = w
-        .app
-        .state
-        .storage
-        .find_connection(&w.org)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = w.stored().await;
     let config: Value = serde_json::from_str(stored.active_config.as_deref().unwrap()).unwrap();
     assert!(config["certificate"]["sealed_key"].as_str().unwrap().len() > 100);
     assert!(!stored.draft_config.contains("PRIVATE KEY"));
+
+    // A new certificate (before this one expires) goes to the draft, which must be verified
+    // again; the active one keeps serving meanwhile.
+    let version = w.version().await;
+    let again = w
+        .app
+        .post(
+            &w.admin,
+            &w.path("/draft/certificate"),
+            json!({"version": version}),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let again = body(again).await;
+    assert_ne!(
+        again["draft"]["certificate"]["thumbprint"],
+        thumbprint.as_str()
+    );
+    assert_eq!(
+        again["active"]["certificate"]["thumbprint"],
+        thumbprint.as_str()
+    );
+    assert!(again["draft"]["verification"].is_null(), "{again}");
+    let still = sign_in_at_provider(&w.app.browser(), &start, SIMON, CONTOSO_PASSWORD).await;
+    assert_eq!(still.status(), StatusCode::SEE_OTHER);
 
     // Entra stops accepting the certificate (it expired there): the sign-in fails with Entra's
     // reason in the audit log, nobody is signed in.

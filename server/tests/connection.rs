@@ -88,14 +88,7 @@ async fn the_happy_path_verifies_sets_the_policy_and_activates() {
     assert_eq!(view["draft"]["secret"]["last4"], "0001");
     assert_eq!(view["draft"]["secret"]["days_left"], 365);
 
-    let stored = w
-        .app
-        .state
-        .storage
-        .find_connection(&w.org)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = w.stored().await;
     assert!(!stored.draft_config.contains(SECRET), "sealed at rest");
 
     let premature = w

@@ -128,6 +128,17 @@ impl Wizard {
         format!("/organizations/{}/connection{rest}", self.org)
     }
 
+    /// The connection as stored (its configurations' JSON).
+    pub async fn stored(&self) -> gatehouse::storage::ConnectionRecord {
+        self.app
+            .state
+            .storage
+            .find_connection(&self.org)
+            .await
+            .expect("the connection reads")
+            .expect("the connection is stored")
+    }
+
     pub async fn connection(&self) -> Value {
         body(self.app.get(&self.admin, &self.path("")).await).await
     }

@@ -261,14 +261,8 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
             credential: credential.get_untracked(),
         });
     };
-    let generate = Action::new_local(move |version: &i64| {
-        let (id, version) = (org.get_value(), *version);
-        async move { api::generate_certificate(&id, version).await }
-    });
-    Effect::new(move |_| match generate.value().get() {
-        Some(Ok(v)) => current.0.set(Some(v)),
-        Some(Err(f)) => failure.set(Some(f)),
-        None => {}
+    let generate = draft_action(org, current, failure, |id, version| async move {
+        api::generate_certificate(&id, version).await
     });
     let certificate = move || {
         current
@@ -375,17 +369,31 @@ fn CredentialsStep(current: Current, org: StoredValue<String>) -> impl IntoView 
     }
 }
 
-#[component]
-fn VerifyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
-    let failure = RwSignal::new(None::<ApiFailure>);
-    let verify = Action::new_local(move |version: &i64| {
-        let (id, version) = (org.get_value(), *version);
-        async move { api::verify_connection(&id, version).await }
-    });
-    Effect::new(move |_| match verify.value().get() {
+/// A step's action on the draft at a version (`call` gets the organization's id and the
+/// version): the connection it answers is shown at once, a failure beside the step.
+fn draft_action<Fut>(
+    org: StoredValue<String>,
+    current: Current,
+    failure: RwSignal<Option<ApiFailure>>,
+    call: fn(String, i64) -> Fut,
+) -> Action<i64, api::ApiResult<ConnectionView>>
+where
+    Fut: std::future::Future<Output = api::ApiResult<ConnectionView>> + 'static,
+{
+    let action = Action::new_local(move |version: &i64| call(org.get_value(), *version));
+    Effect::new(move |_| match action.value().get() {
         Some(Ok(v)) => current.0.set(Some(v)),
         Some(Err(f)) => failure.set(Some(f)),
         None => {}
+    });
+    action
+}
+
+#[component]
+fn VerifyStep(current: Current, org: StoredValue<String>) -> impl IntoView {
+    let failure = RwSignal::new(None::<ApiFailure>);
+    let verify = draft_action(org, current, failure, |id, version| async move {
+        api::verify_connection(&id, version).await
     });
     let results = move || {
         current
@@ -656,19 +664,13 @@ fn DomainProofs(current: Current, org: StoredValue<String>) -> impl IntoView {
 #[component]
 fn ActivateStep(current: Current, org: StoredValue<String>) -> impl IntoView {
     let failure = RwSignal::new(None::<ApiFailure>);
-    let activate = Action::new_local(move |version: &i64| {
-        let (id, version) = (org.get_value(), *version);
-        async move { api::activate_connection(&id, version).await }
+    let activate = draft_action(org, current, failure, |id, version| async move {
+        api::activate_connection(&id, version).await
     });
     let confirm_disable = RwSignal::new(false);
     let disable = Action::new_local(move |_: &()| {
         let id = org.get_value();
         async move { api::disable_connection(&id).await }
-    });
-    Effect::new(move |_| match activate.value().get() {
-        Some(Ok(v)) => current.0.set(Some(v)),
-        Some(Err(f)) => failure.set(Some(f)),
-        None => {}
     });
     Effect::new(move |_| match disable.value().get() {
         Some(Ok(v)) => {
