@@ -3,6 +3,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startIdp } from './provider.js';
 
 const CONTOSO = '6f1c0c1e-7a52-4c4e-9d6b-3a8e2f0b9c11';
@@ -393,4 +397,132 @@ test('certificate credentials: client assertions are checked as Entra checks the
   const expired = await (await token(await assertion())).json();
   assert.match(expired.error_description, /^AADSTS700027: .*The key used is expired/);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const SETUP_CLIENT = '7b4c2e1a-9d3f-4a8b-b6c5-0e1f2a3b4c5d';
+const MEGAN = { upn: 'MeganB@contoso.com', password: 'Contoso-Demo-2026!' };
+const LEE = { upn: 'LeeG@contoso.com', password: 'Contoso-Demo-2026!' };
+const SETUP_SCOPES = 'openid profile offline_access https://graph.microsoft.com/User.Read https://graph.microsoft.com/Application.ReadWrite.All https://graph.microsoft.com/DelegatedPermissionGrant.ReadWrite.All https://graph.microsoft.com/AppRoleAssignment.ReadWrite.All';
+
+/** A device code for the setup client, then the person's sign-in at the verification page. */
+async function deviceSignIn(user, { tenant = 'organizations', confirm = true } = {}) {
+  const started = await (await fetch(`${idp.url}/${tenant}/oauth2/v2.0/devicecode`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: SETUP_CLIENT, scope: SETUP_SCOPES }),
+  })).json();
+  const jar = new Map();
+  const keep = (res) => { for (const c of res.headers.getSetCookie()) { const [pair] = c.split(';'); const i = pair.indexOf('='); jar.set(pair.slice(0, i), pair.slice(i + 1)); } };
+  const cookie = () => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+  const submit = async (html, at, fields) => {
+    const form = /<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/.exec(html);
+    const hidden = Object.fromEntries([...form[2].matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    const res = await fetch(new URL(form[1].replace(/&amp;/g, '&'), at), { method: 'POST', redirect: 'manual', headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ ...hidden, ...fields }) });
+    keep(res);
+    return res;
+  };
+  let res = await fetch(started.verification_uri, { headers: { cookie: cookie() } });
+  keep(res);
+  let at = started.verification_uri;
+  // Follows redirects, signing in at the directory's page when it asks.
+  const follow = async (first) => {
+    let r = first;
+    for (let hops = 0; hops < 10 && [302, 303].includes(r.status); hops += 1) {
+      const next = new URL(r.headers.get('location'), at);
+      if (next.pathname.includes('/interaction/')) {
+        keep(await fetch(next, { headers: { cookie: cookie() } }));
+        r = await fetch(`${next.href}/login`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username: user.upn, password: user.password }) });
+      } else {
+        r = await fetch(next, { redirect: 'manual', headers: { cookie: cookie() } });
+      }
+      keep(r);
+      at = next.href;
+    }
+    return r;
+  };
+  res = await follow(await submit(await res.text(), at, { user_code: started.user_code }));
+  const confirmPage = await res.text();
+  assert.match(confirmPage, /Are you trying to sign in to Gatehouse setup\?/);
+  const done = await follow(await submit(confirmPage, at, confirm ? {} : { abort: 'yes' }));
+  assert.equal(done.status, 200, await done.clone().text());
+  const poll = await fetch(`${idp.url}/${tenant}/oauth2/v2.0/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: SETUP_CLIENT, device_code: started.device_code }),
+  });
+  return { status: poll.status, body: await poll.json(), started };
+}
+
+const graphCall = (token, method, path, body) => fetch(`${idp.url}/v1.0${path}`, {
+  method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+});
+
+test('device code: an admin signs in on the code page and the setup client gets a delegated Graph token', async () => {
+  const pending = await fetch(`${idp.url}/organizations/oauth2/v2.0/devicecode`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: SETUP_CLIENT, scope: SETUP_SCOPES }),
+  }).then((r) => r.json());
+  const early = await fetch(`${idp.url}/organizations/oauth2/v2.0/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: SETUP_CLIENT, device_code: pending.device_code }),
+  });
+  assert.equal((await early.json()).error, 'authorization_pending');
+  const { status, body } = await deviceSignIn(MEGAN);
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(jose.decodeJwt(body.id_token).tid, CONTOSO);
+  assert.deepEqual(jose.decodeJwt(body.access_token).scp.split(' ').sort(), ['AppRoleAssignment.ReadWrite.All', 'Application.ReadWrite.All', 'DelegatedPermissionGrant.ReadWrite.All', 'User.Read', 'openid', 'profile']);
+  const declined = await deviceSignIn(MEGAN, { confirm: false });
+  assert.equal(declined.body.error, 'authorization_declined');
+  const notAdmin = await deviceSignIn(SIMON);
+  assert.match(notAdmin.body.error_description, /AADSTS65001/);
+  await fetch(`${idp.url}/_test/conditional-access`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, blockDeviceCode: true }) });
+  const blocked = await deviceSignIn(MEGAN);
+  assert.match(blocked.body.error_description, /AADSTS53003/);
+  await fetch(`${idp.url}/_test/conditional-access`, { method: 'POST', body: JSON.stringify({ tenantId: CONTOSO, blockDeviceCode: false }) });
+});
+
+test('Graph: an admin creates an app registration, its service principal and admin consent; an app rolls its own key', async () => {
+  const token = (await deviceSignIn(MEGAN)).body.access_token;
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'idp-cert-'));
+  fs.writeFileSync(path.join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const certificate = execFileSync('openssl', ['req', '-x509', '-key', path.join(dir, 'key.pem'), '-subj', '/CN=test', '-days', '2', '-outform', 'DER']);
+  fs.rmSync(dir, { recursive: true });
+  assert.ok(publicKey);
+  const created = await graphCall(token, 'POST', '/applications', {
+    displayName: 'Gatehouse SSO', tags: ['gatehouse:test'], signInAudience: 'AzureADMyOrg', web: { redirectUris: [REDIRECT] },
+    keyCredentials: [{ type: 'AsymmetricX509Cert', usage: 'Verify', key: certificate.toString('base64') }],
+  });
+  assert.equal(created.status, 201);
+  const app = await created.json();
+  const found = await (await graphCall(token, 'GET', `/applications?$filter=${encodeURIComponent("tags/any(t:t eq 'gatehouse:test')")}`)).json();
+  assert.deepEqual(found.value.map((a) => a.id), [app.id]);
+  const sp = await (await graphCall(token, 'POST', '/servicePrincipals', { appId: app.appId })).json();
+  const graphSp = (await (await graphCall(token, 'GET', `/servicePrincipals?$filter=${encodeURIComponent("appId eq '00000003-0000-0000-c000-000000000000'")}`)).json()).value[0];
+  const grant = await graphCall(token, 'POST', '/oauth2PermissionGrants', { clientId: sp.id, consentType: 'AllPrincipals', resourceId: graphSp.id, scope: 'openid profile email User.Read' });
+  assert.equal(grant.status, 201);
+  const role = await graphCall(token, 'POST', `/servicePrincipals/${graphSp.id}/appRoleAssignedTo`, { principalId: sp.id, resourceId: graphSp.id, appRoleId: 'df021288-bdef-4463-88db-98f22de89214' });
+  assert.equal(role.status, 201);
+  const held = await (await fetch(`${idp.url}/_test/registrations?tenantId=${CONTOSO}`)).json();
+  const mine = held.apps.find((a) => a.objectId === app.id);
+  assert.equal(mine.consentRequired, false);
+  assert.deepEqual(mine.graphPermissions, ['User.Read.All']);
+
+  // An Application Administrator creates apps but may not grant consent for everyone.
+  const lee = (await deviceSignIn(LEE)).body.access_token;
+  const refused = await graphCall(lee, 'POST', '/oauth2PermissionGrants', { clientId: sp.id, consentType: 'AllPrincipals', resourceId: graphSp.id, scope: 'openid' });
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).error.code, 'Authorization_RequestDenied');
+
+  // addKey with a proof signed by the current key; a proof from another issuer is refused.
+  const now = Math.floor(Date.now() / 1000);
+  const x5t = crypto.createHash('sha1').update(certificate).digest('base64url');
+  const proof = (iss) => new jose.SignJWT({ aud: '00000002-0000-0000-c000-000000000000', iss, nbf: now, exp: now + 600 })
+    .setProtectedHeader({ alg: 'RS256', x5t }).sign(privateKey);
+  const appToken = await graphCall(token, 'POST', `/applications/${app.id}/addKey`, { keyCredential: { type: 'AsymmetricX509Cert', usage: 'Verify', key: certificate.toString('base64') }, proof: await proof(app.appId) });
+  assert.equal(appToken.status, 403);
+  const added = await graphCall(token, 'POST', `/applications/${app.id}/addKey`, { keyCredential: { type: 'AsymmetricX509Cert', usage: 'Verify', key: certificate.toString('base64') }, proof: await proof(app.id) });
+  assert.equal(added.status, 200);
+  const removed = await graphCall(token, 'POST', `/applications/${app.id}/removeKey`, { keyId: app.keyCredentials[0].keyId, proof: await proof(app.id) });
+  assert.equal(removed.status, 204);
+  assert.equal((await graphCall(token, 'DELETE', `/applications/${app.id}`)).status, 204);
+  assert.equal((await graphCall(token, 'GET', `/applications/${app.id}`)).status, 404);
 });

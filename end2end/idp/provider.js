@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
 import * as jose from 'jose';
 import { samlIdp } from './saml.js';
+import { graphApplications, consentToClient } from './applications.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DEFAULT_DATA_FILE = path.join(here, 'directory.json');
@@ -118,6 +119,12 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     // Client assertions accepted, and the jti of each (Entra refuses one seen before).
     assertionsAccepted: 0,
     usedAssertions: new Set(),
+    // Device code sign-ins: the Graph scopes each device code asked for, and errors the next
+    // polls answer (POST /_test/device-poll-errors).
+    deviceScopes: new Map(),
+    devicePollErrors: [],
+    // Milliseconds before objects created through Graph are seen (POST /_test/replication-delay).
+    replicationDelayMs: 0,
   };
   const server = http.createServer();
   await new Promise((resolve) => server.listen(port, host, resolve));
@@ -129,10 +136,12 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
   );
   const appOf = (clientId) => {
     for (const dir of directories()) {
-      const app = dir.apps.find((a) => a.clientId === clientId);
+      const app = dir.apps.find((a) => a.clientId === clientId && (!a.visibleAt || a.visibleAt <= Date.now()));
       if (app) return { dir, app };
     }
-    return null;
+    // Multi-tenant public clients (Gatehouse's setup client) are usable in every directory.
+    const setup = (state.data.setupClients ?? []).find((a) => a.clientId === clientId);
+    return setup ? { dir: null, app: { ...setup, publicClient: true, secrets: [], redirectUris: [] } } : null;
   };
   const userOf = (tid, oid) => directoryOf(tid)?.users.find((u) => u.oid === oid);
   const saml = samlIdp({ state, base, directoryOf, directories, page, sendHtml, sendJson, readBody, escapeHtml });
@@ -156,6 +165,13 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
       if (this.name === 'Client') {
         const found = appOf(id);
         if (!found) return undefined;
+        if (found.app.publicClient) {
+          return {
+            client_id: id, client_name: found.app.displayName, application_type: 'web',
+            redirect_uris: [], response_types: [], token_endpoint_auth_method: 'none',
+            grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+          };
+        }
         return {
           client_id: id,
           client_secret: internalSecret(id),
@@ -195,7 +211,28 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
       claims: { openid: ['sub'], profile: ['name', 'preferred_username'], email: ['email'] },
       features: {
         devInteractions: { enabled: false },
-        deviceFlow: { enabled: true },
+        deviceFlow: {
+          enabled: true,
+          // Entra's "Enter code" page, its "Are you trying to sign in to …?" question and its
+          // closing page.
+          async userCodeInputSource(ctx, form, out, err) {
+            ctx.body = page('Enter code', `<h1>Enter code</h1>
+${err ? `<p role="alert" id="device-error">${escapeHtml(err.userCode ? 'That code didn’t work. Check the code and try again.' : (err.error_description ?? err.message ?? err.error ?? 'Something went wrong.'))}</p>` : ''}
+<p>Enter the code displayed on your app or device.</p>${form}
+<p><label for="user_code">Code</label><br><input id="user_code" type="text" name="user_code" autocomplete="off" form="op.deviceInputForm"></p>
+<p><button type="submit" form="op.deviceInputForm">Next</button></p>`);
+          },
+          async userCodeConfirmSource(ctx, form, client, deviceInfo, userCode) {
+            ctx.body = page('Confirm', `<h1>Are you trying to sign in to ${escapeHtml(client.clientName ?? client.clientId)}?</h1>
+<p>Only continue if you downloaded the app from a store or website that you trust.</p>
+<p>Code: <code id="confirm-code">${escapeHtml(userCode)}</code></p>${form}
+<p><button autofocus type="submit" form="op.deviceConfirmForm">Continue</button>
+<button type="submit" form="op.deviceConfirmForm" value="yes" name="abort">Cancel</button></p>`);
+          },
+          async successSource(ctx) {
+            ctx.body = page('Signed in', `<h1 id="device-done">You have signed in to ${escapeHtml(ctx.oidc.client.clientName ?? '')} on your device.</h1><p>You may now close this window.</p>`);
+          },
+        },
         clientCredentials: { enabled: true },
         rpInitiatedLogout: {
           enabled: true,
@@ -251,10 +288,37 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
         ctx.body.tenant_region_scope = 'EU';
         ctx.body.cloud_instance_name = 'local.test';
       }
+      if (ctx.oidc?.route === 'device_authorization' && ctx.body?.device_code) {
+        state.deviceScopes.set(ctx.body.device_code, String(ctx.get('x-graph-scopes') ?? '').split(' ').filter(Boolean));
+        // Entra's answer carries a message for the person, and polls every 5 seconds.
+        ctx.body.message = `To sign in, use a web browser to open the page ${ctx.body.verification_uri} and enter the code ${ctx.body.user_code} to authenticate.`;
+      }
+      const deviceCode = ctx.get('x-device-code');
+      if (ctx.oidc?.route === 'token' && deviceCode && ctx.body?.error) {
+        // Entra's words for a declined sign-in and for a code it does not know.
+        const mapped = { access_denied: ['authorization_declined', '70000', 'The end user denied the authorization request.'],
+          invalid_grant: ['bad_verification_code', '70019', 'Verification code expired or is not recognized.'],
+          expired_token: ['expired_token', '70020', 'The provided value for the input parameter device_code is expired.'],
+          authorization_pending: ['authorization_pending', '70016', 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.'] }[ctx.body.error];
+        if (mapped) { ctx.status = 400; ctx.body = aadstsError(...mapped); }
+      }
       if (ctx.oidc?.route === 'token' && ctx.body?.id_token) {
         // As Entra's, the access token that comes with the ID token is for Microsoft Graph,
-        // with the delegated User.Read that app registrations have from the start.
-        ctx.body.access_token = await delegatedGraphToken(ctx.body.id_token, ctx.oidc.client.clientId);
+        // with the delegated User.Read that app registrations have from the start; a device
+        // code sign-in's carries the Graph scopes it asked for, once consented to.
+        let scopes = ['openid', 'profile', 'email', 'User.Read'];
+        if (deviceCode) {
+          const [tid, oid] = String(jose.decodeJwt(ctx.body.id_token).sub).split('.');
+          const dir = directoryOf(tid);
+          const client = appOf(ctx.oidc.client.clientId).app;
+          const outcome = dir.blockDeviceCode
+            ? { problem: ['invalid_grant', '53003', 'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.'] }
+            : consentToClient(dir, userOf(tid, oid), client, ['openid', 'profile', ...(state.deviceScopes.get(deviceCode) ?? [])]);
+          if (outcome.problem) { ctx.status = 400; ctx.body = aadstsError(...outcome.problem); return; }
+          scopes = outcome.scopes;
+        }
+        ctx.body.scope = scopes.join(' ');
+        ctx.body.access_token = await delegatedGraphToken(ctx.body.id_token, ctx.oidc.client.clientId, scopes.join(' '));
         ctx.body.id_token = await entraIdToken(ctx.body.id_token, ctx.oidc.client.clientId);
       }
     });
@@ -399,10 +463,14 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     }
     const dir = directoryOf(tenant);
     const found = clientId ? appOf(clientId) : null;
-    if (!found || (dir && found.dir !== dir)) {
+    if (!found || (dir && found.dir && found.dir !== dir)) {
       return [400, aadstsError('unauthorized_client', '700016', `Application with identifier '${clientId}' was not found in the directory '${dir?.displayName ?? tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`)];
     }
     const assertion = form.get('client_assertion');
+    if (found.app.publicClient) {
+      if (assertion || secret) return [401, aadstsError('invalid_client', '700025', "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")];
+      return null;
+    }
     if (assertion && !secret) {
       if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
         return [400, aadstsError('invalid_request', '50027', "client_assertion_type must be 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'.")];
@@ -586,11 +654,42 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       return sendJson(res, 200, {});
     }
     if (req.method === 'GET' && route === '/stats') {
-      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, graphRequests: state.graphRequests, assertionsAccepted: state.assertionsAccepted, kids: state.keys.map((k) => k.kid) });
+      return sendJson(res, 200, { tokenRequests: state.tokenRequests, keyRequests: state.keyRequests, discoveryRequests: state.discoveryRequests, graphRequests: state.graphRequests, assertionsAccepted: state.assertionsAccepted, keysAdded: state.keysAdded ?? 0, keysRemoved: state.keysRemoved ?? 0, kids: state.keys.map((k) => k.kid) });
+    }
+    // The next device code polls answer these errors, in order.
+    if (req.method === 'POST' && route === '/device-poll-errors') {
+      if (!Array.isArray(body.errors)) return sendJson(res, 400, { error: 'errors (a list) is required' });
+      state.devicePollErrors = [...body.errors];
+      return sendJson(res, 200, { errors: state.devicePollErrors });
+    }
+    if (req.method === 'POST' && route === '/replication-delay') {
+      state.replicationDelayMs = Number(body.ms ?? 0);
+      return sendJson(res, 200, { ms: state.replicationDelayMs });
+    }
+    // A Conditional Access policy that blocks the device code flow in one directory.
+    if (req.method === 'POST' && route === '/conditional-access') {
+      const dir = directoryOf(body.tenantId ?? '');
+      if (!dir) return sendJson(res, 400, { error: 'tenantId of a known directory is required' });
+      dir.blockDeviceCode = Boolean(body.blockDeviceCode);
+      return sendJson(res, 200, { tenantId: dir.tenantId, blockDeviceCode: dir.blockDeviceCode });
+    }
+    // What a directory holds of app registrations, for tests to check.
+    if (req.method === 'GET' && route === '/registrations') {
+      const dir = directoryOf(url.searchParams.get('tenantId') ?? '');
+      if (!dir) return sendJson(res, 400, { error: 'tenantId of a known directory is required' });
+      return sendJson(res, 200, {
+        apps: dir.apps.filter((a) => a.objectId).map((a) => ({ objectId: a.objectId, clientId: a.clientId, displayName: a.displayName, tags: a.tags, signInAudience: a.signInAudience,
+          redirectUris: a.redirectUris, homePageUrl: a.homePageUrl, frontchannelLogoutUri: a.frontchannelLogoutUri, optionalClaims: a.optionalClaims,
+          requiredResourceAccess: a.requiredResourceAccess, certificates: (a.certificates ?? []).map((c) => ({ keyId: c.keyId, thumbprint: c.thumbprint, expires: c.expires })),
+          secrets: a.secrets.length, consentRequired: a.consentRequired, graphPermissions: a.graphPermissions })),
+        servicePrincipals: dir.servicePrincipals ?? [], permissionGrants: dir.permissionGrants ?? [], appRoleAssignments: dir.appRoleAssignments ?? [],
+      });
     }
     if (req.method === 'POST' && route === '/reset') {
       state.data = JSON.parse(fs.readFileSync(dataFile, 'utf8'));
       state.nextTokenMode = null;
+      state.devicePollErrors = [];
+      state.replicationDelayMs = 0;
       saml.reset();
       state.outages.clear();
       for (const waiting of state.hanging) waiting.destroy();
@@ -614,13 +713,13 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
   }
 
   /** A delegated Microsoft Graph access token for the person oidc-provider's ID token names. */
-  async function delegatedGraphToken(original, clientId) {
+  async function delegatedGraphToken(original, clientId, scp = 'openid profile email User.Read') {
     const [tid, oid] = String(jose.decodeJwt(original).sub).split('.');
     const now = Math.floor(Date.now() / 1000);
     const key = state.keys[0];
     return new jose.SignJWT({
       aud: GRAPH_AUDIENCE, iss: `https://sts.windows.net/${tid}/`, iat: now, nbf: now, exp: now + 3600,
-      appid: clientId, idtyp: 'user', tid, oid, scp: 'openid profile email User.Read', ver: '1.0',
+      appid: clientId, idtyp: 'user', tid, oid, scp, ver: '1.0',
     }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: key.kid }).sign(key.privateKey);
   }
 
@@ -645,7 +744,9 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       : (u) => String(u[field] ?? '').toLowerCase() === value;
   }
 
-  /** The Microsoft Graph stand-in: GET /v1.0/users and /v1.0/users/{id} for app-only tokens. */
+  const registrations = graphApplications({ state, directoryOf, userOf, keyCredential, graphError, sendJson, readBody, base });
+
+  /** The Microsoft Graph stand-in: users for app-only tokens, the organization, and app registrations. */
   async function graph(req, res, url) {
     const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '');
     if (!bearer) return graphError(res, 401, 'InvalidAuthenticationToken', 'Access token is empty.');
@@ -670,8 +771,9 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
         capabilities: 'Email, OfficeCommunicationsOnline', isDefault: i === dir.domains.length - 1,
         isInitial: name.endsWith('.onmicrosoft.com'), name, type: 'Managed',
       }));
-      return sendJson(res, 200, { '@odata.context': `${base}/v1.0/$metadata#organization(verifiedDomains)`, value: [{ id: dir.tenantId, verifiedDomains }] });
+      return sendJson(res, 200, { '@odata.context': `${base}/v1.0/$metadata#organization`, value: [{ id: dir.tenantId, displayName: dir.displayName, verifiedDomains }] });
     }
+    if (await registrations(req, res, url, claims)) return undefined;
     if (!roles.includes('User.Read.All') && !roles.includes('Directory.Read.All')) {
       return graphError(res, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
     }
@@ -758,6 +860,21 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       if ((form.get('scope') ?? '').includes('/.default')) form.delete('scope');
       const problem = await checkClient(key, form, req.headers);
       if (problem) return sendJson(res, problem[0], problem[1]);
+      if (rest === ROUTES.device_authorization) {
+        // Graph's delegated scopes are Entra's, not this provider's: kept aside for the token.
+        const asked = (form.get('scope') ?? '').split(' ').filter(Boolean);
+        const graphScopes = asked.filter((s) => s.includes('/')).map((s) => s.split('/').pop());
+        form.set('scope', asked.filter((s) => !s.includes('/')).join(' '));
+        req.headers['x-graph-scopes'] = graphScopes.join(' ');
+      }
+      if (rest === ROUTES.token && form.get('grant_type') === 'urn:ietf:params:oauth:grant-type:device_code') {
+        req.headers['x-device-code'] = form.get('device_code') ?? '';
+        const queued = state.devicePollErrors.shift();
+        if (queued) {
+          const codes = { authorization_pending: '70016', slow_down: '70016', authorization_declined: '70000', bad_verification_code: '70019', expired_token: '70020' };
+          return sendJson(res, 400, aadstsError(queued, codes[queued] ?? '70000', `OAuth 2.0 device flow error: ${queued}.`));
+        }
+      }
       if (rest === ROUTES.token && form.get('grant_type') === 'client_credentials') {
         return sendJson(res, 200, await graphAccessToken(form.get('client_id')));
       }
