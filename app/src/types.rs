@@ -737,6 +737,104 @@ pub struct ConnectionView {
     pub expiring: Vec<ExpiringCredential>,
 }
 
+/// Starts the automatic setup: a device code sign-in of the directory's admin, then Gatehouse
+/// creates the app registration itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct StartAutomaticSetupRequest {
+    pub cloud: Cloud,
+    /// For a custom cloud: the authority host.
+    #[serde(default)]
+    pub authority_host: String,
+    /// The directory's domain or GUID; empty to let the admin's sign-in find it.
+    #[serde(default)]
+    pub tenant: String,
+    /// Whether to grant the app Microsoft Graph's `User.Read.All` application permission, for
+    /// the directory picker of the members' mapping (off by default: least privilege).
+    #[serde(default)]
+    pub directory_picker: bool,
+}
+
+/// The admin's answer once Gatehouse shows which directory they signed in to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct ConfirmAutomaticSetupRequest {
+    /// The setup this answers (`AutomaticSetupView.id`).
+    pub id: String,
+    /// `true` creates the app in this directory; `false` stops without creating anything.
+    pub proceed: bool,
+    /// Whether to remove the setup client's own consent grant from the directory at the end.
+    #[serde(default)]
+    pub remove_setup_access: bool,
+}
+
+/// Where an automatic setup is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AutomaticSetupStage {
+    /// Waiting for the admin to enter the code at Microsoft's page and sign in.
+    SignIn,
+    /// Signed in: the admin confirms the directory.
+    Confirm,
+    /// Creating the app registration.
+    Working,
+    /// The app exists and the draft uses it: verify, test sign-in and activate follow.
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// The directory the admin signed in to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SetupDirectoryView {
+    pub tenant_id: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    /// Who signed in.
+    pub admin: Option<String>,
+}
+
+/// One step of the automatic setup and whether it is done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct SetupStepView {
+    pub label: String,
+    pub done: bool,
+}
+
+/// Whether the automatic setup is offered, and the organization's latest one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct AutomaticSetupState {
+    /// The clouds whose setup client the operator registered.
+    pub clouds: Vec<Cloud>,
+    pub setup: Option<AutomaticSetupView>,
+}
+
+/// An automatic setup as the wizard shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(ToSchema))]
+pub struct AutomaticSetupView {
+    pub id: String,
+    pub stage: AutomaticSetupStage,
+    pub user_code: Option<String>,
+    pub verification_uri: Option<String>,
+    /// When the code stops working (RFC 3339).
+    pub code_expires_at: Option<String>,
+    /// Seconds left on the code, as the server counts.
+    pub code_seconds_left: Option<i64>,
+    /// What is happening, or why it stopped, in words for the admin.
+    pub message: Option<String>,
+    pub directory: Option<SetupDirectoryView>,
+    pub steps: Vec<SetupStepView>,
+    /// Objects created in the directory that Gatehouse could not delete after a failure.
+    #[serde(default)]
+    pub leftovers: Vec<String>,
+    pub directory_picker: bool,
+}
+
 /// A credential of an active connection that expires within 30 days, or has expired.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(ToSchema))]

@@ -115,6 +115,16 @@ export function graphApplications({ state, directoryOf, userOf, keyCredential, g
     }
     if (body.optionalClaims !== undefined) app.optionalClaims = body.optionalClaims;
     if (body.requiredResourceAccess !== undefined) app.requiredResourceAccess = body.requiredResourceAccess;
+    if (body.keyCredentials !== undefined) {
+      // PATCH replaces the whole list; a certificate already there keeps its key id.
+      const before = app.certificates ?? [];
+      app.certificates = [];
+      for (const k of body.keyCredentials) {
+        const made = addCertificate(app, k);
+        const kept = before.find((c) => c.thumbprint === made.thumbprint);
+        if (kept) made.keyId = kept.keyId;
+      }
+    }
   }
 
   /** Answers a Graph request under /v1.0 that manages registrations; false when it is not one. */
@@ -142,8 +152,7 @@ export function graphApplications({ state, directoryOf, userOf, keyCredential, g
         assignmentRequired: false, assignedUsers: [], consentRequired: true, graphPermissions: [], appRoleAssignments: {},
         createdBy: claims.oid ?? claims.appid, visibleAt: replicated(),
       };
-      applyRegistration(app, body);
-      try { for (const k of body.keyCredentials ?? []) addCertificate(app, k); } catch (e) { return graphError(res, 400, 'Request_BadRequest', e.message), true; }
+      try { applyRegistration(app, body); } catch (e) { return graphError(res, 400, 'Request_BadRequest', e.message), true; }
       dir.apps.push(app);
       return sendJson(res, 201, applicationView(app)), true;
     }
@@ -187,7 +196,7 @@ export function graphApplications({ state, directoryOf, userOf, keyCredential, g
       }
       if (req.method === 'GET') return sendJson(res, 200, applicationView(app)), true;
       if (req.method === 'PATCH') {
-        applyRegistration(app, body);
+        try { applyRegistration(app, body); } catch (e) { return graphError(res, 400, 'Request_BadRequest', e.message), true; }
         res.writeHead(204); res.end(); return true;
       }
       if (req.method === 'DELETE') {

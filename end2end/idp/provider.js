@@ -125,6 +125,10 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
     devicePollErrors: [],
     // Milliseconds before objects created through Graph are seen (POST /_test/replication-delay).
     replicationDelayMs: 0,
+    // Seconds between polls that device codes ask for (Entra: 5), and the admin tokens issued
+    // through them (so tests can look for them where they must not be).
+    deviceInterval: 5,
+    deviceTokens: [],
   };
   const server = http.createServer();
   await new Promise((resolve) => server.listen(port, host, resolve));
@@ -291,6 +295,7 @@ ${err ? `<p role="alert" id="device-error">${escapeHtml(err.userCode ? 'That cod
       if (ctx.oidc?.route === 'device_authorization' && ctx.body?.device_code) {
         state.deviceScopes.set(ctx.body.device_code, String(ctx.get('x-graph-scopes') ?? '').split(' ').filter(Boolean));
         // Entra's answer carries a message for the person, and polls every 5 seconds.
+        ctx.body.interval = state.deviceInterval;
         ctx.body.message = `To sign in, use a web browser to open the page ${ctx.body.verification_uri} and enter the code ${ctx.body.user_code} to authenticate.`;
       }
       const deviceCode = ctx.get('x-device-code');
@@ -319,6 +324,7 @@ ${err ? `<p role="alert" id="device-error">${escapeHtml(err.userCode ? 'That cod
         }
         ctx.body.scope = scopes.join(' ');
         ctx.body.access_token = await delegatedGraphToken(ctx.body.id_token, ctx.oidc.client.clientId, scopes.join(' '));
+        if (deviceCode) state.deviceTokens.push(ctx.body.access_token);
         ctx.body.id_token = await entraIdToken(ctx.body.id_token, ctx.oidc.client.clientId);
       }
     });
@@ -662,6 +668,11 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       state.devicePollErrors = [...body.errors];
       return sendJson(res, 200, { errors: state.devicePollErrors });
     }
+    if (req.method === 'POST' && route === '/device-interval') {
+      state.deviceInterval = Number(body.seconds ?? 5);
+      return sendJson(res, 200, { seconds: state.deviceInterval });
+    }
+    if (req.method === 'GET' && route === '/device-tokens') return sendJson(res, 200, { tokens: state.deviceTokens });
     if (req.method === 'POST' && route === '/replication-delay') {
       state.replicationDelayMs = Number(body.ms ?? 0);
       return sendJson(res, 200, { ms: state.replicationDelayMs });
@@ -690,6 +701,7 @@ ${error ? `<p role="alert" id="login-error">${escapeHtml(error)}</p>` : ''}
       state.nextTokenMode = null;
       state.devicePollErrors = [];
       state.replicationDelayMs = 0;
+      state.deviceInterval = 5;
       saml.reset();
       state.outages.clear();
       for (const waiting of state.hanging) waiting.destroy();

@@ -74,6 +74,17 @@ pub struct Cli {
     /// The address email comes from, such as `Gatehouse <gatehouse@example.com>`.
     #[arg(long, env = "GATEHOUSE_MAIL_FROM")]
     pub mail_from: Option<String>,
+    /// The Application (client) ID of Gatehouse's setup client in Entra's global cloud: a
+    /// multi-tenant public client the operator registers once, with which admins "Set up
+    /// automatically" (see the README). Unset: only the manual setup is offered.
+    #[arg(long, env = "GATEHOUSE_SETUP_CLIENT_ID")]
+    pub setup_client_id: Option<String>,
+    /// The same, registered in the US Government cloud.
+    #[arg(long, env = "GATEHOUSE_SETUP_CLIENT_ID_US_GOVERNMENT")]
+    pub setup_client_id_us_government: Option<String>,
+    /// The same, registered in the China cloud (operated by 21Vianet).
+    #[arg(long, env = "GATEHOUSE_SETUP_CLIENT_ID_CHINA")]
+    pub setup_client_id_china: Option<String>,
     /// For tests only: a local provider (base URL) that plays Microsoft Entra's global cloud,
     /// its sign-in and its Microsoft Graph. Never set it in production.
     #[arg(long, env = "GATEHOUSE_TEST_GLOBAL_CLOUD")]
@@ -128,6 +139,9 @@ struct FileSettings {
     trusted_proxies: Option<String>,
     smtp_url: Option<String>,
     mail_from: Option<String>,
+    setup_client_id: Option<String>,
+    setup_client_id_us_government: Option<String>,
+    setup_client_id_china: Option<String>,
 }
 
 /// Default absolute session lifetime: 7 days.
@@ -175,6 +189,8 @@ pub struct Config {
     /// The operator's SMTP server (a URL) and the address email comes from.
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
+    /// The setup client per cloud, for the automatic setup.
+    pub setup_clients: crate::connections::automatic::SetupClients,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +219,8 @@ pub enum ConfigError {
     TrustedProxies(String),
     #[error("GATEHOUSE_ALLOWED_AUTHORITIES: {0}")]
     AllowedAuthorities(String),
+    #[error("the setup client is an Application (client) ID, a GUID: {0}")]
+    SetupClient(String),
 }
 
 impl Config {
@@ -271,7 +289,33 @@ impl Config {
                 .map_err(ConfigError::AllowedAuthorities)?,
             None => allowed_authorities,
         };
+        let setup_client =
+            |value: Option<String>, name: &str| -> Result<Option<String>, ConfigError> {
+                value
+                    .map(|v| {
+                        crate::domain::Guid::parse(&v)
+                            .map(|g| g.0)
+                            .map_err(|e| ConfigError::SetupClient(format!("{name}: {e}")))
+                    })
+                    .transpose()
+            };
+        let setup_clients = crate::connections::automatic::SetupClients {
+            global: setup_client(
+                cli.setup_client_id.or(file.setup_client_id),
+                "GATEHOUSE_SETUP_CLIENT_ID",
+            )?,
+            us_government: setup_client(
+                cli.setup_client_id_us_government
+                    .or(file.setup_client_id_us_government),
+                "GATEHOUSE_SETUP_CLIENT_ID_US_GOVERNMENT",
+            )?,
+            china: setup_client(
+                cli.setup_client_id_china.or(file.setup_client_id_china),
+                "GATEHOUSE_SETUP_CLIENT_ID_CHINA",
+            )?,
+        };
         Ok(Config {
+            setup_clients,
             smtp_url: cli.smtp_url.or(file.smtp_url),
             mail_from: cli.mail_from.or(file.mail_from),
             allowed_authorities,

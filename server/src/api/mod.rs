@@ -4,6 +4,7 @@
 
 mod applications;
 mod audit;
+mod automatic_setup;
 mod connection;
 mod email_domains;
 mod invites;
@@ -53,6 +54,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(mapping::routes())
         .merge(audit::routes())
         .merge(connection::routes())
+        .merge(automatic_setup::routes())
         .merge(email_domains::routes())
         .merge(setup_links::routes())
         .merge(applications::routes())

@@ -1,6 +1,7 @@
 //! An organization's SSO connection: the configuration model, and the wizard's steps — save
 //! the values pasted from Entra, verify them live, set the policy, activate, disable.
 
+pub mod automatic;
 pub mod expiry;
 pub mod saml;
 pub mod test_sign_in;
@@ -46,6 +47,10 @@ pub struct ConnectionConfig {
     /// a secret removes the certificate).
     #[serde(default)]
     pub certificate: Option<StoredCertificate>,
+    /// The app registration's object id, when Gatehouse created it (the automatic setup): how a
+    /// re-run finds it, and what Graph's `addKey` and `removeKey` name.
+    #[serde(default)]
+    pub application_object_id: Option<String>,
     pub policy: Policy,
     pub verification: Option<Verification>,
 }
@@ -72,6 +77,10 @@ pub struct StoredCertificate {
     pub thumbprint: String,
     /// `YYYY-MM-DD`.
     pub expires_on: String,
+    /// The certificate's key id on the app registration, when Gatehouse added it through
+    /// Microsoft Graph (what `removeKey` names).
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,7 +147,7 @@ fn secret_context(organization_id: &str) -> String {
     format!("connection:{organization_id}:client-secret")
 }
 
-fn certificate_context(organization_id: &str) -> String {
+pub(crate) fn certificate_context(organization_id: &str) -> String {
     format!("connection:{organization_id}:client-certificate")
 }
 
@@ -429,12 +438,12 @@ fn current_test_sign_in(
     (stored.credentials == test_sign_in::credentials_fingerprint(draft)).then_some(stored.view)
 }
 
-struct Loaded {
-    record: Option<ConnectionRecord>,
-    draft: ConnectionConfig,
+pub(crate) struct Loaded {
+    pub(crate) record: Option<ConnectionRecord>,
+    pub(crate) draft: ConnectionConfig,
 }
 
-async fn load(storage: &Storage, org: &OrganizationRecord) -> ConnectionResult<Loaded> {
+pub(crate) async fn load(storage: &Storage, org: &OrganizationRecord) -> ConnectionResult<Loaded> {
     let record = storage.find_connection(&org.id).await?;
     let draft = match &record {
         Some(r) => parse_config(&r.draft_config)?,
@@ -484,7 +493,7 @@ pub async fn read(
 }
 
 /// Saves `config` as the draft at `version`, with its audit entry.
-async fn store_draft(
+pub(crate) async fn store_draft(
     services: &ConnectionServices<'_>,
     org: &OrganizationRecord,
     version: i64,
@@ -661,6 +670,7 @@ pub async fn save_credentials(
         || draft.client_id.as_deref() != Some(client_id.0.as_str())
         || new_secret.is_some()
         || draft.credential_kind() != Some(request.credential);
+    let same_app = draft.client_id.as_deref() == Some(client_id.0.as_str());
     let updated = ConnectionConfig {
         protocol: Protocol::Oidc,
         saml: None,
@@ -671,6 +681,8 @@ pub async fn save_credentials(
         client_id: Some(client_id.0),
         secret,
         certificate,
+        // The app Gatehouse created stays known while the client ID is its.
+        application_object_id: draft.application_object_id.clone().filter(|_| same_app),
         verification: if credentials_changed {
             None
         } else {
@@ -736,6 +748,7 @@ pub async fn generate_certificate(
             .encode(&made.certificate_der),
         thumbprint: thumbprint.clone(),
         expires_on: made.expires_on.to_string(),
+        key_id: None,
     };
     // Replacing the certificate the draft authenticates with needs a new verification.
     let in_use = draft.credential_kind() == Some(ClientCredentialKind::Certificate);

@@ -88,6 +88,7 @@ pub async fn save(
         client_id: None,
         secret: None,
         certificate: None,
+        application_object_id: None,
         verification: if changed {
             None
         } else {

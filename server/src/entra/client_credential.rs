@@ -85,6 +85,55 @@ impl ClientCredential {
     }
 }
 
+/// A JWT with `header` and `claims`, signed RS256 with the certificate's key.
+fn signed(
+    certificate: &ClientCertificate,
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+) -> Result<String, CertificateError> {
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = certificates::sign_rs256(&certificate.key_pkcs8_der, signing_input.as_bytes())?;
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature)
+    ))
+}
+
+/// The audience of a proof of possession for Graph's `addKey` and `removeKey`.
+const PROOF_AUDIENCE: &str = "00000002-0000-0000-c000-000000000000";
+
+/// The proof of possession Graph's `addKey` and `removeKey` ask for, as Graph documents it:
+/// signed with a current certificate of the application, `aud`
+/// `00000002-0000-0000-c000-000000000000`, `iss` the application's object id (not its client
+/// id), valid for 10 minutes. `sha1_thumbprint` is the certificate's SHA-1 in hex, as Entra
+/// shows it (`x5t`).
+pub fn proof_of_possession(
+    certificate: &ClientCertificate,
+    sha1_thumbprint: &str,
+    application_object_id: &str,
+) -> Result<String, CertificateError> {
+    let sha1: Vec<u8> = (0..sha1_thumbprint.len() / 2)
+        .filter_map(|i| u8::from_str_radix(sha1_thumbprint.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let header = serde_json::json!({
+        "alg": "RS256",
+        "typ": "JWT",
+        "x5t": URL_SAFE_NO_PAD.encode(sha1),
+    });
+    let claims = serde_json::json!({
+        "aud": PROOF_AUDIENCE,
+        "iss": application_object_id,
+        "nbf": now.unix_timestamp(),
+        "exp": (now + time::Duration::minutes(10)).unix_timestamp(),
+    });
+    signed(certificate, &header, &claims)
+}
+
 /// A client assertion for one token request. Its times are the system clock's: the directory
 /// checks them against its own.
 pub fn client_assertion(
@@ -107,16 +156,7 @@ pub fn client_assertion(
         "iat": now.unix_timestamp(),
         "exp": (now + ASSERTION_LIFETIME).unix_timestamp(),
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = certificates::sign_rs256(&certificate.key_pkcs8_der, signing_input.as_bytes())?;
-    Ok(format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature)
-    ))
+    signed(certificate, &header, &claims)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 pub mod aadsts;
 pub mod authority;
 pub mod client_credential;
+pub mod device_code;
 pub mod graph;
+pub mod registrations;
 pub mod verify;
 
 /// The OpenID discovery document's address for a directory.

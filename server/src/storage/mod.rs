@@ -5,6 +5,7 @@ mod accounts;
 mod applications;
 mod audit;
 pub mod backup;
+mod connection_setups;
 mod connections;
 mod credential_warnings;
 mod email_domains;
@@ -27,6 +28,7 @@ pub use applications::{
     ApplicationRecord, ApplicationSecretRecord, ApplicationSettings, ApplicationUse,
 };
 pub use audit::{Actor, AuditEntry, AuditRecord};
+pub use connection_setups::ConnectionSetupRecord;
 pub use connections::{ConnectionRecord, DomainOwner};
 pub use credential_warnings::{CredentialWarning, ServingConnection};
 pub use email_domains::EmailDomainRecord;

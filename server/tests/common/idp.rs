@@ -361,3 +361,174 @@ pub async fn post_to_reply_url(client: &Client, post: &SamlPost) -> reqwest::Res
         .unwrap();
     client.get(next).send().await.unwrap()
 }
+
+/// The setup client the test provider knows (a multi-tenant public client).
+pub const SETUP_CLIENT: &str = "7b4c2e1a-9d3f-4a8b-b6c5-0e1f2a3b4c5d";
+/// Contoso's Global Administrator and its Application Administrator.
+pub const MEGAN: &str = "MeganB@contoso.com";
+pub const LEE: &str = "LeeG@contoso.com";
+
+/// The one form on a provider page: where it posts and its hidden fields.
+fn form_of(html: &str) -> (String, Vec<(String, String)>) {
+    let start = html.find("<form").expect("a form");
+    let form = &html[start
+        ..html[start..]
+            .find("</form>")
+            .map(|e| start + e)
+            .expect("form end")];
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("an action")
+        .replace("&amp;", "&");
+    let hidden = form
+        .split("name=\"")
+        .skip(1)
+        .filter_map(|part| {
+            let name = part.split('"').next()?;
+            let value = part.split("value=\"").nth(1)?.split('"').next()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect();
+    (action, hidden)
+}
+
+impl Idp {
+    /// What a person does at the device code page: enters `user_code`, answers the question
+    /// (continue or cancel) and signs in as `username`.
+    pub async fn enter_device_code(
+        &self,
+        verification_uri: &str,
+        user_code: &str,
+        username: &str,
+        password: &str,
+        proceed: bool,
+    ) {
+        let client = Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let mut at = reqwest::Url::parse(verification_uri).unwrap();
+        let page = client
+            .get(at.clone())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let submit = |html: String, at: reqwest::Url, extra: Vec<(String, String)>| {
+            let client = client.clone();
+            async move {
+                let (action, mut fields) = form_of(&html);
+                fields.extend(extra);
+                client
+                    .post(at.join(&action).unwrap())
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        // Follows redirects, signing in when the directory asks.
+        let follow = |first: reqwest::Response, mut at: reqwest::Url| {
+            let client = client.clone();
+            async move {
+                let mut response = first;
+                for _ in 0..10 {
+                    let Some(location) = response.headers().get("location") else {
+                        break;
+                    };
+                    let next = at.join(location.to_str().unwrap()).unwrap();
+                    response = if next.path().contains("/interaction/") {
+                        client.get(next.clone()).send().await.unwrap();
+                        client
+                            .post(format!("{next}/login"))
+                            .form(&[("username", username), ("password", password)])
+                            .send()
+                            .await
+                            .unwrap()
+                    } else {
+                        client.get(next.clone()).send().await.unwrap()
+                    };
+                    at = next;
+                }
+                (response, at)
+            }
+        };
+        let (response, next) = follow(
+            submit(
+                page,
+                at.clone(),
+                vec![("user_code".into(), user_code.into())],
+            )
+            .await,
+            at.clone(),
+        )
+        .await;
+        at = next;
+        let question = response.text().await.unwrap();
+        assert!(question.contains("Are you trying to sign in"), "{question}");
+        let answer = if proceed {
+            vec![]
+        } else {
+            vec![("abort".to_string(), "yes".to_string())]
+        };
+        let (done, _) = follow(submit(question, at.clone(), answer).await, at).await;
+        assert_eq!(done.status(), StatusCode::OK);
+    }
+
+    /// Polls every `seconds` for device codes from now on (Entra asks for 5).
+    pub async fn device_interval(&self, seconds: u64) {
+        self.hook("/device-interval", json!({ "seconds": seconds }))
+            .await;
+    }
+
+    /// The next device code polls answer these errors.
+    pub async fn device_poll_errors(&self, errors: &[&str]) {
+        self.hook("/device-poll-errors", json!({ "errors": errors }))
+            .await;
+    }
+
+    pub async fn block_device_code(&self, tenant: &str, block: bool) {
+        self.hook(
+            "/conditional-access",
+            json!({ "tenantId": tenant, "blockDeviceCode": block }),
+        )
+        .await;
+    }
+
+    pub async fn replication_delay(&self, ms: u64) {
+        self.hook("/replication-delay", json!({ "ms": ms })).await;
+    }
+
+    /// The admin tokens the device code sign-ins got.
+    pub async fn device_tokens(&self) -> Vec<String> {
+        let v: Value = Client::new()
+            .get(format!("{}/_test/device-tokens", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        serde_json::from_value(v["tokens"].clone()).unwrap()
+    }
+
+    /// The directory's app registrations, service principals and grants.
+    pub async fn registrations(&self, tenant: &str) -> Value {
+        Client::new()
+            .get(format!(
+                "{}/_test/registrations?tenantId={tenant}",
+                self.url
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
