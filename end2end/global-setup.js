@@ -129,6 +129,8 @@ export default async function globalSetup() {
     GATEHOUSE_DNS_SERVER: `127.0.0.1:${dns.port}`,
     GATEHOUSE_SMTP_URL: `smtp://127.0.0.1:${smtp.port}`,
     GATEHOUSE_MAIL_FROM: 'Gatehouse <gatehouse@vendor.example>',
+    // The local provider's multi-tenant setup client, for "Set up automatically".
+    GATEHOUSE_SETUP_CLIENT_ID: '7b4c2e1a-9d3f-4a8b-b6c5-0e1f2a3b4c5d',
     ...(process.env.E2E_DATABASE_URL ? { DATABASE_URL: process.env.E2E_DATABASE_URL } : {}),
   };
   const dataDirs = [];

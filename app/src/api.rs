@@ -401,6 +401,37 @@ pub async fn save_credentials(
     .await
 }
 
+/// Whether the automatic setup is offered, and the latest one.
+pub async fn automatic_setup(org_id: &str) -> ApiResult<AutomaticSetupState> {
+    get(&connection_path(org_id, "/automatic")).await
+}
+
+/// Starts the automatic setup (a device code sign-in).
+pub async fn start_automatic_setup(
+    org_id: &str,
+    request: &StartAutomaticSetupRequest,
+) -> ApiResult<AutomaticSetupState> {
+    call(
+        Method::Post,
+        &connection_path(org_id, "/automatic"),
+        Some(request),
+    )
+    .await
+}
+
+/// Answers "create it in this directory?" (`proceed`), or stops the setup.
+pub async fn answer_automatic_setup(
+    org_id: &str,
+    request: &ConfirmAutomaticSetupRequest,
+) -> ApiResult<AutomaticSetupState> {
+    let rest = if request.proceed {
+        "/automatic/confirm"
+    } else {
+        "/automatic/cancel"
+    };
+    call(Method::Post, &connection_path(org_id, rest), Some(request)).await
+}
+
 /// Makes a certificate for the app registration (the draft keeps its sealed key).
 pub async fn generate_certificate(org_id: &str, version: i64) -> ApiResult<ConnectionView> {
     call(

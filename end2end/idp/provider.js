@@ -222,8 +222,8 @@ export async function startIdp({ port = 0, host = '127.0.0.1', publicHost = host
           async userCodeInputSource(ctx, form, out, err) {
             ctx.body = page('Enter code', `<h1>Enter code</h1>
 ${err ? `<p role="alert" id="device-error">${escapeHtml(err.userCode ? 'That code didn’t work. Check the code and try again.' : (err.error_description ?? err.message ?? err.error ?? 'Something went wrong.'))}</p>` : ''}
-<p>Enter the code displayed on your app or device.</p>${form}
-<p><label for="user_code">Code</label><br><input id="user_code" type="text" name="user_code" autocomplete="off" form="op.deviceInputForm"></p>
+<p>Enter the code displayed on your app or device.</p>
+<p><label for="user_code">Code</label></p>${form.replace('name="user_code"', 'id="user_code" name="user_code"')}
 <p><button type="submit" form="op.deviceInputForm">Next</button></p>`);
           },
           async userCodeConfirmSource(ctx, form, client, deviceInfo, userCode) {

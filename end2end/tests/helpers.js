@@ -153,6 +153,13 @@ export function daysFromToday(days) {
   return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** Counts what an admin does: clicks, and values pasted. */
+export class Tally {
+  constructor() { this.clicks = 0; this.pastes = 0; }
+  async click(locator) { this.clicks += 1; await locator.click(); }
+  async paste(locator, value) { this.pastes += 1; await locator.fill(value); }
+}
+
 /** The wizard's last steps on a verified draft: a test sign-in as B.Simon, the default policy, activate. */
 export async function testSignInAndActivate(page) {
   await page.getByRole('button', { name: 'Test sign-in' }).click();

@@ -2,7 +2,7 @@
 // way it can fail — every failure shows its guidance and leaves the active configuration alone.
 import crypto from 'node:crypto';
 import { test, expect } from '@playwright/test';
-import { PASSWORD, api, ensureOperator, fieldError, hydrated, registerApp, screenshots, signIn } from './helpers.js';
+import { PASSWORD, Tally, api, ensureOperator, fieldError, hydrated, registerApp, screenshots, signIn } from './helpers.js';
 import { PUBLIC_URL } from '../playwright.config.js';
 
 test.describe.configure({ mode: 'serial' });
@@ -15,12 +15,6 @@ let orgId;
 let activeClientId;
 
 /** Counts what the admin does, for the clicks-and-pastes figure. */
-class Tally {
-  constructor() { this.clicks = 0; this.pastes = 0; }
-  async click(locator) { this.clicks += 1; await locator.click(); }
-  async paste(locator, value) { this.pastes += 1; await locator.fill(value); }
-}
-
 test('an admin walks the wizard from "Single sign-on" to "Active"', async ({ page, context }) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   // The operator prepares the organization and its admin.

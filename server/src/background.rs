@@ -185,7 +185,7 @@ const AUDIT_BATCH: i64 = 5_000;
 
 /// Removes expired sessions, used sign-in states, held SAML responses and application tokens,
 /// audit entries past their retention (`GATEHOUSE_AUDIT_RETENTION_DAYS`), reads SAML metadata
-/// again once a day, warns about credentials near their expiry, and looks the DNS proofs due today up again. Public for the tests, which run a round when they choose.
+/// again once a day, rotates the certificates of apps Gatehouse created before they expire, warns about credentials near their expiry, and looks the DNS proofs due today up again. Public for the tests, which run a round when they choose.
 pub async fn housekeeping(state: AppState) {
     let now = state.now();
     let cutoff = now - state.config.audit_retention;
@@ -250,6 +250,13 @@ pub async fn housekeeping(state: AppState) {
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "taking the SAML metadata lease failed"),
+    }
+    // Certificates Gatehouse holds for apps it created are rotated before they expire, before
+    // any warning would go out.
+    match crate::connections::rotation::rotate_due(&state.connection_services()).await {
+        Ok(n) if n > 0 => tracing::info!(rotated = n, "app certificates rotated"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "rotating app certificates failed"),
     }
     // Credentials near their expiry: each warning goes out once (the database keeps which).
     match crate::connections::expiry::warn_due(&state.connection_services(), None).await {

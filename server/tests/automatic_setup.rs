@@ -442,3 +442,77 @@ async fn entra_replication_delays_are_waited_out() {
         true
     );
 }
+
+#[tokio::test]
+async fn automatic_rotation_runs_with_the_clock_moved_forward() {
+    let w = setup_wizard().await;
+    let confirming = sign_in_as(&w, MEGAN, false).await;
+    assert_eq!(
+        confirm(&w, &confirming["id"], true, true).await["stage"],
+        "done"
+    );
+    assert_eq!(w.set_policy(json!({})).await.status(), StatusCode::OK);
+    w.test_sign_in_as_simon().await;
+    assert_eq!(w.activate().await.status(), StatusCode::OK);
+    let active = |record: &gatehouse::storage::ConnectionRecord| -> Value {
+        serde_json::from_str(record.active_config.as_deref().unwrap()).unwrap()
+    };
+    let before = active(&w.stored().await);
+    let old = before["certificate"].clone();
+
+    // Nothing is due while the certificate has two years left.
+    gatehouse::background::housekeeping(w.app.state.clone()).await;
+    assert_eq!(active(&w.stored().await)["certificate"], old);
+
+    // 700 days later, 30 days are left: the housekeeping round rotates it, with no admin.
+    w.app.clock.advance(time::Duration::days(700));
+    gatehouse::background::housekeeping(w.app.state.clone()).await;
+    w.app.clock.advance(time::Duration::days(-700));
+    let record = w.stored().await;
+    let after = active(&record);
+    let new = after["certificate"].clone();
+    assert_ne!(new["thumbprint"], old["thumbprint"]);
+    assert_ne!(new["key_id"], old["key_id"]);
+    assert!(new["expires_on"].as_str().unwrap() > old["expires_on"].as_str().unwrap());
+    assert_eq!(after["client_id"], before["client_id"], "the same app");
+    let draft: Value = serde_json::from_str(&record.draft_config).unwrap();
+    assert_eq!(
+        draft["certificate"]["thumbprint"], new["thumbprint"],
+        "the draft follows"
+    );
+
+    // The directory holds the new key only, added and removed through Graph with proofs.
+    let apps = tagged_apps(&w.idp.registrations(CONTOSO).await, &w.org);
+    let keys: Vec<&Value> = apps[0]["certificates"].as_array().unwrap().iter().collect();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["thumbprint"], new["thumbprint"]);
+    assert_eq!(keys[0]["keyId"], new["key_id"]);
+    let stats = w.idp.stats().await;
+    assert_eq!(
+        (stats["keysAdded"].as_i64(), stats["keysRemoved"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let audit = body(
+        w.app
+            .get(&w.admin, &format!("/organizations/{}/audit", w.org))
+            .await,
+    )
+    .await;
+    let rotated = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "connection.certificate_rotated")
+        .cloned();
+    let rotated = rotated.unwrap_or_else(|| panic!("audited: {audit}"));
+    assert_eq!(rotated["outcome"], "success");
+    assert_eq!(rotated["actor"], "system");
+
+    // People keep signing in: the new certificate serves.
+    let accepted = w.idp.stats().await["assertionsAccepted"].as_i64().unwrap();
+    w.test_sign_in_as_simon().await;
+    assert!(w.idp.stats().await["assertionsAccepted"].as_i64().unwrap() > accepted);
+    // And the next round has nothing to do.
+    gatehouse::background::housekeeping(w.app.state.clone()).await;
+    assert_eq!(active(&w.stored().await)["certificate"], new);
+}

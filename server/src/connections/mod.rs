@@ -3,6 +3,7 @@
 
 pub mod automatic;
 pub mod expiry;
+pub mod rotation;
 pub mod saml;
 pub mod test_sign_in;
 
@@ -1057,6 +1058,53 @@ fn replaced_credential(old: &ConnectionConfig, new: &ConnectionConfig) -> Option
             old.describe()
         )
     })
+}
+
+/// After an automatic rotation: a draft that authenticates with the rotated certificate
+/// (usually the activated one, unchanged) takes the new one too, so that activating it later
+/// does not bring back the removed key. Its verification stays: the app is the same.
+async fn follow_rotation_in_draft(
+    services: &ConnectionServices<'_>,
+    organization_id: &str,
+    old_thumbprint: &str,
+    new: &StoredCertificate,
+) -> Result<(), StoredConnectionError> {
+    let Some(record) = services.storage.find_connection(organization_id).await? else {
+        return Ok(());
+    };
+    let draft = parse_config(&record.draft_config)?;
+    if draft.certificate.as_ref().map(|c| c.thumbprint.as_str()) != Some(old_thumbprint) {
+        return Ok(());
+    }
+    let updated = ConnectionConfig {
+        certificate: Some(new.clone()),
+        ..draft
+    };
+    let detail = format!("certificate {} after its rotation", new.thumbprint);
+    let entry = AuditEntry {
+        detail: &detail,
+        ..AuditEntry::success(
+            Some(organization_id),
+            "connection.draft.certificate",
+            organization_id,
+        )
+    };
+    // A draft saved meanwhile keeps what the admin saved.
+    match services
+        .storage
+        .save_connection_draft(
+            organization_id,
+            record.draft_version,
+            &to_json(&updated)?,
+            &entry,
+            &Actor::system(),
+            services.now(),
+        )
+        .await
+    {
+        Ok(_) | Err(StorageError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Turns SSO off at once; password sign-in for admins and operators keeps working.

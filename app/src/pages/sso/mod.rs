@@ -4,6 +4,7 @@
 //! registration, steps 1 and 2 here) or SAML (an Enterprise application, steps 1 and 2 in
 //! `saml`); verification, the test sign-in, the policy and activation are shared.
 
+mod automatic;
 mod saml;
 
 use crate::api::{self, ApiFailure};
@@ -44,6 +45,42 @@ pub fn SsoWizardPage() -> impl IntoView {
     // The protocol of the saved draft, until the admin chooses another.
     let protocol = RwSignal::new(Protocol::Oidc);
     let chosen = RwSignal::new(false);
+    // Whether the admin lets Gatehouse create the app (offered when the operator registered
+    // the setup client); chosen at once while a setup runs.
+    let automatic = RwSignal::new(false);
+    let offered = LocalResource::new(move || {
+        let id = org_id.get();
+        async move { api::automatic_setup(&id).await }
+    });
+    let clouds = Signal::derive(move || {
+        offered
+            .get()
+            .and_then(Result::ok)
+            .map(|state| state.clouds)
+            .unwrap_or_default()
+    });
+    Effect::new(move |_| {
+        let running = offered
+            .get()
+            .and_then(Result::ok)
+            .and_then(|s| s.setup)
+            .is_some_and(|s| {
+                matches!(
+                    s.stage,
+                    AutomaticSetupStage::SignIn
+                        | AutomaticSetupStage::Confirm
+                        | AutomaticSetupStage::Working
+                )
+            });
+        if running && !chosen.get_untracked() {
+            automatic.set(true);
+        }
+    });
+    let manual = Callback::new(move |_| {
+        chosen.set(true);
+        automatic.set(false);
+        protocol.set(Protocol::Oidc);
+    });
     Effect::new(move |_| {
         if let Some(draft) = current.0.get().and_then(|v| v.draft) {
             if !chosen.get_untracked() {
@@ -67,11 +104,21 @@ pub fn SsoWizardPage() -> impl IntoView {
             Some(Ok(_)) => ().into_any(),
         }}
         <Show when=move || current.0.with(Option::is_some)>
-            <ProtocolStep protocol chosen />
-            <Show when=move || protocol.get() == Protocol::Saml
-                fallback=move || view! { <RegisterStep current /> <CredentialsStep current org /> }>
-                <Suspense fallback=|| view! { <p aria-busy="true">"Loading the SAML steps…"</p> }>
-                    {move || Suspend::new(async move { saml::saml_steps(current, org).await })}
+            <ProtocolStep protocol chosen automatic offered=Signal::derive(move || !clouds.with(Vec::is_empty)) />
+            <Show when=move || automatic.get()
+                fallback=move || view! {
+                    <Show when=move || protocol.get() == Protocol::Saml
+                        fallback=move || view! { <RegisterStep current /> <CredentialsStep current org /> }>
+                        <Suspense fallback=|| view! { <p aria-busy="true">"Loading the SAML steps…"</p> }>
+                            {move || Suspend::new(async move { saml::saml_steps(current, org).await })}
+                        </Suspense>
+                    </Show>
+                }>
+                <Suspense fallback=|| view! { <p aria-busy="true">"Loading the automatic setup…"</p> }>
+                    {move || {
+                        let clouds = clouds.get();
+                        Suspend::new(async move { automatic::automatic_steps(current, org, clouds, manual).await })
+                    }}
                 </Suspense>
             </Show>
             <VerifyStep current org />
@@ -82,17 +129,23 @@ pub fn SsoWizardPage() -> impl IntoView {
     }
 }
 
-/// Which protocol the organization's Entra admin set up.
+/// Whether Gatehouse creates the app, else which protocol the organization's Entra admin set
+/// up.
 #[component]
-fn ProtocolStep(protocol: RwSignal<Protocol>, chosen: RwSignal<bool>) -> impl IntoView {
+fn ProtocolStep(
+    protocol: RwSignal<Protocol>,
+    chosen: RwSignal<bool>,
+    automatic: RwSignal<bool>,
+    offered: Signal<bool>,
+) -> impl IntoView {
     let choice = move |value: Protocol,
                        id: &'static str,
                        label: &'static str,
                        hint: &'static str| {
         view! {
             <div class="choice">
-                <input type="radio" name="protocol" id=id checked=move || protocol.get() == value
-                    on:change=move |_| { chosen.set(true); protocol.set(value); } />
+                <input type="radio" name="protocol" id=id checked=move || !automatic.get() && protocol.get() == value
+                    on:change=move |_| { chosen.set(true); automatic.set(false); protocol.set(value); } />
                 <label for=id>{label}</label>
                 <p class="hint">{hint}</p>
             </div>
@@ -100,12 +153,20 @@ fn ProtocolStep(protocol: RwSignal<Protocol>, chosen: RwSignal<bool>) -> impl In
     };
     view! {
         <section class="card" aria-labelledby="step-protocol">
-            <h2 id="step-protocol">"Which did your Entra admin set up?"</h2>
+            <h2 id="step-protocol">"How do you want to connect?"</h2>
             <fieldset>
-                <legend>"Protocol"</legend>
-                {choice(Protocol::Oidc, "protocol-oidc", "OpenID Connect (an App registration)",
-                    "Recommended: fewer values to copy, and a client secret or certificate Gatehouse can check for you.")}
-                {choice(Protocol::Saml, "protocol-saml", "SAML (an Enterprise application with SAML-based sign-on)",
+                <legend>"Setup"</legend>
+                <Show when=move || offered.get()>
+                    <div class="choice">
+                        <input type="radio" name="protocol" id="protocol-automatic" checked=move || automatic.get()
+                            on:change=move |_| { chosen.set(true); automatic.set(true); protocol.set(Protocol::Oidc); } />
+                        <label for="protocol-automatic">"Set up automatically (recommended)"</label>
+                        <p class="hint">"Sign in once as your directory's admin; Gatehouse creates the app registration with only what it needs. Nothing to copy or paste."</p>
+                    </div>
+                </Show>
+                {choice(Protocol::Oidc, "protocol-oidc", "By hand: OpenID Connect (an App registration your Entra admin set up)",
+                    "Fewer values to copy than SAML, and a client secret or certificate Gatehouse can check for you.")}
+                {choice(Protocol::Saml, "protocol-saml", "By hand: SAML (an Enterprise application with SAML-based sign-on)",
                     "Choose this when your directory already uses SAML for other applications, or your admin knows only that path.")}
             </fieldset>
         </section>
