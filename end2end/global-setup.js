@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { startIdp } from './idp/provider.js';
 import { startDns } from './dns/server.js';
 import { startSmtp } from './smtp/server.js';
+import { startGatehouse, stopProcess } from './gatehouse-process.js';
 import { GATEHOUSE_PORT, NGINX_PORT, PUBLIC_URL, VIA_NGINX } from './playwright.config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,36 +29,6 @@ function unitCommand(binary) {
   return [binary, args];
 }
 
-/** Starts one Gatehouse; resolves once it listens, with its first-run link if it printed one. */
-function startGatehouse(binary, args, env, logName) {
-  const server = spawn(binary, args, { cwd: root, env: { ...process.env, ...env, RUST_LOG: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logFile = fs.createWriteStream(path.join(artifacts, logName));
-  const ready = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Gatehouse (${logName}) was not listening within 60 s`)), 60_000);
-    let buffered = '';
-    let firstRun = null;
-    const onData = (chunk) => {
-      buffered += chunk.toString();
-      firstRun ??= /First-run setup: (\S+)/.exec(buffered)?.[1] ?? null;
-      if (/Gatehouse is listening/.test(buffered) && (firstRun || !/First-run/.test(buffered))) {
-        // The first-run line follows the listening line when there is one: wait a moment for it.
-        setTimeout(() => { clearTimeout(timer); resolve(firstRun ?? /First-run setup: (\S+)/.exec(buffered)?.[1] ?? null); }, 200);
-      }
-    };
-    server.stdout.on('data', onData);
-    server.stderr.on('data', onData);
-    server.on('exit', (code) => reject(new Error(`Gatehouse (${logName}) exited with ${code} before it was ready`)));
-  });
-  server.stdout.on('data', (c) => logFile.write(c));
-  server.stderr.on('data', (c) => logFile.write(c));
-  return { server, ready };
-}
-
-async function stopProcess(child) {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
-}
 
 function waitForPort(port) {
   return new Promise((resolve, reject) => {

@@ -48,13 +48,13 @@ psql "$PG_URL" -qc "CREATE DATABASE $e2e_db"
 (cd end2end && E2E_DATABASE_URL="$PG_BASE/$e2e_db" npx playwright test)
 pg_summary=$(node end2end/summary.js)
 
-say "End-to-end tests behind nginx (TLS, two instances on PostgreSQL): wizard, sign-in, SAML and expiry email"
+say "End-to-end tests behind nginx (TLS, two instances on PostgreSQL): wizard, automatic setup, sign-in, SAML and expiry email"
 export PATH="$PATH:/usr/sbin"
 nginx_db="gh_e2e_nginx_$(date +%s)"
 psql "$PG_URL" -qc "CREATE DATABASE $nginx_db"
 (cd end2end && E2E_PROXY=nginx E2E_DATABASE_URL="$PG_BASE/$nginx_db" \
   npx playwright test tests/wizard.spec.js tests/sign-in.spec.js tests/saml.spec.js \
-    tests/sso-credential-expiry.spec.js tests/through-proxy.spec.js)
+    tests/sso-credential-expiry.spec.js tests/sso-automatic.spec.js tests/through-proxy.spec.js)
 nginx_summary=$(node end2end/summary.js)
 
 say "End-to-end summary"

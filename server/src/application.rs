@@ -4,7 +4,7 @@
 use crate::auth::rate_limit::{AddressLimit, SignInLimits};
 use crate::auth::web::session_cookie;
 use crate::auth::web::session_store::DbSessionStore;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, ShiftedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::sealing::{SealingError, SealingKey};
 use crate::data_folder::InUse;
@@ -70,7 +70,17 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        let clock: Arc<dyn Clock> = match config.test_clock_offset {
+            Some(offset) => {
+                tracing::warn!(
+                    days = offset.whole_days(),
+                    "GATEHOUSE_TEST_CLOCK_OFFSET_DAYS moves this instance's clock: for tests only"
+                );
+                Arc::new(ShiftedClock(offset))
+            }
+            None => Arc::new(SystemClock),
+        };
+        Self::build_with_clock(config, clock).await
     }
 
     pub async fn build_with_clock(

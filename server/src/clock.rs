@@ -17,6 +17,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock moved by a fixed offset: for end-to-end tests of what happens months
+/// later (`GATEHOUSE_TEST_CLOCK_OFFSET_DAYS`), never in production.
+#[derive(Debug)]
+pub struct ShiftedClock(pub time::Duration);
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.0
+    }
+}
+
 /// A clock tests can set and advance.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<Mutex<OffsetDateTime>>);

@@ -89,6 +89,14 @@ pub struct Cli {
     /// its sign-in and its Microsoft Graph. Never set it in production.
     #[arg(long, env = "GATEHOUSE_TEST_GLOBAL_CLOUD")]
     pub test_global_cloud: Option<String>,
+    /// For tests only: moves this instance's clock by this many days, to see what happens
+    /// months later (certificate rotation). Never set it in production.
+    #[arg(
+        long,
+        env = "GATEHOUSE_TEST_CLOCK_OFFSET_DAYS",
+        allow_hyphen_values = true
+    )]
+    pub test_clock_offset_days: Option<i64>,
     /// Optional TOML file with any of the settings above (keys in snake_case).
     #[arg(long, env = "GATEHOUSE_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -191,6 +199,8 @@ pub struct Config {
     pub mail_from: Option<String>,
     /// The setup client per cloud, for the automatic setup.
     pub setup_clients: crate::connections::automatic::SetupClients,
+    /// Tests only: how far this instance's clock is moved.
+    pub test_clock_offset: Option<time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +325,7 @@ impl Config {
             )?,
         };
         Ok(Config {
+            test_clock_offset: cli.test_clock_offset_days.map(time::Duration::days),
             setup_clients,
             smtp_url: cli.smtp_url.or(file.smtp_url),
             mail_from: cli.mail_from.or(file.mail_from),
