@@ -568,6 +568,26 @@ async fn an_admin_cannot_reach_another_organization_by_its_ids() {
             format!("/organizations/{contoso}/connection/draft/certificate.cer"),
             json!(null),
         ),
+        (
+            Method::GET,
+            format!("/organizations/{contoso}/connection/automatic"),
+            json!(null),
+        ),
+        (
+            Method::POST,
+            format!("/organizations/{contoso}/connection/automatic"),
+            json!({"cloud": "global", "tenant": ""}),
+        ),
+        (
+            Method::POST,
+            format!("/organizations/{contoso}/connection/automatic/confirm"),
+            json!({"id": "x", "proceed": true}),
+        ),
+        (
+            Method::POST,
+            format!("/organizations/{contoso}/connection/automatic/cancel"),
+            json!({"id": "x", "proceed": false}),
+        ),
     ];
     for (method, path, payload) in attempts {
         let response = app.send(&intruder, method.clone(), &path, payload).await;

@@ -196,7 +196,7 @@ pub async fn start(
     let id = uuid::Uuid::new_v4().to_string();
     services
         .storage
-        .start_connection_setup(&org.id, &id, &to_json(&progress), now)
+        .start_connection_setup(&org.id, &id, &to_json(&progress)?, now)
         .await?;
     Ok(Started {
         id,
@@ -215,8 +215,13 @@ fn graph_resource(cloud: Cloud, graph_base: &str) -> String {
     }
 }
 
-fn to_json(progress: &Progress) -> String {
-    serde_json::to_string(progress).expect("progress is plain data")
+fn to_json(progress: &Progress) -> Result<String, StoredConnectionError> {
+    Ok(serde_json::to_string(progress)?)
+}
+
+fn decision_json(proceed: bool, remove_setup_access: bool) -> String {
+    serde_json::json!({ "proceed": proceed, "remove_setup_access": remove_setup_access })
+        .to_string()
 }
 
 /// The organization's latest setup as the wizard shows it.
@@ -283,11 +288,7 @@ pub async fn confirm(
             "This setup is not waiting for your answer any more: start again.",
         ));
     }
-    let decision = serde_json::to_string(&Decision {
-        proceed: request.proceed,
-        remove_setup_access: request.remove_setup_access,
-    })
-    .expect("plain data");
+    let decision = decision_json(request.proceed, request.remove_setup_access);
     services
         .storage
         .decide_connection_setup(&org.id, &request.id, &decision)
@@ -301,11 +302,7 @@ pub async fn cancel(
     org: &OrganizationRecord,
     id: &str,
 ) -> ConnectionResult<Option<AutomaticSetupView>> {
-    let decision = serde_json::to_string(&Decision {
-        proceed: false,
-        remove_setup_access: false,
-    })
-    .expect("plain data");
+    let decision = decision_json(false, false);
     services
         .storage
         .decide_connection_setup(&org.id, id, &decision)
@@ -337,16 +334,15 @@ struct Run<'s, 'a> {
 impl Run<'_, '_> {
     /// Writes the progress; `Err` when the setup was replaced by another.
     async fn save(&mut self) -> Result<(), Stopped> {
-        let written = self
-            .services
-            .storage
-            .write_connection_setup(
-                &self.org.id,
-                &self.id,
-                &to_json(&self.progress),
-                self.services.now(),
-            )
-            .await;
+        let written = match to_json(&self.progress) {
+            Ok(json) => self
+                .services
+                .storage
+                .write_connection_setup(&self.org.id, &self.id, &json, self.services.now())
+                .await
+                .map_err(StoredConnectionError::from),
+            Err(e) => Err(e),
+        };
         match written {
             Ok(true) => Ok(()),
             Ok(false) => Err(Stopped {

@@ -261,10 +261,11 @@ impl Graph<'_> {
         &self,
         tag: &str,
     ) -> Result<Vec<Application>, RegistrationError> {
-        let filter = format!("tags/any(t:t eq '{}')", tag.replace('\'', "''"));
-        let mut url = reqwest::Url::parse("http://graph/applications").expect("a URL");
-        url.query_pairs_mut().append_pair("$filter", &filter);
-        let path = format!("/applications?{}", url.query().unwrap_or_default());
+        // The tag is Gatehouse's own (letters, digits, '-' and ':'); a quote would be doubled.
+        let path = format!(
+            "/applications?$filter=tags/any(t:t%20eq%20'{}')",
+            tag.replace('\'', "''")
+        );
         Ok(self
             .json::<List<Application>>(reqwest::Method::GET, &path, None)
             .await?
