@@ -198,9 +198,28 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
     /// The setup client per cloud, for the automatic setup.
-    pub setup_clients: crate::connections::automatic::SetupClients,
+    pub setup_clients: SetupClients,
     /// Tests only: how far this instance's clock is moved.
     pub test_clock_offset: Option<time::Duration>,
+}
+
+/// The public client the operator registered once per cloud for the device code sign-in.
+#[derive(Debug, Clone, Default)]
+pub struct SetupClients {
+    pub global: Option<String>,
+    pub us_government: Option<String>,
+    pub china: Option<String>,
+}
+
+impl SetupClients {
+    /// The setup client of `cloud` (a custom authority uses the global one).
+    pub fn of(&self, cloud: app::types::Cloud) -> Option<&str> {
+        match cloud {
+            app::types::Cloud::Global | app::types::Cloud::Custom => self.global.as_deref(),
+            app::types::Cloud::UsGovernment => self.us_government.as_deref(),
+            app::types::Cloud::China => self.china.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,7 +328,7 @@ impl Config {
                     })
                     .transpose()
             };
-        let setup_clients = crate::connections::automatic::SetupClients {
+        let setup_clients = SetupClients {
             global: setup_client(
                 cli.setup_client_id.or(file.setup_client_id),
                 "GATEHOUSE_SETUP_CLIENT_ID",

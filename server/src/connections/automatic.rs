@@ -14,6 +14,7 @@ use super::{
     ConnectionResult, ConnectionServices, Loaded, StoredCertificate, StoredConnectionError,
 };
 use crate::clock::to_millis;
+use crate::config::SetupClients;
 use crate::crypto::certificates;
 use crate::domain::{Domain, Guid};
 use crate::entra::device_code::{self, DeviceCode, Poll, SignedInAdmin};
@@ -37,25 +38,6 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 const REPLICATION_PATIENCE: Duration = Duration::from_secs(180);
 /// A setup whose driving instance has not written for this long has stopped (a restart).
 const STALE_AFTER_MILLIS: i64 = 60_000;
-
-/// The public client the operator registered once per cloud for the device code sign-in.
-#[derive(Debug, Clone, Default)]
-pub struct SetupClients {
-    pub global: Option<String>,
-    pub us_government: Option<String>,
-    pub china: Option<String>,
-}
-
-impl SetupClients {
-    /// The setup client of `cloud` (a custom authority uses the global one).
-    pub fn of(&self, cloud: Cloud) -> Option<&str> {
-        match cloud {
-            Cloud::Global | Cloud::Custom => self.global.as_deref(),
-            Cloud::UsGovernment => self.us_government.as_deref(),
-            Cloud::China => self.china.as_deref(),
-        }
-    }
-}
 
 /// The delegated permissions the setup client asks for: `AppRoleAssignment.ReadWrite.All`
 /// only when the app is to get `User.Read.All`.
@@ -563,8 +545,8 @@ fn refusal(description: &str) -> String {
 }
 
 /// Retries `call` while its failure may be Entra's replication delay, backing off from one
-/// second up to 20, for a few minutes.
-async fn replicated<T, F, Fut>(mut call: F) -> Result<T, RegistrationError>
+/// second up to 20, for a few minutes, writing the setup's heartbeat meanwhile.
+async fn replicated<T, F, Fut>(run: &mut Run<'_, '_>, mut call: F) -> Result<T, RegistrationError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, RegistrationError>>,
@@ -574,6 +556,8 @@ where
     loop {
         match call().await {
             Err(e) if e.may_be_replication() && started.elapsed() < REPLICATION_PATIENCE => {
+                // Still alive: the other instances keep showing the setup as working.
+                let _ = run.save().await;
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(20));
             }
@@ -672,7 +656,7 @@ async fn create(
                 .update_application(&app.id, &new, &certificates)
                 .await
                 .map_err(|e| failed(denied_message("application", &e)))?;
-            replicated(|| async {
+            replicated(run, || async {
                 graph
                     .application_tagged(&app.id, &tag)
                     .await?
@@ -788,7 +772,7 @@ async fn grant(
         .map_err(stop)?;
     let principal = match graph.service_principal(&app.app_id).await {
         Ok(Some(id)) => id,
-        Ok(None) => replicated(|| graph.create_service_principal(&app.app_id))
+        Ok(None) => replicated(run, || graph.create_service_principal(&app.app_id))
             .await
             .map_err(|e| denied_message("application", &e))?,
         Err(e) => return Err(denied_message("application", &e)),
@@ -807,9 +791,11 @@ async fn grant(
     .map_err(stop)?;
     let existing = graph.grants_of(&principal).await.unwrap_or_default();
     if existing.is_empty() {
-        replicated(|| graph.grant_for_everyone(&principal, &graph_principal, DELEGATED_SCOPES))
-            .await
-            .map_err(|e| denied_message("consent", &e))?;
+        replicated(run, || {
+            graph.grant_for_everyone(&principal, &graph_principal, DELEGATED_SCOPES)
+        })
+        .await
+        .map_err(|e| denied_message("consent", &e))?;
     }
     run.step_done().await.map_err(stop)?;
 
@@ -817,13 +803,15 @@ async fn grant(
         run.step("Grant User.Read.All (application) for the directory picker")
             .await
             .map_err(stop)?;
-        replicated(|| graph.assign_app_role(&principal, &graph_principal, USER_READ_ALL_ROLE))
-            .await
-            .or_else(|e| match &e {
-                RegistrationError::Failed(m) if m.contains("already exists") => Ok(()),
-                _ => Err(e),
-            })
-            .map_err(|e| denied_message("consent", &e))?;
+        replicated(run, || {
+            graph.assign_app_role(&principal, &graph_principal, USER_READ_ALL_ROLE)
+        })
+        .await
+        .or_else(|e| match &e {
+            RegistrationError::Failed(m) if m.contains("already exists") => Ok(()),
+            _ => Err(e),
+        })
+        .map_err(|e| denied_message("consent", &e))?;
         run.step_done().await.map_err(stop)?;
     }
 
