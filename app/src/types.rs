@@ -735,6 +735,13 @@ pub struct ConnectionView {
     /// The active connection's credentials that expire within 30 days or have expired.
     #[serde(default)]
     pub expiring: Vec<ExpiringCredential>,
+    /// The clouds where "Set up automatically" is offered (the operator registered the setup
+    /// client there); empty when it is not.
+    #[serde(default)]
+    pub automatic_clouds: Vec<Cloud>,
+    /// Whether an automatic setup is under way: the wizard opens on it.
+    #[serde(default)]
+    pub automatic_running: bool,
 }
 
 /// Starts the automatic setup: a device code sign-in of the directory's admin, then Gatehouse

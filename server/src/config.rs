@@ -212,6 +212,20 @@ pub struct SetupClients {
 }
 
 impl SetupClients {
+    /// The clouds with a setup client; a custom authority (development and tests) uses the
+    /// global one when the operator allows custom authorities.
+    pub fn clouds(&self, custom_allowed: bool) -> Vec<app::types::Cloud> {
+        use app::types::Cloud;
+        let mut clouds: Vec<Cloud> = [Cloud::Global, Cloud::UsGovernment, Cloud::China]
+            .into_iter()
+            .filter(|c| self.of(*c).is_some())
+            .collect();
+        if custom_allowed && self.global.is_some() {
+            clouds.push(Cloud::Custom);
+        }
+        clouds
+    }
+
     /// The setup client of `cloud` (a custom authority uses the global one).
     pub fn of(&self, cloud: app::types::Cloud) -> Option<&str> {
         match cloud {

@@ -41,6 +41,12 @@ impl Write for Captured {
 
 /// Contoso's admin on a Gatehouse (SQLite in its own folder) with the setup client set.
 async fn setup_wizard() -> Wizard {
+    setup_wizard_on("--allowed-authorities").await
+}
+
+/// The same, the test provider given with `provider_flag` (`--test-global-cloud` makes it
+/// Entra's global cloud).
+async fn setup_wizard_on(provider_flag: &str) -> Wizard {
     logs();
     let idp = Idp::start();
     idp.device_interval(1).await;
@@ -52,15 +58,14 @@ async fn setup_wizard() -> Wizard {
     let app = spawn_app_with(
         dir,
         database,
-        &[
-            "--allowed-authorities",
-            &idp.url,
-            "--setup-client-id",
-            SETUP_CLIENT,
-        ],
+        &[provider_flag, &idp.url, "--setup-client-id", SETUP_CLIENT],
     )
     .await;
-    wizard_on(idp, app).await
+    let mut w = wizard_on(idp, app).await;
+    if provider_flag == "--test-global-cloud" {
+        w.cloud = "global";
+    }
+    w
 }
 
 async fn start(w: &Wizard, picker: bool) -> reqwest::Response {
@@ -68,7 +73,7 @@ async fn start(w: &Wizard, picker: bool) -> reqwest::Response {
         .post(
             &w.admin,
             &w.path("/automatic"),
-            json!({ "cloud": "custom", "authority_host": w.idp.url, "tenant": "", "directory_picker": picker }),
+            json!({ "cloud": w.cloud, "authority_host": w.idp.url, "tenant": "", "directory_picker": picker }),
         )
         .await
 }
@@ -515,4 +520,33 @@ async fn automatic_rotation_runs_with_the_clock_moved_forward() {
     // And the next round has nothing to do.
     gatehouse::background::housekeeping(w.app.state.clone()).await;
     assert_eq!(active(&w.stored().await)["certificate"], new);
+}
+
+#[tokio::test]
+async fn on_entra_s_cloud_the_directory_s_verified_domains_prove_the_listed_ones() {
+    let w = setup_wizard_on("--test-global-cloud").await;
+    let first = sign_in_as(&w, MEGAN, false).await;
+    assert_eq!(confirm(&w, &first["id"], true, true).await["stage"], "done");
+    // contoso.com listed after the setup waits for a proof (no test sign-in yet)...
+    let listed = w
+        .set_policy(json!({ "email_domains": ["contoso.com", "eu.contoso.com"] }))
+        .await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(domain_state(&w, "contoso.com").await, "waiting");
+    // ...and the setup run again proves it by the verified domains Graph's /organization
+    // names; a domain the directory has not verified still waits.
+    let again = sign_in_as(&w, MEGAN, false).await;
+    assert_eq!(confirm(&w, &again["id"], true, true).await["stage"], "done");
+    assert_eq!(domain_state(&w, "contoso.com").await, "proven");
+    assert_eq!(domain_state(&w, "eu.contoso.com").await, "waiting");
+}
+
+async fn domain_state(w: &Wizard, name: &str) -> Value {
+    w.connection().await["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == name)
+        .unwrap()["state"]
+        .clone()
 }

@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
-    AutomaticSetupState, Cloud, ConfirmAutomaticSetupRequest, ErrorBody, StartAutomaticSetupRequest,
+    AutomaticSetupState, ConfirmAutomaticSetupRequest, ErrorBody, StartAutomaticSetupRequest,
 };
 use axum::extract::{Path, State};
 use axum::Json;
@@ -40,14 +40,10 @@ async fn current(
     state: &AppState,
     org: &OrganizationRecord,
 ) -> ApiResult<Json<AutomaticSetupState>> {
-    let clients = &state.config.setup_clients;
-    let mut clouds: Vec<Cloud> = [Cloud::Global, Cloud::UsGovernment, Cloud::China]
-        .into_iter()
-        .filter(|c| clients.of(*c).is_some())
-        .collect();
-    if clients.global.is_some() && !state.config.allowed_authorities.is_empty() {
-        clouds.push(Cloud::Custom);
-    }
+    let clouds = state
+        .config
+        .setup_clients
+        .clouds(!state.config.allowed_authorities.is_empty());
     Ok(Json(AutomaticSetupState {
         clouds,
         setup: automatic::read(&state.connection_services(), org).await?,

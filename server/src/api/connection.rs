@@ -201,6 +201,8 @@ pub(super) fn connection_view(
         warnings,
         domains,
         expiring,
+        automatic_clouds: Vec::new(),
+        automatic_running: false,
     }
 }
 
@@ -260,12 +262,16 @@ async fn view(
         .into_iter()
         .map(super::email_domains::proof_view)
         .collect();
-    Ok(Json(connection_view(
-        org,
-        connection,
-        state.now().date(),
-        domains,
-    )))
+    let mut view = connection_view(org, connection, state.now().date(), domains);
+    view.automatic_clouds = state
+        .config
+        .setup_clients
+        .clouds(!state.config.allowed_authorities.is_empty());
+    if !view.automatic_clouds.is_empty() {
+        view.automatic_running =
+            connections::automatic::running(&state.connection_services(), org).await?;
+    }
+    Ok(Json(view))
 }
 
 /// The organization's SSO connection: the values to register in Entra, the draft and the

@@ -217,15 +217,28 @@ pub async fn read(
     let mut progress: Progress =
         serde_json::from_str(&record.progress).map_err(StoredConnectionError::Unreadable)?;
     let now = to_millis(services.now());
-    let running = matches!(
-        progress.stage,
-        AutomaticSetupStage::SignIn | AutomaticSetupStage::Confirm | AutomaticSetupStage::Working
-    );
-    if running && now - record.heartbeat_at > STALE_AFTER_MILLIS {
+    if is_running(progress.stage) && now - record.heartbeat_at > STALE_AFTER_MILLIS {
         progress.stage = AutomaticSetupStage::Failed;
         progress.message = Some("Gatehouse stopped during the setup (it restarted). Nothing was left half-made that it knows of: start again, or set up manually.".into());
     }
     Ok(Some(view(&record.id, &progress, now)))
+}
+
+/// Whether the organization's latest setup is still under way.
+pub async fn running(
+    services: &ConnectionServices<'_>,
+    org: &OrganizationRecord,
+) -> ConnectionResult<bool> {
+    Ok(read(services, org)
+        .await?
+        .is_some_and(|s| is_running(s.stage)))
+}
+
+fn is_running(stage: AutomaticSetupStage) -> bool {
+    matches!(
+        stage,
+        AutomaticSetupStage::SignIn | AutomaticSetupStage::Confirm | AutomaticSetupStage::Working
+    )
 }
 
 fn view(id: &str, progress: &Progress, now: i64) -> AutomaticSetupView {
@@ -747,6 +760,40 @@ async fn create(
     .await
     {
         tracing::warn!(organization = %org.id, error = %e, "re-checking email domains after the automatic setup failed");
+    }
+    // The directory's verified domains, as Graph's /organization named them, prove the email
+    // domains the policy lists, on Entra's clouds only (a custom authority could name any), as
+    // the test sign-in's do.
+    if updated.cloud != Cloud::Custom
+        && services
+            .allowed_authorities
+            .is_entra_cloud(&updated.authority_host)
+    {
+        let verified = run
+            .progress
+            .directory
+            .as_ref()
+            .map(|d| d.domains.clone())
+            .unwrap_or_default();
+        let listed: Vec<String> = updated
+            .policy
+            .email_domains
+            .iter()
+            .map(|d| d.domain.clone())
+            .collect();
+        if let Err(e) = crate::domains::prove_by_directory(
+            services.storage,
+            services.now(),
+            &org.id,
+            &listed,
+            &verified,
+            &directory_now,
+            actor,
+        )
+        .await
+        {
+            tracing::warn!(organization = %org.id, error = %e, "proving email domains by the directory failed");
+        }
     }
     run.step_done().await?;
 

@@ -48,30 +48,17 @@ pub fn SsoWizardPage() -> impl IntoView {
     // Whether the admin lets Gatehouse create the app (offered when the operator registered
     // the setup client); chosen at once while a setup runs.
     let automatic = RwSignal::new(false);
-    let offered = LocalResource::new(move || {
-        let id = org_id.get();
-        async move { api::automatic_setup(&id).await }
-    });
-    let clouds = Signal::derive(move || {
-        offered
-            .get()
-            .and_then(Result::ok)
-            .map(|state| state.clouds)
+    // A memo: the automatic steps are drawn again only when the offer itself changes.
+    let clouds = Memo::new(move |_| {
+        current
+            .0
+            .with(|v| v.as_ref().map(|v| v.automatic_clouds.clone()))
             .unwrap_or_default()
     });
     Effect::new(move |_| {
-        let running = offered
-            .get()
-            .and_then(Result::ok)
-            .and_then(|s| s.setup)
-            .is_some_and(|s| {
-                matches!(
-                    s.stage,
-                    AutomaticSetupStage::SignIn
-                        | AutomaticSetupStage::Confirm
-                        | AutomaticSetupStage::Working
-                )
-            });
+        let running = current
+            .0
+            .with(|v| v.as_ref().is_some_and(|v| v.automatic_running));
         if running && !chosen.get_untracked() {
             automatic.set(true);
         }
