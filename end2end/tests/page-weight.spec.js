@@ -16,8 +16,11 @@ const WIZARD_TARGET_BYTES = 250_000;
 // their own that only an admin who chooses SAML downloads. With the credential work (the
 // certificate choice, expiry banners): 414.3 and 415.6 KB in two builds; the main module has a
 // cliff here (one i64 field added to ConnectionView alone took it from 174.5 to 203.3 KB), see
-// the README.
-const WIZARD_CEILING_BYTES = 425_000;
+// the README. With the automatic setup (its choice and offer in the first load, its steps in a
+// module of their own): 431.0 KB when the wizard asked for the offer separately, 435.8 KB with
+// the offer in the connection view it already loads (the build measured last; the two are
+// within the builds' own spread).
+const WIZARD_CEILING_BYTES = 445_000;
 
 /** Loads `path` in a fresh page and sums what came over the wire (and its size unpacked). */
 async function firstLoad(context, path) {
