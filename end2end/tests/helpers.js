@@ -153,6 +153,21 @@ export function daysFromToday(days) {
   return new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** B.Simon becomes a member of `org` (its SSO slug `slug`), mapped to his Contoso user, and signs in with the directory. */
+export async function simonSignsIn(page, org, slug) {
+  const created = await api(page, 'POST', `/organizations/${org.id}/members`, { email: 'B.Simon@contoso.com', display_name: 'B. Simon', role: 'member' });
+  expect(created.status()).toBe(201);
+  const mapped = await api(page, 'PATCH', `/organizations/${org.id}/members/${(await created.json()).id}`, {
+    directory_object_id: '3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f', sso_enabled: true,
+  });
+  expect(mapped.status()).toBe(200);
+  await page.context().clearCookies();
+  await page.goto(`/o/${slug}/sso`);
+  await atDirectory(page, 'B.Simon@contoso.com');
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.locator('#account-organization')).toHaveText(org.name);
+}
+
 /** Counts what an admin does: clicks, and values pasted. */
 export class Tally {
   constructor() { this.clicks = 0; this.pastes = 0; }

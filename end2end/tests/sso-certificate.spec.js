@@ -4,9 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { test, expect } from '@playwright/test';
-import { api, atDirectory, CONTOSO_TENANT, ensureOperator, hydrated, registerApp, screenshots, testSignInAndActivate } from './helpers.js';
-
-const SIMON = { upn: 'B.Simon@contoso.com', oid: '3b2e8a4f-5c1d-4e7a-9f60-1d2c3b4a5e6f', name: 'B. Simon' };
+import { api, CONTOSO_TENANT, ensureOperator, hydrated, registerApp, screenshots, simonSignsIn, testSignInAndActivate } from './helpers.js';
 
 test('a certificate Gatehouse generates in the manual path signs B.Simon in', async ({ page }) => {
   await page.goto('/signin');
@@ -53,15 +51,5 @@ test('a certificate Gatehouse generates in the manual path signs B.Simon in', as
   await testSignInAndActivate(page);
 
   // B.Simon, a member of Fourth Coffee, signs in with the directory.
-  const created = await api(page, 'POST', `/organizations/${org.id}/members`, { email: SIMON.upn, display_name: SIMON.name, role: 'member' });
-  expect(created.status()).toBe(201);
-  const mapped = await api(page, 'PATCH', `/organizations/${org.id}/members/${(await created.json()).id}`, {
-    directory_object_id: SIMON.oid, sso_enabled: true,
-  });
-  expect(mapped.status()).toBe(200);
-  await page.context().clearCookies();
-  await page.goto('/o/fourthcoffee/sso');
-  await atDirectory(page, SIMON.upn);
-  await expect(page).toHaveURL(/\/account$/);
-  await expect(page.locator('#account-organization')).toHaveText('Fourth Coffee');
+  await simonSignsIn(page, org, 'fourthcoffee');
 });

@@ -2,10 +2,11 @@
 //! admin's answer. The setup itself runs in the background on this instance
 //! (`connections::automatic`).
 
+use super::connection::organization;
 use super::ApiJson;
 use crate::auth::web::SignedIn;
 use crate::connections::automatic;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::storage::OrganizationRecord;
 use app::types::{
@@ -21,19 +22,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_automatic_setup, start_automatic_setup))
         .routes(routes!(confirm_automatic_setup))
         .routes(routes!(cancel_automatic_setup))
-}
-
-async fn organization(
-    state: &AppState,
-    signed_in: &SignedIn,
-    id: &str,
-) -> ApiResult<OrganizationRecord> {
-    signed_in.account.require_organization(id)?;
-    state
-        .storage
-        .find_organization(id)
-        .await?
-        .ok_or(ApiError::NotFound("organization"))
 }
 
 async fn current(

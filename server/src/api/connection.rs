@@ -36,7 +36,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(start_test_sign_in))
 }
 
-async fn organization(
+/// The organization `id`, when the signed-in account may manage it.
+pub(super) async fn organization(
     state: &AppState,
     signed_in: &SignedIn,
     id: &str,
