@@ -201,9 +201,15 @@ fn to_json(progress: &Progress) -> Result<String, StoredConnectionError> {
     Ok(serde_json::to_string(progress)?)
 }
 
-fn decision_json(proceed: bool, remove_setup_access: bool) -> String {
-    serde_json::json!({ "proceed": proceed, "remove_setup_access": remove_setup_access })
-        .to_string()
+/// The admin's answer as stored: the `Decision` the driving task reads back.
+fn decision_json(
+    proceed: bool,
+    remove_setup_access: bool,
+) -> Result<String, StoredConnectionError> {
+    Ok(serde_json::to_string(&Decision {
+        proceed,
+        remove_setup_access,
+    })?)
 }
 
 /// The organization's latest setup as the wizard shows it.
@@ -283,7 +289,7 @@ pub async fn confirm(
             "This setup is not waiting for your answer any more: start again.",
         ));
     }
-    let decision = decision_json(request.proceed, request.remove_setup_access);
+    let decision = decision_json(request.proceed, request.remove_setup_access)?;
     services
         .storage
         .decide_connection_setup(&org.id, &request.id, &decision)
@@ -297,7 +303,7 @@ pub async fn cancel(
     org: &OrganizationRecord,
     id: &str,
 ) -> ConnectionResult<Option<AutomaticSetupView>> {
-    let decision = decision_json(false, false);
+    let decision = decision_json(false, false)?;
     services
         .storage
         .decide_connection_setup(&org.id, id, &decision)

@@ -166,9 +166,14 @@ impl Idp {
 
     /// Counts of token, key and discovery requests the provider has answered.
     pub async fn stats(&self) -> Value {
-        reqwest::get(format!("{}/_test/stats", self.url))
+        self.read_hook("/stats").await
+    }
+
+    /// What a GET test hook answers.
+    async fn read_hook(&self, path: &str) -> Value {
+        reqwest::get(format!("{}/_test{path}", self.url))
             .await
-            .expect("stats")
+            .expect("test hook")
             .json()
             .await
             .expect("json")
@@ -185,13 +190,38 @@ pub async fn callback_from_provider(
     username: &str,
     password: &str,
 ) -> reqwest::Url {
-    let mut response = client.get(start_url).send().await.unwrap();
-    let mut url = reqwest::Url::parse(start_url).unwrap();
+    let first = client.get(start_url).send().await.unwrap();
+    let start = reqwest::Url::parse(start_url).unwrap();
+    let (_, at) = follow_sign_in(client, first, start, username, password, |next| {
+        next.path() == "/auth/callback"
+    })
+    .await;
+    assert_eq!(
+        at.path(),
+        "/auth/callback",
+        "the provider sent the browser back"
+    );
+    at
+}
+
+/// Follows the provider's redirects from `response` (answered at `at`), signing in as
+/// `username` when its login page asks, until an address `stop` accepts (answered unopened)
+/// or a page that does not redirect: answers the last response and its address.
+async fn follow_sign_in(
+    client: &Client,
+    mut response: reqwest::Response,
+    mut at: reqwest::Url,
+    username: &str,
+    password: &str,
+    stop: impl Fn(&reqwest::Url) -> bool,
+) -> (reqwest::Response, reqwest::Url) {
     for _ in 0..10 {
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        let next = url.join(&location).unwrap();
-        if next.path() == "/auth/callback" {
-            return next;
+        let Some(location) = response.headers().get("location") else {
+            return (response, at);
+        };
+        let next = at.join(location.to_str().unwrap()).unwrap();
+        if stop(&next) {
+            return (response, next);
         }
         response = if next.path().contains("/interaction/") {
             assert_eq!(
@@ -207,7 +237,7 @@ pub async fn callback_from_provider(
         } else {
             client.get(next.clone()).send().await.unwrap()
         };
-        url = next;
+        at = next;
     }
     panic!("too many redirects");
 }
@@ -432,40 +462,14 @@ impl Idp {
                     .unwrap()
             }
         };
-        // Follows redirects, signing in when the directory asks.
-        let follow = |first: reqwest::Response, mut at: reqwest::Url| {
-            let client = client.clone();
-            async move {
-                let mut response = first;
-                for _ in 0..10 {
-                    let Some(location) = response.headers().get("location") else {
-                        break;
-                    };
-                    let next = at.join(location.to_str().unwrap()).unwrap();
-                    response = if next.path().contains("/interaction/") {
-                        client.get(next.clone()).send().await.unwrap();
-                        client
-                            .post(format!("{next}/login"))
-                            .form(&[("username", username), ("password", password)])
-                            .send()
-                            .await
-                            .unwrap()
-                    } else {
-                        client.get(next.clone()).send().await.unwrap()
-                    };
-                    at = next;
-                }
-                (response, at)
-            }
-        };
-        let (response, next) = follow(
-            submit(
-                page,
-                at.clone(),
-                vec![("user_code".into(), user_code.into())],
-            )
-            .await,
+        let code = vec![("user_code".into(), user_code.into())];
+        let (response, next) = follow_sign_in(
+            &client,
+            submit(page, at.clone(), code).await,
             at.clone(),
+            username,
+            password,
+            |_| false,
         )
         .await;
         at = next;
@@ -476,7 +480,15 @@ impl Idp {
         } else {
             vec![("abort".to_string(), "yes".to_string())]
         };
-        let (done, _) = follow(submit(question, at.clone(), answer).await, at).await;
+        let (done, _) = follow_sign_in(
+            &client,
+            submit(question, at.clone(), answer).await,
+            at,
+            username,
+            password,
+            |_| false,
+        )
+        .await;
         assert_eq!(done.status(), StatusCode::OK);
     }
 
@@ -506,29 +518,12 @@ impl Idp {
 
     /// The admin tokens the device code sign-ins got.
     pub async fn device_tokens(&self) -> Vec<String> {
-        let v: Value = Client::new()
-            .get(format!("{}/_test/device-tokens", self.url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        serde_json::from_value(v["tokens"].clone()).unwrap()
+        serde_json::from_value(self.read_hook("/device-tokens").await["tokens"].clone()).unwrap()
     }
 
     /// The directory's app registrations, service principals and grants.
     pub async fn registrations(&self, tenant: &str) -> Value {
-        Client::new()
-            .get(format!(
-                "{}/_test/registrations?tenantId={tenant}",
-                self.url
-            ))
-            .send()
+        self.read_hook(&format!("/registrations?tenantId={tenant}"))
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 }
